@@ -1,0 +1,47 @@
+# Bilevel Autoresearch — the front door.
+#   make study   run a real study (the quickstart: CPU, stdlib data, offline agent unless an LLM is set)
+#   make test    run the whole test suite (unit, integration, security, end-to-end)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+STUDY ?= studies/quickstart.toml
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-fast study lint format images up down logs report bench clean
+
+# Re-installs only when a lock or pyproject changes, so repeated `make test` is quick.
+$(STAMP): pyproject.toml requirements/dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## everything but the slow end-to-end group
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+study: setup
+	$(BIN)/bilevel study $(STUDY)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+images:
+	bash images/build.sh
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

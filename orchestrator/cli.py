@@ -1,0 +1,54 @@
+"""The `bilevel` command. Each module in `orchestrator.commands` registers its own commands.
+
+Command modules import their heavy dependencies (torch, openai, docker) inside the command
+functions, so `bilevel worker` runs in the trainer image without the orchestrator's packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from orchestrator import commands
+from orchestrator.errors import EXIT_USAGE, UserError
+
+app = typer.Typer(
+    name="bilevel",
+    help="Bilevel Autoresearch: an LLM tunes a training recipe; an outer loop rewrites the search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Bilevel Autoresearch. Start with `bilevel study studies/quickstart.toml`."""
+
+
+def _register_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

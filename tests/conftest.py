@@ -1,0 +1,62 @@
+"""Shared test fixtures: real services only (Redis, Docker), never fakes.
+
+A test that needs a service it cannot find *skips* on a developer's laptop, but *fails*
+when ``BILEVEL_REQUIRE_SERVICES=1`` (set by ``.ci/run``): in CI a skipped Docker or Redis
+test would be a silent hole in the security and integration suites.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("BILEVEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("BILEVEL_REQUIRE_SERVICES") == "1"
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip (locally) or fail (in CI) when a required service is missing."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing in CI: {why}", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis (DB 15, flushed per test session) on 127.0.0.1:6379."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Redis"
+        need(False, f"Redis at {REDIS_URL} does not answer ({exc})")
+    client.flushdb()
+    return REDIS_URL
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """A Docker engine answers (see .ci/run, which starts one)."""
+    need(docker_available(), "no Docker engine answers (`docker info` failed)")
+
+
+@pytest.fixture(scope="session")
+def bilevel_cli() -> list[str]:
+    """argv prefix that runs the `bilevel` CLI of this checkout."""
+    return [sys.executable, "-m", "orchestrator.cli"]
