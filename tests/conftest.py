@@ -31,16 +31,27 @@ def need(condition: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """URL of the real Redis (DB 15, flushed per test session) on 127.0.0.1:6379."""
+    """URL of the real Redis on 127.0.0.1:6379 (DB 15).
+
+    Never flushed: several test runs may share it. Tests namespace their queues and keys
+    with a unique prefix (see ``unique_name``) and delete what they create.
+    """
     try:
         import redis
 
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no Redis"
+    except Exception as exc:  # any failure means "no Redis"
         need(False, f"Redis at {REDIS_URL} does not answer ({exc})")
-    client.flushdb()
     return REDIS_URL
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test (or concurrent test run) uses, for queues, keys and studies."""
+    import uuid
+
+    return f"t-{request.node.name[:24]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
 
 
 def docker_available() -> bool:

@@ -91,8 +91,10 @@ class Param(BaseModel):
             number = float(text)
         except ValueError:
             raise ValueError(f"{self.name}={text!r} must be a number") from None
-        return self.coerce(number) if self.kind == "float" else (
-            int(number) if number.is_integer() else number
+        return (
+            self.coerce(number)
+            if self.kind == "float"
+            else (int(number) if number.is_integer() else number)
         )
 
 
@@ -169,41 +171,127 @@ class SearchSpace(BaseModel):
 WINDOW_PATTERNS = ("L", "SL", "SSL", "SSSL", "SSSSL", "SSSSSSSL")
 
 
-def _space(*, total_batch: tuple[int, int, int], device_batch: tuple[int, int, int],
-           head_dim: tuple[int, ...], head_dim_default: int, depth: int,
-           aspect_ratio: int) -> SearchSpace:
+def _space(
+    *,
+    total_batch: tuple[int, int, int],
+    device_batch: tuple[int, int, int],
+    head_dim: tuple[int, ...],
+    head_dim_default: int,
+    depth: int,
+    aspect_ratio: int,
+) -> SearchSpace:
     tb_lo, tb_default, tb_hi = total_batch
     db_lo, db_default, db_hi = device_batch
-    return SearchSpace(params=(
-        Param(name="TOTAL_BATCH_SIZE", kind="pow2", low=tb_lo, high=tb_hi, log=True,
-              default=tb_default, doc="tokens per optimizer step"),
-        Param(name="DEVICE_BATCH_SIZE", kind="pow2", low=db_lo, high=db_hi, log=True,
-              default=db_default, doc="sequences per micro-batch; gradient accumulation fills the rest"),
-        Param(name="MATRIX_LR", kind="float", low=1e-3, high=0.3, log=True, default=0.04,
-              doc="Muon learning rate for 2-D weight matrices"),
-        Param(name="EMBEDDING_LR", kind="float", low=1e-2, high=3.0, log=True, default=0.6,
-              doc="AdamW learning rate for the token embedding"),
-        Param(name="UNEMBEDDING_LR", kind="float", low=1e-4, high=0.1, log=True, default=0.004,
-              doc="AdamW learning rate for the output head"),
-        Param(name="SCALAR_LR", kind="float", low=1e-3, high=3.0, log=True, default=0.5,
-              doc="AdamW learning rate for scalar and vector params"),
-        Param(name="WEIGHT_DECAY", kind="float", low=0.0, high=1.0, default=0.2,
-              doc="decoupled weight decay on matrices"),
-        Param(name="ADAM_BETA1", kind="float", low=0.5, high=0.99, default=0.8),
-        Param(name="ADAM_BETA2", kind="float", low=0.8, high=0.9999, default=0.95),
-        Param(name="WARMUP_RATIO", kind="float", low=0.0, high=0.5, default=0.0,
-              doc="fraction of the budget spent warming the LR up"),
-        Param(name="WARMDOWN_RATIO", kind="float", low=0.0, high=1.0, default=0.5,
-              doc="fraction of the budget spent decaying the LR at the end"),
-        Param(name="FINAL_LR_FRAC", kind="float", low=0.0, high=1.0, default=0.0,
-              doc="LR at the end of warm-down, as a fraction of the peak"),
-        Param(name="WINDOW_PATTERN", kind="choice", choices=WINDOW_PATTERNS, default="SSSL",
-              doc="per-layer attention window, cycled: S = half context, L = full context"),
-        Param(name="HEAD_DIM", kind="choice", choices=head_dim, default=head_dim_default),
-        Param(name="DEPTH", kind="int", low=1, high=32, default=depth, frozen=True),
-        Param(name="ASPECT_RATIO", kind="int", low=8, high=128, default=aspect_ratio, frozen=True,
-              doc="model width = DEPTH * ASPECT_RATIO, rounded up to a multiple of HEAD_DIM"),
-    ))
+    return SearchSpace(
+        params=(
+            Param(
+                name="TOTAL_BATCH_SIZE",
+                kind="pow2",
+                low=tb_lo,
+                high=tb_hi,
+                log=True,
+                default=tb_default,
+                doc="tokens per optimizer step",
+            ),
+            Param(
+                name="DEVICE_BATCH_SIZE",
+                kind="pow2",
+                low=db_lo,
+                high=db_hi,
+                log=True,
+                default=db_default,
+                doc="sequences per micro-batch; gradient accumulation fills the rest",
+            ),
+            Param(
+                name="MATRIX_LR",
+                kind="float",
+                low=1e-3,
+                high=0.3,
+                log=True,
+                default=0.04,
+                doc="Muon learning rate for 2-D weight matrices",
+            ),
+            Param(
+                name="EMBEDDING_LR",
+                kind="float",
+                low=1e-2,
+                high=3.0,
+                log=True,
+                default=0.6,
+                doc="AdamW learning rate for the token embedding",
+            ),
+            Param(
+                name="UNEMBEDDING_LR",
+                kind="float",
+                low=1e-4,
+                high=0.1,
+                log=True,
+                default=0.004,
+                doc="AdamW learning rate for the output head",
+            ),
+            Param(
+                name="SCALAR_LR",
+                kind="float",
+                low=1e-3,
+                high=3.0,
+                log=True,
+                default=0.5,
+                doc="AdamW learning rate for scalar and vector params",
+            ),
+            Param(
+                name="WEIGHT_DECAY",
+                kind="float",
+                low=0.0,
+                high=1.0,
+                default=0.2,
+                doc="decoupled weight decay on matrices",
+            ),
+            Param(name="ADAM_BETA1", kind="float", low=0.5, high=0.99, default=0.8),
+            Param(name="ADAM_BETA2", kind="float", low=0.8, high=0.9999, default=0.95),
+            Param(
+                name="WARMUP_RATIO",
+                kind="float",
+                low=0.0,
+                high=0.5,
+                default=0.0,
+                doc="fraction of the budget spent warming the LR up",
+            ),
+            Param(
+                name="WARMDOWN_RATIO",
+                kind="float",
+                low=0.0,
+                high=1.0,
+                default=0.5,
+                doc="fraction of the budget spent decaying the LR at the end",
+            ),
+            Param(
+                name="FINAL_LR_FRAC",
+                kind="float",
+                low=0.0,
+                high=1.0,
+                default=0.0,
+                doc="LR at the end of warm-down, as a fraction of the peak",
+            ),
+            Param(
+                name="WINDOW_PATTERN",
+                kind="choice",
+                choices=WINDOW_PATTERNS,
+                default="SSSL",
+                doc="per-layer attention window, cycled: S = half context, L = full context",
+            ),
+            Param(name="HEAD_DIM", kind="choice", choices=head_dim, default=head_dim_default),
+            Param(name="DEPTH", kind="int", low=1, high=32, default=depth, frozen=True),
+            Param(
+                name="ASPECT_RATIO",
+                kind="int",
+                low=8,
+                high=128,
+                default=aspect_ratio,
+                frozen=True,
+                doc="model width = DEPTH * ASPECT_RATIO, rounded up to a multiple of HEAD_DIM",
+            ),
+        )
+    )
 
 
 class Preset(BaseModel):
@@ -227,18 +315,40 @@ PRESETS: dict[str, Preset] = {
     "cpu-tiny": Preset(
         name="cpu-tiny",
         description="a 2-layer byte-level GPT that trains in seconds on a laptop CPU",
-        device="any", tokenizer="bytes", vocab_size=256, seq_len=128,
-        budget_mode="seconds", budget=5.0, eval_tokens=32_768,
-        space=_space(total_batch=(2**9, 2**13, 2**16), device_batch=(1, 16, 128),
-                     head_dim=(16, 32, 64), head_dim_default=32, depth=2, aspect_ratio=32),
+        device="any",
+        tokenizer="bytes",
+        vocab_size=256,
+        seq_len=128,
+        budget_mode="seconds",
+        budget=5.0,
+        eval_tokens=32_768,
+        space=_space(
+            total_batch=(2**9, 2**13, 2**16),
+            device_batch=(1, 16, 128),
+            head_dim=(16, 32, 64),
+            head_dim_default=32,
+            depth=2,
+            aspect_ratio=32,
+        ),
     ),
     "paper-gpt50m": Preset(
         name="paper-gpt50m",
         description="Karpathy's autoresearch GPT (~50M params, BPE 8192, seq 2048, 300 s) on CUDA",
-        device="cuda", tokenizer="bpe", vocab_size=8192, seq_len=2048,
-        budget_mode="seconds", budget=300.0, eval_tokens=10 * 2**19,
-        space=_space(total_batch=(2**15, 2**19, 2**21), device_batch=(1, 128, 256),
-                     head_dim=(64, 128, 256), head_dim_default=128, depth=8, aspect_ratio=64),
+        device="cuda",
+        tokenizer="bpe",
+        vocab_size=8192,
+        seq_len=2048,
+        budget_mode="seconds",
+        budget=300.0,
+        eval_tokens=10 * 2**19,
+        space=_space(
+            total_batch=(2**15, 2**19, 2**21),
+            device_batch=(1, 128, 256),
+            head_dim=(64, 128, 256),
+            head_dim_default=128,
+            depth=8,
+            aspect_ratio=64,
+        ),
     ),
 }
 
@@ -294,7 +404,9 @@ class TrialSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trial_id: str = Field(description="unique key; a retried job with the same id reuses its result")
+    trial_id: str = Field(
+        description="unique key; a retried job with the same id reuses its result"
+    )
     index: int = Field(ge=0)
     preset: str
     dataset: str = "stdlib"
