@@ -1,0 +1,317 @@
+"""What a report needs from one study's journal (docs/journal.md), as plain dataclasses.
+
+The journal is the only input: nothing here talks to Redis or the study loop. Unknown event
+types and fields are ignored and a torn last line is skipped, as the journal contract asks,
+so a report can be drawn from a study that is still running or was killed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UserError
+
+JOURNAL_NAME = "events.jsonl"
+# Trial sources that measure noise rather than search; they are drawn but never "kept".
+NON_SEARCH_SOURCES = frozenset({"noise", "reseed"})
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    index: int
+    status: str
+    val_bpb: float | None
+    kept: bool
+    best_val_bpb: float | None
+    source: str
+    fired: tuple[str, ...]
+    config: dict[str, Any]
+    changes: dict[str, Any]
+    hypothesis: str
+    preset: str
+    train_seconds: float
+    error: str
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something that happened at a trial index: a promotion, revert or research session."""
+
+    iteration: int
+    kind: str  # "promoted" | "reverted" | "research"
+    label: str
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    at: datetime | None
+    role: str
+    model: str
+    tokens: int
+    cost_usd: float
+    latency_s: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class ResearchSession:
+    session: int
+    trigger: str
+    iteration: int
+    outcome: str  # "" while still running
+    mechanism: str
+    reason: str
+
+
+@dataclass
+class RunData:
+    """Everything a study report shows, extracted from one journal."""
+
+    run_dir: Path
+    study: str = ""
+    agent: str = ""
+    hardware: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    trials: list[TrialRow] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    research: list[ResearchSession] = field(default_factory=list)
+    policy_changes: list[dict[str, Any]] = field(default_factory=list)
+    gate_verdicts: list[dict[str, Any]] = field(default_factory=list)
+    llm_calls: list[LlmCall] = field(default_factory=list)
+    noise_values: list[float] = field(default_factory=list)
+    noise_floor: float | None = None
+    noise_method: str = ""
+    summary: dict[str, Any] | None = None  # the study_finished event, when there is one
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+    @property
+    def preset(self) -> str | None:
+        for trial in self.trials:
+            if trial.preset:
+                return trial.preset
+        return _preset_of(self.config)
+
+    @property
+    def baseline_val_bpb(self) -> float | None:
+        if self.summary and _finite(self.summary.get("baseline_val_bpb")):
+            return float(self.summary["baseline_val_bpb"])
+        for trial in self.trials:
+            if trial.source == "baseline" and trial.val_bpb is not None:
+                return trial.val_bpb
+        return None
+
+    @property
+    def best_val_bpb(self) -> float | None:
+        best = (self.summary or {}).get("best") or {}
+        if _finite(best.get("val_bpb")):
+            return float(best["val_bpb"])
+        curve = [b for _, b in self.best_so_far() if b is not None]
+        return curve[-1] if curve else None
+
+    @property
+    def delta(self) -> float | None:
+        """Δval_bpb = best − baseline (negative is an improvement), the ablation's quantity."""
+        if self.baseline_val_bpb is None or self.best_val_bpb is None:
+            return None
+        return self.best_val_bpb - self.baseline_val_bpb
+
+    def search_trials(self) -> list[TrialRow]:
+        return [t for t in self.trials if t.source not in NON_SEARCH_SOURCES]
+
+    def best_so_far(self) -> list[tuple[int, float | None]]:
+        """(index, best val_bpb after that trial) from the journal's own acceptance rule.
+
+        Uses the ``best_val_bpb`` each trial_finished recorded (so noise-aware acceptance is
+        honoured); falls back to the running minimum of ok trials where it is missing.
+        """
+        curve: list[tuple[int, float | None]] = []
+        running: float | None = None
+        for trial in self.search_trials():
+            if trial.best_val_bpb is not None:
+                running = trial.best_val_bpb
+            elif trial.val_bpb is not None and (running is None or trial.val_bpb < running):
+                running = trial.val_bpb
+            curve.append((trial.index, running))
+        return curve
+
+    def firing_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for marker in self.markers:
+            if marker.kind == "promoted":
+                counts[marker.label] += 0  # a promoted mechanism that never fired shows as 0
+        for trial in self.trials:
+            counts.update(trial.fired)
+        return counts
+
+    def status_counts(self) -> Counter[str]:
+        return Counter(t.status for t in self.trials)
+
+    @property
+    def llm_cost_usd(self) -> float:
+        return sum(call.cost_usd for call in self.llm_calls)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _preset_of(config: dict[str, Any]) -> str | None:
+    objective = config.get("objective")
+    if isinstance(objective, dict) and isinstance(objective.get("preset"), str):
+        return objective["preset"]
+    return config.get("preset") if isinstance(config.get("preset"), str) else None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Events of a journal; a torn or unparsable line is skipped (the process was killed)."""
+    events: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                events.append(event)
+    return events
+
+
+def journal_path(run_dir: Path) -> Path:
+    """The journal of a run folder, or a UserError that says what to pass instead."""
+    path = run_dir / JOURNAL_NAME
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir} is not a folder; pass the run folder that holds {JOURNAL_NAME}")
+    if not path.is_file():
+        raise UserError(
+            f"no {JOURNAL_NAME} in {run_dir}; pass the folder a study wrote (its --out DIR)"
+        )
+    return path
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read a run folder's journal into a :class:`RunData`."""
+    run_dir = Path(run_dir)
+    return extract(read_journal(journal_path(run_dir)), run_dir)
+
+
+def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
+    data = RunData(run_dir=run_dir)
+    finished: dict[int, TrialRow] = {}
+    proposed: dict[int, dict[str, Any]] = {}
+    sessions: dict[int, ResearchSession] = {}
+    for event in events:
+        kind = event["type"]
+        if kind == "study_started":
+            data.study = str(event.get("study") or data.study)
+            data.agent = str(event.get("agent") or data.agent)
+            data.hardware = str(event.get("hardware") or data.hardware)
+            data.config = event.get("config") or data.config
+            data.started_at = data.started_at or _time(event.get("ts"))
+        elif kind == "trial_proposed":
+            proposed[int(event["index"])] = event
+        elif kind == "trial_finished":
+            row = _trial_row(event, proposed.get(int(event["index"]), {}))
+            finished[row.index] = row  # a re-run trial replaces its earlier record
+        elif kind == "noise_floor":
+            data.noise_values = [float(v) for v in event.get("values", []) if _finite(v)]
+            floor = event.get("floor")
+            data.noise_floor = float(floor) if _finite(floor) else None
+            data.noise_method = str(event.get("method", ""))
+        elif kind == "policy_changed":
+            data.policy_changes.append(event)
+        elif kind == "research_started":
+            session = int(event.get("session", len(sessions)))
+            sessions[session] = ResearchSession(
+                session=session,
+                trigger=str(event.get("trigger", "")),
+                iteration=int(event.get("iteration", 0)),
+                outcome="",
+                mechanism="",
+                reason="",
+            )
+            data.markers.append(Marker(int(event.get("iteration", 0)), "research", f"#{session}"))
+        elif kind == "research_finished":
+            session = int(event.get("session", -1))
+            started = sessions.get(session)
+            sessions[session] = ResearchSession(
+                session=session,
+                trigger=started.trigger if started else "",
+                iteration=started.iteration if started else 0,
+                outcome=str(event.get("outcome", "")),
+                mechanism=str(event.get("mechanism") or ""),
+                reason=str(event.get("reason") or ""),
+            )
+        elif kind == "gate_verdict":
+            data.gate_verdicts.append(event)
+        elif kind == "mechanism_promoted":
+            data.markers.append(
+                Marker(int(event.get("active_from", 0)), "promoted", str(event.get("name", "")))
+            )
+        elif kind == "mechanism_reverted":
+            data.markers.append(
+                Marker(int(event.get("iteration", 0)), "reverted", str(event.get("name", "")))
+            )
+        elif kind == "llm_call":
+            data.llm_calls.append(_llm_call(event))
+        elif kind == "study_finished":
+            data.summary = event
+    data.trials = [finished[i] for i in sorted(finished)]
+    data.research = [sessions[s] for s in sorted(sessions)]
+    return data
+
+
+def _trial_row(event: dict[str, Any], proposal: dict[str, Any]) -> TrialRow:
+    result = event.get("result") or {}
+    spec = result.get("spec") or {}
+    value = result.get("val_bpb")
+    best = event.get("best_val_bpb")
+    return TrialRow(
+        index=int(event["index"]),
+        status=str(result.get("status", "crashed")),
+        val_bpb=float(value) if _finite(value) else None,
+        kept=bool(event.get("kept", False)),
+        best_val_bpb=float(best) if _finite(best) else None,
+        source=str(event.get("source") or proposal.get("source") or ""),
+        fired=tuple(str(n) for n in (event.get("fired") or proposal.get("fired") or [])),
+        config=dict(spec.get("config") or proposal.get("config") or {}),
+        changes=dict(proposal.get("changes") or {}),
+        hypothesis=str(proposal.get("hypothesis") or ""),
+        preset=str(spec.get("preset") or ""),
+        train_seconds=float(result.get("train_seconds") or 0.0),
+        error=str(result.get("error") or ""),
+        finished_at=_time(event.get("ts")),
+    )
+
+
+def _llm_call(event: dict[str, Any]) -> LlmCall:
+    def number(name: str) -> float:
+        value = event.get(name)
+        return float(value) if _finite(value) else 0.0
+
+    return LlmCall(
+        at=_time(event.get("ts")),
+        role=str(event.get("role", "")),
+        model=str(event.get("model", "")),
+        tokens=int(number("prompt_tokens") + number("completion_tokens")),
+        cost_usd=number("cost_usd"),
+        latency_s=number("latency_s"),
+        ok=bool(event.get("ok", True)),
+    )

@@ -1,0 +1,154 @@
+"""The report of one study: ``report.md`` and a self-contained ``report.html`` beside its journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.report import plots
+from orchestrator.report.data import RunData, load_run
+from orchestrator.report.document import Document
+
+# The top of the leaderboard; the full trial table is in the journal.
+TOP_TRIALS = 10
+# Hypotheses can be paragraphs; a table cell shows the start.
+HYPOTHESIS_CHARS = 90
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    markdown: Path
+    html: Path
+
+
+def write_report(run_dir: Path) -> ReportPaths:
+    """Derive the report of the study in ``run_dir`` from its journal and write it there.
+
+    Safe to call on a running or killed study: it reports what the journal holds so far.
+    """
+    run = load_run(Path(run_dir))
+    markdown, page = build_document(run).write(run.run_dir)
+    return ReportPaths(markdown=markdown, html=page)
+
+
+def fmt(value: float | None, digits: int = 4, *, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def build_document(run: RunData) -> Document:
+    doc = Document(title=f"Study report: {run.study or run.run_dir.name}")
+    state = "finished" if run.finished else "not finished (report of the journal so far)"
+    doc.paragraph(
+        f"Agent `{run.agent or '?'}` · preset `{run.preset or '?'}` · {len(run.trials)} trials · "
+        f"{state} · hardware: {run.hardware or 'unknown'}",
+        note=True,
+    )
+    _summary(doc, run)
+    for name, png, caption in (
+        (
+            "progress",
+            plots.progress(run),
+            "val_bpb of every trial; the black step is the best so far under the study's "
+            "acceptance rule; vertical lines mark research sessions, promotions and reverts.",
+        ),
+        (
+            "parameters",
+            plots.parameters(run),
+            "Values tried for each hyperparameter that changed, and the incumbent's value.",
+        ),
+        ("statuses", plots.statuses(run), "Trials by outcome."),
+        (
+            "mechanisms",
+            plots.mechanisms(run),
+            "Trials on which each mechanism fired (changed guidance, added the chosen "
+            "candidate, or rejected one).",
+        ),
+        ("llm", plots.llm_usage(run), "LLM calls per role and cumulative cost."),
+    ):
+        if png is not None:
+            doc.figure(name, png, caption)
+    _noise(doc, run)
+    _leaderboard(doc, run)
+    _research(doc, run)
+    if not run.llm_calls:
+        doc.paragraph("No LLM calls were journaled (built-in agent or no calls yet).", note=True)
+    return doc
+
+
+def _summary(doc: Document, run: RunData) -> None:
+    doc.heading("Summary")
+    improvement = None if run.delta is None else -run.delta
+    rows = [
+        ["baseline val_bpb", fmt(run.baseline_val_bpb)],
+        ["best val_bpb", fmt(run.best_val_bpb)],
+        ["improvement (baseline − best)", fmt(improvement, signed=True)],
+        ["trials by status", ", ".join(f"{k} {v}" for k, v in run.status_counts().items())],
+        ["research sessions", str(len(run.research))],
+        ["mechanisms promoted", str(sum(1 for m in run.markers if m.kind == "promoted"))],
+        ["mechanisms reverted", str(sum(1 for m in run.markers if m.kind == "reverted"))],
+        ["policy changes", str(len(run.policy_changes))],
+        ["LLM calls / cost", f"{len(run.llm_calls)} / ${run.llm_cost_usd:.4f}"],
+    ]
+    reruns = (run.summary or {}).get("final_reruns") or []
+    if reruns:
+        rows.append(["best re-run on other seeds", ", ".join(fmt(float(v)) for v in reruns)])
+    doc.table(["", "value"], rows)
+
+
+def _noise(doc: Document, run: RunData) -> None:
+    if not run.noise_values and run.noise_floor is None:
+        return
+    doc.heading("Noise floor")
+    values = ", ".join(fmt(v) for v in run.noise_values)
+    doc.paragraph(
+        f"The baseline was run {len(run.noise_values)} times ({values}); noise floor "
+        f"{fmt(run.noise_floor)} ({run.noise_method or 'method not recorded'}). A change is "
+        "kept only when it beats the incumbent by more than this."
+    )
+
+
+def _leaderboard(doc: Document, run: RunData) -> None:
+    ok = sorted((t for t in run.trials if t.val_bpb is not None), key=lambda t: t.val_bpb or 0)
+    if not ok:
+        return
+    doc.heading(f"Best {min(TOP_TRIALS, len(ok))} trials")
+    rows = []
+    for t in ok[:TOP_TRIALS]:
+        changes = ", ".join(f"{k}={v}" for k, v in t.changes.items()) or "(defaults)"
+        hypothesis = t.hypothesis[:HYPOTHESIS_CHARS] + (
+            "…" if len(t.hypothesis) > HYPOTHESIS_CHARS else ""
+        )
+        rows.append(
+            [str(t.index), fmt(t.val_bpb), "yes" if t.kept else "", t.source, changes, hypothesis]
+        )
+    doc.table(
+        ["trial", "val_bpb", "kept", "source", "changes", "hypothesis"],
+        rows,
+        numeric=[True, True, False, False, False, False],
+    )
+
+
+def _research(doc: Document, run: RunData) -> None:
+    if not run.research:
+        return
+    doc.heading("Research sessions")
+    counts = run.firing_counts()
+    rows = [
+        [
+            str(s.session),
+            str(s.iteration),
+            s.trigger,
+            s.outcome or "running",
+            s.mechanism or "–",
+            str(counts.get(s.mechanism, 0)) if s.mechanism else "–",
+            s.reason,
+        ]
+        for s in run.research
+    ]
+    doc.table(
+        ["session", "at trial", "trigger", "outcome", "mechanism", "fired", "reason"],
+        rows,
+        numeric=[True, True, False, False, False, True, False],
+    )
