@@ -92,7 +92,7 @@ class Document:
             elif isinstance(block, Paragraph):
                 out += [f"_{block.text}_" if block.note else block.text, ""]
             elif isinstance(block, Table):
-                out += _markdown_table(block) + [""]
+                out += [*_markdown_table(block), ""]
             else:
                 out += [f"![{block.caption}]({FIGURE_DIR}/{block.name}.png)", "", block.caption, ""]
         return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime
 from typing import Any
@@ -119,7 +120,7 @@ def _varied_params(run: RunData) -> list[str]:
     """Params whose value changed at least once, most-changed first."""
     trials = run.search_trials()
     changes: dict[str, int] = {}
-    for prev, cur in zip(trials, trials[1:], strict=False):
+    for prev, cur in itertools.pairwise(trials):
         for name, value in cur.config.items():
             if prev.config.get(name) != value:
                 changes[name] = changes.get(name, 0) + 1
