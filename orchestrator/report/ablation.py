@@ -1,0 +1,286 @@
+"""The ablation report: one table of Δval_bpb per group beside the paper's, and the curves.
+
+An ablation folder holds one study folder per run, named ``<group>-r<repeat>`` (see
+:mod:`orchestrator.ablation`). Only finished runs enter the statistics; unfinished ones are
+listed so a reader knows the table is partial.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import stats
+from orchestrator.errors import UserError
+from orchestrator.report import style
+from orchestrator.report.data import JOURNAL_NAME, RunData, load_run
+from orchestrator.report.document import Document
+from orchestrator.report.study import ReportPaths, fmt
+
+RUN_DIR_PATTERN = re.compile(r"^(?P<group>[A-Z])-r(?P<repeat>\d+)$")
+# What each group runs; the wording matches `bilevel ablation --help`.
+GROUP_LEVELS = {
+    "A": "L1",
+    "B": "L1 + L1.5",
+    "C": "L1 + L1.5 + L2",
+    "D": "L1 + L2",
+    "R": "L1 + L1.5 + restarts (control)",
+    "N": "L1 + L1.5 + null L2 (control)",
+}
+# The order groups appear in tables and legends, whatever order they were run in.
+GROUP_ORDER = "ABCDRN"
+
+
+@dataclass(frozen=True)
+class AblationRun:
+    group: str
+    repeat: int
+    run: RunData
+
+
+def is_ablation_dir(folder: Path) -> bool:
+    return any(_runs_in(folder))
+
+
+def _runs_in(folder: Path) -> list[tuple[str, int, Path]]:
+    found = []
+    for child in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        match = RUN_DIR_PATTERN.match(child.name)
+        if match and (child / JOURNAL_NAME).is_file():
+            found.append((match["group"], int(match["repeat"]), child))
+    return found
+
+
+def load_ablation(folder: Path) -> list[AblationRun]:
+    runs = [AblationRun(g, k, load_run(path)) for g, k, path in _runs_in(folder)]
+    if not runs:
+        raise UserError(
+            f"no runs (folders like A-r0/{JOURNAL_NAME}) in {folder}; "
+            "pass the --out folder of `bilevel ablation`"
+        )
+    return sorted(runs, key=lambda r: (_group_rank(r.group), r.repeat))
+
+
+def _group_rank(group: str) -> int:
+    return GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
+
+
+def deltas_by_group(runs: list[AblationRun]) -> dict[str, dict[int, float]]:
+    """``{group: {repeat: Δval_bpb}}`` over finished runs, groups in table order."""
+    table: dict[str, dict[int, float]] = {}
+    for item in runs:
+        if item.run.finished and item.run.delta is not None:
+            table.setdefault(item.group, {})[item.repeat] = item.run.delta
+    return table
+
+
+def write_ablation_report(folder: Path) -> ReportPaths:
+    runs = load_ablation(Path(folder))
+    markdown, page = build_document(Path(folder), runs).write(Path(folder))
+    return ReportPaths(markdown=markdown, html=page)
+
+
+def stats_table(rows: list[stats.GroupStats]) -> tuple[list[str], list[list[str]], list[bool]]:
+    headers = [
+        "group",
+        "levels",
+        "n",
+        "mean Δval_bpb",
+        "sd",
+        "95% CI (bootstrap)",
+        "ratio to A",
+        "p vs A",
+        "paper mean Δ",
+    ]
+    body = []
+    for row in rows:
+        paper = stats.paper_row(row.group)
+        body.append(
+            [
+                row.group,
+                GROUP_LEVELS.get(row.group, "?"),
+                str(row.n),
+                fmt(row.mean, signed=True),
+                "–" if math.isnan(row.sd) else fmt(row.sd),
+                f"[{fmt(row.ci_low, signed=True)}, {fmt(row.ci_high, signed=True)}]",
+                "–" if row.ratio_to_reference is None else f"{row.ratio_to_reference:.2f}×",
+                _p(row),
+                fmt(paper.mean_delta, 3, signed=True) if paper else "–",
+            ]
+        )
+    numeric = [False, False, True, True, True, True, True, True, True]
+    return headers, body, numeric
+
+
+def _p(row: stats.GroupStats) -> str:
+    if row.p_vs_reference is None or math.isnan(row.p_vs_reference):
+        return "–"
+    return f"{row.p_vs_reference:.3f}" + (" (paired)" if row.paired else " (unpaired)")
+
+
+def build_document(folder: Path, runs: list[AblationRun]) -> Document:
+    doc = Document(title=f"Ablation report: {folder.resolve().name}")
+    finished = [r for r in runs if r.run.finished]
+    unfinished = [r for r in runs if not r.run.finished]
+    doc.paragraph(
+        f"{len(finished)} finished runs, {len(unfinished)} unfinished, in {folder}. "
+        "Δval_bpb = best − baseline of each run (negative is better).",
+        note=True,
+    )
+    rows = stats.summarize_groups(deltas_by_group(runs))
+    doc.heading("Δval_bpb by group")
+    headers, body, numeric = stats_table(rows)
+    doc.table(headers, body, numeric)
+    doc.paragraph(
+        "Interval: percentile bootstrap of the mean "
+        f"({stats.BOOTSTRAP_RESAMPLES} resamples, seed {stats.SEED}). p: two-sided exact "
+        "sign-flip permutation test on paired repeats (same seed in both groups), else a "
+        "two-sample permutation test. With n paired repeats the smallest possible p is "
+        "2/2^n (0.25 for n = 3), so a few repeats cannot reach p < 0.05 however large the "
+        f"effect. Paper: {stats.PAPER_SETUP}; it reports means only.",
+        note=True,
+    )
+    curves = curve_plot(runs)
+    if curves is not None:
+        doc.figure(
+            "ablation-curves",
+            curves,
+            "Best-so-far Δval_bpb per trial: thin lines are repeats, thick lines the group mean.",
+        )
+    spread = delta_plot(rows, runs)
+    if spread is not None:
+        doc.figure(
+            "ablation-deltas",
+            spread,
+            "Final Δval_bpb of every run (dots) with the group mean and 95% bootstrap interval; "
+            "diamonds: the paper's means.",
+        )
+    doc.heading("Runs")
+    doc.table(
+        ["run", "group", "repeat", "trials", "baseline", "best", "Δval_bpb", "state"],
+        [
+            [
+                r.run.run_dir.name,
+                r.group,
+                str(r.repeat),
+                str(len(r.run.trials)),
+                fmt(r.run.baseline_val_bpb),
+                fmt(r.run.best_val_bpb),
+                fmt(r.run.delta, signed=True),
+                "finished" if r.run.finished else "unfinished",
+            ]
+            for r in runs
+        ],
+        numeric=[False, False, True, True, True, True, True, False],
+    )
+    return doc
+
+
+def _delta_curve(run: RunData) -> list[tuple[int, float]]:
+    baseline = run.baseline_val_bpb
+    if baseline is None:
+        return []
+    return [(i, b - baseline) for i, b in run.best_so_far() if b is not None]
+
+
+def curve_plot(runs: list[AblationRun]) -> bytes | None:
+    by_group: dict[str, list[list[tuple[int, float]]]] = {}
+    for item in runs:
+        curve = _delta_curve(item.run)
+        if curve:
+            by_group.setdefault(item.group, []).append(curve)
+    if not by_group:
+        return None
+    with style.figure(height=3.6) as (fig, ax):
+        for group, curves in by_group.items():
+            colour = style.group_colour(group)
+            for curve in curves:
+                ax.step(
+                    [i for i, _ in curve],
+                    [d for _, d in curve],
+                    where="post",
+                    color=colour,
+                    alpha=0.3,
+                    linewidth=0.8,
+                )
+            length = min(len(c) for c in curves)
+            mean = [sum(c[t][1] for c in curves) / len(curves) for t in range(length)]
+            ax.step(
+                [i for i, _ in curves[0][:length]],
+                mean,
+                where="post",
+                color=colour,
+                linewidth=2.0,
+                label=f"{group}: {GROUP_LEVELS.get(group, '?')} (n={len(curves)})",
+            )
+        ax.axhline(0.0, color="#999999", linewidth=0.8)
+        ax.set_xlabel("trial index")
+        ax.set_ylabel("best − baseline val_bpb (bits/byte)")
+        ax.set_title("Best-so-far improvement by group (lower is better)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+        return style.png(fig)
+
+
+def delta_plot(rows: list[stats.GroupStats], runs: list[AblationRun]) -> bytes | None:
+    if not rows:
+        return None
+    with style.figure(width=5.6, height=3.0) as (fig, ax):
+        for x, row in enumerate(rows):
+            colour = style.group_colour(row.group)
+            values = [
+                r.run.delta
+                for r in runs
+                if r.group == row.group and r.run.finished and r.run.delta is not None
+            ]
+            jitter = [(j - (len(values) - 1) / 2) * 0.06 for j in range(len(values))]
+            ax.scatter([x + j for j in jitter], values, s=18, color=colour, alpha=0.7, zorder=3)
+            ax.errorbar(
+                x + 0.25,
+                row.mean,
+                yerr=[[row.mean - row.ci_low], [row.ci_high - row.mean]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                markersize=6,
+                zorder=4,
+            )
+            paper = stats.paper_row(row.group)
+            if paper:
+                ax.scatter(
+                    x + 0.25,
+                    paper.mean_delta,
+                    marker="D",
+                    s=30,
+                    facecolor="white",
+                    edgecolor=colour,
+                    zorder=5,
+                    label="paper mean" if row.group == "A" or x == 0 else None,
+                )
+        ax.axhline(0.0, color="#999999", linewidth=0.8)
+        ax.set_xticks(range(len(rows)), [r.group for r in rows])
+        ax.set_xlabel("group")
+        ax.set_ylabel("Δval_bpb = best − baseline (bits/byte)")
+        ax.set_title("Final improvement per run, mean and 95% CI")
+        ax.grid(axis="x", visible=False)
+        if any(stats.paper_row(r.group) for r in rows):
+            from matplotlib.lines import Line2D
+
+            ax.legend(
+                handles=[
+                    Line2D([], [], marker="o", linestyle="", color="#555555", label="run"),
+                    Line2D([], [], marker="o", color="#555555", label="mean ± 95% CI"),
+                    Line2D(
+                        [],
+                        [],
+                        marker="D",
+                        linestyle="",
+                        markerfacecolor="white",
+                        color="#555555",
+                        label="paper mean",
+                    ),
+                ],
+                loc="best",
+            )
+        return style.png(fig)
