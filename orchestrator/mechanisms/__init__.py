@@ -1,0 +1,35 @@
+"""Live mechanisms: content-addressed storage, the sandboxed host, and their report.
+
+Nothing here imports or executes a mechanism: sources are stored and read as text and
+every hook runs in the sandbox (DESIGN §2, §4.2–§4.3).
+"""
+
+from orchestrator.mechanisms.host import (
+    DEFAULT_MAX_FAILURES,
+    LiveMechanism,
+    LiveMechanismHost,
+    Promotion,
+)
+from orchestrator.mechanisms.report import MechanismRow, mechanism_rows, render_mechanisms
+from orchestrator.mechanisms.store import (
+    StoredMechanism,
+    StoreError,
+    load_mechanism,
+    source_sha,
+    store_mechanism,
+)
+
+__all__ = [
+    "DEFAULT_MAX_FAILURES",
+    "LiveMechanism",
+    "LiveMechanismHost",
+    "MechanismRow",
+    "Promotion",
+    "StoreError",
+    "StoredMechanism",
+    "load_mechanism",
+    "mechanism_rows",
+    "render_mechanisms",
+    "source_sha",
+    "store_mechanism",
+]

@@ -1,0 +1,307 @@
+"""The live mechanism host: runs promoted mechanisms' hooks through the sandbox.
+
+Per iteration the study loop calls :meth:`guide`, :meth:`propose` and :meth:`screen`
+(DESIGN §4.2 "One iteration"); each is **one** sandbox call for all active mechanisms of
+that stage. The host never imports generated code: it hands ``(name, sha, source)`` to the
+sandbox client and checks the JSON that comes back (:mod:`orchestrator.mechanisms.outputs`).
+
+Changes to the active set happen only at iteration boundaries (:meth:`boundary`): queued
+promotions go live there, and a mechanism whose circuit breaker tripped (N errors,
+timeouts or invalid outputs) is reverted there. Between boundaries a tripped mechanism is
+simply no longer called, so one bad module costs the study at most N bad calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.levels.hooks import HookOutcome
+from orchestrator.mechanisms.outputs import (
+    InvalidOutput,
+    check_candidates,
+    check_guidance,
+    check_verdicts,
+)
+from orchestrator.mechanisms.store import StoredMechanism
+from trainer.spec import Param, SearchSpace
+
+# Failures (errors, timeouts, invalid outputs) before a mechanism is reverted. One is too
+# twitchy for a sandbox that can time out under load; the paper's self-healing revert
+# acted after repeated failure too.
+DEFAULT_MAX_FAILURES = 3
+
+Emit = Callable[..., Any]  # emit(event_type, **fields): journal the event, fold it into state
+
+
+@dataclass
+class LiveMechanism:
+    """A promoted mechanism and what it has done so far in this process."""
+
+    stored: StoredMechanism
+    session: int | None = None
+    active_from: int = 0
+    calls: int = 0
+    failures: int = 0
+    last_error: str = ""
+    fired_stages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.stored.name
+
+
+@dataclass
+class Promotion:
+    """A mechanism that passed the ladder, waiting for the next iteration boundary."""
+
+    stored: StoredMechanism
+    session: int | None = None
+    supersedes: tuple[str, ...] = ()
+
+
+@dataclass
+class StageCall:
+    """What one hook stage produced: per-mechanism raw outputs and failures."""
+
+    outputs: dict[str, Any]
+    errors: dict[str, str]
+
+
+def run_stage(
+    client: Any,
+    stage: str,
+    mechanisms: list[StoredMechanism],
+    context: dict[str, Any],
+    candidates: list[dict[str, Any]] | None = None,
+) -> StageCall:
+    """One sandbox call for ``stage`` across ``mechanisms``; never raises for a module's fault."""
+    if not mechanisms:
+        return StageCall(outputs={}, errors={})
+    try:
+        result = client.call(
+            stage,
+            mechanisms=[m.ref() for m in mechanisms],
+            context=context,
+            candidates=candidates,
+        )
+    except Exception as exc:  # the whole call failed: every mechanism in it failed
+        reason = f"sandbox call failed: {type(exc).__name__}: {exc}"[:300]
+        return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
+    outputs: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for m in mechanisms:
+        item = _result_for(result, m.name)
+        if item is None:
+            errors[m.name] = "the sandbox returned no output for this mechanism"
+        elif item.get("ok", "error" not in item or not item.get("error")):
+            outputs[m.name] = item.get("output")
+        else:
+            errors[m.name] = str(item.get("error") or "failed")[:300]
+    return StageCall(outputs=outputs, errors=errors)
+
+
+def _result_for(result: Any, name: str) -> dict[str, Any] | None:
+    """The per-mechanism entry of a sandbox ``StageResult``, as a plain dict."""
+    data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+    if hasattr(data, "__dict__") and not isinstance(data, dict):
+        data = vars(data)
+    per = data.get("results", data.get("mechanisms", data)) if isinstance(data, dict) else data
+    if isinstance(per, dict):
+        item = per.get(name)
+        return item if isinstance(item, dict) else None
+    if isinstance(per, list):
+        for item in per:
+            item = item.model_dump(mode="json") if hasattr(item, "model_dump") else item
+            if isinstance(item, dict) and item.get("name") == name:
+                return item
+    return None
+
+
+class LiveMechanismHost:
+    """Active mechanisms of one study, their firing records and their circuit breakers."""
+
+    def __init__(self, client: Any, *, max_failures: int = DEFAULT_MAX_FAILURES) -> None:
+        self.client = client
+        self.max_failures = max_failures
+        self._live: dict[str, LiveMechanism] = {}
+        self._pending: list[Promotion] = []
+        self._lock = threading.Lock()  # guards _pending: research threads queue promotions
+
+    # ------------------------------------------------------------------ active set
+    def active(self) -> list[str]:
+        """Names of the mechanisms that are called (not tripped)."""
+        return [m.name for m in self._callable()]
+
+    def live(self) -> list[LiveMechanism]:
+        return list(self._live.values())
+
+    def _callable(self) -> list[LiveMechanism]:
+        return [m for m in self._live.values() if m.failures < self.max_failures]
+
+    def queue_promotion(self, promotion: Promotion) -> None:
+        """Thread-safe: a research session hands over a mechanism that passed the ladder."""
+        with self._lock:
+            self._pending.append(promotion)
+
+    def restore(self, mechanism: LiveMechanism) -> None:
+        """Re-activate a mechanism on ``--resume`` (already journaled: emits nothing)."""
+        self._live[mechanism.name] = mechanism
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def boundary(self, iteration: int, emit: Emit) -> tuple[list[str], list[str]]:
+        """Apply trip-reverts and queued promotions, journaling each through ``emit``.
+        Called between trials only; returns the names promoted and reverted."""
+        promoted: list[str] = []
+        reverted: list[str] = []
+        for m in list(self._live.values()):
+            if m.failures >= self.max_failures:
+                reverted.append(m.name)
+                self._revert(m, iteration, emit, f"circuit breaker: {m.last_error}")
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for promo in pending:
+            superseded = [n for n in promo.supersedes if n in self._live and n != promo.stored.name]
+            for name in superseded:
+                reverted.append(name)
+                self._revert(
+                    self._live[name], iteration, emit, f"superseded by {promo.stored.name}"
+                )
+            if promo.stored.name in self._live:  # a new version of the same mechanism
+                old = self._live[promo.stored.name]
+                self._revert(old, iteration, emit, "replaced by a new version")
+            self._live[promo.stored.name] = LiveMechanism(
+                stored=promo.stored, session=promo.session, active_from=iteration
+            )
+            promoted.append(promo.stored.name)
+            emit(
+                "mechanism_promoted",
+                session=promo.session,
+                name=promo.stored.name,
+                sha=promo.stored.sha,
+                path=promo.stored.path,
+                active_from=iteration,
+                supersedes=superseded,
+            )
+        return promoted, reverted
+
+    def _revert(self, m: LiveMechanism, iteration: int, emit: Emit, reason: str) -> None:
+        self._live.pop(m.name, None)
+        emit(
+            "mechanism_reverted",
+            name=m.name,
+            sha=m.stored.sha,
+            iteration=iteration,
+            reason=reason,
+            failures=m.failures,
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def _fire(self, name: str, stage: str) -> None:
+        m = self._live.get(name)
+        if m is not None:
+            m.fired_stages[stage] = m.fired_stages.get(stage, 0) + 1
+
+    def _fail(self, name: str, reason: str, errors: list[str]) -> None:
+        m = self._live.get(name)
+        if m is not None:
+            m.failures += 1
+            m.last_error = reason
+        errors.append(f"{name}: {reason}")
+
+    def _call(
+        self,
+        stage: str,
+        context: dict[str, Any],
+        errors: list[str],
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        mechanisms = self._callable()
+        call = run_stage(self.client, stage, [m.stored for m in mechanisms], context, candidates)
+        for m in mechanisms:
+            m.calls += 1
+        for name, reason in call.errors.items():
+            self._fail(name, f"{stage}: {reason}", errors)
+        return call.outputs
+
+    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+        """Guidance of every active mechanism; a non-empty one counts as firing."""
+        out = HookOutcome()
+        space = space_of(ctx)
+        for name, raw in self._call("guide", ctx, out.errors).items():
+            try:
+                guidance = check_guidance(raw, space)
+            except InvalidOutput as exc:
+                self._fail(name, str(exc), out.errors)
+                continue
+            if not guidance.empty:
+                self._fire(name, "guide")
+                out.fired.append(name)
+                out.guidance.append(
+                    {"mechanism": name, "hint": guidance.hint, "focus": list(guidance.focus)}
+                )
+        return out
+
+    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+        """Candidates added by active mechanisms. Adding one is not yet firing: a
+        mechanism fires through ``propose`` only when its candidate is the one that runs
+        (the loop reports that with :meth:`chose`)."""
+        out = HookOutcome()
+        space = space_of(ctx)
+        for name, raw in self._call("propose", ctx, out.errors).items():
+            try:
+                candidates = check_candidates(raw, space, name)
+            except InvalidOutput as exc:
+                self._fail(name, str(exc), out.errors)
+                continue
+            out.candidates.extend(
+                {
+                    "changes": c.changes,
+                    "rationale": c.rationale,
+                    "priority": c.priority,
+                    "mechanism": name,
+                }
+                for c in candidates
+            )
+        return out
+
+    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+        """One verdict per candidate: accepted only if every active mechanism accepts."""
+        out = HookOutcome(verdicts=[{"accept": True, "reason": ""} for _ in candidates])
+        if not candidates:
+            return out
+        payload = [
+            {
+                "changes": c["changes"],
+                "rationale": c.get("rationale", ""),
+                "priority": c.get("priority", 0.0),
+            }
+            for c in candidates
+        ]
+        for name, raw in self._call("screen", ctx, out.errors, payload).items():
+            try:
+                verdicts = check_verdicts(raw, len(candidates))
+            except InvalidOutput as exc:
+                self._fail(name, str(exc), out.errors)
+                continue
+            for folded, verdict in zip(out.verdicts, verdicts, strict=True):
+                if not verdict.accept and folded["accept"]:
+                    folded.update(accept=False, reason=verdict.reason, mechanism=name)
+                if not verdict.accept and name not in out.fired:
+                    out.fired.append(name)
+                    self._fire(name, "screen")
+        return out
+
+    def chose(self, mechanism: str) -> None:
+        """The loop ran ``mechanism``'s own candidate: that counts as firing."""
+        self._fire(mechanism, "propose")
+
+
+def space_of(context: dict[str, Any]) -> SearchSpace:
+    """The search space a context was built with (policy-frozen params marked frozen)."""
+    return SearchSpace(params=tuple(Param.model_validate(p) for p in context["space"]))

@@ -1,0 +1,108 @@
+"""Level 2 in the summary and in `bilevel status`: mechanisms, verdicts, firing, effect.
+
+Everything is derived from journal events (docs/journal.md), so the same table comes out
+of a live study, a finished one and a killed one. "Active" here means *observed firing*:
+a mechanism that was promoted but never fired is listed as silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class MechanismRow:
+    name: str
+    sha: str = ""
+    state: str = "proposed"  # live | reverted | superseded | rejected | proposed
+    session: int | None = None
+    active_from: int | None = None
+    verdicts: list[str] = field(default_factory=list)  # "attempt 0: static rejected (...)"
+    missing_packages: list[str] = field(default_factory=list)
+    revert_reason: str = ""
+    fired: int = 0  # trials whose planning it fired in
+    chosen: int = 0  # trials that ran its own candidate
+    kept: int = 0  # trials it fired in that became the new best
+    shaped: list[int] = field(default_factory=list)  # indices of the trials it fired in
+
+
+def mechanism_rows(events: list[dict[str, Any]]) -> list[MechanismRow]:
+    """One row per mechanism the study's research sessions wrote, in order of appearance."""
+    rows: dict[str, MechanismRow] = {}
+
+    def row(name: str) -> MechanismRow:
+        return rows.setdefault(name, MechanismRow(name=name))
+
+    for e in events:
+        kind = e.get("type")
+        if kind == "gate_verdict":
+            r = row(e["mechanism"])
+            r.session = e.get("session", r.session)
+            verdict = "accepted" if e.get("accepted") else f"rejected: {e.get('reason', '')}"
+            r.verdicts.append(f"attempt {e.get('attempt', 0)} {e.get('stage', '?')} {verdict}")
+            r.sha = e.get("sha", r.sha)
+            if not e.get("accepted") and r.state != "live":
+                r.state = "rejected"
+                r.missing_packages = list(e.get("missing_packages") or r.missing_packages)
+        elif kind == "mechanism_promoted":
+            r = row(e["name"])
+            r.sha, r.state, r.active_from = e.get("sha", ""), "live", e.get("active_from")
+            for old in e.get("supersedes", []):
+                row(old).state = "superseded"
+        elif kind == "mechanism_reverted":
+            r = row(e["name"])
+            if r.state == "live":
+                r.state = "reverted"
+            r.revert_reason = e.get("reason", "")
+        elif kind == "trial_finished":
+            source = str(e.get("source", ""))
+            for name in e.get("fired", []):
+                r = row(name)
+                r.fired += 1
+                r.shaped.append(e["index"])
+                r.kept += bool(e.get("kept"))
+            if source.startswith("mechanism:"):
+                row(source.removeprefix("mechanism:")).chosen += 1
+    return list(rows.values())
+
+
+def _status(r: MechanismRow) -> str:
+    if r.state == "live":
+        return "live, firing" if r.fired else "live, silent (never fired)"
+    if r.state == "rejected" and r.missing_packages:
+        return f"rejected: needs {', '.join(r.missing_packages)}, not shipped in the sandbox"
+    if r.state == "reverted":
+        return f"reverted ({r.revert_reason})"
+    return r.state
+
+
+def render_mechanisms(events: list[dict[str, Any]]) -> str:
+    """The Level 2 section of the study summary and `bilevel status`, as plain text."""
+    rows = mechanism_rows(events)
+    sessions = [e for e in events if e.get("type") == "research_finished"]
+    if not rows and not sessions:
+        return "Level 2: no research sessions."
+    outcomes: dict[str, int] = {}
+    for e in sessions:
+        outcomes[e.get("outcome", "?")] = outcomes.get(e.get("outcome", "?"), 0) + 1
+    lines = [
+        f"Level 2: {len(sessions)} research sessions ("
+        + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+        + ")"
+    ]
+    for r in rows:
+        since = f" from trial {r.active_from}" if r.active_from is not None else ""
+        lines.append(f"  {r.name} [{r.sha or '-'}]{since}: {_status(r)}")
+        if r.active_from is not None or r.fired:
+            shaped = ", ".join(map(str, r.shaped[:12])) + ("..." if len(r.shaped) > 12 else "")
+            lines.append(
+                f"    fired in {r.fired} trials ({shaped or 'none'}); its own candidate ran "
+                f"{r.chosen} times; {r.kept} of the trials it shaped became the new best"
+            )
+        for verdict in r.verdicts[-3:]:
+            lines.append(f"    ladder {verdict[:200]}")
+    for e in sessions:
+        if e.get("outcome") == "failed":
+            lines.append(f"  session {e.get('session')} failed: {e.get('reason', '')[:200]}")
+    return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""Level 2: research sessions that write mechanisms, and the driver that runs them.
+
+A session runs four rounds (explore, critique, specify, generate), sends the module through
+the sandbox's gate ladder with bounded repairs, and hands a passing module to the live host
+(:mod:`orchestrator.mechanisms`). The built-in agent's mechanisms are source files in
+``library/``, read as text and sent through the same ladder: never imported here.
+"""
+
+from orchestrator.research.builtin import library, register_level2_roles
+from orchestrator.research.driver import Level2Driver
+from orchestrator.research.session import LadderVerdict, ResearchSession, SessionOutcome
+
+__all__ = [
+    "LadderVerdict",
+    "Level2Driver",
+    "ResearchSession",
+    "SessionOutcome",
+    "library",
+    "register_level2_roles",
+]

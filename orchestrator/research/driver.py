@@ -1,0 +1,255 @@
+"""The Level-2 research driver: starts research sessions, hands their results to the host.
+
+The study loop calls :meth:`Level2Driver.at_boundary` before planning each trial. That
+call is cheap: it applies what is due (trip-reverts, promotions queued by a finished
+session) and, on the cadence or on stagnation, starts one research session in a daemon
+thread. The session talks to the LLM and the sandbox ladder while trials keep running; the
+trainers never wait for it. The journal is the only shared record (thread-safe appends);
+the study state is touched only from the loop's thread, here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import StudyConfig
+from orchestrator.journal import Journal, read_events
+from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
+from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
+from orchestrator.mechanisms.store import StoreError, load_mechanism
+from orchestrator.research.rounds import ActiveSummary, Brief
+from orchestrator.research.session import (
+    DEFAULT_MAX_REPAIRS,
+    Asker,
+    Ladder,
+    ResearchSession,
+)
+from orchestrator.state import StudyState
+
+# How long closing the study waits for a running session to journal its outcome. A
+# builtin session takes seconds; an LLM session that needs longer is cut off and recorded
+# as discarded rather than holding the finished study open.
+CLOSE_WAIT_S = 60.0
+
+
+def api_source() -> str:
+    """``sandbox/api.py`` as text, for the prompts (read, not imported)."""
+    spec = importlib.util.find_spec("sandbox.api")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("sandbox/api.py not found: is the project installed?")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+@dataclass
+class _Memory:
+    """What earlier sessions of this study left behind, rebuilt from the journal."""
+
+    sessions: int = 0
+    last_session_at: int = 0  # finished search trials when the last session started
+    promoted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+class Level2Driver:
+    """Implements :class:`orchestrator.levels.hooks.ResearchDriver` for Level 2."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        run_dir: Path,
+        host: LiveMechanismHost,
+        ladder: Ladder,
+        allowlist: list[str],
+        *,
+        agent: Asker | None = None,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
+        research: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.host = host
+        self.ladder = ladder
+        self.allowlist = allowlist
+        self.agent = agent
+        self.max_repairs = max_repairs
+        self.research = config.levels.research if research is None else research
+        self._memory: _Memory | None = None
+        self._thread: threading.Thread | None = None
+        self._journal: Journal | None = None
+        self._closed = threading.Event()
+        self._current: int | None = None  # session number of the running session
+
+    # ------------------------------------------------------------------ boundary
+    def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
+        self._journal = journal
+        if self._memory is None:
+            self._memory = self._restore(state, journal)
+
+        def emit(event_type: str, **fields: Any) -> dict[str, Any]:
+            event = journal.append(event_type, **fields)
+            state.apply(event)
+            return event
+
+        promoted, reverted = self.host.boundary(state.next_index(), emit)
+        if self.research and not self.running():
+            trigger = research_trigger(state, self._memory.last_session_at)
+            if trigger:
+                self._start(state, journal, trigger)
+        return BoundaryUpdate(promoted=promoted, reverted=reverted)
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running session (if any) ends; True when none is running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running()
+
+    def close(self) -> None:
+        """Give a running session CLOSE_WAIT_S to finish, then drop whatever it produces."""
+        if self.running() and not self.wait(CLOSE_WAIT_S):
+            self._closed.set()
+            if self._journal is not None and self._current is not None:
+                self._journal.append(
+                    "research_finished",
+                    session=self._current,
+                    outcome="discarded",
+                    mechanism="",
+                    reason=f"the study ended while the session was still running ({CLOSE_WAIT_S:g} s)",
+                )
+        self._closed.set()
+
+    # ------------------------------------------------------------------ sessions
+    def _start(self, state: StudyState, journal: Journal, trigger: str) -> None:
+        memory = self._memory
+        assert memory is not None
+        memory.sessions += 1
+        memory.last_session_at = sum(1 for t in state.search_trials() if t.finished)
+        session = memory.sessions
+        iteration = state.next_index()
+        journal.append("research_started", session=session, trigger=trigger, iteration=iteration)
+        brief = self._brief(state, session, trigger, iteration)
+        agent = self.agent or self._make_agent(journal)
+
+        def emit(event_type: str, **fields: Any) -> dict[str, Any] | None:
+            if self._closed.is_set():  # the study is over: nothing may land after its end
+                return None
+            return journal.append(event_type, **fields)
+
+        runner = ResearchSession(
+            brief,
+            agent,
+            self.ladder,
+            emit,
+            self.run_dir,
+            max_repairs=self.max_repairs,
+            active_shas=frozenset(m.stored.sha for m in self.host.live()),
+        )
+
+        def work() -> None:
+            outcome = runner.run()
+            if outcome.promotion is not None and not self._closed.is_set():
+                self.host.queue_promotion(outcome.promotion)
+                memory.promoted.append(outcome.mechanism)
+            elif outcome.outcome == "rejected":
+                memory.rejected.append(outcome.mechanism)
+
+        self._current = session
+        self._thread = threading.Thread(target=work, name=f"research-{session}", daemon=True)
+        self._thread.start()
+
+    def _make_agent(self, journal: Journal) -> Asker:
+        from orchestrator.study import make_agent
+
+        self.agent = make_agent(self.config, journal)
+        return self.agent
+
+    def _brief(self, state: StudyState, session: int, trigger: str, iteration: int) -> Brief:
+        ctx = state.context(iteration, visible_only=False)
+        memory = self._memory
+        assert memory is not None
+        objective = self.config.objective
+        budget = self.config.budget()
+        return Brief(
+            session=session,
+            trigger=trigger,
+            iteration=iteration,
+            objective=f"{objective.preset} on {objective.dataset}, {budget.amount:g} {budget.mode} per trial",
+            space=ctx["space"],
+            history=ctx["history"],
+            best=ctx["best"],
+            active=active_summaries(self.host, state),
+            api_source=api_source(),
+            allowlist=list(self.allowlist),
+            rejected=list(memory.rejected),
+            promoted=list(memory.promoted),
+        )
+
+    # ------------------------------------------------------------------ resume
+    def _restore(self, state: StudyState, journal: Journal) -> _Memory:
+        """Sessions, verdicts and live mechanisms of an interrupted run, from its journal."""
+        memory = _Memory()
+        live: dict[str, dict[str, Any]] = {}
+        for e in read_events(journal.path):
+            kind = e.get("type")
+            if kind == "research_started":
+                memory.sessions = max(memory.sessions, int(e.get("session", 0)))
+                done_before = sum(
+                    1
+                    for t in state.search_trials()
+                    if t.finished and t.index < int(e.get("iteration", 0))
+                )
+                memory.last_session_at = done_before
+            elif kind == "research_finished" and e.get("outcome") == "rejected":
+                memory.rejected.append(e.get("mechanism", ""))
+            elif kind == "mechanism_promoted":
+                memory.promoted.append(e["name"])
+                live[e["name"]] = e
+                for old in e.get("supersedes", []):
+                    live.pop(old, None)
+            elif kind == "mechanism_reverted":
+                live.pop(e["name"], None)
+        for name, e in live.items():
+            try:
+                stored = load_mechanism(self.run_dir, name, e["sha"], e["path"])
+            except StoreError as exc:
+                journal.append(
+                    "mechanism_reverted",
+                    name=name,
+                    sha=e.get("sha", ""),
+                    iteration=state.next_index(),
+                    reason=f"cannot restore on resume: {exc}",
+                    failures=0,
+                )
+                state.active_mechanisms.pop(name, None)
+                continue
+            self.host.restore(
+                LiveMechanism(
+                    stored=stored, session=e.get("session"), active_from=e.get("active_from", 0)
+                )
+            )
+        return memory
+
+
+def active_summaries(host: LiveMechanismHost, state: StudyState) -> list[ActiveSummary]:
+    """Each live mechanism with what the trial records say it did."""
+    out = []
+    for m in host.live():
+        shaped = [t for t in state.finished_trials() if m.name in t.fired]
+        out.append(
+            ActiveSummary(
+                name=m.name,
+                sha=m.stored.sha,
+                active_from=m.active_from,
+                fired=len(shaped),
+                chosen=sum(1 for t in state.finished_trials() if t.source == f"mechanism:{m.name}"),
+                kept=sum(1 for t in shaped if t.kept),
+                failures=m.failures,
+            )
+        )
+    return out

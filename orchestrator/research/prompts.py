@@ -1,0 +1,151 @@
+"""Prompts of the four research rounds and of a repair.
+
+Every round sees the whole picture, with values: the full trace (each trial's config
+changes, val_bpb and status), the search space, the mechanism API source, the import
+allowlist and the active mechanisms with how often they fired and what that did. A model
+that is shown only a summary writes mechanisms for the summary.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestrator.research.rounds import Brief, CritiqueReply, ExploreReply, SpecifyReply
+
+# Trials shown in full in a prompt; older ones are folded into one line each beyond this.
+# 200 trials of ~120 tokens fit comfortably in any current model's context.
+MAX_TRACE_TRIALS = 200
+
+SYSTEM = (
+    "You are the research level of a bilevel autoresearch system. An inner loop tunes "
+    "hyperparameters trial by trial; you write *mechanisms*: small Python modules, run in "
+    "a sandbox, that change how that inner loop searches. Answer with JSON only."
+)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+
+
+def trace_text(brief: Brief) -> str:
+    lines = []
+    shown = brief.history[-MAX_TRACE_TRIALS:]
+    for t in shown:
+        metric = f"{t['val_bpb']:.4f}" if t.get("val_bpb") is not None else "-"
+        changes = ", ".join(f"{k}={_fmt(v)}" for k, v in (t.get("changes") or {}).items())
+        lines.append(
+            f"#{t['index']:>3} {t['status']:<8} val_bpb={metric:<7} "
+            f"{'KEPT ' if t.get('kept') else ''}[{t.get('source', '')}] {changes or '(no changes)'}"
+        )
+    return "\n".join(lines) or "(no finished trials yet)"
+
+
+def space_text(brief: Brief) -> str:
+    rows = []
+    for p in brief.space:
+        if p["kind"] == "choice":
+            domain = f"one of {list(p['choices'])}"
+        else:
+            domain = f"{p['kind']} in [{p['low']}, {p['high']}]{' log' if p.get('log') else ''}"
+        rows.append(
+            f"- {p['name']}: {domain}, default {p['default']!r}{' FROZEN' if p.get('frozen') else ''}"
+        )
+    return "\n".join(rows)
+
+
+def active_text(brief: Brief) -> str:
+    if not brief.active:
+        return "(none)"
+    return "\n".join(
+        f"- {a.name} (sha {a.sha}, live since trial {a.active_from}): fired in {a.fired} "
+        f"trials, its own candidate ran {a.chosen} times, {a.kept} of the trials it shaped "
+        f"became the new best, {a.failures} failures"
+        for a in brief.active
+    )
+
+
+def context_block(brief: Brief) -> str:
+    best = brief.best
+    best_line = (
+        f"trial {best['index']} val_bpb={best['val_bpb']:.4f} config={json.dumps(best['config'])}"
+        if best and best.get("val_bpb") is not None
+        else "none yet"
+    )
+    return "\n\n".join(
+        [
+            f"Objective: {brief.objective} (minimise val_bpb). Research session "
+            f"{brief.session}, triggered by {brief.trigger} at trial {brief.iteration}.",
+            f"Search space:\n{space_text(brief)}",
+            f"Full trace (oldest first):\n{trace_text(brief)}",
+            f"Best so far: {best_line}",
+            f"Active mechanisms:\n{active_text(brief)}",
+            "Mechanisms rejected earlier: " + (", ".join(brief.rejected) or "none"),
+        ]
+    )
+
+
+def api_block(brief: Brief) -> str:
+    return (
+        "The mechanism API (sandbox/api.py) every module is written against:\n"
+        f"```python\n{brief.api_source}\n```\n"
+        "Imports allowed (anything else is rejected by the gate before it runs): "
+        + ", ".join(brief.allowlist)
+    )
+
+
+def explore_prompt(brief: Brief) -> str:
+    return (
+        f"{context_block(brief)}\n\n{api_block(brief)}\n\n"
+        "Round 1 — explore. Diagnose the search from the trace, then propose 3 hypotheses, "
+        "each borrowed from another field of optimisation (design of experiments, bandits, "
+        "Bayesian optimisation, evolutionary search, tabu search, annealing, ...), for a "
+        "mechanism that would make this search find a lower val_bpb sooner. Reply as "
+        '{"diagnosis": str, "hypotheses": [{"title", "field", "idea", "expected_effect"}]}.'
+    )
+
+
+def critique_prompt(brief: Brief, explore: ExploreReply) -> str:
+    return (
+        f"{context_block(brief)}\n\nHypotheses:\n{explore.model_dump_json(indent=1)}\n\n"
+        "Round 2 — critique. Score each hypothesis 0-10 for expected gain on this trace, "
+        "feasibility as a pure function of the context, and overlap with the active "
+        'mechanisms. Select one. Reply as {"scores": [{"title", "score", "reason"}], '
+        '"selected": title, "reason": str}.'
+    )
+
+
+def specify_prompt(brief: Brief, explore: ExploreReply, critique: CritiqueReply) -> str:
+    return (
+        f"{context_block(brief)}\n\n{api_block(brief)}\n\n"
+        f"Selected: {critique.selected} — {critique.reason}\n"
+        f"Hypotheses: {explore.model_dump_json()}\n\n"
+        "Round 3 — specify the mechanism: a snake_case name, the hooks it implements "
+        "(guide, propose, screen), the Context fields it reads, the packages it imports "
+        "(only from the allowlist), and which active mechanisms it supersedes. Reply as "
+        '{"name", "class_name", "hooks", "reads", "packages", "supersedes", "description"}.'
+    )
+
+
+def generate_prompt(brief: Brief, spec: SpecifyReply) -> str:
+    return (
+        f"{api_block(brief)}\n\nSpecification:\n{spec.model_dump_json(indent=1)}\n\n"
+        f"Search space:\n{space_text(brief)}\n\n"
+        "Round 4 — generate one complete Python module. It imports "
+        "`from sandbox.api import Mechanism, Context, Candidate, Verdict, Guidance` (the "
+        "names it needs), defines exactly one Mechanism subclass with class attribute "
+        f"name = {spec.name!r}, and implements only the hooks of the specification. Hooks "
+        "are pure: no state between calls, randomness only from ctx.seed, everything "
+        "derived from ctx.history. Candidates change only unfrozen params, within range. "
+        'Reply as {"source": "<the module>", "notes": str}.'
+    )
+
+
+def repair_prompt(brief: Brief, spec: SpecifyReply, source: str, stage: str, reason: str) -> str:
+    return (
+        f"{api_block(brief)}\n\nSpecification:\n{spec.model_dump_json(indent=1)}\n\n"
+        f"Your module:\n```python\n{source}\n```\n\n"
+        f"It failed the gate ladder at the {stage} stage:\n{reason}\n\n"
+        "Repair it: return the whole corrected module, keeping the specification. "
+        'Reply as {"source": "<the module>", "notes": str}.'
+    )

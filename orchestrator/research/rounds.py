@@ -1,0 +1,100 @@
+"""The four research rounds' structured replies, and the brief every round reads.
+
+An LLM answers each round with JSON validated into one of these models (the LLM client
+does the validation and the retries); the built-in agent builds the same models directly.
+The journal's ``research_round.payload`` is the model as JSON, so a session can be read
+back round by round whoever wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HookName = Literal["guide", "propose", "screen"]
+ROUNDS = ("explore", "critique", "specify", "generate")
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Hypothesis(_Reply):
+    title: str
+    field: str = Field(description="the field of optimisation or science it comes from")
+    idea: str = Field(description="what the mechanism would do to this search")
+    expected_effect: str = ""
+
+
+class ExploreReply(_Reply):
+    """Round 1: ideas from other fields for how this search could work better."""
+
+    diagnosis: str = Field(default="", description="what the trace says is wrong or missing")
+    hypotheses: list[Hypothesis] = Field(min_length=1)
+
+
+class Score(_Reply):
+    title: str
+    score: float = Field(ge=0, le=10)
+    reason: str = ""
+
+
+class CritiqueReply(_Reply):
+    """Round 2: each hypothesis scored; one selected."""
+
+    scores: list[Score] = Field(default_factory=list)
+    selected: str = Field(description="title of the hypothesis to build")
+    reason: str = ""
+
+
+class SpecifyReply(_Reply):
+    """Round 3: the mechanism's name, hooks, what it reads, what it imports."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="snake_case, unique")
+    class_name: str = Field(default="", description="the Mechanism subclass name")
+    hooks: list[HookName] = Field(min_length=1)
+    reads: list[str] = Field(default_factory=list, description="Context fields it uses")
+    packages: list[str] = Field(default_factory=list, description="imports it needs")
+    supersedes: list[str] = Field(default_factory=list, description="active mechanisms it replaces")
+    description: str = ""
+
+
+class GenerateReply(_Reply):
+    """Round 4 (and each repair): one complete Python module."""
+
+    source: str = Field(min_length=1)
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ActiveSummary:
+    """An active mechanism as the prompts show it: what it is and what it did."""
+
+    name: str
+    sha: str
+    active_from: int
+    fired: int  # trials whose planning it fired in
+    chosen: int  # trials that ran its own candidate
+    kept: int  # of the trials it fired in, how many became the new best
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class Brief:
+    """A snapshot of the study for one research session (taken at its start, so the
+    background session never reads state the study loop is changing)."""
+
+    session: int
+    trigger: str
+    iteration: int
+    objective: str
+    space: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    active: list[ActiveSummary]
+    api_source: str
+    allowlist: list[str]
+    rejected: list[str] = field(default_factory=list)  # names rejected earlier this study
+    promoted: list[str] = field(default_factory=list)  # names ever promoted this study

@@ -1,0 +1,234 @@
+"""One research session: explore → critique → specify → generate → ladder (→ repair).
+
+A session runs in a background thread (see :mod:`orchestrator.research.driver`) against a
+:class:`~orchestrator.research.rounds.Brief` snapshot, so it never reads state the study
+loop is changing. Every round, every gate verdict and the outcome are journaled; a module
+that passes the ladder is stored content-addressed and handed to the live host, which
+activates it at the next iteration boundary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.mechanisms.host import Promotion
+from orchestrator.mechanisms.store import safe_name, source_sha, store_mechanism
+from orchestrator.research import prompts
+from orchestrator.research.imports import missing_packages
+from orchestrator.research.rounds import (
+    Brief,
+    CritiqueReply,
+    ExploreReply,
+    GenerateReply,
+    SpecifyReply,
+)
+
+# Repair attempts after the first generated module fails the ladder. Two repairs fix most
+# syntax and contract slips; beyond that the idea itself is usually the problem.
+DEFAULT_MAX_REPAIRS = 2
+# Rejected attempts are kept for audit under runs/<study>/research/<session>/.
+ATTEMPTS_DIRNAME = "research"
+# Longest gate reason put in the journal and in a repair prompt.
+MAX_REASON_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class LadderVerdict:
+    """What the gate ladder said about one module."""
+
+    accepted: bool
+    stage: str  # static | smoke | contract
+    reason: str = ""
+    name: str = ""  # the Mechanism subclass's ``name``, when the ladder found it
+
+
+class Ladder(Protocol):
+    def check(self, source: str) -> LadderVerdict: ...
+
+
+class Asker(Protocol):
+    """The agent seam (:class:`orchestrator.agent.Agent`)."""
+
+    def ask(
+        self, role: str, *, system: str, user: str, payload: dict[str, Any], reply: Any
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    outcome: str  # promoted | rejected | discarded | failed
+    mechanism: str = ""
+    reason: str = ""
+    promotion: Promotion | None = None
+    missing: tuple[str, ...] = ()
+
+
+Emit = Callable[..., Any]
+
+
+class ResearchSession:
+    """Runs the four rounds and the ladder for one brief."""
+
+    def __init__(
+        self,
+        brief: Brief,
+        agent: Asker,
+        ladder: Ladder,
+        emit: Emit,
+        run_dir: Path,
+        *,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
+        active_shas: frozenset[str] = frozenset(),
+    ) -> None:
+        self.brief = brief
+        self.agent = agent
+        self.ladder = ladder
+        self.emit = emit
+        self.run_dir = Path(run_dir)
+        self.max_repairs = max_repairs
+        self.active_shas = active_shas
+
+    def _payload(self, **rounds: Any) -> dict[str, Any]:
+        """What the built-in agent reads instead of prose: the brief and earlier rounds."""
+        data = asdict(self.brief)
+        data.pop("api_source", None)  # prose for an LLM; the builtin reads its own library
+        for key, value in rounds.items():
+            data[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+        return data
+
+    def _ask(self, role: str, user: str, reply: type, **rounds: Any) -> Any:
+        return self.agent.ask(
+            role, system=prompts.SYSTEM, user=user, payload=self._payload(**rounds), reply=reply
+        )
+
+    def _round(self, name: str, summary: str, payload: dict[str, Any]) -> None:
+        self.emit(
+            "research_round",
+            session=self.brief.session,
+            round=name,
+            summary=summary[:300],
+            payload=payload,
+        )
+
+    def run(self) -> SessionOutcome:
+        """The whole session; never raises (a failure is an outcome, journaled)."""
+        try:
+            outcome = self._run()
+        except Exception as exc:  # an LLM or sandbox outage must not stop the study
+            outcome = SessionOutcome("failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+        self.emit(
+            "research_finished",
+            session=self.brief.session,
+            outcome=outcome.outcome,
+            mechanism=outcome.mechanism,
+            reason=outcome.reason,
+            missing_packages=list(outcome.missing),
+        )
+        return outcome
+
+    def _run(self) -> SessionOutcome:
+        b = self.brief
+        explore: ExploreReply = self._ask("explore", prompts.explore_prompt(b), ExploreReply)
+        self._round(
+            "explore",
+            explore.diagnosis or "; ".join(h.title for h in explore.hypotheses),
+            explore.model_dump(mode="json"),
+        )
+        critique: CritiqueReply = self._ask(
+            "critique", prompts.critique_prompt(b, explore), CritiqueReply, explore=explore
+        )
+        self._round(
+            "critique",
+            f"selected {critique.selected}: {critique.reason}",
+            critique.model_dump(mode="json"),
+        )
+        spec: SpecifyReply = self._ask(
+            "specify",
+            prompts.specify_prompt(b, explore, critique),
+            SpecifyReply,
+            explore=explore,
+            critique=critique,
+        )
+        self._round(
+            "specify",
+            f"{spec.name}: hooks {', '.join(spec.hooks)}; {spec.description}",
+            spec.model_dump(mode="json"),
+        )
+        generated: GenerateReply = self._ask(
+            "generate", prompts.generate_prompt(b, spec), GenerateReply, spec=spec
+        )
+        source = generated.source
+        self._round(
+            "generate",
+            f"{spec.name}: {len(source.splitlines())} lines, sha {source_sha(source)}",
+            {
+                "name": spec.name,
+                "sha": source_sha(source),
+                "source": source,
+                "notes": generated.notes,
+            },
+        )
+        return self._ladder_and_repair(spec, source)
+
+    def _ladder_and_repair(self, spec: SpecifyReply, source: str) -> SessionOutcome:
+        name = safe_name(spec.name)
+        verdict = LadderVerdict(False, "static", "not checked")
+        for attempt in range(self.max_repairs + 1):
+            if attempt:
+                repaired: GenerateReply = self._ask(
+                    "repair",
+                    prompts.repair_prompt(self.brief, spec, source, verdict.stage, verdict.reason),
+                    GenerateReply,
+                    spec=spec,
+                    failed={"source": source, "stage": verdict.stage, "reason": verdict.reason},
+                )
+                source = repaired.source
+            sha = source_sha(source)
+            if sha in self.active_shas:
+                return SessionOutcome("discarded", name, f"identical to the active module {sha}")
+            started = time.monotonic()
+            verdict = self.ladder.check(source)
+            missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []
+            reason = verdict.reason[:MAX_REASON_CHARS]
+            if missing:
+                reason = f"needs {', '.join(missing)}, not shipped in the sandbox: {reason}"
+            self.emit(
+                "gate_verdict",
+                session=self.brief.session,
+                mechanism=name,
+                attempt=attempt,
+                accepted=verdict.accepted,
+                stage=verdict.stage,
+                reason=reason,
+                sha=sha,
+                path=self._keep_attempt(name, attempt, sha, source),
+                missing_packages=missing,
+                seconds=round(time.monotonic() - started, 3),
+            )
+            if verdict.accepted:
+                stored = store_mechanism(self.run_dir, name, source)
+                promotion = Promotion(
+                    stored=stored, session=self.brief.session, supersedes=tuple(spec.supersedes)
+                )
+                return SessionOutcome(
+                    "promoted", name, "passed static, smoke and contract", promotion
+                )
+            verdict = LadderVerdict(False, verdict.stage, reason, verdict.name)
+            if missing:  # a repair cannot add a package to the sandbox image
+                return SessionOutcome("rejected", name, reason, missing=tuple(missing))
+        return SessionOutcome(
+            "rejected",
+            name,
+            f"failed the {verdict.stage} stage after {self.max_repairs} repairs: {verdict.reason}",
+        )
+
+    def _keep_attempt(self, name: str, attempt: int, sha: str, source: str) -> str:
+        relative = f"{ATTEMPTS_DIRNAME}/session-{self.brief.session}/{name}-{attempt}-{sha}.py"
+        path = self.run_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+        return relative
