@@ -1,0 +1,192 @@
+"""The built-in agent: a deterministic, offline heuristic that plays every LLM role.
+
+It is **not** an LLM. It lets the system run on its defaults anywhere (no key, no
+network) and makes tests reproducible. It reads the structured ``payload`` a level passes
+alongside its prompt. Level 1 is a coordinate search: it walks one tunable param at a time
+(focus first), keeps a direction that helped and reverses one that hurt. Level 1.5 freezes
+params whose moves keep failing and switches to exploitation when the search stalls.
+
+Roles are plain functions registered by name, so Level 2 adds ``explore``, ``critique``,
+``specify`` and ``generate`` from its own module with :func:`register_builtin_role`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+BUILTIN_LABEL = "builtin"
+T = TypeVar("T", bound=BaseModel)
+RoleFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+# Default multiplicative move on log-scale params (×2 / ÷2), scaled by policy.step_scale.
+LOG_STEP_FACTOR = 2.0
+# Default additive move on linear params, as a fraction of the range.
+LINEAR_STEP_FRACTION = 0.15
+# Level 1.5: a param whose last this-many moves all failed to improve gets frozen.
+FREEZE_AFTER_FAILED_MOVES = 3
+# Level 1.5: trials without improvement after which the search switches to exploit.
+STALL_TRIALS = 4
+
+_ROLES: dict[str, RoleFn] = {}
+
+
+def register_builtin_role(name: str, fn: RoleFn) -> None:
+    """Teach the built-in agent a role: ``fn(payload) -> dict`` matching the reply model."""
+    _ROLES[name] = fn
+
+
+class BuiltinAgent:
+    label = BUILTIN_LABEL
+
+    def ask(
+        self, role: str, *, system: str, user: str, payload: dict[str, Any], reply: type[T]
+    ) -> T:
+        fn = _ROLES.get(role)
+        if fn is None:
+            raise KeyError(f"the built-in agent has no role {role!r}; known: {sorted(_ROLES)}")
+        return reply.model_validate(fn(payload))
+
+
+# ----------------------------------------------------------------------------- Level 1
+
+
+def _moves(p: dict[str, Any], value: Any, scale: float) -> list[Any]:
+    """Candidate new values for one param, nearest first, all inside the range."""
+    if p["kind"] == "choice":
+        choices = list(p["choices"])
+        i = choices.index(value) if value in choices else 0
+        order = [i + d for k in range(1, len(choices)) for d in (k, -k)]
+        return [choices[j] for j in order if 0 <= j < len(choices)]
+    low, high = p["low"], p["high"]
+    out: list[Any] = []
+    if p["kind"] == "pow2":
+        steps = max(1, round(scale))
+        out = [int(value) * 2**steps, int(value) // 2**steps]
+    elif p["log"] and value > 0:
+        factor = LOG_STEP_FACTOR**scale
+        out = [value * factor, value / factor]
+    else:
+        delta = (high - low) * LINEAR_STEP_FRACTION * scale
+        out = [value + delta, value - delta]
+    if p["kind"] == "int":
+        out = [round(v) for v in out]
+    elif p["kind"] == "float":
+        out = [float(f"{v:.6g}") for v in out]
+    return [v for v in out if low <= v <= high and v != value]
+
+
+def _last_move(history: list[dict[str, Any]], name: str) -> tuple[int, bool] | None:
+    """(+1/-1 direction, improved?) of the latest finished trial that changed ``name``."""
+    for t in reversed(history):
+        if name in t["changes"] and t["status"] != "invalid":
+            after = t["config"][name]
+            before = _value_before(history, t, name)
+            if before is None or not isinstance(after, int | float) or after == before:
+                return None
+            return (1 if after > before else -1, bool(t["kept"]))
+    return None
+
+
+def _value_before(history: list[dict[str, Any]], trial: dict[str, Any], name: str) -> Any:
+    for t in reversed(history):
+        if t["index"] < trial["index"] and t["kept"]:
+            return t["config"].get(name)
+    return None
+
+
+def level1(payload: dict[str, Any]) -> dict[str, Any]:
+    ctx, policy = payload["ctx"], payload["policy"]
+    rng = random.Random(ctx["seed"])
+    rejected = " ".join(payload.get("rejected", []))
+    params = [p for p in ctx["space"] if not p["frozen"]]
+    focus = [p for p in params if p["name"] in payload.get("focus", [])]
+    order = focus + [p for p in params if p not in focus]
+    if policy.get("mode") == "explore":
+        rng.shuffle(order)
+        order = focus + [p for p in order if p not in focus]
+    else:  # exploit: rotate deterministically so every param gets its turn
+        shift = ctx["iteration"] % max(len(order), 1)
+        order = order[shift:] + order[:shift]
+    scale = float(policy.get("step_scale", 1.0))
+    history = ctx["history"]
+    for p in order:
+        value = ctx["base"][p["name"]]
+        moves = _moves(p, value, scale)
+        last = _last_move(history, p["name"])
+        if last and isinstance(value, int | float) and len(moves) == 2:
+            direction, improved = last
+            want_up = direction > 0 if improved else direction < 0
+            moves.sort(key=lambda v: (v > value) != want_up)
+        for new in moves:
+            change = {p["name"]: new}
+            if json.dumps(change) in rejected or _tried(history, ctx["base"], change):
+                continue
+            return {
+                "hypothesis": f"heuristic coordinate step: {p['name']} {value!r} -> {new!r}",
+                "changes": [{"name": p["name"], "value": new}],
+            }
+    # Everything near the base was tried: a random two-param jump keeps the search moving.
+    picks = rng.sample(params, k=min(2, len(params)))
+    changes = []
+    for p in picks:
+        options = _moves(p, ctx["base"][p["name"]], scale * 2) or _moves(
+            p, ctx["base"][p["name"]], scale
+        )
+        if options:
+            changes.append({"name": p["name"], "value": rng.choice(options)})
+    return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+
+
+def _tried(history: list[dict[str, Any]], base: dict[str, Any], change: dict[str, Any]) -> bool:
+    target = {**base, **change}
+    return any(t["config"] == target for t in history)
+
+
+# ---------------------------------------------------------------------------- Level 1.5
+
+
+def level15(payload: dict[str, Any]) -> dict[str, Any]:
+    ctx, policy = payload["ctx"], payload["policy"]
+    history = ctx["history"]
+    failed: dict[str, int] = {}
+    for t in history:
+        for name in t["changes"]:
+            failed[name] = 0 if t["kept"] else failed.get(name, 0) + 1
+    tunable = [p["name"] for p in ctx["space"] if not p["frozen"] or p["name"] in policy["frozen"]]
+    freeze = [n for n in tunable if failed.get(n, 0) >= FREEZE_AFTER_FAILED_MOVES]
+    frozen = [n for n in policy["frozen"] if n in freeze] + [
+        n for n in freeze if n not in policy["frozen"]
+    ]
+    last_kept = max((t["index"] for t in history if t["kept"]), default=-1)
+    stalled = sum(1 for t in history if t["index"] > last_kept) >= STALL_TRIALS
+    mode = "exploit" if stalled else "explore"
+    step = float(policy.get("step_scale", 1.0))
+    step = max(0.25, step / 2) if stalled else min(4.0, step)
+    best = ctx.get("best")
+    kept_changes = [n for t in history if t["kept"] for n in t["changes"]]
+    focus = [n for n in dict.fromkeys(reversed(kept_changes)) if n not in frozen][:3]
+    diagnosis = (
+        f"{len(history)} trials; best val_bpb {best['val_bpb']:.5f}"
+        if best and best.get("val_bpb") is not None
+        else "no ok trial yet"
+    ) + (f"; stalled for {STALL_TRIALS}+ trials" if stalled else "; still improving")
+    return {
+        "diagnosis": f"[built-in heuristic] {diagnosis}",
+        "frozen": frozen,
+        "mode": mode,
+        "step_scale": step if math.isfinite(step) else 1.0,
+        "guidance": "refine around the incumbent with small steps"
+        if stalled
+        else "vary the params that produced kept improvements",
+        "focus": focus,
+    }
+
+
+register_builtin_role("level1", level1)
+register_builtin_role("level15", level15)

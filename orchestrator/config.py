@@ -1,0 +1,209 @@
+"""Study files: ``studies/*.toml`` loaded into strict pydantic models.
+
+Every model forbids unknown keys, so a typo is an error naming the file, the key and the
+closest known key, never a silently ignored setting. Overrides from CLI flags go through
+:meth:`StudyConfig.with_overrides`, which re-validates the result.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from orchestrator.errors import UserError
+from trainer.spec import PRESETS, Budget, BudgetMode, SearchSpace, get_preset
+
+# Level 1.5 runs after every k finished trials; the paper's cadence.
+DEFAULT_POLICY_EVERY = 5
+# Level 2 runs every m finished trials; the paper's cadence.
+DEFAULT_RESEARCH_EVERY = 10
+# Trials without a kept improvement that start a research session early.
+DEFAULT_STAGNATION = 6
+# Noise-aware acceptance: baseline repeats that estimate the noise floor. Three is the
+# fewest that gives a spread at all; more costs whole trials.
+DEFAULT_BASELINE_REPEATS = 3
+# Noise-aware acceptance: seeds the final best is re-run on to report its spread.
+DEFAULT_FINAL_RERUNS = 3
+# Per-request LLM timeout: long enough for a slow 1-3k token completion.
+DEFAULT_LLM_TIMEOUT_S = 120.0
+# Retries on 429/5xx/timeouts before a call counts as failed.
+DEFAULT_LLM_RETRIES = 4
+# Hard spend cap per study; a paper run with deepseek-chat costs well under a dollar.
+DEFAULT_COST_CAP_USD = 5.0
+# Redis DB 0 of the compose stack; tests use their own DB and queue names.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectiveConfig(_Strict):
+    preset: str = "cpu-tiny"
+    dataset: str = "stdlib"
+    budget_mode: BudgetMode | None = Field(
+        default=None, description="seconds or tokens; the preset's mode when unset"
+    )
+    budget: float | None = Field(
+        default=None, gt=0, description="seconds or tokens; the preset's budget when unset"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> ObjectiveConfig:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+        return self
+
+    def resolved_budget(self) -> Budget:
+        preset = get_preset(self.preset)
+        mode = self.budget_mode or preset.budget_mode
+        if self.budget is not None:
+            amount = self.budget
+        elif mode == preset.budget_mode:
+            amount = preset.budget
+        else:
+            raise ValueError(f"objective.budget is required when budget_mode = {mode!r}")
+        return Budget(mode=mode, amount=amount)
+
+
+class LevelsConfig(_Strict):
+    policy: bool = Field(default=True, description="Level 1.5 on/off")
+    policy_every: int = Field(default=DEFAULT_POLICY_EVERY, ge=1)
+    research: bool = Field(default=False, description="Level 2 on/off")
+    research_every: int = Field(default=DEFAULT_RESEARCH_EVERY, ge=1)
+    stagnation: int = Field(default=DEFAULT_STAGNATION, ge=1)
+    restart: bool = Field(
+        default=False,
+        description="reset the Level-1 context where Level 2 would run (ablation group R)",
+    )
+
+
+class LLMConfig(_Strict):
+    provider: Literal["builtin", "openai"] = "builtin"
+    base_url: str | None = None
+    model: str = "builtin-heuristic"
+    api_key_env: str | None = None
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    timeout_s: float = Field(default=DEFAULT_LLM_TIMEOUT_S, gt=0)
+    max_retries: int = Field(default=DEFAULT_LLM_RETRIES, ge=0)
+    cost_cap_usd: float = Field(default=DEFAULT_COST_CAP_USD, ge=0)
+    price_prompt_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M tokens")
+    price_completion_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M tokens")
+
+    def label(self) -> str:
+        return "builtin" if self.provider == "builtin" else f"openai:{self.model}"
+
+
+class AcceptanceConfig(_Strict):
+    rule: Literal["strict", "noise-aware"] = "strict"
+    baseline_repeats: int = Field(default=DEFAULT_BASELINE_REPEATS, ge=2)
+    final_reruns: int = Field(default=DEFAULT_FINAL_RERUNS, ge=0)
+
+
+class RqConfig(_Strict):
+    redis_url: str = DEFAULT_REDIS_URL
+    queue: str = DEFAULT_QUEUE
+
+
+class StudyConfig(_Strict):
+    """A whole study. ``iterations`` counts search trials, baseline included; noise-floor
+    repeats and final re-runs of noise-aware acceptance come on top."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    iterations: int = Field(ge=1)
+    seed: int = 0
+    parallel: int = Field(default=1, ge=1)
+    executor: Literal["inline", "rq"] = "inline"
+    objective: ObjectiveConfig = ObjectiveConfig()
+    space: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-param overrides, e.g. DEPTH = {frozen = false}"
+    )
+    levels: LevelsConfig = LevelsConfig()
+    llm: LLMConfig = LLMConfig()
+    acceptance: AcceptanceConfig = AcceptanceConfig()
+    rq: RqConfig = RqConfig()
+
+    @model_validator(mode="after")
+    def _space_overrides_apply(self) -> StudyConfig:
+        self.search_space()  # raises on unknown params or bad bounds
+        self.objective.resolved_budget()
+        return self
+
+    def search_space(self) -> SearchSpace:
+        base = get_preset(self.objective.preset).space
+        try:
+            return base.override(self.space) if self.space else base
+        except (KeyError, ValidationError) as exc:
+            raise ValueError(f"space: {exc}") from None
+
+    def budget(self) -> Budget:
+        return self.objective.resolved_budget()
+
+    @classmethod
+    def load(cls, path: Path) -> StudyConfig:
+        """Parse and validate a study file; any problem is one :class:`UserError` line."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such study file (see studies/ for examples)") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "study") -> StudyConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise UserError(f"{source}: {describe_validation_error(exc, cls)}") from None
+
+    def with_overrides(self, **overrides: Any) -> StudyConfig:
+        """Apply CLI flags (``None`` = not given) and re-validate.
+
+        Keys: ``iterations``, ``parallel``, ``executor``, ``budget_seconds``,
+        ``budget_tokens``, ``llm`` (provider).
+        """
+        data = self.model_dump(mode="python")
+        for key in ("iterations", "parallel", "executor"):
+            if overrides.get(key) is not None:
+                data[key] = overrides[key]
+        if overrides.get("budget_seconds") is not None:
+            data["objective"].update(budget_mode="seconds", budget=overrides["budget_seconds"])
+        if overrides.get("budget_tokens") is not None:
+            data["objective"].update(budget_mode="tokens", budget=overrides["budget_tokens"])
+        if overrides.get("llm") is not None:
+            data["llm"]["provider"] = overrides["llm"]
+        return StudyConfig.from_dict(data, source="overrides")
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """First error as one line: ``unknown key 'iteratons' (did you mean 'iterations'?)``."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    where = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+        return f"unknown key '{where}'{hint}"
+    if err["type"] == "missing":
+        return f"missing key '{where}'; add it to the study file"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"bad value for '{where}': {message}" if where else message
+
+
+def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
+    for part in path:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,251 @@
+"""Trial executors: where a :class:`TrialSpec` becomes a :class:`TrialResult`.
+
+- :class:`InlineExecutor` runs ``trainer.supervise.run_supervised`` (the trial in a local
+  child process) on a thread per trial, for machines without Redis.
+- :class:`RqExecutor` enqueues ``trainer.jobs.run_trial`` on an rq queue with the JSON
+  serializer; any number of trainer workers on any hosts take trials from it. Dispatch is
+  asynchronous: the loop keeps ``parallel`` trials in flight and plans the next trial while
+  they run, so no worker waits for another.
+
+A trial whose worker dies is re-run once, then recorded as ``crashed``; the study loop
+records exactly one ``trial_finished`` per index, so an index is never lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import queue as queue_mod
+import re
+import threading
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from trainer.spec import TrialResult, TrialSpec
+
+TRIAL_JOB = "trainer.jobs.run_trial"
+# A worker death is retried once (the issue's rule): a second death is the trial's fault.
+MAX_ATTEMPTS = 2
+# Results outlive any sane orchestrator outage, so a resumed study still finds them.
+RESULT_TTL_S = 7 * 24 * 3600
+# How often started jobs are checked for a dead worker (rq's expired-heartbeat cleanup).
+DEAD_WORKER_CHECK_S = 5.0
+# Markers in an rq failure that mean the worker process died, not that the trial failed.
+WORKER_DEATH_MARKERS = ("Work-horse terminated unexpectedly", "AbandonedJobError")
+
+
+@runtime_checkable
+class Executor(Protocol):
+    def submit(self, spec: TrialSpec) -> None:
+        """Start a trial; never blocks on training."""
+        ...
+
+    def wait(self, timeout: float) -> list[TrialResult]:
+        """Results that finished since the last call, waiting up to ``timeout`` s for one."""
+        ...
+
+    def in_flight(self) -> list[int]:
+        """Indices of submitted trials without a result yet."""
+        ...
+
+    def progress(self) -> dict[int, dict[str, Any]]:
+        """Latest progress per in-flight index (``step``, ``loss``, ``elapsed``, ``budget_frac``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _crashed(spec: TrialSpec, why: str) -> TrialResult:
+    return TrialResult.failed(spec, "crashed", why)
+
+
+class InlineExecutor:
+    """Each trial in a local child process (via ``run_supervised``), one thread per trial."""
+
+    def __init__(self) -> None:
+        self._done: queue_mod.Queue[TrialResult] = queue_mod.Queue()
+        self._running: dict[int, threading.Thread] = {}
+        self._progress: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, spec: TrialSpec) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(spec,), name=f"trial-{spec.index}", daemon=True
+        )
+        with self._lock:
+            self._running[spec.index] = thread
+        thread.start()
+
+    def _run(self, spec: TrialSpec) -> None:
+        from trainer.supervise import run_supervised
+
+        def on_progress(progress: dict[str, Any]) -> None:
+            with self._lock:
+                self._progress[spec.index] = dict(progress)
+
+        try:
+            result = run_supervised(spec, on_progress=on_progress)
+        except Exception as exc:  # the supervisor itself failed: the trial is lost, not the study
+            result = _crashed(spec, f"supervisor error: {type(exc).__name__}: {exc}")
+        self._done.put(result)
+
+    def wait(self, timeout: float) -> list[TrialResult]:
+        results: list[TrialResult] = []
+        try:
+            results.append(self._done.get(timeout=max(timeout, 0.0)))
+            while True:
+                results.append(self._done.get_nowait())
+        except queue_mod.Empty:
+            pass
+        with self._lock:
+            for result in results:
+                self._running.pop(result.spec.index, None)
+                self._progress.pop(result.spec.index, None)
+        return results
+
+    def in_flight(self) -> list[int]:
+        with self._lock:
+            return sorted(self._running)
+
+    def progress(self) -> dict[int, dict[str, Any]]:
+        with self._lock:
+            return {i: dict(p) for i, p in self._progress.items()}
+
+    def close(self) -> None:
+        # Child processes are owned by run_supervised, which ends them with its thread;
+        # daemon threads do not keep an interrupted orchestrator alive.
+        return None
+
+
+def job_id_for(spec: TrialSpec, attempt: int) -> str:
+    """Deterministic rq job id: a resumed study finds the jobs it enqueued before."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", spec.trial_id)
+    return f"{safe}-a{attempt}"
+
+
+class RqExecutor:
+    """Trials as rq jobs on ``queue_name``; survives Redis blips by retrying next poll."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self._redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
+        self._serializer = JSONSerializer
+        self._queue = Queue(queue_name, connection=self._redis, serializer=JSONSerializer)
+        self._jobs: dict[int, tuple[TrialSpec, int]] = {}  # index -> (spec, attempt)
+        self._progress: dict[int, dict[str, Any]] = {}
+        self._last_dead_check = 0.0
+        self.redis_errors = 0
+
+    def ping(self) -> None:
+        self._redis.ping()
+
+    def submit(self, spec: TrialSpec) -> None:
+        """Enqueue, or adopt a job a previous orchestrator run already enqueued."""
+        from rq.job import Job
+
+        for attempt in range(MAX_ATTEMPTS, 0, -1):
+            if Job.exists(job_id_for(spec, attempt), connection=self._redis):
+                self._jobs[spec.index] = (spec, attempt)
+                return
+        self._enqueue(spec, 1)
+
+    def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
+        from trainer.jobs import job_timeout
+
+        self._queue.enqueue(
+            TRIAL_JOB,
+            spec.model_dump(mode="json"),
+            job_id=job_id_for(spec, attempt),
+            job_timeout=job_timeout(spec),
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=RESULT_TTL_S,
+            description=f"trial {spec.index} ({spec.trial_id}) attempt {attempt}",
+        )
+        self._jobs[spec.index] = (spec, attempt)
+
+    def wait(self, timeout: float) -> list[TrialResult]:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                results = self._poll()
+            except Exception as exc:  # Redis down or restarting: keep the trials, try again
+                if not _is_redis_error(exc):
+                    raise
+                self.redis_errors += 1
+                results = []
+            if results or time.monotonic() >= deadline:
+                return results
+            time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+
+    def _poll(self) -> list[TrialResult]:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        self._maybe_clean_abandoned()
+        results: list[TrialResult] = []
+        for index, (spec, attempt) in list(self._jobs.items()):
+            try:
+                job = Job.fetch(
+                    job_id_for(spec, attempt), connection=self._redis, serializer=self._serializer
+                )
+            except NoSuchJobError:  # Redis lost it (restart without persistence): enqueue again
+                self._enqueue(spec, attempt)
+                continue
+            status = job.get_status(refresh=False)
+            if status == JobStatus.FINISHED:
+                results.append(self._finished(spec, job.return_value()))
+            elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                error = (job.exc_info or f"job {status.value}").strip()
+                if attempt < MAX_ATTEMPTS and any(m in error for m in WORKER_DEATH_MARKERS):
+                    self._enqueue(spec, attempt + 1)
+                    continue
+                why = "worker died twice" if attempt >= MAX_ATTEMPTS else "trial job failed"
+                results.append(_crashed(spec, f"{why}: {error.splitlines()[-1][:500]}"))
+            else:
+                progress = job.meta.get("progress")
+                if isinstance(progress, dict):
+                    self._progress[index] = progress
+                continue
+            self._jobs.pop(index, None)
+            self._progress.pop(index, None)
+        return results
+
+    def _finished(self, spec: TrialSpec, value: Any) -> TrialResult:
+        try:
+            return TrialResult.model_validate(value)
+        except Exception as exc:
+            return _crashed(spec, f"worker returned an unreadable result: {exc}")
+
+    def _maybe_clean_abandoned(self) -> None:
+        """Move jobs whose worker stopped heartbeating to failed (rq's AbandonedJobError)."""
+        now = time.monotonic()
+        if now - self._last_dead_check < DEAD_WORKER_CHECK_S:
+            return
+        self._last_dead_check = now
+        self._queue.started_job_registry.cleanup()
+
+    def in_flight(self) -> list[int]:
+        return sorted(self._jobs)
+
+    def progress(self) -> dict[int, dict[str, Any]]:
+        return {i: dict(p) for i, p in self._progress.items()}
+
+    def close(self) -> None:
+        # In-flight jobs stay queued on purpose: a resumed study adopts them.
+        self._redis.close()
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)
+
+
+def make_executor(kind: str, *, redis_url: str, queue_name: str) -> Executor:
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "rq":
+        return RqExecutor(redis_url, queue_name)
+    raise ValueError(f"unknown executor {kind!r}; choose inline or rq")

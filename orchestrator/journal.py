@@ -1,0 +1,149 @@
+"""The study journal: ``runs/<study>/events.jsonl``, append-only, one JSON event per line.
+
+It is the source of truth (DESIGN §4.4, docs/journal.md): ``--resume`` rebuilds a study
+from it and every summary is derived from it. Each event is flushed and fsynced before
+:meth:`Journal.append` returns, so a ``kill -9`` loses at most the line being written;
+that torn line is ignored by :func:`read_events` and cut away when a journal reopens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+JOURNAL_FILENAME = "events.jsonl"
+
+# Event types of docs/journal.md. Readers ignore types they do not know.
+STUDY_STARTED = "study_started"
+LLM_CALL = "llm_call"
+NOISE_FLOOR = "noise_floor"
+TRIAL_PROPOSED = "trial_proposed"
+TRIAL_FINISHED = "trial_finished"
+POLICY_CHANGED = "policy_changed"
+RESEARCH_STARTED = "research_started"
+RESEARCH_ROUND = "research_round"
+GATE_VERDICT = "gate_verdict"
+MECHANISM_PROMOTED = "mechanism_promoted"
+MECHANISM_REVERTED = "mechanism_reverted"
+RESEARCH_FINISHED = "research_finished"
+STUDY_FINISHED = "study_finished"
+# Added by the study loop (documented in docs/journal.md): a Level-1 context reset (group R).
+CONTEXT_RESET = "context_reset"
+
+
+def journal_path(run_dir: Path) -> Path:
+    return Path(run_dir) / JOURNAL_FILENAME
+
+
+def _parse_lines(raw: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Events in ``raw`` and the byte length of its intact prefix.
+
+    A last line without its newline, or one that is not a JSON object, is a torn write
+    and ends the intact prefix; a corrupt line in the middle is a real error.
+    """
+    events: list[dict[str, Any]] = []
+    intact = 0
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines):
+        is_last = number == len(lines) - 1
+        if is_last:  # after the final newline: empty, or a torn partial line
+            break
+        stripped = line.strip()
+        if stripped:
+            try:
+                event = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                if number == len(lines) - 2 and not lines[-1]:
+                    break  # the last complete line is garbage: treat it as torn
+                raise ValueError(f"journal line {number + 1} is not JSON: {exc}") from None
+            if not isinstance(event, dict):
+                raise ValueError(f"journal line {number + 1} is not a JSON object")
+            events.append(event)
+        intact += len(line) + 1
+    return events, intact
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All intact events of a journal file (or of ``run_dir/events.jsonl``), oldest first."""
+    path = Path(path)
+    if path.is_dir():
+        path = journal_path(path)
+    events, _ = _parse_lines(path.read_bytes())
+    return events
+
+
+def iter_events(path: Path, *types: str) -> Iterator[dict[str, Any]]:
+    """Events of the given types (all when none are given)."""
+    for event in read_events(path):
+        if not types or event.get("type") in types:
+            yield event
+
+
+class Journal:
+    """Append-only writer. Thread-safe: the LLM client and the study loop share one.
+
+    Opening an existing file continues its ``seq`` numbering after truncating a torn
+    last line, which is exactly what ``--resume`` needs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.path = journal_path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        existing: list[dict[str, Any]] = []
+        if self.path.exists():
+            raw = self.path.read_bytes()
+            existing, intact = _parse_lines(raw)
+            if intact < len(raw):
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(intact)
+        self._next_seq = (existing[-1]["seq"] + 1) if existing else 0
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent
+
+    def append(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        """Write one event durably and return it (with ``seq`` and ``ts``)."""
+        with self._lock:
+            event = {
+                "seq": self._next_seq,
+                "ts": datetime.now(UTC).isoformat(),
+                "type": event_type,
+                **fields,
+            }
+            line = json.dumps(event, default=_json_default, separators=(",", ":"))
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._next_seq += 1
+            return event
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

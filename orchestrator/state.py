@@ -1,0 +1,204 @@
+"""Study state: trial records and everything the loop decides from, rebuilt from the journal.
+
+The live loop and ``--resume`` share one code path: the loop appends an event to the
+journal, then applies that same event here (:meth:`StudyState.apply`). Whatever the
+journal holds, the state is a pure function of it, so a resumed study is the study that
+was interrupted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator import journal as ev
+from orchestrator.config import StudyConfig
+from orchestrator.levels.policy import SearchPolicy
+from trainer.spec import TRIAL_STATUSES
+
+PENDING = "pending"  # proposed and dispatched, no result yet
+
+
+class TrialRecord(BaseModel):
+    """One trial as every level sees it: the mechanism API's ``Trial`` (DESIGN §4.2) plus
+    ``fired``, ``seed`` and the full result. ``status`` is ``pending`` until it finishes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    config: dict[str, Any]
+    changes: dict[str, Any] = Field(default_factory=dict)
+    val_bpb: float | None = None
+    status: str = PENDING
+    kept: bool = False
+    source: str = "llm"
+    hypothesis: str = ""
+    fired: list[str] = Field(default_factory=list)
+    seed: int = 0
+    result: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != PENDING
+
+    def as_trial(self) -> dict[str, Any]:
+        """The JSON form of ``sandbox.api.Trial``."""
+        return {
+            "index": self.index,
+            "config": self.config,
+            "changes": self.changes,
+            "val_bpb": self.val_bpb,
+            "status": self.status,
+            "kept": self.kept,
+            "source": self.source,
+            "hypothesis": self.hypothesis,
+        }
+
+
+# Sources that are part of the search (and count towards ``iterations``); the others are
+# measurements of noise around it.
+SEARCH_SOURCES_EXCLUDED = ("noise", "reseed")
+
+
+@dataclass
+class StudyState:
+    config: StudyConfig
+    run_id: str = ""
+    trials: dict[int, TrialRecord] = field(default_factory=dict)
+    policy: SearchPolicy = field(default_factory=SearchPolicy)
+    noise_floor: float | None = None
+    noise_values: list[float] = field(default_factory=list)
+    llm_cost_usd: float = 0.0
+    best_index: int | None = None
+    context_start: int = 0  # Level 1 sees trials from here on (moved by a context reset)
+    reset_at: int = 0  # finished search trials at the last context reset
+    policy_at: int = 0  # finished search trials at the last Level-1.5 step
+    finished: bool = False
+    final_reruns: list[float] = field(default_factory=list)
+    active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
+    starts: int = 0
+
+    # ------------------------------------------------------------------ queries
+    def best(self) -> TrialRecord | None:
+        return self.trials.get(self.best_index) if self.best_index is not None else None
+
+    def baseline(self) -> TrialRecord | None:
+        for record in self.ordered():
+            if record.source == "baseline":
+                return record
+        return None
+
+    def ordered(self) -> list[TrialRecord]:
+        return [self.trials[i] for i in sorted(self.trials)]
+
+    def finished_trials(self) -> list[TrialRecord]:
+        return [t for t in self.ordered() if t.finished]
+
+    def pending(self) -> list[TrialRecord]:
+        return [t for t in self.ordered() if not t.finished]
+
+    def search_trials(self) -> list[TrialRecord]:
+        return [t for t in self.ordered() if t.source not in SEARCH_SOURCES_EXCLUDED]
+
+    def next_index(self) -> int:
+        return max(self.trials, default=-1) + 1
+
+    def base_config(self) -> dict[str, Any]:
+        """The config changes apply to: the incumbent's, or the defaults."""
+        best = self.best()
+        return dict(best.config) if best else self.config.search_space().defaults()
+
+    def trials_since_improvement(self) -> int:
+        search = [t for t in self.search_trials() if t.finished]
+        last_kept = max((t.index for t in search if t.kept), default=-1)
+        return sum(1 for t in search if t.index > last_kept)
+
+    def trials_by_status(self) -> dict[str, int]:
+        counts = dict.fromkeys((*TRIAL_STATUSES, PENDING), 0)
+        for t in self.trials.values():
+            counts[t.status] = counts.get(t.status, 0) + 1
+        return {k: v for k, v in counts.items() if v}
+
+    def context(self, iteration: int, *, visible_only: bool = True) -> dict[str, Any]:
+        """The JSON form of the mechanism API's ``Context`` for planning trial ``iteration``."""
+        space = self.policy.effective_space(self.config.search_space())
+        history = [
+            t.as_trial()
+            for t in self.ordered()
+            if t.finished and (not visible_only or t.index >= self.context_start)
+        ]
+        best = self.best()
+        return {
+            "iteration": iteration,
+            "seed": self.config.seed * 1_000_003 + iteration,
+            "space": [p.model_dump(mode="json") for p in space.params],
+            "history": history,
+            "best": best.as_trial() if best else None,
+            "base": self.base_config(),
+        }
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one journal event into the state; unknown types are ignored."""
+        kind = event.get("type")
+        if kind == ev.STUDY_STARTED:
+            self.starts += 1
+            self.run_id = self.run_id or event.get("run_id", "")
+        elif kind == ev.TRIAL_PROPOSED:
+            self.trials[event["index"]] = TrialRecord(
+                index=event["index"],
+                config=event["config"],
+                changes=event.get("changes", {}),
+                source=event.get("source", "llm"),
+                hypothesis=event.get("hypothesis", ""),
+                fired=list(event.get("fired", [])),
+                seed=event.get("seed", self.config.seed),
+            )
+        elif kind == ev.TRIAL_FINISHED:
+            result = event["result"]
+            record = self.trials.get(event["index"])
+            if record is None:  # proposal lost to a torn write: rebuild from the result
+                spec = result.get("spec", {})
+                record = TrialRecord(
+                    index=event["index"],
+                    config=spec.get("config", {}),
+                    source=event.get("source", "llm"),
+                    seed=spec.get("seed", 0),
+                )
+                self.trials[record.index] = record
+            record.status = result["status"]
+            record.val_bpb = result.get("val_bpb")
+            record.result = result
+            record.kept = bool(event.get("kept"))
+            record.fired = list(event.get("fired", record.fired))
+            if record.kept:
+                self.best_index = record.index
+        elif kind == ev.NOISE_FLOOR:
+            self.noise_values = list(event.get("values", []))
+            self.noise_floor = event.get("floor")
+        elif kind == ev.POLICY_CHANGED:
+            self.policy = SearchPolicy.model_validate(event["policy"])
+            self.policy_at = int(event.get("after_trials", self.policy_at))
+        elif kind == ev.LLM_CALL:
+            self.llm_cost_usd += float(event.get("cost_usd") or 0.0)
+        elif kind == ev.CONTEXT_RESET:
+            self.context_start = int(event["from_index"])
+            self.reset_at = int(event.get("after_trials", self.reset_at))
+        elif kind == ev.MECHANISM_PROMOTED:
+            self.active_mechanisms[event["name"]] = event.get("sha", "")
+            for name in event.get("supersedes", []):
+                self.active_mechanisms.pop(name, None)
+        elif kind == ev.MECHANISM_REVERTED:
+            self.active_mechanisms.pop(event["name"], None)
+        elif kind == ev.STUDY_FINISHED:
+            self.finished = True
+            self.final_reruns = list(event.get("final_reruns", []))
+
+
+def rebuild_state(config: StudyConfig, events: list[dict[str, Any]]) -> StudyState:
+    state = StudyState(config=config)
+    for event in events:
+        state.apply(event)
+    return state

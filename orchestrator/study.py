@@ -1,0 +1,364 @@
+"""The study loop: baseline, Level 1 every trial, Level 1.5 every k, Level 2 at boundaries.
+
+:func:`run_study` is the programmatic entry point (the CLI and the ablation both call it).
+Every decision is journaled before it takes effect and the state is only ever changed by
+applying a journal event, so ``resume=True`` continues exactly where a killed run stopped:
+finished trials are kept, unfinished ones re-dispatched under the same index.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator import journal as ev
+from orchestrator.agent.base import Agent
+from orchestrator.agent.builtin import BuiltinAgent
+from orchestrator.config import StudyConfig
+from orchestrator.errors import UserError
+from orchestrator.executor import Executor, make_executor
+from orchestrator.journal import Journal, journal_path, read_events
+from orchestrator.levels.hooks import (
+    MechanismHost,
+    NoopMechanismHost,
+    NoopResearchDriver,
+    ResearchDriver,
+    research_trigger,
+)
+from orchestrator.levels.level15 import run_level15
+from orchestrator.levels.planner import plan_search_trial
+from orchestrator.state import StudyState, rebuild_state
+from orchestrator.summary import StudySummary, summarize
+from trainer.spec import TrialResult, TrialSpec
+
+# Seconds the loop waits for a result when it cannot plan anything else.
+POLL_INTERVAL_S = 0.2
+# Noise floor = this many sample standard deviations of the baseline repeats: a change
+# must beat the incumbent by more than ordinary seed-to-seed variation.
+NOISE_FLOOR_SIGMAS = 2.0
+
+Observer = Callable[[str, Any], None]  # ("event", event) or ("tick", (state, progress))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("bilevel-autoresearch", "torch", "openai", "rq", "redis", "pydantic"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def make_agent(config: StudyConfig, journal: Journal) -> Agent:
+    """The configured agent, after checking the key and the endpoint (UserError if not)."""
+    if config.llm.provider == "builtin":
+        return BuiltinAgent()
+    from orchestrator.agent.base import LLMAgent
+    from orchestrator.llm import LLMClient
+
+    return LLMAgent(LLMClient.from_config(config.llm, journal))
+
+
+def check_services(config: StudyConfig) -> None:
+    """Everything that would fail later, checked before any trial runs."""
+    if config.llm.provider == "openai":
+        from orchestrator.llm import preflight
+
+        preflight(config.llm)
+    if config.executor == "rq":
+        from redis import Redis
+
+        try:
+            Redis.from_url(config.rq.redis_url, socket_connect_timeout=3).ping()
+        except Exception as exc:
+            raise UserError(
+                f"Redis at {config.rq.redis_url} does not answer ({type(exc).__name__}); "
+                "start it (make up) or use --executor inline"
+            ) from None
+
+
+class StudyRunner:
+    """One run of the loop over one journal. Use :func:`run_study`."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        journal: Journal,
+        state: StudyState,
+        agent: Agent,
+        executor: Executor,
+        host: MechanismHost,
+        research: ResearchDriver,
+        observer: Observer | None,
+    ) -> None:
+        self.config, self.journal, self.state = config, journal, state
+        self.agent, self.executor, self.host, self.research = agent, executor, host, research
+        self.observer = observer
+        self.fallback = BuiltinAgent()
+
+    def emit(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        event = self.journal.append(event_type, **fields)
+        self.state.apply(event)
+        if self.observer:
+            self.observer("event", event)
+        return event
+
+    # -------------------------------------------------------------- dispatch
+    def spec_for(self, index: int, config: dict[str, Any], seed: int) -> TrialSpec:
+        return TrialSpec(
+            trial_id=f"{self.config.name}-{self.state.run_id}-{index}",
+            index=index,
+            preset=self.config.objective.preset,
+            dataset=self.config.objective.dataset,
+            budget=self.config.budget(),
+            config=config,
+            seed=seed,
+            device=self.config.objective.device,
+        )
+
+    def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
+        index = self.state.next_index()
+        seed = fields.pop("seed", self.config.seed)
+        self.emit(
+            ev.TRIAL_PROPOSED, index=index, changes=changes, config=config, seed=seed, **fields
+        )
+        self.executor.submit(self.spec_for(index, config, seed))
+
+    def finish(self, result: TrialResult) -> None:
+        record = self.state.trials.get(result.spec.index)
+        if record is None or record.finished:
+            return  # a duplicate delivery (a retried job finishing twice): never record twice
+        kept = self.keep(record.source, result)
+        best = self.state.best()
+        best_after = result.val_bpb if kept else (best.val_bpb if best else None)
+        self.emit(
+            ev.TRIAL_FINISHED,
+            index=record.index,
+            result=result.model_dump(mode="json"),
+            kept=kept,
+            best_val_bpb=best_after,
+            source=record.source,
+            fired=record.fired,
+        )
+
+    def keep(self, source: str, result: TrialResult) -> bool:
+        if result.status != "ok" or result.val_bpb is None or source in ("noise", "reseed"):
+            return False
+        best = self.state.best()
+        if best is None or best.val_bpb is None:
+            return True
+        margin = (self.state.noise_floor or 0.0) if self.noise_aware else 0.0
+        return result.val_bpb < best.val_bpb - margin
+
+    @property
+    def noise_aware(self) -> bool:
+        return self.config.acceptance.rule == "noise-aware"
+
+    # -------------------------------------------------------------- planning
+    def next_plan(self) -> Callable[[], None] | None:
+        """The next trial to plan now, or None when nothing can be planned yet."""
+        state, acc = self.state, self.config.acceptance
+        space = self.config.search_space()
+        baseline_like = [t for t in state.ordered() if t.source in ("baseline", "noise")]
+        if state.baseline() is None:
+            return lambda: self.propose(
+                {},
+                space.defaults(),
+                source="baseline",
+                hypothesis="baseline: the defaults",
+                fired=[],
+            )
+        if self.noise_aware and len(baseline_like) < acc.baseline_repeats:
+            return lambda: self.propose(
+                {},
+                space.defaults(),
+                source="noise",
+                hypothesis="baseline repeat on another seed (noise floor)",
+                fired=[],
+                seed=self.config.seed + len(baseline_like),
+            )
+        if self.noise_aware and state.noise_floor is None:
+            if all(t.finished for t in baseline_like):
+                self.record_noise_floor(baseline_like)
+            return None
+        if len(state.search_trials()) < self.config.iterations:
+            return self.plan_search
+        reruns = [t for t in state.ordered() if t.source == "reseed"]
+        if self.noise_aware and len(reruns) < acc.final_reruns and state.best():
+            if any(not t.finished for t in state.search_trials()):
+                return None  # the best is not final until every search trial is in
+            best = state.best()
+            assert best is not None
+            return lambda: self.propose(
+                {},
+                best.config,
+                source="reseed",
+                hypothesis=f"final re-run of best trial #{best.index} on another seed",
+                fired=[],
+                seed=self.config.seed + 1000 + len(reruns),
+            )
+        return None
+
+    def record_noise_floor(self, trials: list[Any]) -> None:
+        values = [t.val_bpb for t in trials if t.val_bpb is not None]
+        floor = NOISE_FLOOR_SIGMAS * statistics.stdev(values) if len(values) >= 2 else 0.0
+        self.emit(
+            ev.NOISE_FLOOR,
+            values=values,
+            floor=floor,
+            method=f"{NOISE_FLOOR_SIGMAS:g} x sample stdev of baseline repeats over seeds",
+        )
+
+    def plan_search(self) -> None:
+        self.at_boundary()
+        plan = plan_search_trial(
+            self.state, self.agent, self.fallback, self.host, self.config.objective.preset
+        )
+        self.propose(
+            plan.changes,
+            plan.config,
+            source=plan.source,
+            hypothesis=plan.hypothesis,
+            fired=plan.fired,
+            rejected=plan.rejected,
+        )
+
+    def at_boundary(self) -> None:
+        state, levels = self.state, self.config.levels
+        self.research.at_boundary(state, self.journal)
+        if levels.restart:
+            trigger = research_trigger(state, state.reset_at)
+            if trigger:
+                done = sum(1 for t in state.search_trials() if t.finished)
+                self.emit(
+                    ev.CONTEXT_RESET,
+                    from_index=state.next_index(),
+                    trigger=trigger,
+                    after_trials=done,
+                )
+        done = sum(1 for t in state.search_trials() if t.finished)
+        if levels.policy and done - state.policy_at >= levels.policy_every and done > 0:
+            self.run_policy(done)
+
+    def run_policy(self, done: int) -> None:
+        ctx = self.state.context(self.state.next_index())
+        space = self.config.search_space()
+        try:
+            policy, diagnosis, diff, notes = run_level15(self.agent, ctx, self.state.policy, space)
+        except Exception as exc:  # LLM down for good: the old policy stays, the study goes on
+            policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []
+        self.emit(
+            ev.POLICY_CHANGED,
+            iteration=self.state.next_index(),
+            after_trials=done,
+            diagnosis=diagnosis,
+            diff=diff,
+            policy=policy.model_dump(mode="json"),
+            notes=notes,
+        )
+
+    # -------------------------------------------------------------- the loop
+    def run(self) -> None:
+        for record in self.state.pending():  # resume: same index, same trial id
+            self.executor.submit(self.spec_for(record.index, record.config, record.seed))
+        while True:
+            can_plan = len(self.executor.in_flight()) < self.config.parallel
+            plan = self.next_plan() if can_plan else None
+            if plan is not None:
+                plan()
+                for result in self.executor.wait(0):
+                    self.finish(result)
+                continue
+            if not self.executor.in_flight():
+                if self.next_plan() is None:
+                    break
+                continue
+            for result in self.executor.wait(POLL_INTERVAL_S):
+                self.finish(result)
+            if self.observer:
+                self.observer("tick", self.executor.progress())
+        self.finish_study()
+
+    def finish_study(self) -> None:
+        summary = summarize(self.state, self.journal.run_dir, self.agent.label)
+        reruns = [t.val_bpb for t in self.state.ordered() if t.source == "reseed" and t.val_bpb]
+        self.emit(
+            ev.STUDY_FINISHED,
+            best=summary.best,
+            baseline_val_bpb=summary.baseline_val_bpb,
+            improvement=summary.improvement,
+            trials_by_status=summary.trials_by_status,
+            llm_cost_usd=summary.llm_cost_usd,
+            final_reruns=reruns,
+        )
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    mechanism_host: MechanismHost | None = None,
+    research: ResearchDriver | None = None,
+    observer: Observer | None = None,
+    executor: Executor | None = None,
+) -> StudySummary:
+    """Run (or resume) a study to the end and return its summary.
+
+    Raises :class:`UserError` before any trial runs for an existing journal without
+    ``resume``, a missing journal with it, an unset API key, an unreachable LLM or Redis.
+    """
+    out_dir = Path(out_dir)
+    path = journal_path(out_dir)
+    if path.exists() and path.stat().st_size > 0 and not resume:
+        raise UserError(
+            f"{path} already exists; pass --resume to continue it or --out to start elsewhere"
+        )
+    if resume and not path.exists():
+        raise UserError(f"{path} does not exist; nothing to resume (drop --resume)")
+    check_services(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal = Journal(path)  # truncates a torn last line before we read it
+    events = read_events(path)
+    state = rebuild_state(config, events)
+    agent = make_agent(config, journal)
+    if executor is None:
+        executor = make_executor(
+            config.executor, redis_url=config.rq.redis_url, queue_name=config.rq.queue
+        )
+    runner = StudyRunner(
+        config,
+        journal,
+        state,
+        agent,
+        executor,
+        mechanism_host or NoopMechanismHost(),
+        research or NoopResearchDriver(),
+        observer,
+    )
+    try:
+        if not state.finished:
+            runner.emit(
+                ev.STUDY_STARTED,
+                study=config.name,
+                config=config.model_dump(mode="json"),
+                versions=_versions(),
+                hardware=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
+                agent=agent.label,
+                resumed=bool(events),
+                run_id=state.run_id or uuid.uuid4().hex[:10],
+            )
+            runner.run()
+        return summarize(state, out_dir, agent.label)
+    finally:
+        runner.research.close()
+        executor.close()
+        journal.close()

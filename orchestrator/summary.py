@@ -1,0 +1,95 @@
+"""The end-of-study summary, derived from study state (and so from the journal alone)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import StudyConfig
+from orchestrator.journal import STUDY_STARTED, journal_path, read_events
+from orchestrator.state import StudyState, rebuild_state
+
+
+@dataclass
+class StudySummary:
+    study: str
+    run_dir: str
+    journal: str
+    agent: str
+    finished: bool
+    best: dict[str, Any] | None
+    baseline_val_bpb: float | None
+    improvement: float | None
+    trials_by_status: dict[str, int]
+    llm_cost_usd: float
+    noise_floor: float | None = None
+    final_reruns: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The grep-able block: one ``key: value`` per line, stable keys."""
+        best = self.best or {}
+        spread = ""
+        if len(self.final_reruns) >= 2:
+            spread = (
+                f" (re-runs mean {statistics.mean(self.final_reruns):.5f}"
+                f" ± {statistics.stdev(self.final_reruns):.5f}, n={len(self.final_reruns)})"
+            )
+        status = ", ".join(f"{k}={v}" for k, v in self.trials_by_status.items())
+        return [
+            f"study: {self.study}",
+            f"state: {'finished' if self.finished else 'unfinished (resume with --resume)'}",
+            f"agent: {self.agent}",
+            f"best_trial: {best.get('index', '-')}",
+            f"best_val_bpb: {_fmt(best.get('val_bpb'))}{spread}",
+            f"baseline_val_bpb: {_fmt(self.baseline_val_bpb)}",
+            f"improvement: {_fmt(self.improvement)}",
+            f"noise_floor: {_fmt(self.noise_floor)}",
+            f"trials: {status or 'none'}",
+            f"llm_cost_usd: {self.llm_cost_usd:.4f}",
+            f"journal: {self.journal}",
+        ]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.5f}"
+
+
+def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
+    best = state.best()
+    baseline = state.baseline()
+    base_val = baseline.val_bpb if baseline else None
+    best_val = best.val_bpb if best else None
+    return StudySummary(
+        study=state.config.name,
+        run_dir=str(run_dir),
+        journal=str(journal_path(run_dir)),
+        agent=agent,
+        finished=state.finished,
+        best={"index": best.index, "val_bpb": best.val_bpb, "config": best.config}
+        if best
+        else None,
+        baseline_val_bpb=base_val,
+        improvement=(base_val - best_val)
+        if base_val is not None and best_val is not None
+        else None,
+        trials_by_status=state.trials_by_status(),
+        llm_cost_usd=state.llm_cost_usd,
+        noise_floor=state.noise_floor,
+        final_reruns=list(state.final_reruns),
+    )
+
+
+def summary_from_journal(run_dir: Path) -> StudySummary:
+    """What ``bilevel status RUN_DIR`` prints: rebuilt from ``events.jsonl`` only."""
+    events = read_events(journal_path(run_dir))
+    starts = [e for e in events if e.get("type") == STUDY_STARTED]
+    if not starts:
+        raise ValueError(f"{journal_path(run_dir)} has no study_started event")
+    config = StudyConfig.model_validate(starts[-1]["config"])
+    state = rebuild_state(config, events)
+    return summarize(state, Path(run_dir), starts[-1].get("agent", "?"))
