@@ -1,0 +1,170 @@
+"""Data sets: where the documents come from and how they split into train and validation.
+
+- ``stdlib``: the Python standard library's ``.py`` sources, present on every machine. The
+  split is by file, decided by a hash of the path relative to the stdlib root, so it is the
+  same on every machine with the same Python version and never depends on directory order.
+- ``text:PATH``: a UTF-8 text file or a folder of them (split by file hash likewise; a
+  single file is split at a line boundary near its end).
+- ``climbmix``: Karpathy's ClimbMix parquet shards, fetched by ``bilevel data prepare
+  climbmix`` into the cache; the last prepared shard is the validation split.
+
+This module never imports torch: the CLI uses it to reject bad data set names early.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Split = Literal["train", "val"]
+
+CACHE_ENV = "BILEVEL_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "bilevel"
+# About 1 file in 20 goes to validation: ~1.5 MB of stdlib source, far more than any
+# preset's eval_tokens, while training keeps ~95% of the corpus.
+VAL_PERCENT = 5
+# A single text file keeps its last 10% (cut at a line break) for validation.
+SINGLE_FILE_VAL_FRACTION = 0.1
+CLIMBMIX_TEXT_COLUMN = "text"
+CLIMBMIX_DIRNAME = "climbmix"
+DATASET_NAMES = ("stdlib", "text:PATH", "climbmix")
+
+
+class DatasetError(ValueError):
+    """A data set name or path that cannot be used; the message says how to fix it."""
+
+
+def cache_dir() -> Path:
+    """Root of every on-disk cache (tokenizers, token arrays, raw shards)."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR).expanduser()
+
+
+def _in_val(relative: str) -> bool:
+    digest = hashlib.sha256(relative.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < VAL_PERCENT
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None  # binary or unreadable files are not text; skip them deterministically
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A resolved data set: a stable cache key and a way to iterate each split's documents."""
+
+    name: str
+    key: str  # names the token cache; changes whenever the content would
+    kind: Literal["stdlib", "text", "climbmix"]
+    root: Path
+
+    def documents(self, split: Split) -> Iterator[str]:
+        if self.kind == "climbmix":
+            yield from _parquet_documents(self.root, split)
+            return
+        if self.root.is_file():
+            yield from _single_file_split(self.root, split)
+            return
+        files = _text_files(self.root, self.kind)
+        chosen = [
+            f for f in files if _in_val(f.relative_to(self.root).as_posix()) == (split == "val")
+        ]
+        if not chosen and files:
+            # A tiny folder where the hash put every file on one side: keep the split
+            # non-empty and still deterministic by moving the last file.
+            chosen = [files[-1]] if split == "val" else files[:-1]
+        for path in chosen:
+            text = _read_text(path)
+            if text:
+                yield text
+
+
+def _text_files(root: Path, kind: str) -> list[Path]:
+    if kind == "stdlib":
+        paths = (p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts)
+    else:
+        paths = (p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _single_file_split(path: Path, split: Split) -> Iterator[str]:
+    text = _read_text(path) or ""
+    cut = text.rfind("\n", 0, int(len(text) * (1 - SINGLE_FILE_VAL_FRACTION))) + 1
+    part = text[cut:] if split == "val" else text[:cut]
+    if part:
+        yield part
+
+
+def _fingerprint(files: list[Path], root: Path) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def stdlib_root() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def climbmix_dir() -> Path:
+    return cache_dir() / CLIMBMIX_DIRNAME
+
+
+def climbmix_shards() -> list[Path]:
+    return sorted(climbmix_dir().glob("shard_*.parquet"))
+
+
+def _parquet_documents(root: Path, split: Split) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    shards = sorted(root.glob("shard_*.parquet"))
+    chosen = shards[-1:] if split == "val" else shards[:-1]
+    for shard in chosen:
+        table = pq.read_table(shard, columns=[CLIMBMIX_TEXT_COLUMN])
+        for text in table.column(CLIMBMIX_TEXT_COLUMN).to_pylist():
+            if text:
+                yield text
+
+
+def resolve(name: str) -> Dataset:
+    """Resolve a data set name, or raise :class:`DatasetError` naming the fix."""
+    if name == "stdlib":
+        root = stdlib_root()
+        version = "py{}.{}.{}".format(*sys.version_info[:3])
+        key = f"stdlib-{version}-{_fingerprint(_text_files(root, 'stdlib'), root)}"
+        return Dataset(name, key, "stdlib", root)
+    if name.startswith("text:"):
+        raw = name.removeprefix("text:")
+        if not raw:
+            raise DatasetError("data set 'text:' needs a path, e.g. --dataset text:./corpus")
+        root = Path(raw).expanduser().resolve()
+        if not root.exists():
+            raise DatasetError(
+                f"data set path {raw!r} does not exist; pass an existing file or folder"
+            )
+        if not os.access(root, os.R_OK):
+            raise DatasetError(f"data set path {raw!r} is not readable; fix its permissions")
+        files = [root] if root.is_file() else _text_files(root, "text")
+        if not any(_read_text(f) for f in files):
+            raise DatasetError(f"data set path {raw!r} holds no readable UTF-8 text")
+        base = root.parent if root.is_file() else root
+        return Dataset(name, f"text-{root.name}-{_fingerprint(files, base)}", "text", root)
+    if name == "climbmix":
+        shards = climbmix_shards()
+        if len(shards) < 2:
+            raise DatasetError(
+                "data set 'climbmix' is not prepared; run `bilevel data prepare climbmix` first"
+            )
+        return Dataset(
+            name, f"climbmix-{_fingerprint(shards, climbmix_dir())}", "climbmix", climbmix_dir()
+        )
+    raise DatasetError(f"unknown data set {name!r}; choose one of: {', '.join(DATASET_NAMES)}")

@@ -1,0 +1,239 @@
+"""One budgeted training run, in the current process: data, model, loop, evaluation.
+
+:func:`train` is what the supervised child process runs (see :mod:`trainer.supervise`); it
+never needs to be called directly. It returns a :class:`TrialResult` for every outcome it
+can classify itself (``ok``, ``diverged``, ``oom``, ``invalid``) and lets anything else
+propagate, which the child turns into ``crashed`` with the traceback tail.
+
+The clock of a ``seconds`` budget runs only around training steps: data loading,
+tokenization, model construction, compilation warm-up and evaluation are outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import random
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer import datasets
+from trainer.data import BatchSampler, load_tokens, validation_windows
+from trainer.metric import evaluate_bpb
+from trainer.model import GPT, GPTConfig
+from trainer.optim import build_optimizers, lr_multiplier, set_lr
+from trainer.spec import Preset, TrialResult, TrialSpec, get_preset, model_dim
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+# A loss this many times the uniform guess (ln vocab) means the run has blown up: with the
+# logit soft-cap the loss stays finite, so NaN alone would miss most divergences.
+DIVERGENCE_FACTOR = 2.0
+# Seconds between progress reports: often enough for a live bar, rare enough to be free.
+PROGRESS_INTERVAL_S = 0.25
+# Steps whose time is not charged to a `seconds` budget when compiling on CUDA: the first
+# steps trigger compilation and autotuning, which the budget excludes (autoresearch).
+COMPILE_UNTIMED_STEPS = 2
+THREADS_ENV = "BILEVEL_TORCH_THREADS"
+# CPU threads per trial unless BILEVEL_TORCH_THREADS says otherwise. The CPU preset's
+# matmuls are too small to split: on 2 cores one thread ran 32k tokens/s and two 26k, and
+# with other load on the machine two threads collapsed to 2.6k (OpenMP threads waiting on
+# each other). One thread per trial also lets trials run side by side.
+DEFAULT_CPU_THREADS = 1
+# Dense bf16 peak FLOP/s by GPU name, for MFU; an unknown GPU reports no MFU.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "RTX 5090": 209e12,
+    "RTX 4090": 165e12,
+    "A10G": 70e12,
+}
+
+
+class Diverged(Exception):
+    """The loss became non-finite or exploded; the trial ends early as ``diverged``."""
+
+
+def pick_device(spec: TrialSpec, preset: Preset) -> torch.device | str:
+    """The device to train on, or the reason (a str) this spec cannot run here."""
+    wants_cuda = spec.device == "cuda" or preset.device == "cuda"
+    if wants_cuda and not torch.cuda.is_available():
+        return f"preset {preset.name!r} / device {spec.device!r} needs CUDA, and no CUDA GPU is available"
+    if wants_cuda or (spec.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_threads(device: torch.device) -> None:
+    wanted = os.environ.get(THREADS_ENV)
+    if wanted:
+        torch.set_num_threads(int(wanted))
+    elif device.type == "cpu":
+        torch.set_num_threads(DEFAULT_CPU_THREADS)
+
+
+def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> TrialResult:
+    """Run one trial to completion in this process and return its result."""
+    report = on_progress or (lambda _info: None)
+    preset = get_preset(spec.preset)
+    errors = spec.validate_against()
+    device = pick_device(spec, preset)
+    if isinstance(device, str):
+        errors.append(device)
+    if errors:
+        return TrialResult.failed(spec, "invalid", "; ".join(errors))
+    configure_threads(device)
+    seed_everything(spec.seed)
+    hardware = hardware_name(device)
+    report({"phase": "data", "pid": os.getpid()})
+    data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
+    val_rows = validation_windows(data.val, preset.seq_len, preset.eval_tokens)
+
+    cfg = spec.config
+    gpt_config = GPTConfig(
+        vocab_size=preset.vocab_size,
+        seq_len=preset.seq_len,
+        n_layer=int(cfg["DEPTH"]),
+        n_embd=model_dim(cfg),
+        head_dim=int(cfg["HEAD_DIM"]),
+        window_pattern=str(cfg["WINDOW_PATTERN"]),
+    )
+    model = GPT(gpt_config).to(device)
+    optimizers = build_optimizers(model, cfg)
+    use_cuda = device.type == "cuda"
+    step_model: torch.nn.Module = torch.compile(model) if use_cuda else model
+
+    def autocast() -> contextlib.AbstractContextManager[object]:
+        return (
+            torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext()
+        )
+
+    device_batch = int(cfg["DEVICE_BATCH_SIZE"])
+    total_batch = int(cfg["TOTAL_BATCH_SIZE"])
+    accum_steps = total_batch // (device_batch * preset.seq_len)
+    sampler = BatchSampler(data.train, preset.seq_len, device_batch, spec.seed)
+    token_steps = math.ceil(spec.budget.amount / total_batch) if spec.budget.mode == "tokens" else 0
+    untimed_steps = COMPILE_UNTIMED_STEPS if use_cuda else 0
+    blowup = DIVERGENCE_FACTOR * math.log(preset.vocab_size)
+
+    def budget_progress(step: int, train_seconds: float) -> float:
+        if spec.budget.mode == "tokens":
+            return step / token_steps
+        return train_seconds / spec.budget.amount
+
+    step, tokens, train_seconds, loss_value = 0, 0, 0.0, float("nan")
+    last_report = 0.0
+    try:
+        report({"phase": "training", "pid": os.getpid(), "step": 0, "progress": 0.0})
+        while budget_progress(step, train_seconds) < 1.0:
+            started = time.perf_counter()
+            multiplier = lr_multiplier(
+                budget_progress(step, train_seconds),
+                float(cfg["WARMUP_RATIO"]),
+                float(cfg["WARMDOWN_RATIO"]),
+                float(cfg["FINAL_LR_FRAC"]),
+            )
+            set_lr(optimizers, multiplier)
+            loss_sum = torch.zeros((), device=device)
+            for _ in range(accum_steps):
+                x, y = (torch.from_numpy(a).to(device, non_blocking=True) for a in sampler.next())
+                with autocast():
+                    loss = step_model(x, y)
+                (loss / accum_steps).backward()
+                loss_sum += loss.detach()
+            for opt in optimizers:
+                opt.step()
+            model.zero_grad(set_to_none=True)
+            loss_value = float(loss_sum) / accum_steps  # syncs the device: step time is real
+            if step >= untimed_steps:
+                train_seconds += time.perf_counter() - started
+            step += 1
+            tokens += total_batch
+            if not math.isfinite(loss_value) or loss_value > blowup:
+                raise Diverged(
+                    f"loss {loss_value:.4g} at step {step} (blow-up threshold {blowup:.3g})"
+                )
+            now = time.perf_counter()
+            if now - last_report >= PROGRESS_INTERVAL_S:
+                last_report = now
+                report(
+                    {
+                        "phase": "training",
+                        "pid": os.getpid(),
+                        "step": step,
+                        "loss": loss_value,
+                        "elapsed_s": train_seconds,
+                        "tokens": tokens,
+                        "progress": min(1.0, budget_progress(step, train_seconds)),
+                    }
+                )
+        report({"phase": "eval", "pid": os.getpid(), "step": step, "progress": 1.0})
+        val_bpb = evaluate_bpb(model, val_rows, data.token_bytes, device, autocast)
+    except Diverged as exc:
+        return TrialResult.failed(
+            spec, "diverged", str(exc), steps=step, tokens=tokens, hardware=hardware
+        )
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        return TrialResult.failed(
+            spec, "oom", f"out of memory: {exc}", steps=step, hardware=hardware
+        )
+
+    if not math.isfinite(val_bpb):
+        return TrialResult.failed(
+            spec, "diverged", f"val_bpb is {val_bpb}", steps=step, hardware=hardware
+        )
+    tokens_per_s = tokens / train_seconds if train_seconds > 0 else 0.0
+    peak = peak_flops(device)
+    mfu = tokens_per_s * model.flops_per_token() / peak if peak else None
+    return TrialResult(
+        status="ok",
+        val_bpb=val_bpb,
+        steps=step,
+        tokens=tokens,
+        tokens_per_s=tokens_per_s,
+        train_seconds=train_seconds,
+        peak_mem_mb=peak_memory_mb(device),
+        mfu=mfu,
+        hardware=hardware,
+        spec=spec,
+    )
