@@ -1,0 +1,183 @@
+"""`bilevel trial`: run one trial of a preset, supervised, and print its result.
+
+Prints a grep-able ``key: value`` block (nanoGPT / autoresearch style) or, with ``--json``,
+exactly the TrialResult JSON on stdout; a progress bar goes to stderr while it trains.
+Exit code 0 for an ``ok`` trial, 1 for a trial that ran and failed (diverged, oom, crashed,
+timeout), 2 for bad input — which is always caught before any training starts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import typer
+
+from orchestrator.errors import EXIT_REJECTED, UserError
+
+DEFAULT_PRESET = "cpu-tiny"
+DEFAULT_DATASET = "stdlib"
+# Width of the key column in the summary block, so values line up for humans and `grep`.
+SUMMARY_KEY_WIDTH = 15
+
+
+def parse_overrides(preset_name: str, assignments: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings to a config change dict; every problem is a UserError."""
+    from trainer.spec import get_preset
+
+    preset = get_preset(preset_name)
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--set {item!r} is not NAME=VALUE; write e.g. --set MATRIX_LR=0.02")
+        try:
+            param = preset.space.param(name)
+        except KeyError:
+            known = ", ".join(preset.space.names())
+            raise UserError(
+                f"unknown parameter {name!r} for preset {preset_name!r}; known: {known}"
+            ) from None
+        try:
+            value = param.parse(text.strip())
+        except ValueError as exc:
+            raise UserError(f"{exc}; pass a {param.kind} value") from None
+        if err := param.check(value):
+            raise UserError(f"{err}; pass a valid value (the trainer never clamps)")
+        changes[name] = param.coerce(value)
+    return changes
+
+
+def build_spec(
+    preset_name: str,
+    assignments: list[str],
+    budget_seconds: float | None,
+    budget_tokens: int | None,
+    dataset: str,
+    seed: int,
+    device: str,
+) -> Any:
+    """A validated TrialSpec from command-line values, or a UserError naming the fix."""
+    from trainer import datasets
+    from trainer.spec import PRESETS, Budget, TrialSpec
+
+    preset = PRESETS.get(preset_name)
+    if preset is None:
+        raise UserError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
+    if budget_seconds is not None and budget_tokens is not None:
+        raise UserError("give either --budget-seconds or --budget-tokens, not both")
+    for flag, amount in (("--budget-seconds", budget_seconds), ("--budget-tokens", budget_tokens)):
+        if amount is not None and amount <= 0:
+            raise UserError(f"{flag} must be positive, got {amount}")
+    if budget_tokens is not None:
+        budget = Budget(mode="tokens", amount=budget_tokens)
+    else:
+        budget = Budget(mode="seconds", amount=budget_seconds or preset.budget)
+    try:
+        datasets.resolve(dataset)
+    except datasets.DatasetError as exc:
+        raise UserError(str(exc)) from None
+    config = preset.space.apply(preset.space.defaults(), parse_overrides(preset_name, assignments))
+    spec = TrialSpec(
+        trial_id=f"cli-{uuid.uuid4().hex[:12]}",
+        index=0,
+        preset=preset_name,
+        dataset=dataset,
+        budget=budget,
+        config=config,
+        seed=seed,
+        device=device,  # type: ignore[arg-type]
+    )
+    if errors := spec.validate_against():
+        raise UserError("; ".join(errors))
+    if preset.device == "cuda" or device == "cuda":
+        import torch  # only here: the CLI is not the rq worker and may probe CUDA
+
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"preset {preset_name!r} needs a CUDA GPU and none is available; "
+                f"use --preset {DEFAULT_PRESET} on this machine"
+            )
+    return spec
+
+
+def summary_block(result: Any) -> str:
+    """The grep-able ``key: value`` lines for a TrialResult."""
+    spec = result.spec
+    rows: list[tuple[str, Any]] = [
+        ("val_bpb", f"{result.val_bpb:.6f}" if result.val_bpb is not None else "n/a"),
+        ("status", result.status),
+        ("steps", result.steps),
+        ("tokens", result.tokens),
+        ("tokens_per_s", f"{result.tokens_per_s:.0f}"),
+        ("train_seconds", f"{result.train_seconds:.2f}"),
+        ("peak_mem_mb", f"{result.peak_mem_mb:.1f}"),
+        ("mfu", f"{result.mfu:.4f}" if result.mfu is not None else "n/a"),
+        ("hardware", result.hardware or "n/a"),
+        ("preset", spec.preset),
+        ("dataset", spec.dataset),
+        ("budget", f"{spec.budget.amount:g} {spec.budget.mode}"),
+        ("seed", spec.seed),
+        ("trial_id", spec.trial_id),
+    ]
+    if result.error:
+        rows.append(("error", result.error.replace("\n", "\n" + " " * (SUMMARY_KEY_WIDTH + 1))))
+    return "---\n" + "\n".join(f"{k + ':':<{SUMMARY_KEY_WIDTH}} {v}" for k, v in rows)
+
+
+def run_with_progress(spec: Any) -> Any:
+    """Run the trial supervised, drawing a progress bar on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from trainer.supervise import run_supervised
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=1.0, detail="")
+
+        def on_progress(info: dict[str, Any]) -> None:
+            detail = ""
+            if "loss" in info:
+                detail = f"step {info['step']}  loss {info['loss']:.4f}"
+            bar.update(
+                task, completed=info.get("progress", 0.0), description=info["phase"], detail=detail
+            )
+
+        return run_supervised(spec, on_progress)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("trial")
+    def trial_command(
+        preset: str = typer.Option(DEFAULT_PRESET, help="preset name (cpu-tiny, paper-gpt50m)"),
+        set_: list[str] = typer.Option([], "--set", help="NAME=VALUE override; repeatable"),
+        budget_seconds: float | None = typer.Option(
+            None, help="training seconds (default: the preset's)"
+        ),
+        budget_tokens: int | None = typer.Option(None, help="training tokens instead of seconds"),
+        dataset: str = typer.Option(DEFAULT_DATASET, help="stdlib, text:PATH or climbmix"),
+        seed: int = typer.Option(0, help="seeds model init and batch order"),
+        device: str = typer.Option("auto", help="auto, cpu or cuda"),
+        as_json: bool = typer.Option(False, "--json", help="print the TrialResult JSON only"),
+    ) -> None:
+        """Run one fixed-budget training trial and print its result."""
+        if device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"--device {device!r} is not one of auto, cpu, cuda")
+        spec = build_spec(preset, set_, budget_seconds, budget_tokens, dataset, seed, device)
+        result = run_with_progress(spec)
+        if as_json:
+            typer.echo(json.dumps(result.model_dump(mode="json")))
+        else:
+            typer.echo(summary_block(result))
+        if result.status != "ok":
+            raise typer.Exit(EXIT_REJECTED)

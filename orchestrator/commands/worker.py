@@ -1,0 +1,71 @@
+"""`bilevel worker`: a trainer worker that runs trials from an rq queue.
+
+Uses rq's JSON serializer (never pickle). Each job forks an rq work horse, which starts the
+training in its own supervised child process (:mod:`trainer.supervise`): a crash, OOM kill
+or hang in training ends that trial, never the worker. The worker process never imports
+torch. Run one worker per GPU; workers on many hosts can share one Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+
+from orchestrator.errors import UserError
+
+REDIS_URL_ENV = "BILEVEL_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Seconds to wait for Redis before saying it is unreachable: a local server answers in ms.
+REDIS_CONNECT_TIMEOUT_S = 3
+
+
+def redis_url_from(option: str | None) -> str:
+    return option or os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+
+
+def redacted(url: str) -> str:
+    """The URL with its password replaced, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect_redis(url: str) -> object:
+    """A connected ``redis.Redis``, or a UserError naming the address and the fix."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)
+        client.ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        raise UserError(
+            f"cannot reach Redis at {redacted(url)} ({type(exc).__name__}); start Redis or "
+            f"pass --redis-url / set {REDIS_URL_ENV}"
+        ) from None
+    return client
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker_command(
+        queue: str = typer.Option("", help="queue name (default: bilevel:trials)"),
+        redis_url: str | None = typer.Option(
+            None, help=f"Redis URL (default: ${REDIS_URL_ENV} or {DEFAULT_REDIS_URL})"
+        ),
+        burst: bool = typer.Option(False, help="exit once the queue is empty"),
+        name: str | None = typer.Option(None, help="worker name shown by rq (default: rq's)"),
+    ) -> None:
+        """Start a trainer worker that runs trials from a queue."""
+        from rq import Queue, Worker
+        from rq.serializers import JSONSerializer
+
+        from trainer.jobs import TRIAL_QUEUE
+
+        connection = connect_redis(redis_url_from(redis_url))
+        trial_queue = Queue(queue or TRIAL_QUEUE, connection=connection, serializer=JSONSerializer)
+        worker = Worker([trial_queue], connection=connection, serializer=JSONSerializer, name=name)
+        worker.work(burst=burst, with_scheduler=False)
