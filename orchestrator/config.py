@@ -185,7 +185,9 @@ class StudyConfig(_Strict):
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
     """First error as one line: ``unknown key 'iteratons' (did you mean 'iterations'?)``."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key is usually a typo of a missing one: report the typo, it names both.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in err["loc"]]
     where = ".".join(loc)
     if err["type"] == "extra_forbidden":

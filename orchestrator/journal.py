@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,15 @@ class Journal:
                     fh.truncate(intact)
         self._next_seq = (existing[-1]["seq"] + 1) if existing else 0
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(event)`` after every append, from the appending thread.
+
+        The study loop folds every event into its state this way, including the ones the
+        LLM client and the research driver write themselves.
+        """
+        self._subscribers.append(callback)
 
     @property
     def run_dir(self) -> Path:
@@ -125,7 +134,9 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._next_seq += 1
-            return event
+        for callback in self._subscribers:
+            callback(event)
+        return event
 
     def close(self) -> None:
         with self._lock:

@@ -103,13 +103,15 @@ class StudyRunner:
         self.agent, self.executor, self.host, self.research = agent, executor, host, research
         self.observer = observer
         self.fallback = BuiltinAgent()
+        journal.subscribe(self._on_event)
 
-    def emit(self, event_type: str, **fields: Any) -> dict[str, Any]:
-        event = self.journal.append(event_type, **fields)
+    def _on_event(self, event: dict[str, Any]) -> None:
         self.state.apply(event)
         if self.observer:
             self.observer("event", event)
-        return event
+
+    def emit(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        return self.journal.append(event_type, **fields)
 
     # -------------------------------------------------------------- dispatch
     def spec_for(self, index: int, config: dict[str, Any], seed: int) -> TrialSpec:

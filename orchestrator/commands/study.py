@@ -1,0 +1,153 @@
+"""`bilevel study FILE`: run or resume a study with a live view and a one-screen summary."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import typer
+
+# Default parent of run dirs: runs/<study-name>.
+RUNS_DIR = Path("runs")
+# Recent events kept on the live view.
+RECENT_EVENTS_SHOWN = 8
+# Live-view refreshes per second: smooth enough, cheap on a 2-core machine.
+LIVE_REFRESH_PER_S = 4
+
+
+class LiveView:
+    """The rich live panel: current trials, best so far, recent events."""
+
+    def __init__(self, study: str, agent: str) -> None:
+        self.study, self.agent = study, agent
+        self.events: deque[str] = deque(maxlen=RECENT_EVENTS_SHOWN)
+        self.lines_added = 0
+        self.progress: dict[int, dict[str, Any]] = {}
+        self.best: tuple[int, float] | None = None
+        self.done = 0
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if kind == "tick":
+            self.progress = payload
+        elif kind == "event":
+            self._event(payload)
+
+    def _event(self, event: dict[str, Any]) -> None:
+        before = len(self.events), self.events[-1] if self.events else None
+        self._describe(event)
+        if (len(self.events), self.events[-1] if self.events else None) != before:
+            self.lines_added += 1
+
+    def _describe(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "trial_finished":
+            self.done += 1
+            result = event["result"]
+            val = result.get("val_bpb")
+            metric = f"{val:.5f}" if val is not None else result.get("error", "")[:60]
+            self.events.append(
+                f"#{event['index']} {result['status']} {metric}{' KEPT' if event['kept'] else ''}"
+            )
+            if event.get("best_val_bpb") is not None and event["kept"]:
+                self.best = (event["index"], event["best_val_bpb"])
+            self.progress.pop(event["index"], None)
+        elif kind == "trial_proposed":
+            self.events.append(
+                f"#{event['index']} proposed [{event['source']}] {event['changes']} "
+                f"{event.get('hypothesis', '')[:60]}"
+            )
+        elif kind == "policy_changed":
+            self.events.append(f"policy: {event['diff']}")
+        elif kind == "llm_call" and not event["ok"]:
+            self.events.append(f"llm {event['role']} failed: {event['error']} (retrying)")
+        elif kind not in ("study_started", "llm_call"):
+            self.events.append(kind)
+
+    def __rich__(self) -> Any:
+        from rich.panel import Panel
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        best = f"#{self.best[0]} val_bpb {self.best[1]:.5f}" if self.best else "-"
+        table.add_row("agent", self.agent)
+        table.add_row("finished", str(self.done))
+        table.add_row("best", best)
+        for index, p in sorted(self.progress.items()):
+            loss = p.get("loss")
+            frac = float(p.get("progress") or p.get("budget_frac") or 0.0)
+            loss_text = f"loss {loss:.4f}" if isinstance(loss, int | float) else "loss -"
+            table.add_row(
+                f"trial #{index}",
+                f"{p.get('phase', '')} step {p.get('step', '-')} {loss_text} "
+                f"{frac:.0%} of budget ({1 - frac:.0%} left), {p.get('elapsed_s', 0):.1f}s",
+            )
+        for line in self.events:
+            table.add_row("", line)
+        return Panel(table, title=f"bilevel study {self.study}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("study")
+    def study_command(
+        file: Path = typer.Argument(..., help="study file, e.g. studies/quickstart.toml"),
+        resume: bool = typer.Option(False, "--resume", help="continue from the run's journal"),
+        out: Path | None = typer.Option(None, "--out", help="run dir (default runs/<name>)"),
+        iterations: int | None = typer.Option(None, "--iterations", min=1),
+        budget_seconds: float | None = typer.Option(None, "--budget-seconds", min=0.001),
+        budget_tokens: int | None = typer.Option(None, "--budget-tokens", min=1),
+        llm: str | None = typer.Option(None, "--llm", help="builtin | openai"),
+        executor: str | None = typer.Option(None, "--executor", help="rq | inline"),
+        parallel: int | None = typer.Option(None, "--parallel", min=1),
+        plain: bool = typer.Option(False, "--plain", help="no live view: one line per event"),
+    ) -> None:
+        """Run a study: baseline, then Level 1 each trial and Level 1.5 every k trials."""
+        from rich.console import Console
+        from rich.live import Live
+
+        from orchestrator.config import StudyConfig
+        from orchestrator.errors import UserError
+        from orchestrator.study import run_study
+
+        if llm not in (None, "builtin", "openai"):
+            raise UserError(f"--llm {llm}: choose builtin or openai")
+        if executor not in (None, "rq", "inline"):
+            raise UserError(f"--executor {executor}: choose rq or inline")
+        config = StudyConfig.load(file).with_overrides(
+            iterations=iterations,
+            budget_seconds=budget_seconds,
+            budget_tokens=budget_tokens,
+            llm=llm,
+            executor=executor,
+            parallel=parallel,
+        )
+        run_dir = out or RUNS_DIR / config.name
+        console = Console()
+        view = LiveView(config.name, config.llm.label())
+        if plain or not console.is_terminal:
+
+            def observer(kind: str, payload: Any) -> None:
+                added = view.lines_added
+                view(kind, payload)
+                if view.lines_added != added:
+                    console.print(view.events[-1], markup=False, highlight=False)
+
+            summary = run_study(config, run_dir, resume=resume, observer=observer)
+        else:
+            with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
+                summary = run_study(config, run_dir, resume=resume, observer=view)
+        print_summary(console, summary)
+
+
+def print_summary(console: Any, summary: Any) -> None:
+    """The one-screen summary: best config, improvement, statuses, cost, journal path."""
+    from rich.panel import Panel
+
+    best = summary.best or {}
+    config = best.get("config") or {}
+    body = "\n".join(f"  {k} = {v!r}" for k, v in config.items())
+    console.print(Panel(body or "  (no successful trial)", title="best config"))
+    console.print("== bilevel summary ==", markup=False, highlight=False)
+    for line in summary.lines():
+        console.print(line, markup=False, highlight=False)
+    console.print("== end summary ==", markup=False, highlight=False)

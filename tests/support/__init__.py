@@ -1,0 +1,1 @@
+"""Shared test utilities (the fake OpenAI-compatible LLM server)."""
