@@ -45,7 +45,7 @@ class Marker:
     """Something that happened at a trial index: a promotion, revert or research session."""
 
     iteration: int
-    kind: str  # "promoted" | "reverted" | "research"
+    kind: str  # "promoted" | "reverted" | "research" | "restart"
     label: str
 
 
@@ -269,6 +269,9 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
             data.markers.append(
                 Marker(int(event.get("iteration", 0)), "reverted", str(event.get("name", "")))
             )
+        elif kind == "context_reset":  # group R's restart of the Level-1 context
+            at = int(event.get("from_index", 0))
+            data.markers.append(Marker(at, "restart", str(event.get("trigger", ""))))
         elif kind == "llm_call":
             data.llm_calls.append(_llm_call(event))
         elif kind == "study_finished":

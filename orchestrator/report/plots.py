@@ -92,6 +92,7 @@ def _mark_events(ax: Any, run: RunData) -> None:
             "promoted": (style.PROMOTED, "mechanism promoted", "-"),
             "reverted": (style.REVERTED, "mechanism reverted", "--"),
             "research": (style.RESEARCH, "research session started", ":"),
+            "restart": (style.RESTART, "Level-1 context reset", "-."),
         }[marker.kind]
         ax.axvline(
             marker.iteration - 0.5,
@@ -103,7 +104,7 @@ def _mark_events(ax: Any, run: RunData) -> None:
             zorder=1,
         )
         seen.add(marker.kind)
-        if marker.kind != "research":
+        if marker.kind in ("promoted", "reverted"):
             ax.annotate(
                 marker.label,
                 xy=(marker.iteration - 0.5, 1.0),

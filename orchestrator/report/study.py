@@ -31,6 +31,18 @@ def write_report(run_dir: Path) -> ReportPaths:
     return ReportPaths(markdown=markdown, html=page)
 
 
+def report_line(run_dir: Path) -> str:
+    """Write the report and return the line ``bilevel study`` prints at its end.
+
+    Never raises: a study that finished must not fail because its report could not be
+    drawn; the line then says why and how to retry.
+    """
+    try:
+        return f"report: {write_report(run_dir).html}"
+    except Exception as exc:  # the study's result is safe in its journal either way
+        return f"report: not written ({type(exc).__name__}: {exc}); retry with `bilevel report {run_dir}`"
+
+
 def fmt(value: float | None, digits: int = 4, *, signed: bool = False) -> str:
     if value is None:
         return "–"
@@ -89,6 +101,7 @@ def _summary(doc: Document, run: RunData) -> None:
         ["mechanisms promoted", str(sum(1 for m in run.markers if m.kind == "promoted"))],
         ["mechanisms reverted", str(sum(1 for m in run.markers if m.kind == "reverted"))],
         ["policy changes", str(len(run.policy_changes))],
+        ["Level-1 context resets", str(sum(1 for m in run.markers if m.kind == "restart"))],
         ["LLM calls / cost", f"{len(run.llm_calls)} / ${run.llm_cost_usd:.4f}"],
     ]
     reruns = (run.summary or {}).get("final_reruns") or []

@@ -42,6 +42,7 @@ BEST = OKABE_ITO["black"]
 PROMOTED = OKABE_ITO["green"]
 REVERTED = OKABE_ITO["vermillion"]
 RESEARCH = OKABE_ITO["orange"]
+RESTART = OKABE_ITO["purple"]
 NOISE = "#F4E9C9"
 ROLE_COLOURS = {
     "level1": OKABE_ITO["blue"],
