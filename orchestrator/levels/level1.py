@@ -151,12 +151,14 @@ def validate_changes(
     ctx: dict[str, Any],
     preset_name: str,
     tried: dict[str, int],
+    max_changes: int | None = MAX_CHANGES,
 ) -> list[str]:
-    """Every reason this change set cannot run (empty: it can)."""
+    """Every reason this change set cannot run (empty: it can). ``max_changes`` is Level 1's
+    own rule; a mechanism's candidate (e.g. a Latin-hypercube point) may move every param."""
     if not changes:
         return ["propose at least one change"]
-    if len(changes) > MAX_CHANGES:
-        return [f"propose at most {MAX_CHANGES} changes, not {len(changes)}"]
+    if max_changes is not None and len(changes) > max_changes:
+        return [f"propose at most {max_changes} changes, not {len(changes)}"]
     space = SearchSpace.model_validate({"params": ctx["space"]})
     errors = space.check_changes(changes)
     if errors:

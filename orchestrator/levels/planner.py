@@ -75,7 +75,7 @@ def plan_search_trial(
             )
         proposed = host.propose(ctx)
         for cand in proposed.candidates:
-            errors = validate_changes(cand.get("changes", {}), ctx, preset, tried)
+            errors = validate_changes(cand.get("changes", {}), ctx, preset, tried, max_changes=None)
             name = cand.get("mechanism", "?")
             if errors:
                 all_rejected.append(f"mechanism {name} candidate invalid: {'; '.join(errors)}")
