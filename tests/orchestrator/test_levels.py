@@ -1,0 +1,112 @@
+"""Levels 1 and 1.5 and the mechanism seam, planned from real study state (no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.agent import BuiltinAgent, LLMAgent
+from orchestrator.config import StudyConfig
+from orchestrator.journal import Journal
+from orchestrator.levels.hooks import HookOutcome
+from orchestrator.levels.level15 import run_level15
+from orchestrator.levels.planner import plan_search_trial
+from orchestrator.levels.policy import MIN_TUNABLE, SearchPolicy, constrain_policy
+from orchestrator.llm import LLMClient
+from orchestrator.state import StudyState, rebuild_state
+from tests.support.fake_llm import FakeLLM, Reply
+
+
+def state_with_baseline() -> StudyState:
+    config = StudyConfig.from_dict({"name": "t", "iterations": 5})
+    defaults = config.search_space().defaults()
+    spec = {
+        "trial_id": "t-0", "index": 0, "preset": "cpu-tiny", "dataset": "stdlib",
+        "budget": {"mode": "tokens", "amount": 8192}, "config": defaults, "seed": 0,
+        "device": "auto",
+    }  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"type": "trial_proposed", "index": 0, "changes": {}, "config": defaults, "source": "baseline"},
+        {"type": "trial_finished", "index": 0, "kept": True,
+         "result": {"status": "ok", "val_bpb": 5.0, "spec": spec}},
+    ]  # fmt: skip
+    return rebuild_state(config, events)
+
+
+def test_invalid_proposal_is_sent_back_with_reasons_never_clamped(tmp_path: Path) -> None:
+    state = state_with_baseline()
+    with FakeLLM() as llm:
+        llm.script(
+            "level1",
+            Reply.json({"hypothesis": "huge", "changes": [{"name": "MATRIX_LR", "value": 5.0}]}),
+            Reply.json({"hypothesis": "ok", "changes": [{"name": "MATRIX_LR", "value": 0.08}]}),
+        )
+        from orchestrator.config import LLMConfig
+
+        cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="m", timeout_s=2)
+        agent = LLMAgent(LLMClient(cfg, Journal(tmp_path), "k"))
+        from orchestrator.levels.hooks import NoopMechanismHost
+
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        second_prompt = llm.requests[1]["messages"][-1]["content"]
+    assert plan.changes == {"MATRIX_LR": 0.08} and plan.source == "llm"
+    assert "MATRIX_LR=5.0 is outside" in second_prompt
+    assert any("outside" in r for r in plan.rejected)
+
+
+class RejectFirstHost:
+    """A mechanism host that rejects Level 1's first candidate and proposes its own."""
+
+    def __init__(self) -> None:
+        self.screens = 0
+
+    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+        return HookOutcome(
+            guidance=[{"mechanism": "g", "hint": "try WD", "focus": []}], fired=["g"]
+        )
+
+    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+        cand = {
+            "changes": {"WEIGHT_DECAY": 0.1},
+            "rationale": "wd",
+            "priority": 1.0,
+            "mechanism": "p",
+        }
+        return HookOutcome(candidates=[cand])
+
+    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+        self.screens += 1
+        verdicts = [
+            {"accept": c["source"] != "builtin", "reason": "no", "mechanism": "s"}
+            for c in candidates
+        ]
+        return HookOutcome(verdicts=verdicts, fired=["s"])
+
+    def active(self) -> list[str]:
+        return ["g", "p", "s"]
+
+
+def test_mechanism_candidate_wins_on_priority_and_fired_is_recorded() -> None:
+    state = state_with_baseline()
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), RejectFirstHost(), "cpu-tiny")
+    assert plan.source == "mechanism:p" and plan.changes == {"WEIGHT_DECAY": 0.1}
+    assert plan.fired == ["g", "p", "s"]
+
+
+def test_policy_limits_keep_enough_params_tunable() -> None:
+    space = StudyConfig.from_dict({"name": "t", "iterations": 1}).search_space()
+    names = [p.name for p in space.tunable()]
+    wanted = SearchPolicy(frozen=names, step_scale=100.0)
+    new, notes = constrain_policy(wanted, SearchPolicy(), space)
+    assert len(new.frozen) == 3 and new.step_scale == 1.0
+    assert len(space.tunable()) - len(new.frozen) >= MIN_TUNABLE and notes
+
+
+def test_level15_builtin_returns_a_valid_policy_and_diff() -> None:
+    state = state_with_baseline()
+    space = state.config.search_space()
+    policy, diagnosis, diff, _ = run_level15(
+        BuiltinAgent(), state.context(1), SearchPolicy(), space
+    )
+    assert diagnosis.startswith("[built-in heuristic]")
+    assert isinstance(diff, dict) and policy.step_scale > 0
