@@ -1,0 +1,373 @@
+"""The mechanism API: the contract every search mechanism is written against (DESIGN §4.2).
+
+A *mechanism* changes how the inner loop searches. It is one Python module that defines
+exactly one subclass of :class:`Mechanism` and imports the API like this::
+
+    from sandbox.api import Mechanism, Context, Candidate, Verdict, Guidance
+
+    class PlateauNarrower(Mechanism):
+        name = "plateau_narrower"
+
+        def guide(self, ctx: Context) -> Guidance | None:
+            ...
+
+        def propose(self, ctx: Context) -> list[Candidate]:
+            ...
+
+        def screen(self, ctx: Context, candidates: list[Candidate]) -> list[Verdict]:
+            ...
+
+Rules a mechanism must follow (the gate ladder checks every one of them):
+
+- Hooks are **pure functions of their arguments**. Every call may run in a fresh process:
+  nothing stored on ``self``, on the class or in a global survives between calls. Derive
+  everything from ``ctx.history``. The same context must give the same output.
+- ``ctx.seed`` is the only allowed source of randomness: use ``ctx.rng()`` (a
+  ``random.Random(ctx.seed)``) or ``numpy.random.default_rng(ctx.seed)``.
+- ``Candidate.changes`` maps parameter names to new values, relative to ``ctx.base``. Only
+  known, non-frozen parameters, and only values inside the parameter's range (``kind`` int
+  and pow2 need integers, pow2 a power of two, choice one of ``choices``). ``ctx.check``
+  tells you whether a candidate is valid before you return it.
+- ``screen`` returns exactly one :class:`Verdict` per candidate, in the same order.
+- Return the API's own types (``Guidance``, ``list[Candidate]``, ``list[Verdict]``), never
+  dicts. Numbers may be Python or numpy scalars.
+- Allowed imports: the standard-library modules ``math``, ``random``, ``statistics``,
+  ``itertools``, ``collections``, ``dataclasses``, ``typing``, ``heapq``, ``bisect``,
+  ``functools``; the packages of the sandbox image (numpy, scipy, scikit-learn); and
+  ``sandbox.api``. No files, network, subprocesses, ``eval``/``exec`` or dunder tricks.
+- Each hook call has a time and memory limit (about a second and a few hundred MB); a hook
+  that errors, hangs or returns invalid output repeatedly is switched off.
+
+This module is pure standard library: it is imported inside the sandbox image without the
+rest of the project, and the host uses the same JSON helpers to talk to the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+API_VERSION = 1
+
+PARAM_KINDS = ("float", "int", "pow2", "choice")
+TRIAL_STATUSES = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
+HOOKS = ("guide", "propose", "screen")
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable hyperparameter of the search space (read-only).
+
+    ``kind`` is ``"float"``, ``"int"``, ``"pow2"`` (an int that is a power of two) or
+    ``"choice"`` (one of ``choices``). ``low``/``high`` are inclusive bounds for numeric
+    kinds; ``log`` says the parameter is naturally searched on a log scale (e.g. learning
+    rates: multiply/divide rather than add). ``frozen`` parameters must not be changed.
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    default: Any = None
+    frozen: bool = False
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not valid for this parameter, or ``None`` when it is."""
+        if self.kind == "choice":
+            if value not in self.choices:
+                return f"{self.name}={value!r} is not one of {list(self.choices)}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{self.name}={value!r} must be a number"
+        if not math.isfinite(float(value)):
+            return f"{self.name}={value!r} must be finite"
+        if self.kind in ("int", "pow2"):
+            if isinstance(value, float) and not value.is_integer():
+                return f"{self.name}={value!r} must be an integer"
+            whole = int(value)
+            if self.kind == "pow2" and not (whole > 0 and whole & (whole - 1) == 0):
+                return f"{self.name}={value!r} must be a power of two"
+        if (
+            self.low is not None
+            and self.high is not None
+            and not (self.low <= float(value) <= self.high)
+        ):
+            return f"{self.name}={value!r} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "choices": list(self.choices),
+            "default": self.default,
+            "frozen": self.frozen,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Param:
+        """Build from a plain dict; extra keys (e.g. ``doc`` of ``trainer.spec.Param``) are ignored."""
+        kind = data.get("kind")
+        if kind not in PARAM_KINDS:
+            raise ValueError(f"param {data.get('name')!r}: kind must be one of {PARAM_KINDS}")
+        return cls(
+            name=str(data["name"]),
+            kind=kind,
+            low=None if data.get("low") is None else float(data["low"]),
+            high=None if data.get("high") is None else float(data["high"]),
+            log=bool(data.get("log", False)),
+            choices=tuple(data.get("choices") or ()),
+            default=data.get("default"),
+            frozen=bool(data.get("frozen", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial of the study (read-only).
+
+    ``config`` is the full configuration that ran; ``changes`` what differed from the base
+    it was proposed against. ``val_bpb`` (lower is better) is ``None`` unless ``status`` is
+    ``"ok"``; other statuses are ``oom``, ``diverged``, ``timeout``, ``invalid``, ``crashed``.
+    ``kept`` says whether it became the incumbent. ``source`` is ``baseline``, ``llm``,
+    ``builtin`` or ``mechanism:<name>``; ``hypothesis`` is the proposer's stated reason.
+    """
+
+    index: int
+    config: dict[str, Any]
+    changes: dict[str, Any]
+    val_bpb: float | None
+    status: str
+    kept: bool = False
+    source: str = "llm"
+    hypothesis: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the trial finished and has a ``val_bpb``."""
+        return self.status == "ok" and self.val_bpb is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "config": dict(self.config),
+            "changes": dict(self.changes),
+            "val_bpb": self.val_bpb,
+            "status": self.status,
+            "kept": self.kept,
+            "source": self.source,
+            "hypothesis": self.hypothesis,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        val = data.get("val_bpb")
+        return cls(
+            index=int(data["index"]),
+            config=dict(data.get("config") or {}),
+            changes=dict(data.get("changes") or {}),
+            val_bpb=None if val is None else float(val),
+            status=str(data.get("status", "ok")),
+            kept=bool(data.get("kept", False)),
+            source=str(data.get("source", "llm")),
+            hypothesis=str(data.get("hypothesis", "")),
+        )
+
+
+@dataclass
+class Candidate:
+    """A proposed trial: ``changes`` relative to ``ctx.base``.
+
+    ``rationale`` says why (it is shown in reports); higher ``priority`` is tried first
+    (Level 1's own candidates have priority 0).
+    """
+
+    changes: dict[str, Any]
+    rationale: str = ""
+    priority: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": dict(self.changes),
+            "rationale": self.rationale,
+            "priority": self.priority,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        return cls(
+            changes=dict(data.get("changes") or {}),
+            rationale=str(data.get("rationale", "")),
+            priority=float(data.get("priority", 0.0)),
+        )
+
+
+@dataclass
+class Verdict:
+    """``screen``'s answer for one candidate: accept it, or reject it with a reason."""
+
+    accept: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accept": self.accept, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(accept=bool(data["accept"]), reason=str(data.get("reason", "")))
+
+
+@dataclass
+class Guidance:
+    """``guide``'s answer: ``hint`` is added to the Level 1 prompt; ``focus`` names the
+    parameters Level 1 should vary (known, non-frozen names)."""
+
+    hint: str = ""
+    focus: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hint": self.hint, "focus": list(self.focus)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Guidance:
+        return cls(hint=str(data.get("hint", "")), focus=[str(f) for f in data.get("focus", [])])
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a hook may know, read-only. Each call receives a fresh copy.
+
+    - ``iteration``: index of the trial being planned (0 for the first).
+    - ``seed``: the only allowed source of randomness (see :meth:`rng`).
+    - ``space``: the search space, one :class:`Param` per parameter.
+    - ``history``: every finished trial, oldest first (may be empty).
+    - ``best``: the best ``ok`` trial so far (lowest ``val_bpb``), or ``None``.
+    - ``base``: the configuration changes apply to (the incumbent's, or the defaults).
+    """
+
+    iteration: int
+    seed: int
+    space: list[Param]
+    history: list[Trial]
+    best: Trial | None
+    base: dict[str, Any]
+
+    def param(self, name: str) -> Param:
+        """The parameter called ``name``; ``KeyError`` naming the known ones otherwise."""
+        for p in self.space:
+            if p.name == name:
+                return p
+        raise KeyError(f"unknown parameter {name!r}; known: {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        """All parameter names, in space order."""
+        return [p.name for p in self.space]
+
+    def tunable(self) -> list[Param]:
+        """The parameters a candidate may change (those not frozen)."""
+        return [p for p in self.space if not p.frozen]
+
+    def apply(self, candidate: Candidate | Mapping[str, Any]) -> dict[str, Any]:
+        """The full configuration a candidate (or a plain changes dict) would run."""
+        changes = candidate.changes if isinstance(candidate, Candidate) else candidate
+        return {**self.base, **changes}
+
+    def check(self, candidate: Candidate | Mapping[str, Any]) -> str | None:
+        """Why a candidate is invalid (unknown/frozen name, bad value), or ``None`` if valid."""
+        changes = candidate.changes if isinstance(candidate, Candidate) else candidate
+        if not changes:
+            return "a candidate must change at least one parameter"
+        for name, value in changes.items():
+            try:
+                p = self.param(name)
+            except KeyError as exc:
+                return str(exc.args[0])
+            if p.frozen:
+                return f"{name} is frozen and must not be changed"
+            if err := p.check(value):
+                return err
+        return None
+
+    def rng(self) -> random.Random:
+        """A ``random.Random`` seeded with ``ctx.seed``: the same context gives the same draws."""
+        return random.Random(self.seed)
+
+    def ok_trials(self) -> list[Trial]:
+        """The trials that finished with a ``val_bpb``, oldest first."""
+        return [t for t in self.history if t.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "api_version": API_VERSION,
+            "iteration": self.iteration,
+            "seed": self.seed,
+            "space": [p.to_dict() for p in self.space],
+            "history": [t.to_dict() for t in self.history],
+            "best": None if self.best is None else self.best.to_dict(),
+            "base": dict(self.base),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Context:
+        best = data.get("best")
+        return cls(
+            iteration=int(data.get("iteration", 0)),
+            seed=int(data.get("seed", 0)),
+            space=[Param.from_dict(p) for p in data.get("space", [])],
+            history=[Trial.from_dict(t) for t in data.get("history", [])],
+            best=None if best is None else Trial.from_dict(best),
+            base=dict(data.get("base") or {}),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes | Mapping[str, Any]) -> Context:
+        """Parse :meth:`to_json` output (a JSON string) or an already-decoded dict."""
+        data = text if isinstance(text, Mapping) else json.loads(text)
+        return cls.from_dict(data)
+
+
+class Mechanism:
+    """Base class of every mechanism. Subclass it once per module and set ``name``.
+
+    Override any of the three hooks; the ones you leave alone do nothing:
+
+    - ``guide(ctx)`` → ``Guidance`` or ``None``: steer Level 1's next proposal.
+    - ``propose(ctx)`` → ``list[Candidate]``: add candidates (may be empty).
+    - ``screen(ctx, candidates)`` → ``list[Verdict]``: one verdict per candidate, same
+      order; a candidate runs only if every active mechanism accepts it.
+
+    ``name`` is a short lowercase identifier (letters, digits, ``_``), unique per study.
+    ``__init__`` may set up constants but must accept no arguments besides ``self``.
+    """
+
+    name: str = ""
+
+    def guide(self, ctx: Context) -> Guidance | None:
+        return None
+
+    def propose(self, ctx: Context) -> list[Candidate]:
+        return []
+
+    def screen(self, ctx: Context, candidates: list[Candidate]) -> list[Verdict]:
+        return [Verdict(accept=True) for _ in candidates]
+
+    @classmethod
+    def hooks(cls) -> list[str]:
+        """The hooks this class overrides (the host calls only these)."""
+        return [h for h in HOOKS if getattr(cls, h) is not getattr(Mechanism, h)]

@@ -1,0 +1,313 @@
+"""The development sandbox: the harness in a child process, jailed as tightly as this host allows.
+
+Preferred: bubblewrap (``bwrap``) with every namespace unshared (no network but a downed
+loopback, own pid/ipc/uts/user namespace), all capabilities dropped, an empty environment,
+a file system of read-only binds (the interpreter, its packages and the ``sandbox``
+package; nothing of the user's home, the repository or ``/etc``) plus a size-capped tmpfs.
+Without bwrap: ``unshare`` (network, pid and user namespaces) when user namespaces work,
+else a bare child process. Always: rlimits, a process group killed at the host deadline, a
+cgroup (pids + memory) when this user may create one, and capped output.
+
+Docker is the production boundary; every weaker mode is named in :attr:`warnings` and
+logged loudly, so nobody mistakes a laptop run for the real thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sandbox.backends.base import MAX_OUTPUT_BYTES, Backend, RawRun, SandboxUnavailable
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `sandbox` package
+JAIL_PACKAGE_ROOT = "/opt/bilevel"  # where the package is bound inside the jail
+TMPFS_BYTES = 16 << 20  # the jail's /tmp (bwrap --size): a disk fill stops here
+FILE_SIZE_LIMIT = 8 << 20  # RLIMIT_FSIZE: no single file beyond 8 MiB
+OPEN_FILES_LIMIT = 256
+PIDS_LIMIT = 64  # processes + threads, as in the docker profile
+# Per-process address space for the supervisor; workers set their own lower limit.
+ADDRESS_SPACE_LIMIT = 2 << 30
+MEMORY_LIMIT = 1 << 30  # the cgroup's limit for the whole run, as in the docker profile
+CPU_SECONDS_LIMIT = 120  # RLIMIT_CPU per process: a backstop behind the wall-clock deadline
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# System directories the interpreter needs, bound read-only when they exist.
+SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
+
+
+def _unshare_works() -> bool:
+    probe = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "true"]
+    try:
+        return (
+            shutil.which("unshare") is not None
+            and subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+class _Cgroup:
+    """A per-run pids + memory cgroup (v1 or v2) when this user may create one, else inert."""
+
+    def __init__(self) -> None:
+        self.dirs: list[Path] = []
+        name = f"bilevel-sandbox-{uuid.uuid4().hex[:12]}"
+        if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2
+            candidates = [
+                (
+                    CGROUP_ROOT / name,
+                    {"pids.max": PIDS_LIMIT, "memory.max": MEMORY_LIMIT, "memory.swap.max": 0},
+                )
+            ]
+        else:
+            candidates = [
+                (CGROUP_ROOT / "pids" / name, {"pids.max": PIDS_LIMIT}),
+                (CGROUP_ROOT / "memory" / name, {"memory.limit_in_bytes": MEMORY_LIMIT}),
+            ]
+        for path, limits in candidates:
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            self.dirs.append(path)
+            for key, value in limits.items():
+                with contextlib.suppress(OSError):
+                    (path / key).write_text(str(value))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.dirs)
+
+    def enter(self) -> None:
+        """Move the calling process in (runs in the child between fork and exec)."""
+        for path in self.dirs:
+            with contextlib.suppress(OSError):
+                (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def oom_killed(self) -> bool:
+        for path in self.dirs:
+            for name in ("memory.events", "memory.oom_control"):
+                with contextlib.suppress(OSError):
+                    for line in (path / name).read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and int(value) > 0:
+                            return True
+        return False
+
+    def kill_and_remove(self) -> None:
+        for _ in range(50):
+            pids = []
+            for path in self.dirs:
+                with contextlib.suppress(OSError):
+                    pids += [int(p) for p in (path / "cgroup.procs").read_text().split()]
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        for path in self.dirs:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+class ProcessBackend(Backend):
+    """Runs the harness as a jailed child process (bubblewrap, unshare or bare)."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bwrap = shutil.which("bwrap")
+        self.mode = "bwrap" if self.bwrap else ("unshare" if _unshare_works() else "bare")
+        if self.mode != "bwrap":
+            self.warnings.append(
+                "bubblewrap (bwrap) is not installed: the process sandbox has NO file-system "
+                "isolation (the module can read files this user can read)"
+                + ("" if self.mode == "unshare" else ", NO network isolation and NO pid namespace")
+                + "; install bubblewrap or use the docker backend"
+            )
+        if os.geteuid() == 0 and not _cgroup_available():
+            self.warnings.append(
+                "running as root without a writable cgroup: the process limit (RLIMIT_NPROC) does "
+                "not apply to root, so a fork bomb is bounded only by the deadline"
+            )
+        for warning in self.warnings:
+            log.warning("process sandbox: %s", warning)
+
+    def _command(self) -> list[str]:
+        python = [sys.executable, "-s", "-m", "sandbox.harness"]
+        if self.mode == "unshare":
+            return [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                *python,
+            ]
+        if self.mode == "bare":
+            return python
+        assert self.bwrap is not None
+        cmd = [
+            self.bwrap,
+            "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces
+            "--uid", "65534", "--gid", "65534",
+            "--die-with-parent",
+            "--new-session",  # no TIOCSTI on the caller's terminal
+            "--clearenv",
+            "--cap-drop", "ALL",
+            "--hostname", "sandbox",
+        ]  # fmt: skip
+        for path in SYSTEM_BINDS:
+            if os.path.islink(path):
+                cmd += ["--symlink", os.readlink(path), path]
+            elif os.path.exists(path):
+                cmd += ["--ro-bind", path, path]
+        for prefix in sorted(
+            {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+        ):
+            if not prefix.startswith("/usr"):
+                cmd += ["--ro-bind", prefix, prefix]
+        cmd += [
+            "--ro-bind", str(PACKAGE_DIR), f"{JAIL_PACKAGE_ROOT}/sandbox",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", str(TMPFS_BYTES), "--perms", "1777", "--tmpfs", "/tmp",
+            "--remount-ro", "/",
+            "--chdir", "/tmp",
+            "--setenv", "PYTHONPATH", JAIL_PACKAGE_ROOT,
+            "--setenv", "HOME", "/tmp",
+            "--setenv", "PATH", "/usr/bin:/bin",
+            "--",
+            *python,
+        ]  # fmt: skip
+        return cmd
+
+    def _limits(self, cgroup: _Cgroup) -> None:
+        """Runs in the child between fork and exec: rlimits, cgroup."""
+        cgroup.enter()
+        for limit, value in (
+            (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT),
+            (resource.RLIMIT_CPU, CPU_SECONDS_LIMIT),
+            (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+            (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT),
+            (resource.RLIMIT_NPROC, PIDS_LIMIT),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(limit, (value, value))
+
+    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
+        cgroup = _Cgroup()
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+        if self.mode != "bwrap":  # bwrap sets the jail's environment itself
+            env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
+        start = time.monotonic()
+        try:
+            proc = self._spawn(env, cgroup)
+        except OSError as exc:
+            cgroup.kill_and_remove()
+            raise SandboxUnavailable(f"process sandbox failed to start: {exc}") from exc
+        return self._collect(proc, payload, deadline_s, start, cgroup)
+
+    def _spawn(self, env: dict[str, str], cgroup: _Cgroup) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self._command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd="/tmp",
+            close_fds=True,
+            start_new_session=True,
+            preexec_fn=lambda: self._limits(
+                cgroup
+            ),  # rlimits and the cgroup must be set before exec
+        )
+
+    def _collect(
+        self,
+        proc: subprocess.Popen[bytes],
+        payload: bytes,
+        deadline_s: float,
+        start: float,
+        cgroup: _Cgroup,
+    ) -> RawRun:
+        stdout, stderr = bytearray(), bytearray()
+        overflow = threading.Event()
+
+        def pump(stream: object, sink: bytearray, cap: int, flag: bool) -> None:
+            fd = stream.fileno()  # type: ignore[attr-defined]
+            while chunk := os.read(fd, 65536):
+                if len(sink) < cap:
+                    sink += chunk[: cap - len(sink)]
+                elif flag:
+                    overflow.set()
+                    self._kill(proc)
+
+        readers = [
+            threading.Thread(
+                target=pump, args=(proc.stdout, stdout, MAX_OUTPUT_BYTES, True), daemon=True
+            ),
+            threading.Thread(target=pump, args=(proc.stderr, stderr, 65536, False), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        timed_out = False
+        try:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.write(payload)
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=max(deadline_s - (time.monotonic() - start), 0.1))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            seconds = time.monotonic() - start
+        finally:
+            self._kill(proc)
+            oom = cgroup.oom_killed()
+            cgroup.kill_and_remove()
+            for reader in readers:
+                reader.join(timeout=5)
+        return RawRun(
+            exit_code=None if timed_out else proc.returncode,
+            stdout=bytes(stdout),
+            stderr=bytes(stderr),
+            timed_out=timed_out,
+            oom_killed=oom,
+            overflow=overflow.is_set(),
+            seconds=seconds,
+        )
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def _cgroup_available() -> bool:
+    probe = _Cgroup()
+    active = probe.active
+    probe.kill_and_remove()
+    return active

@@ -1,0 +1,191 @@
+"""The one seam the rest of the project uses to reach the sandbox.
+
+Two clients, one interface (:class:`SandboxClient`):
+
+- :class:`DirectClient` runs a backend in this process (``bilevel mechanism check``, tests,
+  a single-host study without the runner service).
+- :class:`RunnerClient` sends the same requests through Redis to ``bilevel sandbox-runner``,
+  the only process that holds the Docker socket (DESIGN §2). The orchestrator uses it.
+
+Both raise :class:`SandboxUnavailable` for infrastructure failures and return a verdict
+(:class:`LadderReport`) or per-mechanism outputs (:class:`StageResult`) for everything a
+mechanism can cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from sandbox.backends import Backend, SandboxUnavailable, make_backend
+from sandbox.ladder import CALL_DEADLINE_S, LADDER_DEADLINE_S, call_stage, run_ladder, space_dicts
+from sandbox.reports import Hook, LadderReport, StageResult
+
+DEFAULT_QUEUE = "bilevel-sandbox"
+# How long a caller waits for the runner beyond the sandbox's own deadline (queueing, a
+# container start on a busy host) before it calls the runner missing.
+RUNNER_SLACK_S = 30.0
+RESULT_TTL_S = 300  # a finished job's result stays this long; the client deletes it on read
+
+MechanismRef = tuple[str, str, str]  # (name, sha, source)
+
+
+class SandboxClient(Protocol):
+    """What the Level-2 host and the research sessions call."""
+
+    def check(
+        self,
+        source: str,
+        space: Any,
+        *,
+        replays: list[dict[str, Any]] | None = None,
+        filename: str = "mechanism.py",
+    ) -> LadderReport:
+        """Run the whole ladder (gate, smoke, contract) on one module.
+
+        ``space``: a ``trainer.spec.SearchSpace``, or a list of params (models or dicts).
+        """
+        ...
+
+    def call(
+        self,
+        stage: Hook,
+        mechanisms: list[MechanismRef],
+        context: dict[str, Any],
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> StageResult:
+        """Call one hook stage on a batch of promoted mechanisms."""
+        ...
+
+
+class DirectClient:
+    """Runs the sandbox backend in this process."""
+
+    def __init__(
+        self, backend: Backend | str = "auto", *, limits: dict[str, float] | None = None
+    ) -> None:
+        self.backend = make_backend(backend) if isinstance(backend, str) else backend
+        self.limits = limits or {}
+
+    def check(
+        self,
+        source: str,
+        space: Any,
+        *,
+        replays: list[dict[str, Any]] | None = None,
+        filename: str = "mechanism.py",
+    ) -> LadderReport:
+        return run_ladder(
+            source,
+            space,
+            backend=self.backend,
+            replays=replays,
+            filename=filename,
+            limits=self.limits,
+        )
+
+    def call(
+        self,
+        stage: Hook,
+        mechanisms: list[MechanismRef],
+        context: dict[str, Any],
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> StageResult:
+        return call_stage(
+            stage, mechanisms, context, candidates, backend=self.backend, limits=self.limits
+        )
+
+
+class RunnerClient:
+    """Sends requests to ``bilevel sandbox-runner`` over Redis (rq, JSON serializer)."""
+
+    def __init__(
+        self, redis_url: str, queue: str = DEFAULT_QUEUE, *, limits: dict[str, float] | None = None
+    ) -> None:
+        import redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.connection = redis.Redis.from_url(redis_url)
+        self.queue = Queue(queue, connection=self.connection, serializer=JSONSerializer)
+        self.limits = limits or {}
+
+    def _ask(self, job_name: str, payload: dict[str, Any], deadline_s: float) -> dict[str, Any]:
+        import redis
+
+        try:
+            job = self.queue.enqueue_call(
+                f"sandbox.runner.{job_name}",
+                kwargs={"payload": payload},
+                timeout=int(deadline_s + RUNNER_SLACK_S),
+                result_ttl=RESULT_TTL_S,
+                failure_ttl=RESULT_TTL_S,
+            )
+            result = job.latest_result(timeout=int(deadline_s + RUNNER_SLACK_S))
+        except redis.RedisError as exc:
+            raise SandboxUnavailable(f"Redis is unreachable for the sandbox queue: {exc}") from exc
+        try:
+            if result is None:
+                job.cancel()
+                raise SandboxUnavailable(
+                    f"no sandbox runner answered on queue {self.queue.name!r} within "
+                    f"{deadline_s + RUNNER_SLACK_S:g} s; start one with `bilevel sandbox-runner`"
+                )
+            if result.type != result.Type.SUCCESSFUL or not isinstance(result.return_value, dict):
+                last = (result.exc_string or "no result").strip().splitlines()[-1:]
+                raise SandboxUnavailable(f"the sandbox runner failed: {' '.join(last)}")
+            return result.return_value
+        finally:
+            job.delete()
+
+    def check(
+        self,
+        source: str,
+        space: Any,
+        *,
+        replays: list[dict[str, Any]] | None = None,
+        filename: str = "mechanism.py",
+    ) -> LadderReport:
+        payload = {
+            "source": source,
+            "space": space_dicts(space),
+            "replays": replays or [],
+            "filename": filename,
+            "limits": self.limits,
+        }
+        return LadderReport.from_dict(self._ask("ladder_job", payload, LADDER_DEADLINE_S))
+
+    def call(
+        self,
+        stage: Hook,
+        mechanisms: list[MechanismRef],
+        context: dict[str, Any],
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> StageResult:
+        payload = {
+            "stage": stage,
+            "mechanisms": [list(m) for m in mechanisms],
+            "context": context,
+            "candidates": candidates,
+            "limits": self.limits,
+        }
+        return StageResult.from_dict(self._ask("call_job", payload, CALL_DEADLINE_S))
+
+
+def make_client(
+    kind: Literal["direct", "runner"] = "direct",
+    backend: str = "auto",
+    redis_url: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    *,
+    limits: dict[str, float] | None = None,
+) -> SandboxClient:
+    """The client for a deployment: ``direct`` (a backend here) or ``runner`` (via Redis)."""
+    if kind == "direct":
+        return DirectClient(backend, limits=limits)
+    if kind == "runner":
+        if not redis_url:
+            raise ValueError(
+                "the runner client needs a Redis URL (--redis-url or BILEVEL_REDIS_URL)"
+            )
+        return RunnerClient(redis_url, queue, limits=limits)
+    raise ValueError(f"unknown sandbox client {kind!r}; use direct or runner")

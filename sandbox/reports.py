@@ -1,0 +1,94 @@
+"""What the sandbox answers: a ladder report for a check, a stage result for a hook call.
+
+Plain dataclasses with ``to_dict``/``from_dict`` so the same objects cross Redis (rq's JSON
+serializer) and come out of ``bilevel mechanism check --json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Stage = Literal["static", "smoke", "contract"]
+Hook = Literal["guide", "propose", "screen"]
+
+
+@dataclass
+class CheckResult:
+    """One check of the ladder: ``static:gate``, ``smoke:load``, ``propose:long-history``…"""
+
+    name: str
+    ok: bool
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class LadderReport:
+    """The verdict on one mechanism module.
+
+    ``stage`` is where it was decided (``contract`` when accepted); ``reason`` one line a
+    person or an LLM can act on. ``sha`` is the sha256 of the source (content address).
+    """
+
+    accepted: bool
+    stage: Stage
+    reason: str
+    sha: str
+    name: str | None = None
+    class_name: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    backend: str = ""
+    warnings: list[str] = field(default_factory=list)
+    module_output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LadderReport:
+        checks = [CheckResult(**c) for c in data.get("checks", [])]
+        return cls(**{**data, "checks": checks})
+
+
+@dataclass
+class MechanismOutput:
+    """One mechanism's answer in a stage call.
+
+    ``value`` is the hook's validated JSON output (Guidance dict or None, candidate dicts,
+    verdict dicts) when ``ok``; otherwise ``error`` says what went wrong (timeout, crash,
+    invalid output) — the circuit breaker counts these.
+    """
+
+    name: str
+    sha: str
+    ok: bool
+    value: Any = None
+    error: str = ""
+    seconds: float = 0.0
+    output: str = ""
+
+
+@dataclass
+class StageResult:
+    """All mechanisms' answers for one hook stage, in request order.
+
+    ``error`` is set only when the whole batch failed (sandbox down, deadline, no report);
+    then ``outputs`` holds one failed entry per mechanism so callers can count them.
+    """
+
+    stage: Hook
+    outputs: list[MechanismOutput]
+    seconds: float = 0.0
+    backend: str = ""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageResult:
+        outputs = [MechanismOutput(**o) for o in data.get("outputs", [])]
+        return cls(**{**data, "outputs": outputs})
