@@ -7,7 +7,7 @@ mechanism modules it loads are not. Two processes keep them apart:
   (module sources, contexts and a per-run *nonce* the host generated), closes stdin, makes
   itself non-dumpable (so same-uid processes cannot read its memory or open its file
   descriptors through ``/proc``) and never imports a mechanism.
-- Each mechanism is loaded by a **worker** (``--worker``): a freshly exec'd interpreter that
+- Each mechanism is loaded by a **worker** (:mod:`sandbox.worker`): a freshly exec'd interpreter that
   never sees the nonce. It talks to the supervisor over pipes, one JSON line per message;
   the module's own prints go to a separate, size-capped pipe.
 
@@ -26,6 +26,7 @@ import ctypes
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -33,7 +34,7 @@ import time
 from typing import Any
 
 from sandbox import contexts
-from sandbox.api import HOOKS, Context, Mechanism
+from sandbox.api import HOOKS
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
@@ -49,10 +50,6 @@ DEFAULT_LIMITS: dict[str, float] = {
     "memory_mb": 512.0,  # address space per worker; numpy+scipy+sklearn import needs ~300 MB
     "cpu_seconds": 60.0,  # per worker, a backstop behind the wall-clock limits
 }
-MAX_CANDIDATES = 32  # propose may add at most this many candidates per call
-MAX_TEXT_CHARS = 2000  # hint / rationale / reason length: they end up in LLM prompts
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-MAX_NAME_CHARS = 64
 WORKER_ENV = {
     # Hash randomisation would make set/dict-of-str iteration differ between the two
     # determinism calls' processes; fixed so "same input, same output" is checkable.
@@ -68,158 +65,6 @@ WORKER_ENV = {
 PR_SET_DUMPABLE = 4
 
 
-# --------------------------------------------------------------------------- worker side
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types from API objects and numpy scalars; TypeError for anything else."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalar
-    if callable(item):
-        return _jsonable(item())
-    raise TypeError(f"value of type {type(value).__name__} is not a number, string or list")
-
-
-def _encode_output(hook: str, value: Any) -> Any:
-    from sandbox.api import Candidate, Guidance, Verdict
-
-    if hook == "guide":
-        if value is None:
-            return None
-        if not isinstance(value, Guidance):
-            raise TypeError(
-                f"guide returned {type(value).__name__}; return Guidance(hint=..., focus=[...]) or None"
-            )
-        return _jsonable(value.to_dict())
-    wanted = Candidate if hook == "propose" else Verdict
-    if not isinstance(value, list | tuple):
-        raise TypeError(
-            f"{hook} returned {type(value).__name__}; return a list of {wanted.__name__}"
-        )
-    for i, item in enumerate(value):
-        if not isinstance(item, wanted):
-            raise TypeError(
-                f"{hook} returned a list whose item {i} is {type(item).__name__}, not {wanted.__name__}"
-            )
-    return [_jsonable(item.to_dict()) for item in value]
-
-
-def _describe_error(exc: BaseException, filename: str) -> str:
-    line = ""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = f"line {tb.tb_lineno}: "
-        tb = tb.tb_next
-    if isinstance(exc, MemoryError):
-        return f"{line}MemoryError: the sandbox memory limit was exceeded"
-    if isinstance(exc, SyntaxError):
-        return f"line {exc.lineno}: SyntaxError: {exc.msg}"
-    return f"{line}{type(exc).__name__}: {exc}"[:MAX_TEXT_CHARS]
-
-
-def _worker_main(memory_mb: int, cpu_seconds: int) -> None:
-    """Serve one mechanism: a ``load`` message, then ``call`` messages, until EOF."""
-    import resource
-
-    from sandbox.api import Candidate
-
-    # The protocol pipes move to private descriptors; fd 0 becomes /dev/null and fds 1 and
-    # 2 both go to the module-output pipe, so prints never mix with protocol messages.
-    proto_in = os.fdopen(os.dup(0), "rb")
-    proto_out = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    limit = memory_mb << 20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    def send(message: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(message, allow_nan=False).encode() + b"\n"
-        except ValueError as exc:  # NaN/inf in the output
-            data = json.dumps({"ok": False, "error": f"output is not valid JSON: {exc}"}).encode()
-            data += b"\n"
-        view = memoryview(data)
-        while view:
-            view = view[os.write(proto_out, view) :]
-
-    instance: Mechanism | None = None
-    filename = "mechanism.py"
-    for raw in proto_in:
-        msg = json.loads(raw)
-        start = time.perf_counter()
-        try:
-            if msg["op"] == "load":
-                filename = f"/sandbox/mechanisms/{msg['filename']}"
-                instance, info = _load(msg["source"], filename)
-                send({"ok": True, **info, "seconds": time.perf_counter() - start})
-                continue
-            assert instance is not None, "call before load"
-            hook = msg["hook"]
-            ctx = Context.from_dict(msg["context"])
-            if hook == "screen":
-                candidates = [Candidate.from_dict(c) for c in msg.get("candidates") or []]
-                value = instance.screen(ctx, candidates)
-            else:
-                value = getattr(instance, hook)(ctx)
-            out = _encode_output(hook, value)
-            send({"ok": True, "value": out, "seconds": time.perf_counter() - start})
-        except BaseException as exc:  # the module's failure is the report, not ours
-            error = _describe_error(exc, filename)
-            with contextlib.suppress(BaseException):
-                send({"ok": False, "error": error, "seconds": time.perf_counter() - start})
-
-
-def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
-    import types
-
-    module = types.ModuleType("mechanism")
-    module.__file__ = filename
-    sys.modules["mechanism"] = module
-    exec(compile(source, filename, "exec"), module.__dict__)
-    found = [
-        v
-        for v in vars(module).values()
-        if isinstance(v, type)
-        and issubclass(v, Mechanism)
-        and v is not Mechanism
-        and v.__module__ == "mechanism"
-    ]
-    if len(found) != 1:
-        names = ", ".join(c.__name__ for c in found) or "none"
-        raise TypeError(
-            f"a mechanism module must define exactly one subclass of Mechanism; found {len(found)} ({names})"
-        )
-    cls = found[0]
-    instance = cls()
-    name = instance.name
-    if not isinstance(name, str) or not name or not set(name) <= NAME_CHARS or len(name) > 64:
-        raise ValueError(
-            f"{cls.__name__}.name = {name!r}: set the class attribute `name` to a short lowercase "
-            "identifier (letters, digits, _)"
-        )
-    hooks = cls.hooks()
-    if not hooks:
-        raise TypeError(f"{cls.__name__} overrides no hook: define guide, propose or screen")
-    return instance, {"class": cls.__name__, "name": name, "hooks": hooks}
-
-
-# ----------------------------------------------------------------------- supervisor side
-
-
 class Worker:
     """One worker process, seen from the supervisor: send a message, wait for the answer."""
 
@@ -233,8 +78,7 @@ class Worker:
                 sys.executable,
                 "-s",
                 "-m",
-                "sandbox.harness",
-                "--worker",
+                "sandbox.worker",
                 str(int(limits["memory_mb"])),
                 str(int(limits["cpu_seconds"])),
             ],
@@ -494,6 +338,11 @@ def _supervisor_main() -> int:
         print(f"harness: bad request: {exc}", file=sys.stderr)
         return 2
     nonce = str(request.pop("nonce", ""))
+    if deadline := request.get("deadline_s"):
+        # Belt and braces behind the host's own deadline: if the host died, the sandbox
+        # still ends (as PID 1 in a container, a default SIGALRM would be ignored).
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(124))
+        signal.alarm(int(deadline) + 1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     limits = {**DEFAULT_LIMITS, **(request.get("limits") or {})}
@@ -510,12 +359,5 @@ def _supervisor_main() -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["--worker"]:
-        _worker_main(int(argv[1]), int(argv[2]))
-        return 0
-    return _supervisor_main()
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(_supervisor_main())

@@ -95,7 +95,8 @@ class Backend(ABC):
     def run(self, request: dict[str, Any], *, deadline_s: float) -> SandboxRun:
         """Run one harness request under a host-enforced wall-clock deadline."""
         nonce = secrets.token_hex(NONCE_BYTES)
-        payload = json.dumps({**request, "nonce": nonce}, allow_nan=False).encode()
+        payload = json.dumps({**request, "nonce": nonce, "deadline_s": deadline_s}, allow_nan=False)
+        payload = payload.encode()
         start = time.monotonic()
         raw = self._launch(payload, deadline_s)
         seconds = raw.seconds or time.monotonic() - start
