@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
 
         from orchestrator.config import StudyConfig
         from orchestrator.errors import UserError
+        from orchestrator.research.wiring import level2_for_study
         from orchestrator.study import run_study
 
         if llm not in (None, "builtin", "openai"):
@@ -122,6 +123,7 @@ def register(app: typer.Typer) -> None:
             parallel=parallel,
         )
         run_dir = out or RUNS_DIR / config.name
+        level2 = level2_for_study(config, run_dir)  # {} unless levels.research is on
         console = Console()
         view = LiveView(config.name, config.llm.label())
         if plain or not console.is_terminal:
@@ -132,10 +134,10 @@ def register(app: typer.Typer) -> None:
                 if view.lines_added != added:
                     console.print(view.events[-1], markup=False, highlight=False)
 
-            summary = run_study(config, run_dir, resume=resume, observer=observer)
+            summary = run_study(config, run_dir, resume=resume, observer=observer, **level2)
         else:
             with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
-                summary = run_study(config, run_dir, resume=resume, observer=view)
+                summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
         print_summary(console, summary)
 
 
@@ -143,11 +145,15 @@ def print_summary(console: Any, summary: Any) -> None:
     """The one-screen summary: best config, improvement, statuses, cost, journal path."""
     from rich.panel import Panel
 
+    from orchestrator.mechanisms.report import level2_summary_lines
+
     best = summary.best or {}
     config = best.get("config") or {}
     body = "\n".join(f"  {k} = {v!r}" for k, v in config.items())
     console.print(Panel(body or "  (no successful trial)", title="best config"))
     console.print("== bilevel summary ==", markup=False, highlight=False)
     for line in summary.lines():
+        console.print(line, markup=False, highlight=False)
+    for line in level2_summary_lines(summary.run_dir):  # mechanisms, verdicts, firing
         console.print(line, markup=False, highlight=False)
     console.print("== end summary ==", markup=False, highlight=False)

@@ -10,7 +10,12 @@ from orchestrator.mechanisms.host import (
     LiveMechanismHost,
     Promotion,
 )
-from orchestrator.mechanisms.report import MechanismRow, mechanism_rows, render_mechanisms
+from orchestrator.mechanisms.report import (
+    MechanismRow,
+    level2_summary_lines,
+    mechanism_rows,
+    render_mechanisms,
+)
 from orchestrator.mechanisms.store import (
     StoredMechanism,
     StoreError,
@@ -27,6 +32,7 @@ __all__ = [
     "Promotion",
     "StoreError",
     "StoredMechanism",
+    "level2_summary_lines",
     "load_mechanism",
     "mechanism_rows",
     "render_mechanisms",

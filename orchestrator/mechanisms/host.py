@@ -33,6 +33,10 @@ from trainer.spec import Param, SearchSpace
 # acted after repeated failure too.
 DEFAULT_MAX_FAILURES = 3
 
+HOOKS = ("guide", "propose", "screen")
+# Longest failure reason kept per call (journaled with the revert).
+MAX_ERROR_CHARS = 300
+
 Emit = Callable[..., Any]  # emit(event_type, **fields): journal the event, fold it into state
 
 
@@ -43,6 +47,7 @@ class LiveMechanism:
     stored: StoredMechanism
     session: int | None = None
     active_from: int = 0
+    hooks: tuple[str, ...] = HOOKS  # the hooks it overrides: only those stages call it
     calls: int = 0
     failures: int = 0
     last_error: str = ""
@@ -60,6 +65,7 @@ class Promotion:
     stored: StoredMechanism
     session: int | None = None
     supersedes: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = HOOKS
 
 
 @dataclass
@@ -88,36 +94,25 @@ def run_stage(
             candidates=candidates,
         )
     except Exception as exc:  # the whole call failed: every mechanism in it failed
-        reason = f"sandbox call failed: {type(exc).__name__}: {exc}"[:300]
+        reason = f"sandbox call failed: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    by_name = {o.get("name"): o for o in data.get("outputs", []) if isinstance(o, dict)}
     outputs: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for m in mechanisms:
-        item = _result_for(result, m.name)
+        item = by_name.get(m.name) or next(
+            (o for o in data.get("outputs", []) if str(o.get("sha", "")).startswith(m.sha)), None
+        )
         if item is None:
-            errors[m.name] = "the sandbox returned no output for this mechanism"
-        elif item.get("ok", "error" not in item or not item.get("error")):
-            outputs[m.name] = item.get("output")
+            errors[m.name] = data.get("error") or "the sandbox returned no output for it"
+        elif item.get("ok"):
+            outputs[m.name] = item.get("value")
         else:
-            errors[m.name] = str(item.get("error") or "failed")[:300]
+            errors[m.name] = str(item.get("error") or data.get("error") or "failed")
+        if m.name in errors:
+            errors[m.name] = errors[m.name][:MAX_ERROR_CHARS]
     return StageCall(outputs=outputs, errors=errors)
-
-
-def _result_for(result: Any, name: str) -> dict[str, Any] | None:
-    """The per-mechanism entry of a sandbox ``StageResult``, as a plain dict."""
-    data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-    if hasattr(data, "__dict__") and not isinstance(data, dict):
-        data = vars(data)
-    per = data.get("results", data.get("mechanisms", data)) if isinstance(data, dict) else data
-    if isinstance(per, dict):
-        item = per.get(name)
-        return item if isinstance(item, dict) else None
-    if isinstance(per, list):
-        for item in per:
-            item = item.model_dump(mode="json") if hasattr(item, "model_dump") else item
-            if isinstance(item, dict) and item.get("name") == name:
-                return item
-    return None
 
 
 class LiveMechanismHost:
@@ -176,7 +171,10 @@ class LiveMechanismHost:
                 old = self._live[promo.stored.name]
                 self._revert(old, iteration, emit, "replaced by a new version")
             self._live[promo.stored.name] = LiveMechanism(
-                stored=promo.stored, session=promo.session, active_from=iteration
+                stored=promo.stored,
+                session=promo.session,
+                active_from=iteration,
+                hooks=promo.hooks,
             )
             promoted.append(promo.stored.name)
             emit(
@@ -187,6 +185,7 @@ class LiveMechanismHost:
                 path=promo.stored.path,
                 active_from=iteration,
                 supersedes=superseded,
+                hooks=list(promo.hooks),
             )
         return promoted, reverted
 
@@ -221,7 +220,7 @@ class LiveMechanismHost:
         errors: list[str],
         candidates: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        mechanisms = self._callable()
+        mechanisms = [m for m in self._callable() if stage in m.hooks]
         call = run_stage(self.client, stage, [m.stored for m in mechanisms], context, candidates)
         for m in mechanisms:
             m.calls += 1

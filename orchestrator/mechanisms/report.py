@@ -8,7 +8,12 @@ a mechanism that was promoted but never fired is listed as silent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+LEVEL2_EVENTS = frozenset(
+    {"research_started", "gate_verdict", "mechanism_promoted", "mechanism_reverted"}
+)
 
 
 @dataclass
@@ -106,3 +111,16 @@ def render_mechanisms(events: list[dict[str, Any]]) -> str:
         if e.get("outcome") == "failed":
             lines.append(f"  session {e.get('session')} failed: {e.get('reason', '')[:200]}")
     return "\n".join(lines)
+
+
+def level2_summary_lines(run_dir: Path) -> list[str]:
+    """The Level 2 block of `bilevel study`/`bilevel status`; empty when Level 2 never ran."""
+    from orchestrator.journal import journal_path, read_events
+
+    path = journal_path(Path(run_dir))
+    if not path.exists():
+        return []
+    events = read_events(path)
+    if not any(e.get("type") in LEVEL2_EVENTS for e in events):
+        return []
+    return render_mechanisms(events).splitlines()

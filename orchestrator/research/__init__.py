@@ -9,12 +9,16 @@ the sandbox's gate ladder with bounded repairs, and hands a passing module to th
 from orchestrator.research.builtin import library, register_level2_roles
 from orchestrator.research.driver import Level2Driver
 from orchestrator.research.session import LadderVerdict, ResearchSession, SessionOutcome
+from orchestrator.research.wiring import SandboxLadder, level2_for_study, make_level2
 
 __all__ = [
     "LadderVerdict",
     "Level2Driver",
     "ResearchSession",
+    "SandboxLadder",
     "SessionOutcome",
+    "level2_for_study",
     "library",
+    "make_level2",
     "register_level2_roles",
 ]

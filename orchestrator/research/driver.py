@@ -19,8 +19,9 @@ from typing import Any
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal, read_events
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
-from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
+from orchestrator.mechanisms.host import HOOKS, LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
+from orchestrator.research.builtin import register_level2_roles
 from orchestrator.research.rounds import ActiveSummary, Brief
 from orchestrator.research.session import (
     DEFAULT_MAX_REPAIRS,
@@ -82,6 +83,7 @@ class Level2Driver:
         self._journal: Journal | None = None
         self._closed = threading.Event()
         self._current: int | None = None  # session number of the running session
+        register_level2_roles()  # the built-in agent learns explore/critique/specify/generate
 
     # ------------------------------------------------------------------ boundary
     def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
@@ -230,7 +232,10 @@ class Level2Driver:
                 continue
             self.host.restore(
                 LiveMechanism(
-                    stored=stored, session=e.get("session"), active_from=e.get("active_from", 0)
+                    stored=stored,
+                    session=e.get("session"),
+                    active_from=e.get("active_from", 0),
+                    hooks=tuple(e.get("hooks") or HOOKS),
                 )
             )
         return memory

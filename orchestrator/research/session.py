@@ -44,6 +44,7 @@ class LadderVerdict:
     stage: str  # static | smoke | contract
     reason: str = ""
     name: str = ""  # the Mechanism subclass's ``name``, when the ladder found it
+    hooks: tuple[str, ...] = ()  # the hooks it overrides, when the ladder found them
 
 
 class Ladder(Protocol):
@@ -210,9 +211,14 @@ class ResearchSession:
                 seconds=round(time.monotonic() - started, 3),
             )
             if verdict.accepted:
+                # The class's own ``name`` is what the sandbox reports hooks under.
+                name = safe_name(verdict.name or name)
                 stored = store_mechanism(self.run_dir, name, source)
                 promotion = Promotion(
-                    stored=stored, session=self.brief.session, supersedes=tuple(spec.supersedes)
+                    stored=stored,
+                    session=self.brief.session,
+                    supersedes=tuple(spec.supersedes),
+                    hooks=verdict.hooks or tuple(spec.hooks),
                 )
                 return SessionOutcome(
                     "promoted", name, "passed static, smoke and contract", promotion

@@ -1,0 +1,99 @@
+"""Wiring Level 2 into a study: the sandbox client, the ladder, the host and the driver.
+
+One sandbox client serves both the ladder checks of background research sessions and the
+live hook calls of the study loop. Every call is its own sandbox run (a fresh container or
+jail), so the two never wait on each other here; the runner service queues them when the
+client is the rq kind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import StudyConfig
+from orchestrator.errors import UserError
+from orchestrator.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
+from orchestrator.research.driver import Level2Driver
+from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
+from trainer.spec import SearchSpace
+
+SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
+
+
+class SandboxLadder:
+    """The gate ladder (static → smoke → contract) through a sandbox client."""
+
+    def __init__(self, client: Any, space: SearchSpace) -> None:
+        self.client = client
+        self.space = space
+
+    def check(self, source: str) -> LadderVerdict:
+        report = self.client.check(source, self.space)
+        data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        return LadderVerdict(
+            accepted=bool(data.get("accepted")),
+            stage=str(data.get("stage") or "static"),
+            reason=str(data.get("reason") or ""),
+            name=str(data.get("name") or ""),
+            hooks=tuple(data.get("hooks") or ()),
+        )
+
+
+def sandbox_kind(config: StudyConfig) -> str:
+    """``runner`` (the rq sandbox-runner service holds the Docker socket) when the study's
+    trials go through rq, else ``direct`` (this process drives a local backend)."""
+    return "runner" if config.executor == "rq" else "direct"
+
+
+def make_sandbox_client(config: StudyConfig) -> Any:
+    """The study's sandbox client; the runner's queue is ``$BILEVEL_SANDBOX_QUEUE`` or the
+    runner's default, so a deployment names it in one place (compose)."""
+    from sandbox.client import DEFAULT_QUEUE, make_client
+
+    kind = sandbox_kind(config)
+    try:
+        if kind == "runner":
+            queue = os.environ.get(SANDBOX_QUEUE_ENV) or DEFAULT_QUEUE
+            return make_client(kind="runner", redis_url=config.rq.redis_url, queue=queue)
+        return make_client(kind="direct", backend="auto")
+    except (ValueError, RuntimeError, OSError, ConnectionError) as exc:
+        raise UserError(
+            f"Level 2 needs a sandbox ({kind}): {exc}; run `make images` and start the "
+            "sandbox runner, or set levels.research = false"
+        ) from None
+
+
+def make_level2(
+    config: StudyConfig,
+    run_dir: Path,
+    *,
+    client: Any | None = None,
+    agent: Any | None = None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    max_repairs: int = DEFAULT_MAX_REPAIRS,
+) -> tuple[LiveMechanismHost, Level2Driver]:
+    """The live host and the research driver for ``run_study(mechanism_host=, research=)``."""
+    from sandbox.gate import allowed_modules
+
+    client = client if client is not None else make_sandbox_client(config)
+    host = LiveMechanismHost(client, max_failures=max_failures)
+    driver = Level2Driver(
+        config,
+        run_dir,
+        host,
+        SandboxLadder(client, config.search_space()),
+        allowed_modules(),
+        agent=agent,
+        max_repairs=max_repairs,
+    )
+    return host, driver
+
+
+def level2_for_study(config: StudyConfig, run_dir: Path) -> dict[str, Any]:
+    """``run_study`` keyword arguments that switch Level 2 on when the study asks for it."""
+    if not config.levels.research:
+        return {}
+    host, driver = make_level2(config, run_dir)
+    return {"mechanism_host": host, "research": driver}
