@@ -50,6 +50,10 @@ class Executor(Protocol):
         """Latest progress per in-flight index (``step``, ``loss``, ``elapsed``, ``budget_frac``)."""
         ...
 
+    def attempts(self, index: int) -> int:
+        """How many times trial ``index`` was dispatched (2 after a worker death)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -109,6 +113,9 @@ class InlineExecutor:
         with self._lock:
             return {i: dict(p) for i, p in self._progress.items()}
 
+    def attempts(self, index: int) -> int:
+        return 1
+
     def close(self) -> None:
         # Child processes are owned by run_supervised, which ends them with its thread;
         # daemon threads do not keep an interrupted orchestrator alive.
@@ -134,6 +141,7 @@ class RqExecutor:
         self._queue = Queue(queue_name, connection=self._redis, serializer=JSONSerializer)
         self._jobs: dict[int, tuple[TrialSpec, int]] = {}  # index -> (spec, attempt)
         self._progress: dict[int, dict[str, Any]] = {}
+        self._attempts: dict[int, int] = {}
         self._last_dead_check = 0.0
         self.redis_errors = 0
 
@@ -147,6 +155,7 @@ class RqExecutor:
         for attempt in range(MAX_ATTEMPTS, 0, -1):
             if Job.exists(job_id_for(spec, attempt), connection=self._redis):
                 self._jobs[spec.index] = (spec, attempt)
+                self._attempts[spec.index] = attempt
                 return
         self._enqueue(spec, 1)
 
@@ -163,6 +172,7 @@ class RqExecutor:
             description=f"trial {spec.index} ({spec.trial_id}) attempt {attempt}",
         )
         self._jobs[spec.index] = (spec, attempt)
+        self._attempts[spec.index] = attempt
 
     def wait(self, timeout: float) -> list[TrialResult]:
         deadline = time.monotonic() + max(timeout, 0.0)
@@ -227,6 +237,9 @@ class RqExecutor:
 
     def in_flight(self) -> list[int]:
         return sorted(self._jobs)
+
+    def attempts(self, index: int) -> int:
+        return self._attempts.get(index, 1)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}

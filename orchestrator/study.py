@@ -149,6 +149,7 @@ class StudyRunner:
             best_val_bpb=best_after,
             source=record.source,
             fired=record.fired,
+            attempts=self.executor.attempts(record.index),
         )
 
     def keep(self, source: str, result: TrialResult) -> bool:

@@ -112,6 +112,8 @@ def test_killed_worker_costs_at_most_that_trial(tmp_path: Path, workers: tuple[s
         stop(proc)
     assert proc.returncode == 0
     assert_each_index_once(out, 5)
+    retried = [e for e in events(out, "trial_finished") if e["attempts"] == 2]
+    assert len(retried) == 1 and retried[0]["result"]["status"] == "ok"  # re-run once, not lost
 
 
 def free_port() -> int:
@@ -152,6 +154,7 @@ def test_redis_restart_mid_study_loses_no_finished_trial(tmp_path: Path, unique_
             if worker.poll() is not None:
                 procs[i] = start_worker(unique_name, redis_url)
         proc.wait(timeout=300)
+        print(f"orchestrator exit after the Redis restart: {proc.returncode}")
         if proc.returncode != 0:  # not survived: resumed instead
             done = run_cli(rq_args(out, redis_url, unique_name, "--resume"), timeout=300)
             assert done.returncode == 0, done.stderr
