@@ -1,5 +1,8 @@
 # Bilevel Autoresearch — the front door.
-#   make study   run a real study (the quickstart: CPU, stdlib data, offline agent unless an LLM is set)
+#   make study   run a real study (the quickstart: CPU, stdlib data, offline agent unless an LLM is set);
+#                on the compose stack when one is up, else locally
+#   make up      build the images and start the stack (GPU or CPU variant, picked and said)
+#   make down    stop the stack, no containers left; `make logs` follows its logs
 #   make test    run the whole test suite (unit, integration, security, end-to-end)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -26,8 +29,23 @@ test: setup
 test-fast: setup  ## everything but the slow end-to-end group
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-study: setup
-	$(BIN)/bilevel study $(STUDY)
+# With a stack up (`make up`) the study runs in its orchestrator container and its trials on
+# the trainer workers; without one it runs here, as the local quickstart.
+study:
+	@if bash deploy/stack.sh running 2>/dev/null; then \
+	  bash deploy/stack.sh study $(STUDY); \
+	else \
+	  $(MAKE) --no-print-directory setup && $(BIN)/bilevel study $(STUDY); \
+	fi
+
+up: images
+	bash deploy/stack.sh up
+
+down:
+	bash deploy/stack.sh down
+
+logs:
+	bash deploy/stack.sh logs
 
 lint: setup
 	$(BIN)/ruff check .

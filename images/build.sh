@@ -162,24 +162,33 @@ build_trainer() {
 }
 
 # Re-pin the service images' locks from pyproject.toml's extras, held to requirements/dev.lock
-# so the images run the versions the tests ran. The trainer lock has no hashes: its torch pin
-# is the CPU wheel here and the CUDA one on GPU hosts (whose CUDA libraries torch pins itself).
+# so the images run the versions the tests ran. Compiled inside the base image, for the
+# interpreter the images run (a marker such as `python_full_version < "3.11.3"` resolves as
+# there). The trainer lock has no hashes: its torch pin is the CPU wheel here and the CUDA
+# build on GPU hosts (whose CUDA libraries torch's own metadata pins exactly).
 compile_service_locks() {
-  local extra out hashes
+  local pip_tools out
+  pip_tools=$(grep -i '^pip-tools==' requirements/dev.lock)
+  stage_torch_cpu_wheel >/dev/null
+  out=$(mktemp -d)
+  docker run --rm --network host -v "$PWD:/repo:ro" -v "$out:/out" "$BASE" sh -euc '
+    cp -r /repo/pyproject.toml /repo/README.md /repo/requirements /repo/build /tmp/
+    cd /tmp && python3.11 -m venv /tmp/venv && /tmp/venv/bin/pip install -q "$0"
+    for extra in orchestrator sandbox-runner trainer; do
+      hashes=--generate-hashes; [ "$extra" = trainer ] && hashes=
+      /tmp/venv/bin/pip-compile --quiet --no-header --allow-unsafe --strip-extras $hashes \
+        --all-build-deps --extra "$extra" --constraint requirements/dev.lock \
+        --find-links /tmp/build/wheels --no-emit-index-url --no-emit-find-links \
+        --output-file "/out/$extra.lock" pyproject.toml 2>/out/$extra.err \
+        || { cat /out/$extra.err >&2; exit 1; }
+    done' "$pip_tools"
   for extra in orchestrator sandbox-runner trainer; do
-    out=$(mktemp)
-    hashes=(--generate-hashes)
-    [ "$extra" = trainer ] && hashes=()
-    .venv/bin/pip-compile --quiet --no-header --allow-unsafe --strip-extras "${hashes[@]}" \
-      --all-build-deps --extra "$extra" --constraint requirements/dev.lock \
-      --no-emit-index-url --no-emit-find-links --output-file "$out" pyproject.toml 2>"$out.err" \
-      || { cat "$out.err" >&2; rm -f "$out" "$out.err"; return 1; }
-    { echo "# Pinned packages of the $extra image (images/$extra.Dockerfile)."
+    { echo "# Pinned packages of the $extra image (images/$extra.Dockerfile), for its Python 3.11."
       echo "# Generated from pyproject.toml's [$extra] extra by: bash images/build.sh locks"
-      sed 's/^\(torch==[^+ ]*\)+cpu/\1/' "$out"; } > "images/$extra.lock"
-    rm -f "$out" "$out.err"
+      sed 's/^\(torch==[^+ ]*\)+cpu/\1/' "$out/$extra.lock"; } > "images/$extra.lock"
     log "lock: wrote images/$extra.lock"
   done
+  rm -rf "$out"
 }
 
 case "${1:-all}" in

@@ -1,0 +1,34 @@
+# The orchestrator: study loop, LLM client, journal, reports, CLI. No PyTorch, no Docker SDK:
+# it never trains and never holds the Docker socket (DESIGN §2).
+#   docker build --network host --build-arg BASE=python:3.11-slim \
+#     -f images/orchestrator.Dockerfile -t bilevel/orchestrator .     (or: make images)
+ARG BASE=python:3.11-slim
+
+FROM ${BASE} AS build
+COPY images/orchestrator.lock /tmp/orchestrator.lock
+RUN python3.11 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+      -r /tmp/orchestrator.lock
+COPY pyproject.toml README.md /src/
+COPY orchestrator /src/orchestrator
+COPY trainer /src/trainer
+COPY sandbox /src/sandbox
+# The project itself, against the pinned setuptools above: no unpinned build backend.
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --no-deps --no-build-isolation /src
+COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
+RUN sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
+ && chmod 0755 /opt/venv/bin/bilevel-healthcheck
+
+FROM ${BASE}
+RUN groupadd --system --gid 10001 bilevel \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel \
+ && mkdir -p /app/runs && chown bilevel /app/runs
+COPY --from=build /opt/venv /opt/venv
+COPY studies /app/studies
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+USER 10001:10001
+CMD ["sleep", "infinity"]

@@ -1,0 +1,33 @@
+# The sandbox runner: the one service that holds the Docker socket. It takes gate and hook
+# jobs from Redis and runs each in a fresh sandbox container (network none, read-only,
+# non-root, limits; see images/sandbox.Dockerfile). No PyTorch, no LLM client.
+#   docker build --network host --build-arg BASE=python:3.11-slim \
+#     -f images/sandbox-runner.Dockerfile -t bilevel/sandbox-runner .  (or: make images)
+ARG BASE=python:3.11-slim
+
+FROM ${BASE} AS build
+COPY images/sandbox-runner.lock /tmp/sandbox-runner.lock
+RUN python3.11 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+      -r /tmp/sandbox-runner.lock
+COPY pyproject.toml README.md /src/
+COPY orchestrator /src/orchestrator
+COPY trainer /src/trainer
+COPY sandbox /src/sandbox
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --no-deps --no-build-isolation /src
+COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
+RUN sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
+ && chmod 0755 /opt/venv/bin/bilevel-healthcheck
+
+FROM ${BASE}
+# Socket access comes from the socket's group, added at run time (compose.yaml group_add).
+RUN groupadd --system --gid 10001 bilevel \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+USER 10001:10001
+CMD ["bilevel", "sandbox-runner"]
