@@ -33,9 +33,13 @@ from trainer.spec import Preset, TrialResult, TrialSpec, get_preset, model_dim
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
-# A loss this many times the uniform guess (ln vocab) means the run has blown up: with the
-# logit soft-cap the loss stays finite, so NaN alone would miss most divergences.
-DIVERGENCE_FACTOR = 2.0
+# A smoothed loss this many times the uniform guess (ln vocab) after the grace steps means
+# the run diverged: with the logit soft-cap and the norms the loss stays finite, so NaN
+# alone would miss most divergences, and a model worse than guessing never recovers in time.
+DIVERGENCE_FACTOR = 1.15
+DIVERGENCE_GRACE_STEPS = 8
+# Weight of the newest step in the smoothed loss: rides out one-step spikes early on.
+LOSS_EMA_WEIGHT = 0.3
 # Seconds between progress reports: often enough for a live bar, rare enough to be free.
 PROGRESS_INTERVAL_S = 0.25
 # Steps whose time is not charged to a `seconds` budget when compiling on CUDA: the first
@@ -161,7 +165,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
             return step / token_steps
         return train_seconds / spec.budget.amount
 
-    step, tokens, train_seconds, loss_value = 0, 0, 0.0, float("nan")
+    step, tokens, train_seconds, loss_value, smoothed = 0, 0, 0.0, float("nan"), float("nan")
     last_report = 0.0
     try:
         report({"phase": "training", "pid": os.getpid(), "step": 0, "progress": 0.0})
@@ -189,9 +193,15 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
                 train_seconds += time.perf_counter() - started
             step += 1
             tokens += total_batch
-            if not math.isfinite(loss_value) or loss_value > blowup:
+            if not math.isfinite(loss_value):
+                raise Diverged(f"loss is {loss_value} at step {step}")
+            smoothed = (
+                loss_value if step == 1 else smoothed + LOSS_EMA_WEIGHT * (loss_value - smoothed)
+            )
+            if step >= DIVERGENCE_GRACE_STEPS and smoothed > blowup:
                 raise Diverged(
-                    f"loss {loss_value:.4g} at step {step} (blow-up threshold {blowup:.3g})"
+                    f"smoothed loss {smoothed:.3f} at step {step} is worse than guessing "
+                    f"(threshold {blowup:.3f} = {DIVERGENCE_FACTOR} x ln {preset.vocab_size})"
                 )
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S:
