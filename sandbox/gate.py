@@ -97,7 +97,8 @@ class GateResult:
         """The first problem, plus how many more there are: one line for a person or an LLM."""
         if self.ok:
             return "passed the static gate"
-        more = f" (and {len(self.issues) - 1} more problems)" if len(self.issues) > 1 else ""
+        extra = len(self.issues) - 1
+        more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         return self.issues[0].message + more
 
 

@@ -1,0 +1,104 @@
+"""The ladder through each backend: clean modules accepted, broken ones rejected at the
+right stage with a reason a person (or the LLM) can act on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.ladder import run_ladder
+from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONTRACT = sorted((FIXTURES / "contract").glob("*.py"))
+CLEAN = sorted((FIXTURES / "gate" / "clean").glob("*.py"))
+EXAMPLE = Path(__file__).parents[2] / "examples" / "mechanisms" / "trust_region.py"
+
+
+def _header(text: str, key: str) -> str:
+    match = re.search(rf"^# {key}: (.+)$", text, re.M)
+    assert match
+    return match.group(1).strip()
+
+
+def _ladder(source: str, space: list[dict[str, Any]], backend: Any, name: str = "m.py") -> Any:
+    return run_ladder(
+        source,
+        space,
+        backend=backend,
+        filename=name,
+        limits=FAST_LIMITS,
+        deadline_s=FAST_DEADLINE_S,
+    )
+
+
+@pytest.mark.parametrize("path", CONTRACT, ids=lambda p: p.stem)
+def test_broken_module_rejected_at_its_stage(
+    path: Path, backend: Any, space: list[dict[str, Any]]
+) -> None:
+    source = path.read_text()
+    report = _ladder(source, space, backend, path.name)
+    assert not report.accepted
+    assert report.stage == _header(source, "expect-stage"), report.reason
+    assert _header(source, "expect") in report.reason
+    assert "\n" not in report.reason
+    assert any(not c.ok for c in report.checks)
+
+
+@pytest.mark.parametrize("path", [*CLEAN, EXAMPLE], ids=lambda p: p.stem)
+def test_clean_module_accepted(
+    path: Path, process_backend: Any, space: list[dict[str, Any]]
+) -> None:
+    report = _ladder(path.read_text(), space, process_backend, path.name)
+    assert report.accepted, report.reason
+    assert report.stage == "contract"
+    assert all(c.ok for c in report.checks)
+    # Every overridden hook ran on every synthetic context, twice (determinism).
+    for case in ("empty-history", "long-history", "crashed-trials", "frozen-params"):
+        for hook in report.hooks:
+            assert f"{hook}:{case}" in {c.name for c in report.checks}
+
+
+def test_example_accepted_in_each_backend(backend: Any, space: list[dict[str, Any]]) -> None:
+    report = _ladder(EXAMPLE.read_text(), space, backend, EXAMPLE.name)
+    assert report.accepted, report.reason
+    assert (report.name, report.class_name) == ("trust_region", "TrustRegion")
+    assert report.hooks == ["guide", "propose", "screen"]
+    assert report.backend == backend.name
+
+
+def test_static_rejection_never_reaches_the_sandbox(
+    backend: Any, space: list[dict[str, Any]]
+) -> None:
+    report = _ladder("import os\n", space, backend)
+    assert (report.accepted, report.stage) == (False, "static")
+    assert "sandbox" not in report.timings
+
+
+def test_replayed_contexts_are_tested(process_backend: Any, space: list[dict[str, Any]]) -> None:
+    """A mechanism that breaks only on a real (replayed) context is caught there."""
+    from sandbox.api import Context, Param, Trial
+
+    source = (
+        "from sandbox.api import Context, Guidance, Mechanism\n\n\n"
+        "class M(Mechanism):\n    name = 'm'\n\n"
+        "    def guide(self, ctx: Context):\n"
+        "        if ctx.iteration == 777:\n            raise RuntimeError('replay only')\n"
+        "        return None\n"
+    )
+    params = [Param.from_dict(p) for p in space]
+    base = {p.name: p.default for p in params}
+    trial = Trial(
+        index=0, config=base, changes={}, val_bpb=1.2, status="ok", kept=True, source="baseline"
+    )
+    replay = Context(iteration=777, seed=1, space=params, history=[trial], best=trial, base=base)
+    ok = run_ladder(source, space, backend=process_backend, limits=FAST_LIMITS)
+    assert ok.accepted
+    bad = run_ladder(
+        source, space, backend=process_backend, replays=[replay.to_dict()], limits=FAST_LIMITS
+    )
+    assert (bad.accepted, bad.stage) == (False, "contract")
+    assert "replay 0" in bad.reason and "replay only" in bad.reason
