@@ -122,7 +122,9 @@ def diagnose(payload: dict[str, Any]) -> tuple[str, dict[str, float]]:
     since = sum(1 for t in history if t["index"] > max(kept_at, default=-1))
 
     scores = {
-        "latin_hypercube": 3.0 * len(never) / max(len(tunable), 1) + (2.0 if len(ok) < 6 else 0.0),
+        # Space-filling pays early; once a surrogate has data, exploitation takes over.
+        "latin_hypercube": (3.0 * len(never) / max(len(tunable), 1) + 2.0)
+        * max(0.0, 1.0 - len(ok) / (2 * GP_MIN_POINTS)),
         "tabu_screen": 2.0 * repeats + (1.0 if since >= STAGNATION_TRIALS else 0.0),
         "ucb_bandit": 4.0 * max(0.0, narrow - NARROW_SHARE) / (1 - NARROW_SHARE)
         + (1.0 if len(changed) >= 2 else 0.0),

@@ -53,6 +53,7 @@ class _Memory:
     last_session_at: int = 0  # finished search trials when the last session started
     promoted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    reverted_shas: list[str] = field(default_factory=list)
 
 
 class Level2Driver:
@@ -90,15 +91,18 @@ class Level2Driver:
         self._journal = journal
         if self._memory is None:
             self._memory = self._restore(state, journal)
+        memory = self._memory
 
         def emit(event_type: str, **fields: Any) -> dict[str, Any]:
             event = journal.append(event_type, **fields)
             state.apply(event)
+            if event_type == "mechanism_reverted":
+                memory.reverted_shas.append(fields.get("sha", ""))
             return event
 
         promoted, reverted = self.host.boundary(state.next_index(), emit)
         if self.research and not self.running():
-            trigger = research_trigger(state, self._memory.last_session_at)
+            trigger = research_trigger(state, memory.last_session_at)
             if trigger:
                 self._start(state, journal, trigger)
         return BoundaryUpdate(promoted=promoted, reverted=reverted)
@@ -150,7 +154,7 @@ class Level2Driver:
             emit,
             self.run_dir,
             max_repairs=self.max_repairs,
-            active_shas=frozenset(m.stored.sha for m in self.host.live()),
+            blocked_shas=frozenset([m.stored.sha for m in self.host.live()] + memory.reverted_shas),
         )
 
         def work() -> None:
@@ -216,6 +220,7 @@ class Level2Driver:
                     live.pop(old, None)
             elif kind == "mechanism_reverted":
                 live.pop(e["name"], None)
+                memory.reverted_shas.append(e.get("sha", ""))
         for name, e in live.items():
             try:
                 stored = load_mechanism(self.run_dir, name, e["sha"], e["path"])

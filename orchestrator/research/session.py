@@ -83,7 +83,7 @@ class ResearchSession:
         run_dir: Path,
         *,
         max_repairs: int = DEFAULT_MAX_REPAIRS,
-        active_shas: frozenset[str] = frozenset(),
+        blocked_shas: frozenset[str] = frozenset(),
     ) -> None:
         self.brief = brief
         self.agent = agent
@@ -91,7 +91,7 @@ class ResearchSession:
         self.emit = emit
         self.run_dir = Path(run_dir)
         self.max_repairs = max_repairs
-        self.active_shas = active_shas
+        self.blocked_shas = blocked_shas  # live or reverted: never promoted (again)
 
     def _payload(self, **rounds: Any) -> dict[str, Any]:
         """What the built-in agent reads instead of prose: the brief and earlier rounds."""
@@ -189,8 +189,10 @@ class ResearchSession:
                 )
                 source = repaired.source
             sha = source_sha(source)
-            if sha in self.active_shas:
-                return SessionOutcome("discarded", name, f"identical to the active module {sha}")
+            if sha in self.blocked_shas:
+                return SessionOutcome(
+                    "discarded", name, f"module {sha} is already live or was reverted earlier"
+                )
             started = time.monotonic()
             verdict = self.ladder.check(source)
             missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []

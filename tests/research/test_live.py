@@ -1,0 +1,111 @@
+"""A promoted mechanism that starts failing is reverted live, and the study finishes.
+
+Runs the real CLI (`bilevel study`) with Level 2 on: the fake LLM writes a module, the real
+ladder passes it, the real host runs its hook in the sandbox every iteration, and the
+circuit breaker reverts it after it raises three times.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.research.support import (
+    API_KEY_ENV,
+    TINY_TOKENS,
+    always,
+    direct_client,
+    events,
+    script_session,
+    specify,
+)
+from tests.support.fake_llm import FakeLLM
+
+# A latent bug the contract suite cannot see: it breaks only on histories of 5-7 trials,
+# lengths its synthetic contexts (0, 8, 12 and 60 trials) do not have. Live, it guides a
+# few iterations, then raises on every call until the breaker trips.
+FLAKY = """
+from sandbox.api import Context, Guidance, Mechanism
+
+
+class Steer(Mechanism):
+    name = "steer"
+
+    def guide(self, ctx: Context) -> Guidance | None:
+        if 5 <= len(ctx.history) <= 7:
+            raise RuntimeError(f"cannot steer with {len(ctx.history)} trials")
+        untouched = [p.name for p in ctx.tunable() if all(p.name not in t.changes for t in ctx.history)]
+        return Guidance(hint="vary what nobody varied yet", focus=untouched[:2])
+"""
+
+STUDY = """
+name = "{name}"
+iterations = 10
+executor = "inline"
+
+[objective]
+preset = "cpu-tiny"
+budget_mode = "tokens"
+budget = {tokens}
+
+[levels]
+policy = false
+research = true
+research_every = 2
+stagnation = 100
+
+[llm]
+provider = "openai"
+base_url = "{url}"
+model = "fake-model"
+api_key_env = "{key_env}"
+timeout_s = 5.0
+max_retries = 1
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_mechanism_that_starts_raising_is_reverted_while_the_study_finishes(
+    tmp_path: Path, bilevel_cli: list[str], unique_name: str
+) -> None:
+    direct_client("docker")  # the study's own client picks docker; fail in CI if it cannot
+    run_dir = tmp_path / "run"
+    with FakeLLM() as llm:
+        script_session(llm, specify("steer", ["guide"]), FLAKY)
+        always(llm, specify("steer", ["guide"]), FLAKY)
+        study = tmp_path / "study.toml"
+        study.write_text(
+            STUDY.format(
+                name=unique_name, tokens=TINY_TOKENS, url=llm.base_url, key_env=API_KEY_ENV
+            )
+        )
+        env = {**os.environ, API_KEY_ENV: "test-key"}
+        done = subprocess.run(
+            [*bilevel_cli, "study", str(study), "--out", str(run_dir), "--plain"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=400,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    (promoted,) = events(run_dir, "mechanism_promoted")
+    (reverted,) = events(run_dir, "mechanism_reverted")
+    assert promoted["name"] == reverted["name"] == "steer"
+    assert reverted["failures"] == 3
+    assert "circuit breaker" in reverted["reason"] and "cannot steer" in reverted["reason"]
+    assert (run_dir / promoted["path"]).read_text() == FLAKY
+
+    finished = {e["index"]: e for e in events(run_dir, "trial_finished")}
+    assert len(finished) == 10 and events(run_dir, "study_finished")
+    # It fired while it worked and never after it was reverted.
+    assert any("steer" in e["fired"] for e in finished.values())
+    assert all("steer" not in e["fired"] for i, e in finished.items() if i >= reverted["iteration"])
+    # Later sessions wrote the same module: never promoted again.
+    later = [e for e in events(run_dir, "research_finished") if e["session"] > 1]
+    assert later and all(e["outcome"] == "discarded" for e in later)
+    assert "steer" in done.stdout and "reverted (circuit breaker" in done.stdout
