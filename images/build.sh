@@ -100,7 +100,7 @@ build_service() {
   local name=$1 image=$2 dockerfile=$3 lock=$4 hash logfile
   shift 4
   # shellcheck disable=SC2046
-  hash=$(content_hash "$dockerfile" "$lock" $(project_sources) "$BASE" "$(image_id "$BASE")" \
+  hash=$(content_hash "$dockerfile" "$lock" images/sandbox.lock $(project_sources) "$BASE" "$(image_id "$BASE")" \
     "$@" $(find "$STAGED_WHEELS" -type f -printf '%f\n' 2>/dev/null | LC_ALL=C sort))
   if [ "$(image_label "$image")" = "$hash" ]; then
     log "$name: $image up to date ($hash)"

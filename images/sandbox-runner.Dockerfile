@@ -25,7 +25,10 @@ FROM ${BASE}
 RUN groupadd --system --gid 10001 bilevel \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel
 COPY --from=build /opt/venv /opt/venv
+# The sandbox image's lock: the static gate's import allowlist (sandbox/gate.py).
+COPY images/sandbox.lock /app/sandbox.lock
 ENV PATH=/opt/venv/bin:$PATH \
+    BILEVEL_SANDBOX_LOCK=/app/sandbox.lock \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app

@@ -3,6 +3,7 @@ deployment itself. Parsed with a real YAML parser; overlays merged as compose me
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -179,3 +180,38 @@ def test_env_file_is_never_committed() -> None:
         ["git", "ls-files", ".env"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     assert tracked == ""
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("gpu", "host_network"), [("yes", "no"), ("no", "no"), ("no", "yes"), ("yes", "yes")]
+)
+def test_compose_accepts_every_variant(docker_engine: None, gpu: str, host_network: str) -> None:
+    """The files as deploy/stack.sh hands them to this host's compose (v1 or v2)."""
+    env = {
+        **os.environ,
+        "BILEVEL_GPU": gpu,
+        "BILEVEL_HOST_NETWORK": host_network,
+        "REDIS_PASSWORD": "not-a-secret",
+        "COMPOSE_PROJECT_NAME": "bltestconfig",
+    }
+    proc = subprocess.run(
+        ["bash", str(REPO / "deploy" / "stack.sh"), "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    trainer = config["services"]["trainer"]
+    assert ("deploy" in trainer) == (gpu == "yes")
+    assert trainer["image"] == ("bilevel/trainer:cuda" if gpu == "yes" else "bilevel/trainer:cpu")
+    for name, service in config["services"].items():
+        if host_network == "yes":
+            assert service.get("network_mode") == "host", name
+            assert "networks" not in service, name
+        else:
+            assert "network_mode" not in service, name
+    runner_mounts = config["services"]["sandbox-runner"]["volumes"]
+    assert any(SOCKET in str(m) for m in runner_mounts)
