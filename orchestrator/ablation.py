@@ -54,10 +54,20 @@ GROUPS: dict[str, Group] = {
         Group("C", "L1 + L1.5 + L2", policy=True, research=True, restart=False, discard=False),
         Group("D", "L1 + L2", policy=False, research=True, restart=False, discard=False),
         Group(
-            "R", "L1 + L1.5 + restarts (control)", True, research=False, restart=True, discard=False
+            "R",
+            "L1 + L1.5 + restarts (control)",
+            policy=True,
+            research=False,
+            restart=True,
+            discard=False,
         ),
         Group(
-            "N", "L1 + L1.5 + null L2 (control)", True, research=True, restart=False, discard=True
+            "N",
+            "L1 + L1.5 + null L2 (control)",
+            policy=True,
+            research=True,
+            restart=False,
+            discard=True,
         ),
     )
 }
@@ -244,6 +254,7 @@ def run_ablation(
     """Run (or resume) every run of the ablation; finished runs are skipped."""
     if repeats < 1:
         raise UserError(f"--repeats must be at least 1 (got {repeats})")
+    from orchestrator.report import report_line
     from orchestrator.study import run_study
 
     out = Path(out)
@@ -267,5 +278,7 @@ def run_ablation(
             mechanism_host=host,
             research=driver,
         )
+        if progress:
+            progress(position, len(plans), plan, report_line(plan.out_dir))
         outcomes.append(RunOutcome(plan, "resumed" if state == "unfinished" else "ran", summary))
     return outcomes

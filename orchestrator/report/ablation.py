@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import stats
+from orchestrator.ablation import GROUPS
 from orchestrator.errors import UserError
 from orchestrator.report import style
 from orchestrator.report.data import JOURNAL_NAME, RunData, load_run
@@ -20,15 +21,8 @@ from orchestrator.report.document import Document
 from orchestrator.report.study import ReportPaths, fmt
 
 RUN_DIR_PATTERN = re.compile(r"^(?P<group>[A-Z])-r(?P<repeat>\d+)$")
-# What each group runs; the wording matches `bilevel ablation --help`.
-GROUP_LEVELS = {
-    "A": "L1",
-    "B": "L1 + L1.5",
-    "C": "L1 + L1.5 + L2",
-    "D": "L1 + L2",
-    "R": "L1 + L1.5 + restarts (control)",
-    "N": "L1 + L1.5 + null L2 (control)",
-}
+# What each group runs; the wording of `bilevel ablation --help`.
+GROUP_LEVELS = {name: group.levels for name, group in GROUPS.items()}
 # The order groups appear in tables and legends, whatever order they were run in.
 GROUP_ORDER = "ABCDRN"
 
@@ -159,7 +153,7 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
         )
     doc.heading("Runs")
     doc.table(
-        ["run", "group", "repeat", "trials", "baseline", "best", "Δval_bpb", "state"],
+        ["run", "group", "repeat", "trials", "baseline", "best", "Δval_bpb", "state", "report"],
         [
             [
                 r.run.run_dir.name,
@@ -170,10 +164,13 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
                 fmt(r.run.best_val_bpb),
                 fmt(r.run.delta, signed=True),
                 "finished" if r.run.finished else "unfinished",
+                f"`{r.run.run_dir.name}/report.html`"
+                if (r.run.run_dir / "report.html").is_file()
+                else "–",
             ]
             for r in runs
         ],
-        numeric=[False, False, True, True, True, True, True, False],
+        numeric=[False, False, True, True, True, True, True, False, False],
     )
     return doc
 

@@ -139,6 +139,8 @@ def test_ablation_killed_and_resumed_finishes_every_run_exactly_once(
     table = second.stdout
     assert "95% CI" in table and "p vs A" in table and "-0.009" in table
     assert "(paired)" in table.splitlines()[2]  # R vs A: same seeds, paired test
+    # Each run gets its own study report as it finishes; the ablation report lists them.
+    assert all((out / f"{g}-r{k}" / "report.html").is_file() for g in "AR" for k in range(REPEATS))
     report = out / "report.html"
     assert report.is_file() and str(report) in table
     assert (out / "report-figures" / "ablation-curves.png").is_file()
