@@ -8,6 +8,8 @@ closest known key, never a silently ignored setting. Overrides from CLI flags go
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +38,9 @@ DEFAULT_LLM_RETRIES = 4
 DEFAULT_COST_CAP_USD = 5.0
 # Redis DB 0 of the compose stack; tests use their own DB and queue names.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The deployment names Redis (with its password) here, as it does for `bilevel worker`;
+# a study file's rq.redis_url wins over it. Passwords never reach the journal.
+REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
 
 
@@ -107,8 +112,15 @@ class AcceptanceConfig(_Strict):
 
 
 class RqConfig(_Strict):
-    redis_url: str = DEFAULT_REDIS_URL
+    redis_url: str = Field(
+        default_factory=lambda: os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+    )
     queue: str = DEFAULT_QUEUE
+
+
+def redact_url(url: str) -> str:
+    """``redis://:secret@host`` -> ``redis://:***@host``: safe to journal and print."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 class StudyConfig(_Strict):
@@ -120,14 +132,14 @@ class StudyConfig(_Strict):
     seed: int = 0
     parallel: int = Field(default=1, ge=1)
     executor: Literal["inline", "rq"] = "inline"
-    objective: ObjectiveConfig = ObjectiveConfig()
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     space: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-param overrides, e.g. DEPTH = {frozen = false}"
     )
-    levels: LevelsConfig = LevelsConfig()
-    llm: LLMConfig = LLMConfig()
-    acceptance: AcceptanceConfig = AcceptanceConfig()
-    rq: RqConfig = RqConfig()
+    levels: LevelsConfig = Field(default_factory=LevelsConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    rq: RqConfig = Field(default_factory=RqConfig)
 
     @model_validator(mode="after")
     def _space_overrides_apply(self) -> StudyConfig:
@@ -144,6 +156,12 @@ class StudyConfig(_Strict):
 
     def budget(self) -> Budget:
         return self.objective.resolved_budget()
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as journaled: credentials in URLs redacted."""
+        data = self.model_dump(mode="json")
+        data["rq"]["redis_url"] = redact_url(data["rq"]["redis_url"])
+        return data
 
     @classmethod
     def load(cls, path: Path) -> StudyConfig:

@@ -19,7 +19,7 @@ from typing import Any
 from orchestrator import journal as ev
 from orchestrator.agent.base import Agent
 from orchestrator.agent.builtin import BuiltinAgent
-from orchestrator.config import StudyConfig
+from orchestrator.config import StudyConfig, redact_url
 from orchestrator.errors import UserError
 from orchestrator.executor import Executor, make_executor
 from orchestrator.journal import Journal, journal_path, read_events
@@ -80,7 +80,7 @@ def check_services(config: StudyConfig) -> None:
             Redis.from_url(config.rq.redis_url, socket_connect_timeout=3).ping()
         except Exception as exc:
             raise UserError(
-                f"Redis at {config.rq.redis_url} does not answer ({type(exc).__name__}); "
+                f"Redis at {redact_url(config.rq.redis_url)} does not answer ({type(exc).__name__}); "
                 "start it (make up) or use --executor inline"
             ) from None
 
@@ -352,7 +352,7 @@ def run_study(
             runner.emit(
                 ev.STUDY_STARTED,
                 study=config.name,
-                config=config.model_dump(mode="json"),
+                config=config.public_dict(),
                 versions=_versions(),
                 hardware=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
                 agent=agent.label,

@@ -61,3 +61,10 @@ def test_shipped_study_files_load() -> None:
     assert paper.objective.preset == "paper-gpt50m" and paper.iterations == 30
     assert paper.budget().amount == 300 and paper.llm.model == "deepseek-chat"
     assert paper.llm.api_key_env == "DEEPSEEK_API_KEY"
+
+
+def test_redis_password_never_reaches_the_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILEVEL_REDIS_URL", "redis://:s3cret@redis:6379/0")
+    cfg = StudyConfig.from_dict({"name": "x", "iterations": 1})
+    assert cfg.rq.redis_url == "redis://:s3cret@redis:6379/0"  # the deployment's Redis
+    assert "s3cret" not in json.dumps(cfg.public_dict())
