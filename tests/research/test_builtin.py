@@ -1,0 +1,193 @@
+"""The built-in agent's Level 2 end to end, through the real CLI: inline trials with a
+direct sandbox, and rq trainer workers with the sandbox runner service.
+
+Each run must promote at least one library mechanism, observe it firing, and show that the
+trainers did not wait for research: idle time between trials while a session runs stays
+at what it is without one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.research import library
+from tests.conftest import REPO
+from tests.research.support import TINY_TOKENS, direct_client, events, ts
+
+ITERATIONS = 8
+# Idle time a session may add to the trainers beyond ordinary planning: scheduling noise
+# on a shared 2-core machine. A loop that waited for the ladder would add its whole
+# duration (seconds, with container start-up and scikit-learn's import).
+IDLE_SLACK_S = 1.0
+
+STUDY = """
+name = "{name}"
+iterations = {iterations}
+executor = "{executor}"
+
+[objective]
+preset = "cpu-tiny"
+budget_mode = "tokens"
+budget = {tokens}
+
+[levels]
+policy = false
+research = true
+research_every = 3
+stagnation = 100
+
+[llm]
+provider = "builtin"
+{rq}
+"""
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        cwd=REPO,
+        timeout=500,
+    )
+
+
+def idle_gaps(run_dir: Path) -> list[tuple[float, float]]:
+    """(start, end) of every wait between a trial finishing and the next one starting."""
+    finished = {e["index"]: ts(e) for e in events(run_dir, "trial_finished")}
+    proposed = {e["index"]: ts(e) for e in events(run_dir, "trial_proposed")}
+    return [(finished[i - 1], proposed[i]) for i in sorted(proposed) if i - 1 in finished]
+
+
+def check_level2_run(run_dir: Path, stdout: str) -> None:
+    promoted = events(run_dir, "mechanism_promoted")
+    assert promoted, "no mechanism was promoted"
+    assert {p["name"] for p in promoted} <= set(library())
+    for p in promoted:  # promoted exactly as the library file reads, content-addressed
+        assert (run_dir / p["path"]).read_text() == library()[p["name"]].source
+    finished = events(run_dir, "trial_finished")
+    assert len(finished) == ITERATIONS
+    fired = {name for e in finished for name in e["fired"]}
+    assert fired & {p["name"] for p in promoted}, "no promoted mechanism was observed firing"
+    for e in events(run_dir, "research_started"):
+        rounds = [
+            r["round"] for r in events(run_dir, "research_round") if r["session"] == e["session"]
+        ]
+        assert rounds == ["explore", "critique", "specify", "generate"]
+    for name in fired & {p["name"] for p in promoted}:
+        assert f"{name} [" in stdout and "live, firing" in stdout
+
+    # Trainers never wait for research: idle time inside each session's window is what
+    # planning costs anyway.
+    gaps = idle_gaps(run_dir)
+    starts = {e["session"]: ts(e) for e in events(run_dir, "research_started")}
+    ends = {e["session"]: ts(e) for e in events(run_dir, "research_finished")}
+    windows = [(starts[s], ends[s]) for s in starts if s in ends]
+    assert windows
+
+    def overlap(gap: tuple[float, float], window: tuple[float, float]) -> float:
+        return max(0.0, min(gap[1], window[1]) - max(gap[0], window[0]))
+
+    outside = [g for g in gaps if not any(overlap(g, w) for w in windows)]
+    typical = sorted(b - a for a, b in outside)[len(outside) // 2] if outside else 0.0
+    for window in windows:
+        inside = [g for g in gaps if overlap(g, window)]
+        idle = sum(overlap(g, window) for g in inside)
+        assert idle <= len(inside) * typical + IDLE_SLACK_S, (window, idle, typical)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_builtin_level2_inline_with_a_direct_sandbox(tmp_path: Path, unique_name: str) -> None:
+    direct_client("docker")  # the study picks docker when the image exists; fail in CI if not
+    study = tmp_path / "study.toml"
+    study.write_text(
+        STUDY.format(
+            name=unique_name, iterations=ITERATIONS, executor="inline", tokens=TINY_TOKENS, rq=""
+        )
+    )
+    run_dir = tmp_path / "run"
+    done = run_cli(["study", str(study), "--out", str(run_dir), "--plain"], {})
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_level2_run(run_dir, done.stdout)
+    # `bilevel status` rebuilds the same Level 2 block from the journal alone.
+    status = run_cli(["status", str(run_dir)], {})
+    assert status.returncode == 0 and "live, firing" in status.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.docker
+@pytest.mark.slow
+def test_builtin_level2_over_rq_with_the_sandbox_runner(
+    tmp_path: Path, redis_url: str, unique_name: str, docker_engine: None
+) -> None:
+    direct_client("docker")
+    trials_queue, sandbox_queue = f"{unique_name}-trials", f"{unique_name}-sandbox"
+    rq_section = f'\n[rq]\nredis_url = "{redis_url}"\nqueue = "{trials_queue}"\n'
+    study = tmp_path / "study.toml"
+    study.write_text(
+        STUDY.format(
+            name=unique_name,
+            iterations=ITERATIONS,
+            executor="rq",
+            tokens=TINY_TOKENS,
+            rq=rq_section,
+        )
+    )
+    services: list[subprocess.Popen[Any]] = []
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    base = [sys.executable, "-m", "orchestrator.cli"]
+    try:
+        services.append(
+            subprocess.Popen(
+                [*base, "worker", "--queue", trials_queue, "--redis-url", redis_url],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        # Two runners: a ladder check (seconds) never holds up the study's hook calls.
+        for _ in range(2):
+            services.append(
+                subprocess.Popen(
+                    [*base, "sandbox-runner", "--queue", sandbox_queue, "--redis-url", redis_url],
+                    env=env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        run_dir = tmp_path / "run"
+        done = run_cli(
+            ["study", str(study), "--out", str(run_dir), "--plain"],
+            {"BILEVEL_SANDBOX_QUEUE": sandbox_queue},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        check_level2_run(run_dir, done.stdout)
+    finally:
+        for proc in services:
+            proc.terminate()
+        for proc in services:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        _delete_keys(redis_url, unique_name)
+
+
+def _delete_keys(redis_url: str, prefix_part: str) -> None:
+    """Remove this test's rq queues and jobs (never anything else on the shared Redis)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{prefix_part}*"):
+        client.delete(key)
