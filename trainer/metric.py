@@ -17,8 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# Rows per forward pass at evaluation; bounded so eval memory stays below training's.
-EVAL_BATCH_ROWS = 16
+# Tokens per forward pass at evaluation. On CPU small batches stay in cache (measured:
+# 32 rows of 128 tokens ran 2-3x faster than all 256 rows at once); on CUDA, 16 rows of
+# 2048 tokens (~1 GiB of fp32 logits at vocab 8192) keep the GPU busy.
+EVAL_BATCH_TOKENS_CPU = 2**12
+EVAL_BATCH_TOKENS_CUDA = 2**15
 
 
 def bpb_sums(nats: Tensor, targets: Tensor, token_bytes: Tensor) -> tuple[float, int]:
@@ -34,16 +37,18 @@ def bits_per_byte(total_nats: float, total_bytes: int) -> float:
     return total_nats / (math.log(2) * total_bytes)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_bpb(
     model: torch.nn.Module,
     windows: np.ndarray,
     token_bytes: np.ndarray,
     device: torch.device,
     autocast: Callable[[], AbstractContextManager[object]] = nullcontext,
-    batch_rows: int = EVAL_BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> float:
     """val_bpb of ``model`` on validation rows of ``seq_len + 1`` tokens."""
+    per_batch = EVAL_BATCH_TOKENS_CUDA if device.type == "cuda" else EVAL_BATCH_TOKENS_CPU
+    batch_rows = batch_rows or max(1, per_batch // (windows.shape[1] - 1))
     was_training = model.training
     model.eval()
     lengths = torch.as_tensor(token_bytes, dtype=torch.int64, device=device)
