@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator import stats
 from orchestrator.ablation import GROUPS
@@ -175,45 +176,49 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
     return doc
 
 
-def _delta_curve(run: RunData) -> list[tuple[int, float]]:
+def _delta_curve(run: RunData) -> list[float]:
+    """Best − baseline after 1, 2, ... search trials."""
     baseline = run.baseline_val_bpb
     if baseline is None:
         return []
-    return [(i, b - baseline) for i, b in run.best_so_far() if b is not None]
+    return [b - baseline for _, b in run.best_so_far() if b is not None]
+
+
+def _steps(ax: Any, values: list[float], **line: Any) -> None:
+    # Value k holds over (k-1, k] trials done, so the last trial's segment is drawn too.
+    ax.step(range(len(values) + 1), [values[0], *values], where="pre", **line)
 
 
 def curve_plot(runs: list[AblationRun]) -> bytes | None:
-    by_group: dict[str, list[list[tuple[int, float]]]] = {}
+    by_group: dict[str, list[tuple[bool, list[float]]]] = {}
     for item in runs:
         curve = _delta_curve(item.run)
         if curve:
-            by_group.setdefault(item.group, []).append(curve)
+            by_group.setdefault(item.group, []).append((item.run.finished, curve))
     if not by_group:
         return None
     with style.figure(height=3.6) as (fig, ax):
-        for group, curves in by_group.items():
+        from matplotlib.ticker import MaxNLocator
+
+        for group, entries in by_group.items():
             colour = style.group_colour(group)
-            for curve in curves:
-                ax.step(
-                    [i for i, _ in curve],
-                    [d for _, d in curve],
-                    where="post",
-                    color=colour,
-                    alpha=0.3,
-                    linewidth=0.8,
-                )
+            for _, curve in entries:
+                _steps(ax, curve, color=colour, alpha=0.35, linewidth=0.8)
+            # The mean is over finished runs (all runs while none has finished yet).
+            curves = [c for done, c in entries if done] or [c for _, c in entries]
             length = min(len(c) for c in curves)
-            mean = [sum(c[t][1] for c in curves) / len(curves) for t in range(length)]
-            ax.step(
-                [i for i, _ in curves[0][:length]],
+            mean = [sum(c[t] for c in curves) / len(curves) for t in range(length)]
+            _steps(
+                ax,
                 mean,
-                where="post",
                 color=colour,
                 linewidth=2.0,
                 label=f"{group}: {GROUP_LEVELS.get(group, '?')} (n={len(curves)})",
             )
         ax.axhline(0.0, color="#999999", linewidth=0.8)
-        ax.set_xlabel("trial index")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(left=0)
+        ax.set_xlabel("search trials finished (baseline included)")
         ax.set_ylabel("best − baseline val_bpb (bits/byte)")
         ax.set_title("Best-so-far improvement by group (lower is better)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)

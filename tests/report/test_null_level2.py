@@ -19,7 +19,7 @@ def test_group_n_runs_research_but_promotes_nothing(tmp_path: Path) -> None:
     base = StudyConfig.from_dict(
         {
             "name": "null-l2",
-            "iterations": 4,
+            "iterations": 3,
             "executor": "inline",
             "objective": {"preset": "cpu-tiny", "budget_mode": "tokens", "budget": TINY_TOKENS},
             "levels": {"research_every": 1, "stagnation": 1, "policy_every": 100},
