@@ -58,6 +58,10 @@ format: setup
 images:
 	bash images/build.sh
 
+RUN ?= runs/quickstart
+report: setup  ## report.md + report.html of a study or ablation folder: make report RUN=DIR
+	$(BIN)/bilevel report $(RUN)
+
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
