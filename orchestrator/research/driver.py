@@ -225,7 +225,7 @@ class Level2Driver:
             try:
                 stored = load_mechanism(self.run_dir, name, e["sha"], e["path"])
             except StoreError as exc:
-                journal.append(
+                event = journal.append(
                     "mechanism_reverted",
                     name=name,
                     sha=e.get("sha", ""),
@@ -233,7 +233,7 @@ class Level2Driver:
                     reason=f"cannot restore on resume: {exc}",
                     failures=0,
                 )
-                state.active_mechanisms.pop(name, None)
+                state.apply(event)
                 continue
             self.host.restore(
                 LiveMechanism(

@@ -17,7 +17,7 @@ from orchestrator.llm import LLMClient
 from orchestrator.mechanisms import level2_summary_lines, source_sha
 from orchestrator.research import ResearchSession, SandboxLadder
 from orchestrator.research.driver import api_source
-from orchestrator.research.rounds import Brief
+from orchestrator.research.rounds import ActiveSummary, Brief
 from sandbox.gate import allowed_modules
 from tests.research.support import direct_client, events, prompt_of, script_session, specify
 from tests.support.fake_llm import FakeLLM
@@ -90,7 +90,7 @@ def brief(session: int = 1) -> Brief:
         space=[p.model_dump(mode="json") for p in SPACE.params],
         history=history,
         best=history[-1],
-        active=[],
+        active=[ActiveSummary("tabu_screen", "0123abcd", 2, fired=3, chosen=0, kept=1)],
         api_source=api_source(),
         allowlist=allowed_modules(),
     )
@@ -115,6 +115,13 @@ def test_a_module_that_fails_the_ladder_is_repaired_and_promoted(
         script_session(llm, specify("deepen", ["propose"]), FROZEN_SLIP, repairs=(REPAIRED,))
         session = run_session(llm, tmp_path, backend)
         repair_prompts = [prompt_of(r) for r in llm.requests_for("repair")]
+        explore_prompt = prompt_of(llm.requests_for("explore")[0])
+
+    # The first round sees the full trace with values, the API, the allowlist and what the
+    # active mechanisms did.
+    assert "MATRIX_LR=0.044" in explore_prompt and "val_bpb=7.5900" in explore_prompt
+    assert "class Mechanism" in explore_prompt and "sklearn" in explore_prompt
+    assert "tabu_screen" in explore_prompt and "fired in 3 trials" in explore_prompt
 
     outcome = session.outcome  # type: ignore[attr-defined]
     rounds = [e["round"] for e in events(tmp_path, "research_round")]
