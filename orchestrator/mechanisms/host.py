@@ -248,8 +248,8 @@ class LiveMechanismHost:
 
     def propose(self, ctx: dict[str, Any]) -> HookOutcome:
         """Candidates added by active mechanisms. Adding one is not yet firing: a
-        mechanism fires through ``propose`` only when its candidate is the one that runs
-        (the loop reports that with :meth:`chose`)."""
+        mechanism fires through ``propose`` only when its candidate is the one that runs,
+        which the planner records in the trial's ``fired``."""
         out = HookOutcome()
         space = space_of(ctx)
         for name, raw in self._call("propose", ctx, out.errors).items():
@@ -295,10 +295,6 @@ class LiveMechanismHost:
                     out.fired.append(name)
                     self._fire(name, "screen")
         return out
-
-    def chose(self, mechanism: str) -> None:
-        """The loop ran ``mechanism``'s own candidate: that counts as firing."""
-        self._fire(mechanism, "propose")
 
 
 def space_of(context: dict[str, Any]) -> SearchSpace:

@@ -8,7 +8,7 @@ turns one hook's raw output into the orchestrator's own values or raises
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from trainer.spec import SearchSpace
@@ -48,15 +48,6 @@ class CandidateOut:
 class VerdictOut:
     accept: bool
     reason: str = ""
-
-
-@dataclass
-class ScreenOutcome:
-    """All active mechanisms' verdicts on one candidate."""
-
-    accepted: bool = True
-    rejected_by: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
 
 
 def check_guidance(raw: Any, space: SearchSpace) -> GuidanceOut:

@@ -1,0 +1,82 @@
+"""The live host against the real (process) sandbox: one sandbox call per hook stage, and
+the circuit breaker that stops calling a misbehaving mechanism and reverts it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.config import StudyConfig
+from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.research import library
+from orchestrator.state import rebuild_state
+from tests.research.support import direct_client
+
+# Names a parameter that does not exist: invalid output, every call.
+BAD_FOCUS = """
+from sandbox.api import Guidance, Mechanism
+
+
+class Lost(Mechanism):
+    name = "lost"
+
+    def guide(self, ctx):
+        return Guidance(hint="tune the flux capacitor", focus=["FLUX_CAPACITOR"])
+"""
+
+
+class CountingClient:
+    """The real sandbox client, with a record of which stage was called with what."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def call(
+        self, stage: str, mechanisms: list[tuple[str, str, str]], *args: Any, **kw: Any
+    ) -> Any:
+        self.calls.append((stage, [name for name, _, _ in mechanisms]))
+        return self.inner.call(stage, mechanisms, *args, **kw)
+
+
+def _promote(
+    host: LiveMechanismHost, tmp: Any, name: str, source: str, hooks: tuple[str, ...]
+) -> None:
+    host.queue_promotion(Promotion(stored=store_mechanism(tmp, name, source), hooks=hooks))
+
+
+def test_one_sandbox_call_per_stage_and_the_breaker_reverts_at_the_boundary(tmp_path: Any) -> None:
+    config = StudyConfig.from_dict({"name": "host", "iterations": 3})
+    state = rebuild_state(config, [])
+    client = CountingClient(direct_client("process"))
+    host = LiveMechanismHost(client, max_failures=3)
+    journaled: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        journaled.append((kind, fields))
+
+    ucb, gp = library()["ucb_bandit"], library()["gp_expected_improvement"]
+    _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
+    _promote(host, tmp_path, gp.name, gp.source, gp.hooks)
+    _promote(host, tmp_path, "lost", BAD_FOCUS, ("guide",))
+    promoted, _ = host.boundary(0, emit)
+    assert promoted == ["ucb_bandit", "gp_expected_improvement", "lost"]
+
+    ctx = state.context(0)
+    out = host.guide(ctx)
+    # One call for the whole stage, only with the mechanisms that implement `guide`.
+    assert client.calls == [("guide", ["ucb_bandit", "lost"])]
+    assert out.fired == ["ucb_bandit"] and out.guidance[0]["mechanism"] == "ucb_bandit"
+    assert len(out.errors) == 1 and "FLUX_CAPACITOR" in out.errors[0]
+
+    host.guide(ctx)
+    host.guide(ctx)
+    assert host.active() == ["ucb_bandit", "gp_expected_improvement"]
+    host.guide(ctx)  # tripped: no longer sent to the sandbox, even before the boundary
+    assert client.calls[-1] == ("guide", ["ucb_bandit"])
+
+    _, reverted = host.boundary(1, emit)
+    assert reverted == ["lost"]
+    kind, fields = journaled[-1]
+    assert kind == "mechanism_reverted" and fields["failures"] == 3
+    assert fields["reason"].startswith("circuit breaker:") and "FLUX_CAPACITOR" in fields["reason"]
+    assert [m.name for m in host.live()] == ["ucb_bandit", "gp_expected_improvement"]
