@@ -1,13 +1,13 @@
 """What a report needs from one study's journal (docs/journal.md), as plain dataclasses.
 
 The journal is the only input: nothing here talks to Redis or the study loop. Unknown event
-types and fields are ignored and a torn last line is skipped, as the journal contract asks,
+types and fields are ignored and a torn last line is skipped, as the journal contract asks
+(through :func:`orchestrator.journal.read_events`),
 so a report can be drawn from a study that is still running or was killed.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -181,17 +181,13 @@ def _time(value: Any) -> datetime | None:
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Events of a journal; a torn or unparsable line is skipped (the process was killed)."""
-    events: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and isinstance(event.get("type"), str):
-                events.append(event)
-    return events
+    """Events of a journal (the study loop's reader: a torn last line is skipped)."""
+    from orchestrator.journal import read_events
+
+    try:
+        return [e for e in read_events(path) if isinstance(e.get("type"), str)]
+    except ValueError as exc:  # a corrupt line mid-file: not a torn write, a damaged file
+        raise UserError(f"{path} is damaged ({exc}); restore it or report on a copy") from None
 
 
 def journal_path(run_dir: Path) -> Path:
