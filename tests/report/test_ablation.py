@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.ablation import GROUPS, group_config, parse_groups, plan_runs, run_state
+from orchestrator.ablation import (
+    GROUPS,
+    check_manifest,
+    group_config,
+    parse_groups,
+    plan_runs,
+    run_state,
+)
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
 
@@ -144,3 +151,34 @@ def test_ablation_killed_and_resumed_finishes_every_run_exactly_once(
     report = out / "report.html"
     assert report.is_file() and str(report) in table
     assert (out / "report-figures" / "ablation-curves.png").is_file()
+
+
+def test_an_ablation_folder_refuses_runs_with_other_settings(tmp_path: Path) -> None:
+    base = StudyConfig.from_dict({"name": "s", "iterations": 2})
+    check_manifest(base, tmp_path)
+    check_manifest(base, tmp_path)  # the same settings resume
+    with pytest.raises(UserError, match=r"other settings \(differs in: iterations\)"):
+        check_manifest(base.with_overrides(iterations=3), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--groups", "A,Q"], "error: unknown group(s) Q in --groups"),
+        (["--budget-seconds", "2", "--budget-tokens", "10"], "error: give --budget-seconds or"),
+    ],
+)
+def test_ablation_cli_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, bilevel_cli: list[str], args: list[str], message: str
+) -> None:
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY_TOML)
+    done = subprocess.run(
+        [*bilevel_cli, "ablation", str(study), "--out", str(tmp_path / "o"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # nothing started
