@@ -164,7 +164,7 @@ cmd_down() {
   local left
   left=$(project_containers)
   [ -z "$left" ] || docker rm -f $left >/dev/null
-  log "stack '$PROJECT' is down (volumes kept: \`${COMPOSE[*]} -p $PROJECT down -v\` removes them)"
+  log "stack '$PROJECT' is down (volumes kept: \`deploy/stack.sh compose down -v\` removes them)"
 }
 
 # Copy the study file into the orchestrator's runs volume and run it there, trials through
@@ -182,6 +182,12 @@ cmd_study() {
   [ -t 0 ] && [ -t 1 ] || tty=(-T)
   compose exec "${tty[@]}" orchestrator bilevel study "$target" --executor rq "${@:2}"
 }
+
+# Only `up` reads the password (into the containers); the other commands parse the same
+# files, whose interpolation demands it, so they get a stand-in when none is set.
+if [ "${1:-}" != up ] && [ -z "${REDIS_PASSWORD:-}" ] && [ -z "$(setting REDIS_PASSWORD '')" ]; then
+  export REDIS_PASSWORD=unused-outside-up
+fi
 
 case "${1:-}" in
   up) cmd_up ;;

@@ -4,8 +4,8 @@
 #     -f images/redis.Dockerfile -t bilevel/redis .                    (or: make images)
 ARG BASE=python:3.11-slim
 FROM ${BASE}
-# A fixed uid (the stack's one service uid), created before the package's own `adduser`
-# would pick one, so compose can hand it its tmpfs (compose.yaml).
+# A fixed uid (the stack's one service uid), made a system user before the package's own
+# `adduser --system` would pick one, so compose can hand it its tmpfs (compose.yaml).
 RUN groupadd --system --gid 10001 redis \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/redis --shell /usr/sbin/nologin redis \
  && apt-get update -qq \

@@ -34,8 +34,8 @@ RUN sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
  && chmod 0755 /opt/venv/bin/bilevel-healthcheck
 
 FROM ${BASE}
-RUN groupadd --system --gid 10001 bilevel \
- && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel \
+RUN groupadd --gid 10001 bilevel \
+ && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel \
  && mkdir -p /cache && chown bilevel /cache
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
