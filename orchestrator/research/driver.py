@@ -34,7 +34,7 @@ from orchestrator.state import StudyState
 # How long closing the study waits for a running session to journal its outcome. A
 # builtin session takes seconds; an LLM session that needs longer is cut off and recorded
 # as discarded rather than holding the finished study open.
-CLOSE_WAIT_S = 60.0
+CLOSE_WAIT_S = 30.0
 
 
 def api_source() -> str:

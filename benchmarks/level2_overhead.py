@@ -1,0 +1,103 @@
+"""Level 2's cost to a study: ladder time per library mechanism, and the per-iteration
+planning overhead of live mechanisms (one sandbox call per hook stage).
+
+The planning overhead is paid between trials, when the trainer would otherwise start the
+next one, so it is reported against a trial's length. The ladder runs in a background
+research session and costs the trainers nothing (see tests/research/test_builtin.py).
+
+    .venv/bin/python benchmarks/level2_overhead.py                  # process and docker
+    .venv/bin/python benchmarks/level2_overhead.py --backends process --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator.config import StudyConfig
+from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.research import library
+from orchestrator.state import rebuild_state
+
+# A cpu-tiny trial on the quickstart budget takes ~10-20 s on a laptop core: the yardstick
+# the planning overhead is compared with.
+TRIAL_SECONDS = 15.0
+# Finished trials in the benchmark context: a mid-study history, enough for the GP to fit.
+HISTORY_TRIALS = 12
+
+
+def _context(config: StudyConfig) -> dict:
+    space = config.search_space()
+    defaults = space.defaults()
+    events = []
+    for i in range(HISTORY_TRIALS):
+        changes = {"MATRIX_LR": round(0.04 * (1 + 0.1 * (i % 5)), 4)} if i else {}
+        events.append(
+            {
+                "type": "trial_proposed",
+                "index": i,
+                "config": {**defaults, **changes},
+                "changes": changes,
+            }
+        )
+        spec = {"config": {**defaults, **changes}}
+        events.append(
+            {
+                "type": "trial_finished",
+                "index": i,
+                "kept": i in (0, 3, 7),
+                "result": {"status": "ok", "val_bpb": 4.4 - 0.01 * i, "spec": spec},
+            }
+        )
+    return rebuild_state(config, events).context(HISTORY_TRIALS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="process,docker")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from sandbox.client import DirectClient
+
+    config = StudyConfig.from_dict({"name": "bench", "iterations": 1})
+    ctx = _context(config)
+    for backend in args.backends.split(","):
+        try:
+            client = DirectClient(backend)
+        except ValueError as exc:
+            print(f"== {backend}: skipped ({exc})")
+            continue
+        print(f"== backend {backend}")
+        for entry in library().values():
+            started = time.perf_counter()
+            report = client.check(entry.source, config.search_space())
+            print(
+                f"ladder {entry.name:<26} {time.perf_counter() - started:6.2f} s  "
+                f"{'accepted' if report.accepted else 'REJECTED: ' + report.reason}"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            host = LiveMechanismHost(client)
+            for entry in library().values():
+                stored = store_mechanism(Path(tmp), entry.name, entry.source)
+                host.queue_promotion(Promotion(stored=stored, hooks=entry.hooks))
+            host.boundary(0, lambda *a, **k: None)
+            per_iteration = []
+            for _ in range(args.repeats):
+                started = time.perf_counter()
+                host.guide(ctx)
+                proposed = host.propose(ctx)
+                host.screen(ctx, proposed.candidates or [{"changes": {"MATRIX_LR": 0.05}}])
+                per_iteration.append(time.perf_counter() - started)
+            mean = statistics.mean(per_iteration)
+            print(
+                f"planning with all {len(library())} mechanisms live: {mean:.2f} s per iteration "
+                f"(3 sandbox calls; min {min(per_iteration):.2f}, max {max(per_iteration):.2f}) "
+                f"= {mean / TRIAL_SECONDS:.1%} of a {TRIAL_SECONDS:g} s trial"
+            )
+
+
+if __name__ == "__main__":
+    main()
