@@ -78,6 +78,7 @@ def progress(run: RunData) -> bytes | None:
                 clip_on=False,
             )
         _mark_events(ax, run)
+        _integer_x(ax)
         ax.set_title(f"val_bpb per trial — {run.study or run.run_dir.name}")
         ax.set_xlabel("trial index")
         ax.set_ylabel("validation bits per byte (lower is better)")
@@ -115,6 +116,12 @@ def _mark_events(ax: Any, run: RunData) -> None:
                 fontsize=7,
                 color=colour,
             )
+
+
+def _integer_x(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _varied_params(run: RunData) -> list[str]:
@@ -207,6 +214,7 @@ def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None
         ax.yaxis.set_major_locator(LogLocator(base=2) if base2 else LogLocator(subs=(1, 2, 5)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
+    _integer_x(ax)
     ax.set_title(name, fontsize=8.5)
     ax.tick_params(labelsize=7)
 
