@@ -307,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(METHODS),
         help=f"comma-separated subset of {','.join(METHODS)}",
     )
-    parser.add_argument("--out", type=Path, default=None, help="keep the studies' run folders here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the studies' run folders here (a new or empty folder)",
+    )
     parser.add_argument(
         "--policy-every", type=int, default=DEFAULT_POLICY_EVERY, help="Level 1.5 cadence (trials)"
     )
@@ -325,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"--methods from {','.join(METHODS)}; --seeds >= 1; --trials >= 2 (got {unknown or ''})"
         )
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"--out {args.out} is not empty; give a new folder")
     budget = Budget(mode="tokens", amount=args.budget_tokens)
     print(
         f"search quality: {PRESET}, {args.budget_tokens} tokens per trial, {args.trials} trials "
