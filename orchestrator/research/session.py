@@ -162,7 +162,7 @@ class ResearchSession:
         generated: GenerateReply = self._ask(
             "generate", prompts.generate_prompt(b, spec), GenerateReply, spec=spec
         )
-        source = generated.source
+        source = strip_fences(generated.source)
         self._round(
             "generate",
             f"{spec.name}: {len(source.splitlines())} lines, sha {source_sha(source)}",
@@ -187,7 +187,7 @@ class ResearchSession:
                     spec=spec,
                     failed={"source": source, "stage": verdict.stage, "reason": verdict.reason},
                 )
-                source = repaired.source
+                source = strip_fences(repaired.source)
             sha = source_sha(source)
             if sha in self.blocked_shas:
                 return SessionOutcome(
@@ -240,3 +240,11 @@ class ResearchSession:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source, encoding="utf-8")
         return relative
+
+
+def strip_fences(source: str) -> str:
+    """The module inside a markdown code fence, as chat models often wrap it."""
+    lines = source.strip("\n").splitlines()
+    if len(lines) >= 2 and lines[0].lstrip().startswith("```") and lines[-1].strip() == "```":
+        return "\n".join(lines[1:-1]) + "\n"
+    return source

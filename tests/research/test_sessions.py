@@ -112,7 +112,8 @@ def test_a_module_that_fails_the_ladder_is_repaired_and_promoted(
     tmp_path: Path, backend: str
 ) -> None:
     with FakeLLM() as llm:
-        script_session(llm, specify("deepen", ["propose"]), FROZEN_SLIP, repairs=(REPAIRED,))
+        fenced = f"```python{REPAIRED}```"  # chat models wrap code in a fence; it is removed
+        script_session(llm, specify("deepen", ["propose"]), FROZEN_SLIP, repairs=(fenced,))
         session = run_session(llm, tmp_path, backend)
         repair_prompts = [prompt_of(r) for r in llm.requests_for("repair")]
         explore_prompt = prompt_of(llm.requests_for("explore")[0])
@@ -133,8 +134,8 @@ def test_a_module_that_fails_the_ladder_is_repaired_and_promoted(
     assert len(repair_prompts) == 1 and "DEPTH" in repair_prompts[0]
     assert outcome.outcome == "promoted" and outcome.promotion is not None
     stored = tmp_path / outcome.promotion.stored.path
-    assert stored.name == f"deepen-{source_sha(REPAIRED)}.py"
-    assert stored.read_text() == REPAIRED
+    assert stored.name == f"deepen-{source_sha(REPAIRED.lstrip())}.py"
+    assert stored.read_text() == REPAIRED.lstrip()
     assert outcome.promotion.hooks == ("propose",)
     (finished,) = events(tmp_path, "research_finished")
     assert finished["outcome"] == "promoted" and finished["mechanism"] == "deepen"
