@@ -192,7 +192,10 @@ class NullResearchDriver:
 
     def __init__(self, inner: ResearchDriver, host: Any) -> None:
         self.inner = inner
-        host.queue_promotion = self._drop  # the host only ever receives promotions here
+        # Level2Driver hands a module that passed the ladder to ``host.queue_promotion`` and
+        # nowhere else. Replacing that method on this run's own host instance is the whole
+        # switch: no hook in the driver, and the host is never shared with another run.
+        host.queue_promotion = self._drop
 
     @staticmethod
     def _drop(promotion: Any) -> None:
