@@ -137,6 +137,15 @@ def test_ablation_killed_and_resumed_finishes_every_run_exactly_once(
             assert sorted(indices) == list(range(ITERATIONS)) and set(indices.values()) == {1}
             started = [e for e in events if e["type"] == "study_started"]
             assert started[0]["config"]["seed"] == 11 + repeat
+    # Pairing is real: with the tokens budget, repeat k's baseline is the same run in every group.
+    for repeat in range(REPEATS):
+        baselines = {
+            e["result"]["val_bpb"]
+            for g in ("A", "R")
+            for e in _events(out / f"{g}-r{repeat}")
+            if e["type"] == "trial_finished" and e["index"] == 0
+        }
+        assert len(baselines) == 1, baselines
     resumed = [e["resumed"] for e in _events(out / "R-r0") if e["type"] == "study_started"]
     assert resumed == [False, True]
     # Group R resets the Level-1 context where Level 2 would have run; A never does.
