@@ -80,3 +80,28 @@ def test_one_sandbox_call_per_stage_and_the_breaker_reverts_at_the_boundary(tmp_
     assert kind == "mechanism_reverted" and fields["failures"] == 3
     assert fields["reason"].startswith("circuit breaker:") and "FLUX_CAPACITOR" in fields["reason"]
     assert [m.name for m in host.live()] == ["ucb_bandit", "gp_expected_improvement"]
+
+
+def test_a_promotion_that_supersedes_an_active_mechanism_reverts_it(tmp_path: Any) -> None:
+    host = LiveMechanismHost(direct_client("process"))
+    journaled: list[tuple[str, dict[str, Any]]] = []
+    ucb, lhs = library()["ucb_bandit"], library()["latin_hypercube"]
+    _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
+    host.boundary(0, lambda kind, **fields: journaled.append((kind, fields)))
+    host.queue_promotion(
+        Promotion(
+            stored=store_mechanism(tmp_path, lhs.name, lhs.source),
+            hooks=lhs.hooks,
+            supersedes=("ucb_bandit", "never_existed"),
+        )
+    )
+    promoted, reverted = host.boundary(5, lambda kind, **fields: journaled.append((kind, fields)))
+    assert (promoted, reverted) == (["latin_hypercube"], ["ucb_bandit"])
+    assert host.active() == ["latin_hypercube"]
+    kinds = [(kind, fields.get("name")) for kind, fields in journaled]
+    assert kinds[-2:] == [
+        ("mechanism_reverted", "ucb_bandit"),
+        ("mechanism_promoted", "latin_hypercube"),
+    ]
+    assert journaled[-2][1]["reason"] == "superseded by latin_hypercube"
+    assert journaled[-1][1]["supersedes"] == ["ucb_bandit"] and journaled[-1][1]["active_from"] == 5
