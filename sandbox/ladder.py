@@ -78,6 +78,43 @@ def run_ladder(
             timings=timings,
             **base,
         )
+    return sandbox_ladder(
+        source,
+        space,
+        backend=backend,
+        replays=replays,
+        filename=filename,
+        limits=limits,
+        deadline_s=deadline_s,
+        prior_checks=checks,
+        prior_timings=timings,
+        started=start,
+    )
+
+
+def sandbox_ladder(
+    source: str,
+    space: Any,
+    *,
+    backend: Backend,
+    replays: list[dict[str, Any]] | None = None,
+    filename: str = "mechanism.py",
+    limits: dict[str, float] | None = None,
+    deadline_s: float = LADDER_DEADLINE_S,
+    prior_checks: list[CheckResult] | None = None,
+    prior_timings: dict[str, float] | None = None,
+    started: float | None = None,
+) -> LadderReport:
+    """The sandbox rungs (smoke, contract) alone, without the static gate.
+
+    :func:`run_ladder` calls this after the gate; the attack suite calls it directly,
+    because the sandbox must hold even for code the gate would have stopped.
+    """
+    start = started if started is not None else time.perf_counter()
+    checks = list(prior_checks or [])
+    timings = dict(prior_timings or {})
+    base = {"sha": source_sha(source), "backend": backend.name, "warnings": list(backend.warnings)}
+    space = space_dicts(space)
     request = {
         "op": "ladder",
         "mechanisms": [

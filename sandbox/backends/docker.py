@@ -37,6 +37,7 @@ LOG_MAX_SIZE = "16m"
 # Time to create/start/remove a container on top of the run's own deadline.
 REAP_GRACE_S = 30.0
 API_TIMEOUT_S = 60  # docker API calls themselves (create/start/remove)
+REMOVE_ATTEMPTS = 3
 
 
 def _docker_client() -> Any:
@@ -177,8 +178,19 @@ class DockerBackend(Backend):
                 seconds=seconds,
             )
         finally:
-            with contextlib.suppress(Exception):
-                api.remove_container(cid, force=True)
+            self._remove(cid)
+
+    def _remove(self, cid: str) -> None:
+        # An engine busy with an OOM-thrashing container can time out a removal; retry, and
+        # leave anything still there to the reaper (the deadline label says when).
+        for attempt in range(REMOVE_ATTEMPTS):
+            try:
+                self.client.api.remove_container(cid, force=True)
+                return
+            except Exception as exc:
+                if "No such container" in str(exc) or "is already in progress" in str(exc):
+                    return
+                time.sleep(0.5 * (attempt + 1))
 
     def _read_logs(self, cid: str, *, stdout: bool) -> tuple[bytes, bool]:
         data = bytearray()

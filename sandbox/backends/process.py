@@ -3,7 +3,9 @@
 Preferred: bubblewrap (``bwrap``) with every namespace unshared (no network but a downed
 loopback, own pid/ipc/uts/user namespace), all capabilities dropped, an empty environment,
 a file system of read-only binds (the interpreter, its packages and the ``sandbox``
-package; nothing of the user's home, the repository or ``/etc``) plus a size-capped tmpfs.
+package; nothing of the user's home, the repository or ``/etc``) and *nothing writable*:
+bwrap cannot mount a noexec tmpfs, and a hook needs no disk, so there is no ``/tmp`` to
+fill or to execute from (the docker profile has a small noexec one).
 Without bwrap: ``unshare`` (network, pid and user namespaces) when user namespaces work,
 else a bare child process. Always: rlimits, a process group killed at the host deadline, a
 cgroup (pids + memory) when this user may create one, and capped output.
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `sandbox` package
 JAIL_PACKAGE_ROOT = "/opt/bilevel"  # where the package is bound inside the jail
-TMPFS_BYTES = 16 << 20  # the jail's /tmp (bwrap --size): a disk fill stops here
 FILE_SIZE_LIMIT = 8 << 20  # RLIMIT_FSIZE: no single file beyond 8 MiB
 OPEN_FILES_LIMIT = 256
 PIDS_LIMIT = 64  # processes + threads, as in the docker profile
@@ -165,9 +166,14 @@ class ProcessBackend(Backend):
         assert self.bwrap is not None
         cmd = [
             self.bwrap,
-            "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces
+            "--unshare-all",  # ipc, pid, net, uts, cgroup namespaces
+            "--unshare-user", "--disable-userns",  # and no nested user namespace from inside
             "--uid", "65534", "--gid", "65534",
             "--die-with-parent",
+            # The harness supervisor itself is PID 1: init ignores signals from inside its
+            # namespace and the supervisor is non-dumpable, so a module can neither kill it
+            # nor write into its stdout (the report channel) through /proc/1/fd/1.
+            "--as-pid-1",
             "--new-session",  # no TIOCSTI on the caller's terminal
             "--clearenv",
             "--cap-drop", "ALL",
@@ -187,7 +193,8 @@ class ProcessBackend(Backend):
             "--ro-bind", str(PACKAGE_DIR), f"{JAIL_PACKAGE_ROOT}/sandbox",
             "--proc", "/proc",
             "--dev", "/dev",
-            "--size", str(TMPFS_BYTES), "--perms", "1777", "--tmpfs", "/tmp",
+            "--remount-ro", "/dev",  # /dev/shm would be a writable, executable tmpfs
+            "--dir", "/tmp",
             "--remount-ro", "/",
             "--chdir", "/tmp",
             "--setenv", "PYTHONPATH", JAIL_PACKAGE_ROOT,

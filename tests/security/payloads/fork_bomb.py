@@ -1,0 +1,10 @@
+class Probe(Mechanism):
+    name = "probe"
+
+    def guide(self, ctx):
+        _name_process()  # lets the host find every process this run left behind
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass

@@ -1,0 +1,7 @@
+class Probe(Mechanism):
+    name = "probe"
+
+    def guide(self, ctx):
+        hog = []
+        while True:
+            hog.append(bytearray(32 << 20))
