@@ -82,8 +82,8 @@ class InlineExecutor:
         from trainer.supervise import run_supervised
 
         def on_progress(progress: dict[str, Any]) -> None:
-            with self._lock:
-                self._progress[spec.index] = dict(progress)
+            with self._lock:  # merged: an eval-phase update has no loss, keep the last one
+                self._progress.setdefault(spec.index, {}).update(progress)
 
         try:
             result = run_supervised(spec, on_progress=on_progress)
@@ -215,7 +215,7 @@ class RqExecutor:
             else:
                 progress = job.meta.get("progress")
                 if isinstance(progress, dict):
-                    self._progress[index] = progress
+                    self._progress.setdefault(index, {}).update(progress)
                 continue
             self._jobs.pop(index, None)
             self._progress.pop(index, None)

@@ -61,12 +61,17 @@ class LiveView:
             self.events.append(f"policy: {event['diff']}")
         elif kind == "llm_call" and not event["ok"]:
             self.events.append(f"llm {event['role']} failed: {event['error']} (retrying)")
-        elif kind not in ("study_started", "llm_call"):
-            self.events.append(kind)
+        elif kind == "noise_floor":
+            self.events.append(f"noise floor {event['floor']:.5f} from {event['values']}")
+        elif kind == "context_reset":
+            self.events.append(f"Level-1 context reset: history from #{event['from_index']}")
+        elif kind not in ("study_started", "llm_call", "study_finished"):
+            self.events.append(kind.replace("_", " "))
 
     def __rich__(self) -> Any:
         from rich.panel import Panel
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 1))
         best = f"#{self.best[0]} val_bpb {self.best[1]:.5f}" if self.best else "-"
@@ -83,7 +88,7 @@ class LiveView:
                 f"{frac:.0%} of budget ({1 - frac:.0%} left), {p.get('elapsed_s', 0):.1f}s",
             )
         for line in self.events:
-            table.add_row("", line)
+            table.add_row("", Text(line))  # not markup: "[baseline]" is text
         return Panel(table, title=f"bilevel study {self.study}")
 
 
