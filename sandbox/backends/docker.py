@@ -89,6 +89,7 @@ class DockerBackend(Backend):
     def __init__(self, image: str = SANDBOX_IMAGE) -> None:
         super().__init__()
         self.image = image
+        self.last_container_id: str | None = None
         self.client = _docker_client()
 
     def container_config(self, deadline_at: float) -> dict[str, Any]:
@@ -146,6 +147,7 @@ class DockerBackend(Backend):
         start = time.monotonic()
         container = api.create_container(**self.container_config(time.time() + deadline_s))
         cid = container["Id"]
+        self.last_container_id = cid  # lets tests check that this very container is gone
         timed_out = False
         try:
             sock = api.attach_socket(cid, params={"stdin": 1, "stream": 1})

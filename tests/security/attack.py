@@ -61,12 +61,16 @@ def payload_source(name: str, marker: str, subst: dict[str, str] | None = None) 
     return source
 
 
-def sandbox_containers() -> set[str]:
-    from sandbox.backends.docker import SANDBOX_LABEL, _docker_client
+def container_exists(cid: str) -> bool:
+    import docker.errors
 
-    return {
-        c["Id"] for c in _docker_client().api.containers(all=True, filters={"label": SANDBOX_LABEL})
-    }
+    from sandbox.backends.docker import _docker_client
+
+    try:
+        _docker_client().api.inspect_container(cid)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -85,13 +89,14 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
-def assert_nothing_left(backend: Backend, marker: str, containers_before: set[str]) -> None:
+def assert_nothing_left(backend: Backend, marker: str) -> None:
     deadline = time.monotonic() + LEFTOVER_WAIT_S
     while (left := marked_processes(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes of the sandbox run survived it: {left}"
     if backend.name == "docker":
-        assert sandbox_containers() <= containers_before, "a sandbox container outlived its call"
+        cid = backend.last_container_id  # type: ignore[attr-defined]
+        assert cid and not container_exists(cid), "the sandbox container outlived its call"
 
 
 def run_attack(
@@ -117,10 +122,9 @@ def run_attack(
         "candidates": candidates,
         "limits": {**ATTACK_LIMITS, **(limits or {})},
     }
-    before = sandbox_containers() if backend.name == "docker" else set()
     start = time.monotonic()
     run = backend.run(request, deadline_s=deadline_s)
     elapsed = time.monotonic() - start
-    assert_nothing_left(backend, marker, before)
+    assert_nothing_left(backend, marker)
     outputs = (run.report or {}).get("outputs") or [None]
     return Attack(run=run, elapsed=elapsed, output=outputs[0], marker=marker)
