@@ -79,6 +79,13 @@ def _write_split(tokenizer: Tokenizer, dataset: Dataset, split: Split, out: Path
     return count
 
 
+def _make_shareable(folder: Path) -> None:
+    """World-readable, like any cache: trainers in containers may run as another uid."""
+    folder.chmod(0o755)
+    for item in folder.iterdir():
+        item.chmod(0o644)
+
+
 def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
     """Tokenize both splits into the cache (if absent) and return the cache folder."""
     final = cache_dir() / "tokens" / f"{dataset.key}--{tokenizer.name}"
@@ -97,6 +104,7 @@ def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
         meta = {"dataset": dataset.name, "key": dataset.key, "tokens": counts}
         meta["tokenizer"] = json.loads(describe(tokenizer))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        _make_shareable(tmp)
         try:
             os.rename(tmp, final)  # atomic; fails if another worker finished first
         except OSError:

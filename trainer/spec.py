@@ -348,7 +348,10 @@ PRESETS: dict[str, Preset] = {
         eval_tokens=10 * 2**19,
         space=_space(
             total_batch=(2**15, 2**19, 2**21),
-            device_batch=(1, 128, 256),
+            # 64 x 2048 tokens per micro-batch (autoresearch uses 128): the fp32 soft-capped
+            # logits alone are 4 GiB per 64 rows at vocab 8192, and 128 rows risk OOM on an
+            # 80 GB GPU with PyTorch's attention kernels. Accumulation keeps the 2**19 batch.
+            device_batch=(1, 64, 256),
             head_dim=(64, 128, 256),
             head_dim_default=128,
             depth=8,

@@ -129,6 +129,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int, path: Path) -> BpeTokenizer
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tok.save(tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any other
     os.replace(tmp, path)
     return BpeTokenizer(path)
 

@@ -142,6 +142,8 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         head_dim=int(cfg["HEAD_DIM"]),
         window_pattern=str(cfg["WINDOW_PATTERN"]),
     )
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for the few fp32 matmuls left
     model = GPT(gpt_config).to(device)
     optimizers = build_optimizers(model, cfg)
     use_cuda = device.type == "cuda"

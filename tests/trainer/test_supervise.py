@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -75,7 +76,14 @@ def test_a_killed_training_child_is_crashed_and_the_caller_survives() -> None:
     assert killed and killed[0] != os.getpid()
     assert result.status == "crashed"
     assert "SIGKILL" in result.error
-    assert "torch" not in sys.modules  # the supervising process never loaded torch itself
+
+
+def test_the_supervisor_and_the_rq_job_never_import_torch() -> None:
+    # CUDA must never be initialised in the rq parent: check in a fresh interpreter.
+    probe = "import sys, trainer, trainer.jobs, orchestrator.commands.worker; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_progress_reports_steps_loss_and_budget_fraction() -> None:
