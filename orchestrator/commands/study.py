@@ -160,5 +160,5 @@ def print_summary(console: Any, summary: Any) -> None:
     for line in summary.lines():
         console.print(line, markup=False, highlight=False)
     for line in level2_summary_lines(summary.run_dir):  # mechanisms, verdicts, firing
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print("== end summary ==", markup=False, highlight=False)
