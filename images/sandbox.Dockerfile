@@ -9,10 +9,11 @@ ARG BASE=bilevel/base:bookworm
 FROM ${BASE}
 
 # The host's CA bundle is in the base image; pip must use it to reach the index through a
-# TLS-inspecting proxy. Build-time only: pip itself is removed below.
-ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+# TLS-inspecting proxy. ARG, not ENV: build-time only, so the image's environment stays empty
+# (and pip itself is removed below).
+ARG PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+ARG PIP_DISABLE_PIP_VERSION_CHECK=1
+ARG PIP_NO_CACHE_DIR=1
 
 COPY images/sandbox.lock /tmp/sandbox.lock
 # --require-hashes: every wheel must match the lock's sha256, so the image holds exactly the
@@ -29,8 +30,7 @@ RUN python3 -m compileall -q /opt/sandbox-venv/lib/python3.11/site-packages/sand
  && echo "sandbox:x:10001:10001::/tmp:/usr/sbin/nologin" >> /etc/passwd \
  && echo "sandbox:x:10001:" >> /etc/group
 
-ENV PIP_CERT= \
-    PATH=/opt/sandbox-venv/bin:/usr/bin:/bin \
+ENV PATH=/opt/sandbox-venv/bin:/usr/bin:/bin \
     LANG=C.UTF-8
 USER 10001:10001
 WORKDIR /tmp

@@ -17,15 +17,22 @@ def make_backend(name: str = "auto") -> Backend:
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown sandbox backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")
     if name in ("auto", "docker"):
-        from sandbox.backends.docker import DockerBackend, engine_answers, image_exists
+        from sandbox.backends.docker import (
+            DockerBackend,
+            engine_answers,
+            image_exists,
+            sandbox_image,
+        )
 
         if engine_answers() and image_exists():
             return DockerBackend()
         if name == "docker":
             if not engine_answers():
-                raise ValueError("no Docker engine answers; start dockerd or use --backend process")
-            raise ValueError(
-                "the sandbox image bilevel/sandbox:latest is missing; build it with `make images`"
+                raise SandboxUnavailable(
+                    "no Docker engine answers; start dockerd or use --backend process"
+                )
+            raise SandboxUnavailable(
+                f"the sandbox image {sandbox_image()} is missing; build it with `make images`"
             )
     from sandbox.backends.process import ProcessBackend
 

@@ -10,6 +10,7 @@ process killed mid-call), and every call removes its own container in ``finally`
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from typing import Any
@@ -22,7 +23,8 @@ from sandbox.backends.base import (
     SandboxUnavailable,
 )
 
-SANDBOX_IMAGE = "bilevel/sandbox:latest"
+DEFAULT_IMAGE = "bilevel/sandbox:latest"  # what images/build.sh builds
+IMAGE_ENV = "BILEVEL_SANDBOX_IMAGE"  # another tag (a registry copy, a test's missing image)
 SANDBOX_LABEL = "org.bilevel.sandbox"
 DEADLINE_LABEL = "org.bilevel.sandbox.deadline"
 SANDBOX_UID = "10001:10001"  # the image's unprivileged user; no entry in any host group
@@ -54,9 +56,13 @@ def engine_answers() -> bool:
         return False
 
 
-def image_exists(image: str = SANDBOX_IMAGE) -> bool:
+def sandbox_image() -> str:
+    return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def image_exists(image: str | None = None) -> bool:
     try:
-        _docker_client().images.get(image)
+        _docker_client().images.get(image or sandbox_image())
         return True
     except Exception:
         return False
@@ -86,9 +92,9 @@ class DockerBackend(Backend):
 
     name = "docker"
 
-    def __init__(self, image: str = SANDBOX_IMAGE) -> None:
+    def __init__(self, image: str | None = None) -> None:
         super().__init__()
-        self.image = image
+        self.image = image or sandbox_image()
         self.last_container_id: str | None = None
         self.client = _docker_client()
 
