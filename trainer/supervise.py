@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from trainer.results import ResultStore
@@ -49,6 +50,8 @@ SECONDS_BUDGET_FACTOR = 2.0
 TOKENS_BUDGET_DEADLINE_S = 4 * 3600.0
 # Characters of the child's stderr kept in a `crashed` result (segfault stacks, warnings).
 STDERR_TAIL_CHARS = 1500
+# A child SIGKILLed while its cgroup's OOM-kill count rose is an `oom` trial, not `crashed`.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 # How long to wait for a killed child to be reaped.
 KILL_WAIT_S = 10.0
 
@@ -73,6 +76,38 @@ def _stderr_tail(log: IO[bytes]) -> str:
     size = log.tell()
     log.seek(max(0, size - STDERR_TAIL_CHARS))
     return log.read().decode("utf-8", "replace").strip()
+
+
+def _memory_cgroup_counter_file() -> Path | None:
+    """The file where the kernel counts OOM kills in this process's memory cgroup."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2: one unified hierarchy
+            return CGROUP_ROOT / path.lstrip("/") / "memory.events"
+        if "memory" in controllers.split(","):  # cgroup v1
+            return CGROUP_ROOT / "memory" / path.lstrip("/") / "memory.oom_control"
+    return None
+
+
+def cgroup_oom_kills() -> int | None:
+    """OOM kills so far in this process's memory cgroup (which the training child shares).
+
+    Scoped to our cgroup, not the whole machine: on a shared host, other containers'
+    OOM kills must not turn our trial's unrelated SIGKILL into ``oom``. None if unknown.
+    """
+    counter = _memory_cgroup_counter_file()
+    try:
+        text = counter.read_text(encoding="ascii") if counter else ""
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return None
 
 
 def _death_message(returncode: int, stderr_tail: str) -> str:
@@ -112,6 +147,7 @@ def _run_child(
 ) -> TrialResult:
     if errors := spec.validate_against():
         return TrialResult.failed(spec, "invalid", "; ".join(errors))
+    oom_before = cgroup_oom_kills()
     with tempfile.TemporaryFile() as stderr_log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trainer.child"],
@@ -153,9 +189,13 @@ def _run_child(
                 if message.get("type") == "progress" and on_progress is not None:
                     on_progress(message["info"])
             returncode = proc.wait(timeout=KILL_WAIT_S)
-            return TrialResult.failed(
-                spec, "crashed", _death_message(returncode, _stderr_tail(stderr_log))
-            )
+            message = _death_message(returncode, _stderr_tail(stderr_log))
+            oom_after = cgroup_oom_kills()
+            if returncode == -signal.SIGKILL and oom_after is not None and oom_after != oom_before:
+                return TrialResult.failed(
+                    spec, "oom", f"killed by the kernel's OOM killer: {message}"
+                )
+            return TrialResult.failed(spec, "crashed", message)
         finally:
             if proc.poll() is None:
                 # The result is in hand (or we are unwinding); give the child a moment to
