@@ -8,6 +8,13 @@ trial starts at once. Tokenization is never inside a trial's budget either way.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import BinaryIO
+
 import typer
 
 from orchestrator.errors import UserError
@@ -24,17 +31,24 @@ def shard_name(index: int) -> str:
     return f"shard_{index:05d}.parquet"
 
 
+def _install(target: Path, name: str, source: BinaryIO) -> None:
+    """Copy ``source`` to ``target/name`` via a temp file: readers never see a partial shard."""
+    fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
+    try:
+        with open(fd, "wb") as out:
+            shutil.copyfileobj(source, out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def fetch_climbmix(shards: int, source: str | None) -> list[str]:
     """Put ``shards`` training shards and the validation shard into the cache folder."""
-    import shutil
-    import tempfile
-    import urllib.request
-    from pathlib import Path
-
     from trainer.datasets import climbmix_dir
 
     target = climbmix_dir()
-    target.mkdir(parents=True, exist_ok=True)
     if source and not source.startswith(("http://", "https://")):
         folder = Path(source).expanduser()
         local = sorted(folder.glob("shard_*.parquet")) if folder.is_dir() else []
@@ -43,28 +57,25 @@ def fetch_climbmix(shards: int, source: str | None) -> list[str]:
                 f"--source {source!r} holds fewer than 2 shard_*.parquet files; "
                 "point it at a folder of ClimbMix shards (the last one is used for validation)"
             )
-        names = [p.name for p in local[:shards]] + [local[-1].name]
-        for name in dict.fromkeys(names):
-            shutil.copyfile(folder / name, target / name)
-        return list(dict.fromkeys(names))
+        names = list(dict.fromkeys([p.name for p in local[:shards]] + [local[-1].name]))
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            with (folder / name).open("rb") as fh:
+                _install(target, name, fh)
+        return names
     base = source or CLIMBMIX_BASE_URL
     names = [shard_name(i) for i in range(shards)] + [shard_name(CLIMBMIX_VAL_SHARD)]
+    target.mkdir(parents=True, exist_ok=True)
     for name in names:
         if (target / name).exists():
             continue
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
+        url = f"{base}/{name}"
         try:
-            url = f"{base}/{name}"
-            with (
-                urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp,
-                open(fd, "wb") as out,
-            ):
-                shutil.copyfileobj(resp, out)
-            Path(tmp).rename(target / name)  # atomic: a reader never sees a partial shard
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+                _install(target, name, resp)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise UserError(
-                f"could not download {base}/{name} ({exc}); check the network or use --source DIR"
+                f"could not download {url} ({exc}); check the network or use --source DIR"
             ) from None
     return names
 

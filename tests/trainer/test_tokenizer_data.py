@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -127,27 +128,42 @@ def test_validation_windows_are_the_fixed_prefix_of_the_val_split() -> None:
     assert rows[1, 0] == 10 and rows[2, -1] == 30
 
 
-def test_climbmix_is_read_from_parquet_shards_with_the_last_one_for_validation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_climbmix_is_prepared_from_parquet_shards_with_the_last_one_for_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bilevel_cli: list[str]
 ) -> None:
-    monkeypatch.setenv("BILEVEL_CACHE_DIR", str(tmp_path / "cache"))
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from orchestrator.commands.data import fetch_climbmix
-
+    monkeypatch.setenv("BILEVEL_CACHE_DIR", str(tmp_path / "cache"))
     source = tmp_path / "shards"
     source.mkdir()
     for i in range(3):
         texts = [f"shard {i} doc {j}: " + DOCS[j % len(DOCS)] for j in range(5)]
-        pq.write_table(
-            pa.table({"text": texts, "id": list(range(5))}), source / f"shard_{i:05d}.parquet"
-        )
-    fetched = fetch_climbmix(shards=2, source=str(source))
-    assert fetched == ["shard_00000.parquet", "shard_00001.parquet", "shard_00002.parquet"]
+        table = pa.table({"text": texts, "id": list(range(5))})
+        pq.write_table(table, source / f"shard_{i:05d}.parquet")
+    prepare = [*bilevel_cli, "data", "prepare", "climbmix", "--preset", "cpu-tiny"]
+    out = subprocess.run(
+        [*prepare, "--shards", "2", "--source", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "climbmix: 3 shards in the cache" in out.stdout
+
     ds = datasets.resolve("climbmix")
     val = list(ds.documents("val"))
     assert len(val) == 5 and all(t.startswith("shard 2 ") for t in val)
     data = load_tokens(ds, "bytes", 256)
     assert bytes(data.val) == "".join(val).encode()
     assert len(data.train) == sum(len(t.encode()) for t in ds.documents("train"))
+    assert f"train_tokens: {len(data.train)}" in out.stdout
+
+
+def test_climbmix_prepare_rejects_a_folder_without_shards(
+    tmp_path: Path, bilevel_cli: list[str]
+) -> None:
+    prepare = [*bilevel_cli, "data", "prepare", "climbmix", "--source", str(tmp_path)]
+    out = subprocess.run(prepare, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: --source") and "fewer than 2 shard_*.parquet" in out.stderr
