@@ -67,6 +67,38 @@ class Diverged(Exception):
     """The loss became non-finite or exploded; the trial ends early as ``diverged``."""
 
 
+class DivergenceGuard:
+    """Raises :class:`Diverged` on a non-finite loss at once, or on a smoothed loss above
+    ``DIVERGENCE_FACTOR x ln(vocab)`` once the grace steps are over."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self.threshold = DIVERGENCE_FACTOR * math.log(vocab_size)
+        self.smoothed = float("nan")
+
+    def update(self, loss: float, step: int) -> None:
+        if not math.isfinite(loss):
+            raise Diverged(f"loss is {loss} at step {step}")
+        first = step == 1 or not math.isfinite(self.smoothed)
+        self.smoothed = loss if first else self.smoothed + LOSS_EMA_WEIGHT * (loss - self.smoothed)
+        if step >= DIVERGENCE_GRACE_STEPS and self.smoothed > self.threshold:
+            raise Diverged(
+                f"smoothed loss {self.smoothed:.3f} at step {step} is worse than guessing "
+                f"(threshold {self.threshold:.3f} = {DIVERGENCE_FACTOR} x ln {self.vocab_size})"
+            )
+
+
+def model_config(preset: Preset, config: dict[str, Any]) -> GPTConfig:
+    return GPTConfig(
+        vocab_size=preset.vocab_size,
+        seq_len=preset.seq_len,
+        n_layer=int(config["DEPTH"]),
+        n_embd=model_dim(config),
+        head_dim=int(config["HEAD_DIM"]),
+        window_pattern=str(config["WINDOW_PATTERN"]),
+    )
+
+
 def pick_device(spec: TrialSpec, preset: Preset) -> torch.device | str:
     """The device to train on, or the reason (a str) this spec cannot run here."""
     wants_cuda = spec.device == "cuda" or preset.device == "cuda"
@@ -134,17 +166,9 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     val_rows = validation_windows(data.val, preset.seq_len, preset.eval_tokens)
 
     cfg = spec.config
-    gpt_config = GPTConfig(
-        vocab_size=preset.vocab_size,
-        seq_len=preset.seq_len,
-        n_layer=int(cfg["DEPTH"]),
-        n_embd=model_dim(cfg),
-        head_dim=int(cfg["HEAD_DIM"]),
-        window_pattern=str(cfg["WINDOW_PATTERN"]),
-    )
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for the few fp32 matmuls left
-    model = GPT(gpt_config).to(device)
+    model = GPT(model_config(preset, cfg)).to(device)
     optimizers = build_optimizers(model, cfg)
     use_cuda = device.type == "cuda"
     step_model: torch.nn.Module = torch.compile(model) if use_cuda else model
@@ -160,15 +184,14 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     sampler = BatchSampler(data.train, preset.seq_len, device_batch, spec.seed)
     token_steps = math.ceil(spec.budget.amount / total_batch) if spec.budget.mode == "tokens" else 0
     untimed_steps = COMPILE_UNTIMED_STEPS if use_cuda else 0
-    blowup = DIVERGENCE_FACTOR * math.log(preset.vocab_size)
+    guard = DivergenceGuard(preset.vocab_size)
 
     def budget_progress(step: int, train_seconds: float) -> float:
         if spec.budget.mode == "tokens":
             return step / token_steps
         return train_seconds / spec.budget.amount
 
-    step, tokens, train_seconds, loss_value, smoothed = 0, 0, 0.0, float("nan"), float("nan")
-    last_report = 0.0
+    step, tokens, timed_tokens, train_seconds, last_report = 0, 0, 0, 0.0, 0.0
     try:
         report({"phase": "training", "pid": os.getpid(), "step": 0, "progress": 0.0})
         while budget_progress(step, train_seconds) < 1.0:
@@ -193,18 +216,10 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
             loss_value = float(loss_sum) / accum_steps  # syncs the device: step time is real
             if step >= untimed_steps:
                 train_seconds += time.perf_counter() - started
+                timed_tokens += total_batch
             step += 1
             tokens += total_batch
-            if not math.isfinite(loss_value):
-                raise Diverged(f"loss is {loss_value} at step {step}")
-            smoothed = (
-                loss_value if step == 1 else smoothed + LOSS_EMA_WEIGHT * (loss_value - smoothed)
-            )
-            if step >= DIVERGENCE_GRACE_STEPS and smoothed > blowup:
-                raise Diverged(
-                    f"smoothed loss {smoothed:.3f} at step {step} is worse than guessing "
-                    f"(threshold {blowup:.3f} = {DIVERGENCE_FACTOR} x ln {preset.vocab_size})"
-                )
+            guard.update(loss_value, step)
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
@@ -234,7 +249,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         return TrialResult.failed(
             spec, "diverged", f"val_bpb is {val_bpb}", steps=step, hardware=hardware
         )
-    tokens_per_s = tokens / train_seconds if train_seconds > 0 else 0.0
+    tokens_per_s = timed_tokens / train_seconds if train_seconds > 0 else 0.0
     peak = peak_flops(device)
     mfu = tokens_per_s * model.flops_per_token() / peak if peak else None
     return TrialResult(
