@@ -206,7 +206,8 @@ class RqExecutor:
             if status == JobStatus.FINISHED:
                 results.append(self._finished(spec, job.return_value()))
             elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-                error = (job.exc_info or f"job {status.value}").strip()
+                latest = job.latest_result()
+                error = ((latest.exc_string if latest else None) or f"job {status.value}").strip()
                 if attempt < MAX_ATTEMPTS and any(m in error for m in WORKER_DEATH_MARKERS):
                     self._enqueue(spec, attempt + 1)
                     continue

@@ -331,6 +331,13 @@ def run_study(
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(path)  # truncates a torn last line before we read it
     events = read_events(path)
+    started = [e for e in events if e.get("type") == ev.STUDY_STARTED]
+    if started and started[0].get("study") != config.name:
+        journal.close()
+        raise UserError(
+            f"{path} belongs to study {started[0].get('study')!r}, not {config.name!r}; "
+            "resume it with its own study file or pick another --out"
+        )
     state = rebuild_state(config, events)
     agent = make_agent(config, journal)
     if executor is None:

@@ -110,3 +110,19 @@ def test_level15_builtin_returns_a_valid_policy_and_diff() -> None:
     )
     assert diagnosis.startswith("[built-in heuristic]")
     assert isinstance(diff, dict) and policy.step_scale > 0
+
+
+def test_long_history_is_compacted_but_keeps_the_best_and_recent() -> None:
+    from orchestrator.levels.level1 import BEST_TRIALS_SHOWN, RECENT_TRIALS_SHOWN, compact_history
+
+    history = [
+        {"index": i, "val_bpb": 5.0 - (0.5 if i == 3 else 0.0) + i * 1e-3, "status": "ok",
+         "changes": {"MATRIX_LR": 0.01 * (i + 1)}, "config": {}, "kept": i == 3,
+         "source": "builtin", "hypothesis": ""}
+        for i in range(200)
+    ]  # fmt: skip
+    shown, summary = compact_history(history)
+    indices = [t["index"] for t in shown]
+    assert 3 in indices and indices[-1] == 199  # the best and the latest survive
+    assert len(shown) <= RECENT_TRIALS_SHOWN + BEST_TRIALS_SHOWN
+    assert "older trials not shown" in summary and "MATRIX_LR" in summary
