@@ -13,6 +13,8 @@ from orchestrator.report.data import RunData, TrialRow
 # More panels than this stop being readable at page width; the most-changed params win.
 MAX_PARAM_PANELS = 12
 PARAM_COLUMNS = 3
+# Ticks on a log-scaled parameter axis: enough to read a value, few enough to stay clean.
+LOG_TICKS = 4
 # The study's levels in the order they run, for the LLM-call raster.
 ROLE_ORDER = ("level1", "level15", "explore", "critique", "specify", "generate", "repair")
 # Failed trials have no val_bpb; they are drawn as ticks just under the axis floor.
@@ -118,6 +120,14 @@ def _mark_events(ax: Any, run: RunData) -> None:
             )
 
 
+def _log_ticks(low: float, high: float, count: int = LOG_TICKS) -> list[float]:
+    """``count`` ticks evenly spaced in log between low and high, at two significant digits."""
+    if high <= low * 1.0001:
+        return [low]
+    step = (math.log10(high) - math.log10(low)) / (count - 1)
+    return sorted({float(f"{10 ** (math.log10(low) + i * step):.2g}") for i in range(count)})
+
+
 def _integer_x(ax: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -206,14 +216,16 @@ def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None
     if choices is not None:
         ax.set_yticks(range(len(choices)), [str(c) for c in choices])
     elif param is not None and param.log and all((y(t.config.get(name)) or 0) > 0 for t in trials):
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+        from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-        # Powers of two read as powers of two; other log params at 1-2-5 steps.
-        base2 = param.kind == "pow2"
-        ax.set_yscale("log", base=2 if base2 else 10)
-        ax.yaxis.set_major_locator(LogLocator(base=2) if base2 else LogLocator(subs=(1, 2, 5)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_yscale("log", base=2 if param.kind == "pow2" else 10)
+        if param.kind == "pow2":  # powers of two read as powers of two
+            ax.yaxis.set_major_locator(LogLocator(base=2))
+        else:  # a few round values across the range tried: decades are often too wide
+            shown = [v for t in trials if (v := y(t.config.get(name))) is not None]
+            ax.yaxis.set_major_locator(FixedLocator(_log_ticks(min(shown), max(shown))))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.yaxis.set_minor_locator(NullLocator())
     _integer_x(ax)
     ax.set_title(name, fontsize=8.5)
     ax.tick_params(labelsize=7)
