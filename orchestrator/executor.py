@@ -13,8 +13,11 @@ records exactly one ``trial_finished`` per index, so an index is never lost or d
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue as queue_mod
 import re
+import signal
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
@@ -117,9 +120,14 @@ class InlineExecutor:
         return 1
 
     def close(self) -> None:
-        # Child processes are owned by run_supervised, which ends them with its thread;
-        # daemon threads do not keep an interrupted orchestrator alive.
-        return None
+        """End trials still running (an interrupted study): a resumed study re-runs them,
+        so an orphaned child would only burn the CPU the next run needs."""
+        with self._lock:
+            pids = [p.get("pid") for i, p in self._progress.items() if i in self._running]
+        for pid in pids:
+            if isinstance(pid, int):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def job_id_for(spec: TrialSpec, attempt: int) -> str:

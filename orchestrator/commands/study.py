@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
             parallel=parallel,
         )
         run_dir = out or RUNS_DIR / config.name
+        _stop_on_sigterm()
         level2 = level2_for_study(config, run_dir)  # {} unless levels.research is on
         console = Console()
         view = LiveView(config.name, config.llm.label())
@@ -144,6 +145,17 @@ def register(app: typer.Typer) -> None:
             with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
                 summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
         print_summary(console, summary)
+
+
+def _stop_on_sigterm() -> None:
+    """`docker stop` and `kill` end the study like Ctrl-C: running trials are stopped, the
+    journal is closed, and `--resume` continues it."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def print_summary(console: Any, summary: Any) -> None:
