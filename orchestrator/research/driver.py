@@ -129,6 +129,17 @@ class Level2Driver:
                     reason=f"the study ended while the session was still running ({CLOSE_WAIT_S:g} s)",
                 )
         self._closed.set()
+        self._release_sandbox()
+
+    def _release_sandbox(self) -> None:
+        """A warm sandbox client keeps one sandbox started ahead of the next call; the
+        study is over, so stop it (clients without resources have nothing to close)."""
+        client = self.host.client
+        for owner in (client, getattr(client, "backend", None)):
+            close = getattr(owner, "close", None)
+            if callable(close):
+                close()
+                return
 
     # ------------------------------------------------------------------ sessions
     def _start(self, state: StudyState, journal: Journal, trigger: str) -> None:
