@@ -5,26 +5,34 @@
 #     -f images/sandbox-runner.Dockerfile -t bilevel/sandbox-runner .  (or: make images)
 ARG BASE=python:3.11-slim
 
-FROM ${BASE} AS build
+FROM ${BASE} AS deps
 COPY images/sandbox-runner.lock /tmp/sandbox-runner.lock
 RUN python3.11 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
       -r /tmp/sandbox-runner.lock
+
+# The project as a wheel, built against the pinned setuptools above (no unpinned backend).
+FROM deps AS wheel
 COPY pyproject.toml README.md /src/
 COPY orchestrator /src/orchestrator
 COPY trainer /src/trainer
 COPY sandbox /src/sandbox
-RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      --no-deps --no-build-isolation /src
-COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
-RUN sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
- && chmod 0755 /opt/venv/bin/bilevel-healthcheck
+RUN /opt/venv/bin/pip wheel --no-cache-dir --disable-pip-version-check \
+      --no-deps --no-build-isolation --wheel-dir /wheels /src
 
 FROM ${BASE}
 # Socket access comes from the socket's group, added at run time (compose.yaml group_add).
 RUN groupadd --gid 10001 bilevel \
  && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel
-COPY --from=build /opt/venv /opt/venv
+# Dependencies first: this layer stays cached until the lock changes; a source change
+# only rebuilds the small layers below.
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=wheel /wheels /tmp/wheels
+COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /tmp/wheels/*.whl \
+ && rm -rf /tmp/wheels \
+ && sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
+ && chmod 0755 /opt/venv/bin/bilevel-healthcheck
 # The sandbox image's lock: the static gate's import allowlist (sandbox/gate.py).
 COPY images/sandbox.lock /app/sandbox.lock
 ENV PATH=/opt/venv/bin:$PATH \

@@ -8,7 +8,7 @@
 #     -f images/trainer.Dockerfile -t bilevel/trainer:cpu .          (or: make images)
 ARG BASE=python:3.11-slim
 
-FROM ${BASE} AS build
+FROM ${BASE} AS deps
 ARG TORCH_VARIANT=cuda
 ARG TORCH_INDEX_URL=
 COPY images/trainer.lock /tmp/trainer.lock
@@ -23,21 +23,29 @@ RUN case "$TORCH_VARIANT" in cpu|cuda) ;; *) echo "TORCH_VARIANT must be cpu or 
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "$@" -r /tmp/trainer.lock \
  && /opt/venv/bin/python -c "import torch, sys; v = torch.__version__; print('torch', v); \
 sys.exit(0 if ('+cpu' in v) == ('$TORCH_VARIANT' == 'cpu') else f'wrong torch build {v} for $TORCH_VARIANT')"
+
+# The project as a wheel, built against the pinned setuptools above (no unpinned backend).
+FROM deps AS wheel
 COPY pyproject.toml README.md /src/
 COPY orchestrator /src/orchestrator
 COPY trainer /src/trainer
 COPY sandbox /src/sandbox
-RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      --no-deps --no-build-isolation /src
-COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
-RUN sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
- && chmod 0755 /opt/venv/bin/bilevel-healthcheck
+RUN /opt/venv/bin/pip wheel --no-cache-dir --disable-pip-version-check \
+      --no-deps --no-build-isolation --wheel-dir /wheels /src
 
 FROM ${BASE}
 RUN groupadd --gid 10001 bilevel \
  && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin bilevel \
  && mkdir -p /cache && chown bilevel /cache
-COPY --from=build /opt/venv /opt/venv
+# Dependencies first: this layer stays cached until the lock changes; a source change
+# only rebuilds the small layers below.
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=wheel /wheels /tmp/wheels
+COPY deploy/healthcheck.py /opt/venv/bin/bilevel-healthcheck
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /tmp/wheels/*.whl \
+ && rm -rf /tmp/wheels \
+ && sed -i '1i #!/opt/venv/bin/python' /opt/venv/bin/bilevel-healthcheck \
+ && chmod 0755 /opt/venv/bin/bilevel-healthcheck
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

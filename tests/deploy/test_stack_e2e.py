@@ -163,10 +163,10 @@ class TrainerKiller(threading.Thread):
         self.stack = stack
         self.killed_job: str | None = None
         self.error: str | None = None
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
 
     def run(self) -> None:
         import redis
@@ -175,7 +175,7 @@ class TrainerKiller(threading.Thread):
         try:
             connection = redis.Redis.from_url(self.stack.redis_url, socket_timeout=5)
             registry = StartedJobRegistry(TRIAL_QUEUE, connection=connection)
-            while not self._stop.is_set():
+            while not self._done.is_set():
                 started = registry.get_job_ids()
                 if started:
                     time.sleep(KILL_AFTER_START_S)
@@ -189,7 +189,7 @@ class TrainerKiller(threading.Thread):
                     )
                     self.killed_job = started[0]
                     return
-                self._stop.wait(0.2)
+                self._done.wait(0.2)
         except Exception as exc:  # reported by the test, not lost in a thread
             self.error = repr(exc)
 
