@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,25 @@ def test_climbmix_prepare_rejects_a_folder_without_shards(
     out = subprocess.run(prepare, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.startswith("error: --source") and "fewer than 2 shard_*.parquet" in out.stderr
+
+
+def test_concurrent_builders_of_one_cache_all_get_the_complete_cache(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus", 30)
+    probe = (
+        "import sys; from trainer import datasets; from trainer.data import load_tokens; "
+        "d = load_tokens(datasets.resolve(sys.argv[1]), 'bytes', 256); "
+        "print(len(d.train), len(d.val), d.path)"
+    )
+    builders = [
+        subprocess.Popen(
+            [sys.executable, "-c", probe, f"text:{corpus}"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [b.communicate(timeout=120)[0].strip() for b in builders]
+    assert all(b.returncode == 0 for b in builders)
+    assert len(set(outputs)) == 1  # same sizes, same folder, whoever won the rename
+    folder = Path(outputs[0].split()[2])
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    expected = sum(len(d.encode()) for d in datasets.resolve(f"text:{corpus}").documents("train"))
+    assert int(outputs[0].split()[0]) == expected
