@@ -164,7 +164,9 @@ def register(app: typer.Typer) -> None:
         budget_seconds: float | None = typer.Option(
             None, help="training seconds (default: the preset's)"
         ),
-        budget_tokens: int | None = typer.Option(None, help="training tokens instead of seconds"),
+        budget_tokens: int | None = typer.Option(
+            None, help="training tokens instead of seconds (rounded up to whole optimizer steps)"
+        ),
         dataset: str = typer.Option(DEFAULT_DATASET, help="stdlib, text:PATH or climbmix"),
         seed: int = typer.Option(0, help="seeds model init and batch order"),
         device: str = typer.Option("auto", help="auto, cpu or cuda"),
