@@ -61,9 +61,14 @@ class DirectClient:
     """Runs the sandbox backend in this process."""
 
     def __init__(
-        self, backend: Backend | str = "auto", *, limits: dict[str, float] | None = None
+        self,
+        backend: Backend | str = "auto",
+        *,
+        limits: dict[str, float] | None = None,
+        warm: bool = False,
     ) -> None:
-        self.backend = make_backend(backend) if isinstance(backend, str) else backend
+        """``warm``: keep the next sandbox started ahead of time (long-lived callers)."""
+        self.backend = make_backend(backend, warm=warm) if isinstance(backend, str) else backend
         self.limits = limits or {}
 
     def check(
@@ -178,10 +183,16 @@ def make_client(
     queue: str = DEFAULT_QUEUE,
     *,
     limits: dict[str, float] | None = None,
+    warm: bool = True,
 ) -> SandboxClient:
-    """The client for a deployment: ``direct`` (a backend here) or ``runner`` (via Redis)."""
+    """The client for a deployment: ``direct`` (a backend here) or ``runner`` (via Redis).
+
+    ``warm`` (direct only): keep one sandbox started ahead of the next call, so a study's
+    hook calls do not wait for a container or interpreter start; each call still gets a
+    fresh sandbox.
+    """
     if kind == "direct":
-        return DirectClient(backend, limits=limits)
+        return DirectClient(backend, limits=limits, warm=warm)
     if kind == "runner":
         if not redis_url:
             raise ValueError(

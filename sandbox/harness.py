@@ -63,12 +63,13 @@ WORKER_ENV = {
     "PATH": "/usr/bin:/bin",
 }
 PR_SET_DUMPABLE = 4
+MAX_PREFORK = 8  # more idle workers than this only costs memory
 
 
 class Worker:
     """One worker process, seen from the supervisor: send a message, wait for the answer."""
 
-    def __init__(self, limits: dict[str, float]) -> None:
+    def __init__(self) -> None:
         env = dict(WORKER_ENV)
         if "PYTHONPATH" in os.environ:  # the process backend puts the package there
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
@@ -79,8 +80,6 @@ class Worker:
                 "-s",
                 "-m",
                 "sandbox.worker",
-                str(int(limits["memory_mb"])),
-                str(int(limits["cpu_seconds"])),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -91,6 +90,7 @@ class Worker:
             cwd="/tmp" if os.path.isdir("/tmp") else "/",
         )
         os.close(out_write)
+        _ALL_WORKERS.append(self)
         # The OOM killer should pick a worker, never the supervisor that writes the report.
         with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/oom_score_adj", "w") as f:
             f.write("1000")
@@ -186,13 +186,14 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
     space = request.get("space") or []
     checks: list[dict[str, Any]] = []
     report: dict[str, Any] = {"op": "ladder", "checks": checks, "name": None, "hooks": []}
-    worker = Worker(limits)
+    worker = _take_worker()
     try:
         answer = worker.ask(
             {
                 "op": "load",
                 "source": module["source"],
                 "filename": module.get("filename", "mechanism.py"),
+                **_worker_limits(limits),
             },
             limits["load_seconds"],
         )
@@ -276,39 +277,50 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
     ctx = request["context"]
     candidates = request.get("candidates")
     mechanisms = request["mechanisms"]
-    workers = [Worker(limits) for _ in mechanisms]
+    workers = [_take_worker() for _ in mechanisms]
     outputs: list[dict[str, Any]] = []
-    try:
-        start = time.perf_counter()
-        sent = [
-            w.send({"op": "load", "source": m["source"], "filename": f"{m['name']}.py"})
-            for w, m in zip(workers, mechanisms, strict=True)
-        ]
-        for worker, mech, send_error in zip(workers, mechanisms, sent, strict=True):
-            # All workers load in parallel; the load deadline counts from the batch start.
-            left = max(limits["load_seconds"] - (time.perf_counter() - start), 0.01)
-            loaded = {"ok": False, "error": send_error} if send_error else worker.receive(left)
-            out: dict[str, Any] = {"name": mech["name"], "sha": mech.get("sha", ""), "ok": False}
-            if loaded.get("ok") is not True:
-                out["error"] = f"load failed: {loaded.get('error')}"
-            else:
-                answer = worker.ask(
-                    {"op": "call", "hook": hook, "context": ctx, "candidates": candidates},
-                    limits["call_seconds"],
-                )
-                error = answer.get("error") if answer.get("ok") is not True else None
-                if error is None:
-                    error = contexts.validate_output(hook, answer.get("value"), ctx, candidates)
-                out.update(ok=error is None, value=answer.get("value") if error is None else None)
-                if error:
-                    out["error"] = error
-            out["seconds"] = round(time.perf_counter() - start, 4)
-            worker.kill()
-            out["output"] = worker.module_output()
-            outputs.append(out)
-    finally:
-        for worker in workers:
-            worker.kill()
+    # Workers are killed once the report is out (see _supervisor_main): the host stops
+    # waiting at the report, so their teardown is off the hook call's latency.
+    start = time.perf_counter()
+    sent = [
+        w.send(
+            {
+                "op": "load",
+                "source": m["source"],
+                "filename": f"{m['name']}.py",
+                **_worker_limits(limits),
+            }
+        )
+        for w, m in zip(workers, mechanisms, strict=True)
+    ]
+    loaded = []
+    for worker, send_error in zip(workers, sent, strict=True):
+        # All workers load in parallel; the load deadline counts from the batch start.
+        left = max(limits["load_seconds"] - (time.perf_counter() - start), 0.01)
+        loaded.append({"ok": False, "error": send_error} if send_error else worker.receive(left))
+    # Then every loaded worker gets the call at once; each has its own call deadline.
+    call = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates}
+    call_start = time.perf_counter()
+    sent = [
+        w.send(call) if ld.get("ok") is True else None
+        for w, ld in zip(workers, loaded, strict=True)
+    ]
+    for worker, mech, load, send_error in zip(workers, mechanisms, loaded, sent, strict=True):
+        out: dict[str, Any] = {"name": mech["name"], "sha": mech.get("sha", ""), "ok": False}
+        if load.get("ok") is not True:
+            out["error"] = f"load failed: {load.get('error')}"
+        else:
+            left = max(limits["call_seconds"] - (time.perf_counter() - call_start), 0.01)
+            answer = {"ok": False, "error": send_error} if send_error else worker.receive(left)
+            error = answer.get("error") if answer.get("ok") is not True else None
+            if error is None:
+                error = contexts.validate_output(hook, answer.get("value"), ctx, candidates)
+            out.update(ok=error is None, value=answer.get("value") if error is None else None)
+            if error:
+                out["error"] = error
+        out["seconds"] = round(time.perf_counter() - start, 4)
+        out["output"] = worker.module_output()
+        outputs.append(out)
     return {"op": "call", "stage": hook, "outputs": outputs}
 
 
@@ -329,9 +341,29 @@ def _write_report(nonce: str, report: dict[str, Any]) -> None:
         view = view[os.write(1, view) :]
 
 
-def _supervisor_main() -> int:
+# Workers started before the request arrived (``--prefork N``): a warm sandbox waiting for
+# its request has them ready, so a hook call does not pay for interpreter start-up. They are
+# exec'd before the nonce exists anywhere in this process.
+_PREFORKED: list[Worker] = []
+_ALL_WORKERS: list[Worker] = []  # every worker started, killed after the report is written
+
+
+def _take_worker() -> Worker:
+    while _PREFORKED:
+        worker = _PREFORKED.pop()
+        if worker.proc.poll() is None:
+            return worker
+    return Worker()
+
+
+def _worker_limits(limits: dict[str, float]) -> dict[str, int]:
+    return {"memory_mb": int(limits["memory_mb"]), "cpu_seconds": int(limits["cpu_seconds"])}
+
+
+def _supervisor_main(prefork: int = 0) -> int:
     with contextlib.suppress(Exception):  # non-dumpable: /proc/<us>/{mem,fd,environ} closed
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _PREFORKED.extend(Worker() for _ in range(min(prefork, MAX_PREFORK)))
     try:
         request = _read_request()
     except (ValueError, OSError) as exc:
@@ -356,8 +388,11 @@ def _supervisor_main() -> int:
     except Exception as exc:  # a harness bug: still a structured answer, never a pass
         report = {"op": request.get("op"), "error": f"harness failure: {type(exc).__name__}: {exc}"}
     _write_report(nonce, report)
+    for worker in _ALL_WORKERS:
+        worker.kill()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_supervisor_main())
+    args = sys.argv[1:]
+    sys.exit(_supervisor_main(int(args[1]) if args[:1] == ["--prefork"] else 0))

@@ -75,7 +75,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq.serializers import JSONSerializer
 
     global _backend
-    _backend = make_backend(backend)
+    _backend = make_backend(backend, warm=True)  # a service: keep the next sandbox ready
     for warning in _backend.warnings:
         log.warning("sandbox runner: %s", warning)
     connection = redis.Redis.from_url(redis_url)

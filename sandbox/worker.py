@@ -1,7 +1,8 @@
 """The worker: one untrusted mechanism module in its own process, serving the supervisor.
 
-Started by :mod:`sandbox.harness` as ``python -m sandbox.worker MEMORY_MB CPU_SECONDS``. It
-reads one JSON message per line on stdin — ``load`` (the module's source), then ``call``
+Started by :mod:`sandbox.harness` as ``python -m sandbox.worker`` (possibly ahead of time,
+before any request exists). It reads one JSON message per line on stdin — ``load`` (the
+module's source and the limits it runs under), then ``call``
 (a hook, a context, candidates) — and answers one JSON line each. It never learns the run's
 nonce, so nothing the module does here can produce an accepted report; the supervisor
 re-validates every answer anyway.
@@ -80,10 +81,17 @@ def _describe_error(exc: BaseException, filename: str) -> str:
     return f"{line}{type(exc).__name__}: {exc}"[:MAX_TEXT_CHARS]
 
 
-def _worker_main(memory_mb: int, cpu_seconds: int) -> None:
-    """Serve one mechanism: a ``load`` message, then ``call`` messages, until EOF."""
+def _apply_limits(memory_mb: int, cpu_seconds: int) -> None:
     import resource
 
+    limit = memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _worker_main() -> None:
+    """Serve one mechanism: a ``load`` message, then ``call`` messages, until EOF."""
     from sandbox.api import Candidate
 
     # The protocol pipes move to private descriptors; fd 0 becomes /dev/null and fds 1 and
@@ -94,10 +102,6 @@ def _worker_main(memory_mb: int, cpu_seconds: int) -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    limit = memory_mb << 20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     def send(message: dict[str, Any]) -> None:
         try:
@@ -116,6 +120,8 @@ def _worker_main(memory_mb: int, cpu_seconds: int) -> None:
         start = time.perf_counter()
         try:
             if msg["op"] == "load":
+                # Limits first: from here on, only the module's code runs in this process.
+                _apply_limits(int(msg["memory_mb"]), int(msg["cpu_seconds"]))
                 filename = f"/sandbox/mechanisms/{msg['filename']}"
                 instance, info = _load(msg["source"], filename)
                 send({"ok": True, **info, "seconds": time.perf_counter() - start})
@@ -176,4 +182,4 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    _worker_main(int(sys.argv[1]), int(sys.argv[2]))
+    _worker_main()

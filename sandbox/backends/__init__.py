@@ -11,7 +11,7 @@ from sandbox.backends.base import Backend, RawRun, SandboxRun, SandboxUnavailabl
 BACKEND_NAMES = ("auto", "docker", "process")
 
 
-def make_backend(name: str = "auto") -> Backend:
+def make_backend(name: str = "auto", *, warm: bool = False) -> Backend:
     """A backend by name: ``ValueError`` for an unknown name, :class:`SandboxUnavailable`
     (naming the fix) when the named one cannot run on this host."""
     if name not in BACKEND_NAMES:
@@ -25,7 +25,7 @@ def make_backend(name: str = "auto") -> Backend:
         )
 
         if engine_answers() and image_exists():
-            return DockerBackend()
+            return DockerBackend(warm=warm)
         if name == "docker":
             if not engine_answers():
                 raise SandboxUnavailable(
@@ -36,7 +36,7 @@ def make_backend(name: str = "auto") -> Backend:
             )
     from sandbox.backends.process import ProcessBackend
 
-    return ProcessBackend()
+    return ProcessBackend(warm=warm)
 
 
 __all__ = [

@@ -9,12 +9,16 @@ never count as an answer.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import secrets
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 REPORT_PREFIX = b"BILEVEL-HARNESS-REPORT"
 # Most a harness may print. The report is small (module output is capped at 4 KiB per
@@ -23,6 +27,13 @@ MAX_OUTPUT_BYTES = 8 << 20
 # Kept from stderr for diagnostics (a harness crash's traceback).
 STDERR_TAIL_BYTES = 4096
 NONCE_BYTES = 16  # 128 bits: unguessable by the module, which never sees it anyway
+# A warm sandbox (started ahead of its request, idle) is used only while younger than this,
+# so an idle one never lingers long; the reaper's deadline label covers it plus its call.
+WARM_MAX_AGE_S = 60.0
+# Workers a warm harness pre-starts: a typical number of active mechanisms per stage.
+WARM_PREFORK = 3
+
+T = TypeVar("T")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -84,13 +95,84 @@ def parse_report(stdout: bytes, nonce: str) -> dict[str, Any] | None:
     return report
 
 
+class WarmSlot(Generic[T]):
+    """One sandbox started ahead of its request, refilled in the background after each use.
+
+    Each sandbox still serves exactly one request: warmth hides start-up latency (container
+    creation, interpreter start, worker start) without sharing anything between calls.
+    Sandboxes are started from one long-lived thread: a child's parent-death signal
+    (bwrap's ``--die-with-parent``) fires when the *thread* that forked it ends.
+    """
+
+    def __init__(
+        self, start: Callable[[], T], alive: Callable[[T], bool], dispose: Callable[[T], None]
+    ) -> None:
+        self._start, self._alive, self._dispose = start, alive, dispose
+        self._lock = threading.Lock()
+        self._ready: tuple[T, float] | None = None
+        self._wanted = threading.Event()
+        self._closed = False
+        threading.Thread(target=self._fill_forever, daemon=True, name="warm-sandbox").start()
+        atexit.register(self.close)
+
+    def take(self) -> T | None:
+        """The warm sandbox if one is ready, fresh and alive; it is the caller's from now on."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+        if ready is None:
+            return None
+        handle, born = ready
+        if time.monotonic() - born < WARM_MAX_AGE_S and self._alive(handle):
+            return handle
+        self._dispose(handle)
+        return None
+
+    def refill(self) -> None:
+        """Ask the filler thread for the next sandbox (no-op when one is ready or coming)."""
+        self._wanted.set()
+
+    def _fill_forever(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._closed:
+                return
+            with self._lock:
+                if self._ready is not None:
+                    continue
+            try:
+                handle = self._start()
+            except Exception:  # the next call starts cold and reports the problem itself
+                continue
+            with self._lock:
+                if self._ready is None and not self._closed:
+                    self._ready, handle = (handle, time.monotonic()), None
+            if handle is not None:
+                self._dispose(handle)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wanted.set()
+        with self._lock:
+            ready, self._ready = self._ready, None
+        if ready is not None:
+            with contextlib.suppress(Exception):
+                self._dispose(ready[0])
+
+
 class Backend(ABC):
-    """Runs the in-sandbox harness. Subclasses implement :meth:`_launch` only."""
+    """Runs the in-sandbox harness. Subclasses implement :meth:`_launch` only.
+
+    ``warm=True`` keeps one sandbox started ahead of the next request (see
+    :class:`WarmSlot`): for long-lived callers (the runner, a study); one-shot callers such
+    as ``bilevel mechanism check`` and the attack suite run cold.
+    """
 
     name: str = ""
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm: bool = False) -> None:
         self.warnings: list[str] = []
+        self.warm = warm
 
     def run(self, request: dict[str, Any], *, deadline_s: float) -> SandboxRun:
         """Run one harness request under a host-enforced wall-clock deadline."""

@@ -18,9 +18,12 @@ from typing import Any
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     STDERR_TAIL_BYTES,
+    WARM_MAX_AGE_S,
+    WARM_PREFORK,
     Backend,
     RawRun,
     SandboxUnavailable,
+    WarmSlot,
 )
 
 DEFAULT_IMAGE = "bilevel/sandbox:latest"  # what images/build.sh builds
@@ -40,6 +43,9 @@ LOG_MAX_SIZE = "16m"
 REAP_GRACE_S = 30.0
 API_TIMEOUT_S = 60  # docker API calls themselves (create/start/remove)
 REMOVE_ATTEMPTS = 3
+# A warm container serves calls with deadlines up to this (the ladder's); its reaper label
+# is set at creation, so a longer call starts a cold container with its own label.
+WARM_MAX_DEADLINE_S = 60.0
 
 
 def _docker_client() -> Any:
@@ -92,9 +98,10 @@ class DockerBackend(Backend):
 
     name = "docker"
 
-    def __init__(self, image: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, image: str | None = None, *, warm: bool = False) -> None:
+        super().__init__(warm=warm)
         self.image = image or sandbox_image()
+        self._slot: WarmSlot[tuple[str, Any]] | None = None
         self.last_container_id: str | None = None
         self.client = _docker_client()
 
@@ -145,19 +152,51 @@ class DockerBackend(Backend):
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise SandboxUnavailable(f"docker sandbox failed to run: {exc}") from exc
 
+    def _prepare(self, label_deadline: float) -> tuple[str, Any]:
+        """Create, attach stdin and start a container; its harness waits for the request."""
+        api = self.client.api
+        config = self.container_config(label_deadline)
+        if self.warm:
+            config["command"] = ["--prefork", str(WARM_PREFORK)]
+        cid = api.create_container(**config)["Id"]
+        try:
+            sock = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+            api.start(cid)
+        except Exception:
+            self._remove(cid)
+            raise
+        return cid, sock
+
+    def _alive(self, handle: tuple[str, Any]) -> bool:
+        try:
+            return bool(self.client.api.inspect_container(handle[0])["State"]["Running"])
+        except Exception:
+            return False
+
+    def _dispose(self, handle: tuple[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            handle[1].close()
+        self._remove(handle[0])
+
+    def _start_warm(self) -> tuple[str, Any]:
+        return self._prepare(time.time() + WARM_MAX_AGE_S + WARM_MAX_DEADLINE_S)
+
     def _run_container(self, payload: bytes, deadline_s: float) -> RawRun:
         import requests.exceptions
 
         api = self.client.api
-        reap_containers(self.client)
+        if self.warm and self._slot is None:
+            self._slot = WarmSlot(self._start_warm, self._alive, self._dispose)
+        warm = self._slot.take() if self._slot and deadline_s <= WARM_MAX_DEADLINE_S else None
+        if warm is None:
+            reap_containers(self.client)
         start = time.monotonic()
-        container = api.create_container(**self.container_config(time.time() + deadline_s))
-        cid = container["Id"]
+        cid, sock = warm or self._prepare(time.time() + deadline_s)
+        if self._slot:
+            self._slot.refill()
         self.last_container_id = cid  # lets tests check that this very container is gone
         timed_out = False
         try:
-            sock = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
-            api.start(cid)
             raw = _raw_socket(sock)
             with contextlib.suppress(OSError):  # the harness may already have exited
                 raw.sendall(payload)

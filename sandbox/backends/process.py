@@ -29,7 +29,15 @@ import time
 import uuid
 from pathlib import Path
 
-from sandbox.backends.base import MAX_OUTPUT_BYTES, Backend, RawRun, SandboxUnavailable
+from sandbox.backends.base import (
+    MAX_OUTPUT_BYTES,
+    REPORT_PREFIX,
+    WARM_PREFORK,
+    Backend,
+    RawRun,
+    SandboxUnavailable,
+    WarmSlot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,7 @@ ADDRESS_SPACE_LIMIT = 2 << 30
 MEMORY_LIMIT = 1 << 30  # the cgroup's limit for the whole run, as in the docker profile
 CPU_SECONDS_LIMIT = 120  # RLIMIT_CPU per process: a backstop behind the wall-clock deadline
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for the report
 # System directories the interpreter needs, bound read-only when they exist.
 SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
 
@@ -128,8 +137,8 @@ class ProcessBackend(Backend):
 
     name = "process"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, warm: bool = False) -> None:
+        super().__init__(warm=warm)
         self.bwrap = shutil.which("bwrap")
         self.mode = "bwrap" if self.bwrap else ("unshare" if _unshare_works() else "bare")
         if self.mode != "bwrap":
@@ -146,9 +155,12 @@ class ProcessBackend(Backend):
             )
         for warning in self.warnings:
             log.warning("process sandbox: %s", warning)
+        self._slot: WarmSlot[tuple[subprocess.Popen[bytes], _Cgroup]] | None = None
 
     def _command(self) -> list[str]:
         python = [sys.executable, "-s", "-m", "sandbox.harness"]
+        if self.warm:
+            python += ["--prefork", str(WARM_PREFORK)]
         if self.mode == "unshare":
             return [
                 "unshare",
@@ -219,18 +231,28 @@ class ProcessBackend(Backend):
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(limit, (value, value))
 
-    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
+    def _start(self) -> tuple[subprocess.Popen[bytes], _Cgroup]:
         cgroup = _Cgroup()
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
         if self.mode != "bwrap":  # bwrap sets the jail's environment itself
             env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
-        start = time.monotonic()
         try:
-            proc = self._spawn(env, cgroup)
+            return self._spawn(env, cgroup), cgroup
         except OSError as exc:
             cgroup.kill_and_remove()
             raise SandboxUnavailable(f"process sandbox failed to start: {exc}") from exc
-        return self._collect(proc, payload, deadline_s, start, cgroup)
+
+    def _dispose(self, jail: tuple[subprocess.Popen[bytes], _Cgroup]) -> None:
+        self._kill(jail[0])
+        jail[1].kill_and_remove()
+
+    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
+        if self.warm and self._slot is None:
+            self._slot = WarmSlot(self._start, lambda j: j[0].poll() is None, self._dispose)
+        jail = (self._slot.take() if self._slot else None) or self._start()
+        if self._slot:
+            self._slot.refill()
+        return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
 
     def _spawn(self, env: dict[str, str], cgroup: _Cgroup) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -258,14 +280,20 @@ class ProcessBackend(Backend):
         stdout, stderr = bytearray(), bytearray()
         overflow = threading.Event()
 
-        def pump(stream: object, sink: bytearray, cap: int, flag: bool) -> None:
+        report_seen = threading.Event()
+
+        def pump(stream: object, sink: bytearray, cap: int, is_stdout: bool) -> None:
             fd = stream.fileno()  # type: ignore[attr-defined]
             while chunk := os.read(fd, 65536):
                 if len(sink) < cap:
                     sink += chunk[: cap - len(sink)]
-                elif flag:
+                elif is_stdout:
                     overflow.set()
                     self._kill(proc)
+                if is_stdout and not report_seen.is_set():
+                    at = sink.find(REPORT_PREFIX)
+                    if at >= 0 and sink.find(b"\n", at) >= 0:
+                        report_seen.set()
 
         readers = [
             threading.Thread(
@@ -282,10 +310,14 @@ class ProcessBackend(Backend):
                 proc.stdin.write(payload)
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-            try:
-                proc.wait(timeout=max(deadline_s - (time.monotonic() - start), 0.1))
-            except subprocess.TimeoutExpired:
-                timed_out = True
+            # Done at the first complete report line (the harness's teardown is not the
+            # caller's latency), at exit, or at the deadline.
+            deadline = start + deadline_s
+            while proc.poll() is None and not report_seen.is_set():
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                report_seen.wait(REPORT_POLL_S)
             seconds = time.monotonic() - start
         finally:
             self._kill(proc)
@@ -294,7 +326,7 @@ class ProcessBackend(Backend):
             for reader in readers:
                 reader.join(timeout=5)
         return RawRun(
-            exit_code=None if timed_out else proc.returncode,
+            exit_code=None if timed_out else proc.poll(),
             stdout=bytes(stdout),
             stderr=bytes(stderr),
             timed_out=timed_out,
