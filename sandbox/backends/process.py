@@ -56,6 +56,15 @@ REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for
 SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
 
 
+def _bwrap_works(bwrap: str) -> bool:
+    probe = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1",
+             "--ro-bind", "/", "/", "--", "/bin/true"]  # fmt: skip
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def _unshare_works() -> bool:
     probe = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "true"]
     try:
@@ -140,10 +149,13 @@ class ProcessBackend(Backend):
     def __init__(self, *, warm: bool = False) -> None:
         super().__init__(warm=warm)
         self.bwrap = shutil.which("bwrap")
+        if self.bwrap and not _bwrap_works(self.bwrap):
+            self.bwrap = None  # installed but unusable here (e.g. user namespaces disabled)
         self.mode = "bwrap" if self.bwrap else ("unshare" if _unshare_works() else "bare")
         if self.mode != "bwrap":
             self.warnings.append(
-                "bubblewrap (bwrap) is not installed: the process sandbox has NO file-system "
+                "bubblewrap (bwrap) is missing or cannot create namespaces here: the process "
+                "sandbox has NO file-system "
                 "isolation (the module can read files this user can read)"
                 + ("" if self.mode == "unshare" else ", NO network isolation and NO pid namespace")
                 + "; install bubblewrap or use the docker backend"
