@@ -56,6 +56,22 @@ REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for
 SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
 
 
+def _user_tasks() -> int:
+    """Tasks (threads) this user runs now, the count RLIMIT_NPROC is checked against."""
+    uid, total = str(os.getuid()), 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                fields = dict(
+                    line.split(":", 1)
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":" in line
+                )
+                if fields.get("Uid", "").split()[:1] == [uid]:
+                    total += int(fields.get("Threads", "1"))
+    return total
+
+
 def _bwrap_works(bwrap: str) -> bool:
     probe = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1",
              "--ro-bind", "/", "/", "--", "/bin/true"]  # fmt: skip
@@ -108,11 +124,14 @@ class _Cgroup:
     def active(self) -> bool:
         return bool(self.dirs)
 
-    def enter(self) -> None:
-        """Move the calling process in (runs in the child between fork and exec)."""
+    def open_procs(self) -> list[int]:
+        """Descriptors of the ``cgroup.procs`` files, opened before fork: between fork and
+        exec the child only writes ``0`` ("this process") to them, no Python-level I/O."""
+        fds = []
         for path in self.dirs:
             with contextlib.suppress(OSError):
-                (path / "cgroup.procs").write_text(str(os.getpid()))
+                fds.append(os.open(path / "cgroup.procs", os.O_WRONLY))
+        return fds
 
     def oom_killed(self) -> bool:
         for path in self.dirs:
@@ -229,19 +248,19 @@ class ProcessBackend(Backend):
         ]  # fmt: skip
         return cmd
 
-    def _limits(self, cgroup: _Cgroup) -> None:
-        """Runs in the child between fork and exec: rlimits, cgroup."""
-        cgroup.enter()
-        for limit, value in (
+    def _rlimits(self, cgroup: _Cgroup) -> list[tuple[int, int]]:
+        limits = [
             (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT),
             (resource.RLIMIT_CPU, CPU_SECONDS_LIMIT),
             (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
             (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT),
-            (resource.RLIMIT_NPROC, PIDS_LIMIT),
             (resource.RLIMIT_CORE, 0),
-        ):
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(limit, (value, value))
+        ]
+        if os.geteuid() != 0 and not cgroup.active:
+            # RLIMIT_NPROC counts every task of this user, not just the sandbox's: allow
+            # what already runs plus the sandbox's share. (Root is exempt; the cgroup caps it.)
+            limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
+        return limits
 
     def _start(self) -> tuple[subprocess.Popen[bytes], _Cgroup]:
         cgroup = _Cgroup()
@@ -267,19 +286,33 @@ class ProcessBackend(Backend):
         return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
 
     def _spawn(self, env: dict[str, str], cgroup: _Cgroup) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd="/tmp",
-            close_fds=True,
-            start_new_session=True,
-            preexec_fn=lambda: self._limits(
-                cgroup
-            ),  # rlimits and the cgroup must be set before exec
-        )
+        procs_fds = cgroup.open_procs()
+        rlimits = self._rlimits(cgroup)
+
+        def in_child() -> None:
+            # Between fork and exec (other threads exist): plain system calls only.
+            for fd in procs_fds:
+                with contextlib.suppress(OSError):
+                    os.write(fd, b"0")
+            for limit, value in rlimits:
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(limit, (value, value))
+
+        try:
+            return subprocess.Popen(
+                self._command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd="/tmp",
+                close_fds=True,
+                start_new_session=True,
+                preexec_fn=in_child,
+            )
+        finally:
+            for fd in procs_fds:
+                os.close(fd)
 
     def _collect(
         self,
