@@ -55,15 +55,21 @@ def rms_norm(x: Tensor) -> Tensor:
 
 
 def rotary_tables(seq_len: int, head_dim: int) -> tuple[Tensor, Tensor]:
+    """Full-width rotary tables ``[cos, cos]`` and ``[sin, -sin]``, shaped (1, T, 1, 1, D).
+
+    The layout lets :func:`apply_rotary` rotate q and k together in three ops.
+    """
     inv_freq = 1.0 / (ROPE_BASE ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-    return angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+    cos, sin = angles.cos(), angles.sin()
+    shape = (1, seq_len, 1, 1, head_dim)
+    return torch.cat((cos, cos), -1).view(shape), torch.cat((sin, -sin), -1).view(shape)
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    half = x.size(-1) // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1).type_as(x)
+    """Rotate the halves of the last dim: ``(x1, x2) -> (x1 cos + x2 sin, x2 cos - x1 sin)``."""
+    swapped = x.roll(x.size(-1) // 2, dims=-1)  # (x2, x1)
+    return (x * cos + swapped * sin).type_as(x)
 
 
 class CausalSelfAttention(nn.Module):
@@ -78,9 +84,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         b, t, c = x.shape
-        q, k, v = self.c_qkv(x).view(b, t, 3, self.n_head, self.head_dim).unbind(2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        q, k = rms_norm(q), rms_norm(k)  # QK-norm: bounded attention logits
+        qkv = self.c_qkv(x).view(b, t, 3, self.n_head, self.head_dim)
+        # q and k rotated and normalised in one pass (QK-norm bounds the attention logits).
+        qk = rms_norm(apply_rotary(qkv[:, :, :2], cos, sin))
+        q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))
         if self.full:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)

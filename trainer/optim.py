@@ -35,7 +35,8 @@ def zeropower_via_newtonschulz(g: Tensor, steps: int = NS_STEPS) -> Tensor:
     x = x / (x.norm() + 1e-7)
     for _ in range(steps):
         gram = x @ x.T
-        x = a * x + (b * gram + c * gram @ gram) @ x
+        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)  # b*G + c*G@G, fused
+        x = torch.addmm(x, poly, x, beta=a)
     if transposed:
         x = x.T
     return x.to(g.dtype)

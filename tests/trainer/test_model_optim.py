@@ -9,6 +9,7 @@ from trainer.model import (
     GPT,
     CausalSelfAttention,
     GPTConfig,
+    apply_rotary,
     rotary_tables,
     window_mask,
     window_sizes,
@@ -89,3 +90,14 @@ def test_newton_schulz_output_is_nearly_orthogonal() -> None:
     singular = torch.linalg.svdvals(zeropower_via_newtonschulz(g))
     # The quintic iteration trades exactness for speed: singular values land near 1.
     assert singular.min() > 0.5 and singular.max() < 1.3
+
+
+def test_rotary_scores_depend_only_on_relative_position() -> None:
+    cos, sin = rotary_tables(16, 8)
+    q, k = torch.randn(8), torch.randn(8)
+    # The same q and k placed at every position: (1, T, 1, 1, D) like a real batch.
+    rq = apply_rotary(q.expand(1, 16, 1, 1, 8), cos, sin)[0, :, 0, 0]
+    rk = apply_rotary(k.expand(1, 16, 1, 1, 8), cos, sin)[0, :, 0, 0]
+    assert torch.allclose(rq.norm(dim=-1), q.norm().expand(16), atol=1e-5)  # a pure rotation
+    assert torch.allclose(rq[5] @ rk[2], rq[13] @ rk[10], atol=1e-5)  # offset 3 both times
+    assert not torch.allclose(rq[5] @ rk[2], rq[5] @ rk[4], atol=1e-3)
