@@ -133,7 +133,9 @@ class WarmSlot(Generic[T]):
 
     def _fill_forever(self) -> None:
         while True:
-            self._wanted.wait()
+            if not self._wanted.wait(timeout=WARM_MAX_AGE_S):
+                self._drop_stale()  # idle: never keep a sandbox around past its age
+                continue
             self._wanted.clear()
             if self._closed:
                 return
@@ -149,6 +151,15 @@ class WarmSlot(Generic[T]):
                     self._ready, handle = (handle, time.monotonic()), None
             if handle is not None:
                 self._dispose(handle)
+
+    def _drop_stale(self) -> None:
+        with self._lock:
+            ready = self._ready
+            if ready is None or time.monotonic() - ready[1] < WARM_MAX_AGE_S:
+                return
+            self._ready = None
+        with contextlib.suppress(Exception):
+            self._dispose(ready[0])
 
     def close(self) -> None:
         self._closed = True
