@@ -11,7 +11,9 @@ mechanism modules it loads are not. Two processes keep them apart:
   never sees the nonce. It talks to the supervisor over pipes, one JSON line per message;
   the module's own prints go to a separate, size-capped pipe.
 
-The supervisor validates every hook output itself and writes exactly one report line,
+The supervisor is PID 1 of the sandbox's pid namespace (container entrypoint, ``bwrap
+--as-pid-1``), so the kernel drops any signal a module sends it. It validates every hook
+output itself and writes exactly one report line,
 ``BILEVEL-HARNESS-REPORT <nonce> <json>``, to its stdout. The host accepts only that line:
 a module that prints a forged report, or exits 0 early, cannot produce the nonce.
 
@@ -51,8 +53,9 @@ DEFAULT_LIMITS: dict[str, float] = {
     "cpu_seconds": 60.0,  # per worker, a backstop behind the wall-clock limits
 }
 WORKER_ENV = {
-    # Hash randomisation would make set/dict-of-str iteration differ between the two
-    # determinism calls' processes; fixed so "same input, same output" is checkable.
+    # Hash randomisation would make set-of-str iteration order differ from one process to
+    # the next; hooks may run in a fresh process per call, so "same input, same output"
+    # has to hold across processes.
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
     # One BLAS thread: the pids limit counts threads and hooks are tiny computations.
