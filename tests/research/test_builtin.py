@@ -12,12 +12,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.research import library
 from tests.conftest import REPO
+from tests.research.conftest import RqServices
 from tests.research.support import TINY_TOKENS, direct_client, events, ts
 
 ITERATIONS = 8
@@ -133,11 +133,12 @@ def test_builtin_level2_inline_with_a_direct_sandbox(tmp_path: Path, unique_name
 @pytest.mark.docker
 @pytest.mark.slow
 def test_builtin_level2_over_rq_with_the_sandbox_runner(
-    tmp_path: Path, redis_url: str, unique_name: str, docker_engine: None
+    tmp_path: Path, unique_name: str, rq_services: RqServices
 ) -> None:
     direct_client("docker")
-    trials_queue, sandbox_queue = f"{unique_name}-trials", f"{unique_name}-sandbox"
-    rq_section = f'\n[rq]\nredis_url = "{redis_url}"\nqueue = "{trials_queue}"\n'
+    rq_section = (
+        f'\n[rq]\nredis_url = "{rq_services.redis_url}"\nqueue = "{rq_services.trials_queue}"\n'
+    )
     study = tmp_path / "study.toml"
     study.write_text(
         STUDY.format(
@@ -148,53 +149,10 @@ def test_builtin_level2_over_rq_with_the_sandbox_runner(
             rq=rq_section,
         )
     )
-    services: list[subprocess.Popen[Any]] = []
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    base = [sys.executable, "-m", "orchestrator.cli"]
-    try:
-        services.append(
-            subprocess.Popen(
-                [*base, "worker", "--queue", trials_queue, "--redis-url", redis_url],
-                env=env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        # Two runners: a ladder check (seconds) never holds up the study's hook calls.
-        for _ in range(2):
-            services.append(
-                subprocess.Popen(
-                    [*base, "sandbox-runner", "--queue", sandbox_queue, "--redis-url", redis_url],
-                    env=env,
-                    cwd=REPO,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        run_dir = tmp_path / "run"
-        done = run_cli(
-            ["study", str(study), "--out", str(run_dir), "--plain"],
-            {"BILEVEL_SANDBOX_QUEUE": sandbox_queue},
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        check_level2_run(run_dir, done.stdout)
-    finally:
-        for proc in services:
-            proc.terminate()
-        for proc in services:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        _delete_keys(redis_url, unique_name)
-
-
-def _delete_keys(redis_url: str, prefix_part: str) -> None:
-    """Remove this test's rq queues and jobs (never anything else on the shared Redis)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"*{prefix_part}*"):
-        client.delete(key)
+    run_dir = tmp_path / "run"
+    done = run_cli(
+        ["study", str(study), "--out", str(run_dir), "--plain"],
+        {"BILEVEL_SANDBOX_QUEUE": rq_services.sandbox_queue},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_level2_run(run_dir, done.stdout)

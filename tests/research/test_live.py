@@ -44,7 +44,7 @@ class Steer(Mechanism):
 STUDY = """
 name = "{name}"
 iterations = 10
-executor = "inline"
+executor = "{executor}"
 
 [objective]
 preset = "cpu-tiny"
@@ -64,15 +64,25 @@ model = "fake-model"
 api_key_env = "{key_env}"
 timeout_s = 5.0
 max_retries = 1
-"""
+{rq}"""
 
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", ["inline", pytest.param("rq", marks=pytest.mark.redis)])
 def test_a_mechanism_that_starts_raising_is_reverted_while_the_study_finishes(
-    tmp_path: Path, bilevel_cli: list[str], unique_name: str
+    tmp_path: Path,
+    bilevel_cli: list[str],
+    unique_name: str,
+    executor: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     direct_client("docker")  # the study's own client picks docker; fail in CI if it cannot
+    rq, env = "", {**os.environ, API_KEY_ENV: "test-key"}
+    if executor == "rq":  # trials on an rq worker, every sandbox call through the runners
+        services = request.getfixturevalue("rq_services")
+        rq = f'[rq]\nredis_url = "{services.redis_url}"\nqueue = "{services.trials_queue}"\n'
+        env["BILEVEL_SANDBOX_QUEUE"] = services.sandbox_queue
     run_dir = tmp_path / "run"
     with FakeLLM() as llm:
         script_session(llm, specify("steer", ["guide"]), FLAKY)
@@ -80,10 +90,14 @@ def test_a_mechanism_that_starts_raising_is_reverted_while_the_study_finishes(
         study = tmp_path / "study.toml"
         study.write_text(
             STUDY.format(
-                name=unique_name, tokens=TINY_TOKENS, url=llm.base_url, key_env=API_KEY_ENV
+                name=unique_name,
+                executor=executor,
+                tokens=TINY_TOKENS,
+                url=llm.base_url,
+                key_env=API_KEY_ENV,
+                rq=rq,
             )
         )
-        env = {**os.environ, API_KEY_ENV: "test-key"}
         done = subprocess.run(
             [*bilevel_cli, "study", str(study), "--out", str(run_dir), "--plain"],
             capture_output=True,

@@ -7,6 +7,7 @@ through the real sandbox (docker, and the process backend for development machin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,25 +97,44 @@ def brief(session: int = 1) -> Brief:
     )
 
 
-def run_session(llm: FakeLLM, run_dir: Path, backend: str) -> ResearchSession:
+def sandbox_client(backend: str, request: pytest.FixtureRequest) -> Any:
+    """A direct client on ``backend``, or (``runner``) the ladder through Redis and two
+    `bilevel sandbox-runner` processes."""
+    if backend != "runner":
+        return direct_client(backend)
+    from sandbox.client import RunnerClient
+
+    services = request.getfixturevalue("rq_services")
+    return RunnerClient(services.redis_url, services.sandbox_queue)
+
+
+def run_session(llm: FakeLLM, run_dir: Path, client: Any) -> ResearchSession:
     journal = Journal(run_dir)
     config = LLMConfig(provider="openai", base_url=llm.base_url, model="fake-model", timeout_s=5)
     agent = LLMAgent(LLMClient(config, journal, "test-key"))
-    ladder = SandboxLadder(direct_client(backend), SPACE)
+    ladder = SandboxLadder(client, SPACE)
     session = ResearchSession(brief(), agent, ladder, journal.append, run_dir)
     session.outcome = session.run()  # type: ignore[attr-defined]
     journal.close()
     return session
 
 
-@pytest.mark.parametrize("backend", [pytest.param("docker", marks=pytest.mark.docker), "process"])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("docker", marks=pytest.mark.docker),
+        "process",
+        pytest.param("runner", marks=[pytest.mark.docker, pytest.mark.redis]),
+    ],
+)
 def test_a_module_that_fails_the_ladder_is_repaired_and_promoted(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
+    client = sandbox_client(backend, request)
     with FakeLLM() as llm:
         fenced = f"```python{REPAIRED}```"  # chat models wrap code in a fence; it is removed
         script_session(llm, specify("deepen", ["propose"]), FROZEN_SLIP, repairs=(fenced,))
-        session = run_session(llm, tmp_path, backend)
+        session = run_session(llm, tmp_path, client)
         repair_prompts = [prompt_of(r) for r in llm.requests_for("repair")]
         explore_prompt = prompt_of(llm.requests_for("explore")[0])
 
@@ -144,7 +164,7 @@ def test_a_module_that_fails_the_ladder_is_repaired_and_promoted(
 def test_a_module_needing_an_unshipped_package_is_rejected_before_promotion(tmp_path: Path) -> None:
     with FakeLLM() as llm:
         script_session(llm, specify("torch_guide", ["guide"], ["torch"]), NEEDS_TORCH)
-        session = run_session(llm, tmp_path, "process")
+        session = run_session(llm, tmp_path, direct_client("process"))
         assert llm.requests_for("repair") == []  # no repair can add a package to the image
 
     outcome = session.outcome  # type: ignore[attr-defined]
