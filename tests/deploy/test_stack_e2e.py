@@ -61,14 +61,6 @@ research_every = 2
 [llm]
 provider = "builtin"
 """
-# The study names the stack's Redis itself: `bilevel study` takes its Redis URL from the
-# study file ([rq] redis_url), not from BILEVEL_REDIS_URL. Host networking makes the URL the
-# same inside the orchestrator container as here; the password is this test's throwaway.
-RQ_SECTION = """
-[rq]
-redis_url = "{url}"
-queue = "{queue}"
-"""
 # Cold start on a busy host: every service healthy, the runner's sandbox image checked.
 UP_TIMEOUT_S = 300
 # A killed trial is re-run after rq notices its worker's heartbeat stopped (~90 s), so the
@@ -218,7 +210,8 @@ def test_study_runs_through_the_stack_and_survives_a_trainer_kill(
     assert all(len(ids) == 1 for ids in services.values()), services
 
     study_file = tmp_path / "stack-e2e.toml"
-    study_file.write_text(STUDY_TOML + RQ_SECTION.format(url=stack.redis_url, queue=TRIAL_QUEUE))
+    # No [rq] table: the orchestrator takes the stack's Redis from BILEVEL_REDIS_URL.
+    study_file.write_text(STUDY_TOML)
     killer = TrainerKiller(stack)
     killer.start()
     try:
