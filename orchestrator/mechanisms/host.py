@@ -26,6 +26,7 @@ from orchestrator.mechanisms.outputs import (
     check_verdicts,
 )
 from orchestrator.mechanisms.store import StoredMechanism
+from sandbox.backends.base import SandboxUnavailable
 from trainer.spec import Param, SearchSpace
 
 # Failures (errors, timeouts, invalid outputs) before a mechanism is reverted. One is too
@@ -73,7 +74,8 @@ class StageCall:
     """What one hook stage produced: per-mechanism raw outputs and failures."""
 
     outputs: dict[str, Any]
-    errors: dict[str, str]
+    errors: dict[str, str]  # per mechanism: counted by its circuit breaker
+    unavailable: str = ""  # the sandbox itself could not run: no mechanism is at fault
 
 
 def run_stage(
@@ -93,7 +95,9 @@ def run_stage(
             context=context,
             candidates=candidates,
         )
-    except Exception as exc:  # the whole call failed: every mechanism in it failed
+    except SandboxUnavailable as exc:  # infrastructure (runner gone, no engine): skip the stage
+        return StageCall(outputs={}, errors={}, unavailable=str(exc)[:MAX_ERROR_CHARS])
+    except Exception as exc:  # anything else about this call: every mechanism in it failed
         reason = f"sandbox call failed: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
@@ -226,6 +230,8 @@ class LiveMechanismHost:
             m.calls += 1
         for name, reason in call.errors.items():
             self._fail(name, f"{stage}: {reason}", errors)
+        if call.unavailable:
+            errors.append(f"sandbox unavailable, {stage} skipped: {call.unavailable}")
         return call.outputs
 
     def guide(self, ctx: dict[str, Any]) -> HookOutcome:

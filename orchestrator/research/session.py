@@ -195,6 +195,7 @@ class ResearchSession:
                 )
             started = time.monotonic()
             verdict = self.ladder.check(source)
+            name = safe_name(verdict.name or name)  # the class's own name, once known
             missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []
             reason = verdict.reason[:MAX_REASON_CHARS]
             if missing:
@@ -213,8 +214,6 @@ class ResearchSession:
                 seconds=round(time.monotonic() - started, 3),
             )
             if verdict.accepted:
-                # The class's own ``name`` is what the sandbox reports hooks under.
-                name = safe_name(verdict.name or name)
                 stored = store_mechanism(self.run_dir, name, source)
                 promotion = Promotion(
                     stored=stored,

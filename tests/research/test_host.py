@@ -105,3 +105,19 @@ def test_a_promotion_that_supersedes_an_active_mechanism_reverts_it(tmp_path: An
     ]
     assert journaled[-2][1]["reason"] == "superseded by latin_hypercube"
     assert journaled[-1][1]["supersedes"] == ["ucb_bandit"] and journaled[-1][1]["active_from"] == 5
+
+
+def test_a_sandbox_outage_is_not_held_against_the_mechanisms(tmp_path: Any) -> None:
+    from sandbox.client import RunnerClient
+
+    # A real runner client whose Redis refuses connections: the sandbox is unreachable.
+    host = LiveMechanismHost(RunnerClient("redis://127.0.0.1:1/0", "nowhere"), max_failures=3)
+    ucb = library()["ucb_bandit"]
+    _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
+    host.boundary(0, lambda kind, **fields: None)
+    ctx = rebuild_state(StudyConfig.from_dict({"name": "outage", "iterations": 3}), []).context(0)
+    for _ in range(4):
+        out = host.guide(ctx)
+        assert out.fired == [] and "sandbox unavailable" in out.errors[0]
+    assert host.active() == ["ucb_bandit"] and host.live()[0].failures == 0
+    assert host.boundary(1, lambda kind, **fields: None) == ([], [])
