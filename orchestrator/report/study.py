@@ -129,7 +129,7 @@ def _leaderboard(doc: Document, run: RunData) -> None:
     doc.heading(f"Best {min(TOP_TRIALS, len(ok))} trials")
     rows = []
     for t in ok[:TOP_TRIALS]:
-        changes = ", ".join(f"{k}={v}" for k, v in t.changes.items()) or "(defaults)"
+        changes = ", ".join(f"{k}={_short(v)}" for k, v in t.changes.items()) or "(defaults)"
         hypothesis = t.hypothesis[:HYPOTHESIS_CHARS] + (
             "…" if len(t.hypothesis) > HYPOTHESIS_CHARS else ""
         )
@@ -141,6 +141,11 @@ def _leaderboard(doc: Document, run: RunData) -> None:
         rows,
         numeric=[True, True, False, False, False, False],
     )
+
+
+def _short(value: object) -> str:
+    # Mechanisms propose full-precision floats; four significant digits tell them apart.
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _research(doc: Document, run: RunData) -> None:
