@@ -17,6 +17,12 @@ PARAM_COLUMNS = 3
 LOG_TICKS = 4
 # The study's levels in the order they run, for the LLM-call raster.
 ROLE_ORDER = ("level1", "level15", "explore", "critique", "specify", "generate", "repair")
+# The progress plot shows val_bpb up to baseline + 3 × (baseline − best): the improvement
+# stays readable and the worst trials still show as off-scale markers along the top.
+ZOOM_SPANS = 3.0
+# ... with a span of at least 1% of the baseline, so a study without progress is not zoomed
+# into its noise.
+ZOOM_MIN_SPAN = 0.01
 # Failed trials have no val_bpb; they are drawn as ticks just under the axis floor.
 FAILED_MARKER = "x"
 
@@ -37,8 +43,22 @@ def progress(run: RunData) -> bytes | None:
                 zorder=0,
             )
         ok = [t for t in trials if t.val_bpb is not None]
+        ceiling = _zoom_ceiling(run, [t.val_bpb for t in ok if t.val_bpb is not None])
+        outliers = [t for t in ok if t.val_bpb is not None and t.val_bpb > ceiling]
+        ok = [t for t in ok if t not in outliers]
         kept = [t for t in ok if t.kept]
         other = [t for t in ok if not t.kept]
+        if outliers:
+            ax.scatter(
+                [t.index for t in outliers],
+                [ceiling] * len(outliers),
+                marker="^",
+                s=22,
+                color=style.DISCARDED,
+                label=f"off scale (> {ceiling:.3f})",
+                zorder=2,
+                clip_on=False,
+            )
         ax.scatter(
             [t.index for t in other],
             [t.val_bpb for t in other],
@@ -86,6 +106,21 @@ def progress(run: RunData) -> bytes | None:
         ax.set_ylabel("validation bits per byte (lower is better)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
         return style.png(fig)
+
+
+def _zoom_ceiling(run: RunData, values: list[float]) -> float:
+    """Top of the progress plot's y axis: the region where the search makes progress.
+
+    Diverging configurations (val_bpb 8 against a 4.3 baseline) would squash the best-so-far
+    curve into a flat line; values above ``baseline + ZOOM_SPANS × progress`` are drawn as
+    off-scale markers instead. +inf (no zoom) when nothing lies that far out.
+    """
+    baseline, best = run.baseline_val_bpb, run.best_val_bpb
+    if baseline is None or best is None or not values:
+        return math.inf
+    span = max(baseline - best, run.noise_floor or 0.0, ZOOM_MIN_SPAN * abs(baseline))
+    ceiling = baseline + ZOOM_SPANS * span
+    return ceiling if max(values) > ceiling else math.inf
 
 
 def _mark_events(ax: Any, run: RunData) -> None:

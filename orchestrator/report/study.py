@@ -63,7 +63,8 @@ def build_document(run: RunData) -> Document:
             "progress",
             plots.progress(run),
             "val_bpb of every trial; the black step is the best so far under the study's "
-            "acceptance rule; vertical lines mark research sessions, promotions and reverts.",
+            "acceptance rule; vertical lines mark research sessions, promotions and reverts; "
+            "trials far worse than the baseline sit as triangles on the top edge.",
         ),
         (
             "parameters",
