@@ -95,13 +95,13 @@ project_sources() {
     -not -path '*/__pycache__/*' | LC_ALL=C sort
 }
 
-# build_service NAME IMAGE DOCKERFILE LOCK [--build-arg K=V ...]
+# build_service NAME IMAGE DOCKERFILE "INPUTS" [--build-arg K=V ...]
+# INPUTS: the files (or strings) the image is made of besides its Dockerfile and base.
 build_service() {
-  local name=$1 image=$2 dockerfile=$3 lock=$4 hash logfile
+  local name=$1 image=$2 dockerfile=$3 inputs=$4 hash logfile
   shift 4
-  # shellcheck disable=SC2046
-  hash=$(content_hash "$dockerfile" "$lock" images/sandbox.lock $(project_sources) "$BASE" "$(image_id "$BASE")" \
-    "$@" $(find "$STAGED_WHEELS" -type f -printf '%f\n' 2>/dev/null | LC_ALL=C sort))
+  # shellcheck disable=SC2086
+  hash=$(content_hash "$dockerfile" $inputs "$BASE" "$(image_id "$BASE")" "$@")
   if [ "$(image_label "$image")" = "$hash" ]; then
     log "$name: $image up to date ($hash)"
     return
@@ -119,13 +119,17 @@ build_service() {
   log "$name: built $image ($hash)"
 }
 
-build_redis() { build_service redis "$REDIS_IMAGE" images/redis.Dockerfile images/redis.Dockerfile; }
+build_redis() {
+  build_service redis "$REDIS_IMAGE" images/redis.Dockerfile \
+    "deploy/redis-entrypoint.sh deploy/redis-healthcheck.sh"
+}
 build_orchestrator() {
-  build_service orchestrator "$ORCHESTRATOR_IMAGE" images/orchestrator.Dockerfile images/orchestrator.lock
+  build_service orchestrator "$ORCHESTRATOR_IMAGE" images/orchestrator.Dockerfile \
+    "images/orchestrator.lock images/sandbox.lock $(project_sources)"
 }
 build_sandbox_runner() {
   build_service sandbox-runner "$SANDBOX_RUNNER_IMAGE" images/sandbox-runner.Dockerfile \
-    images/sandbox-runner.lock
+    "images/sandbox-runner.lock images/sandbox.lock $(project_sources)"
 }
 
 # The host's local CPU build of the locked torch (pip's find-links, e.g. /opt/wheels), linked
@@ -139,7 +143,7 @@ stage_torch_cpu_wheel() {
     for wheel in "${dir#file://}"/torch-"$pin"+cpu-*.whl; do
       [ -f "$wheel" ] || continue
       ln -f "$wheel" "$STAGED_WHEELS/" 2>/dev/null || cp "$wheel" "$STAGED_WHEELS/"
-      log "trainer: using local wheel $wheel"
+      log "trainer: using local wheel $wheel" >&2
       return
     done
   done
@@ -153,11 +157,12 @@ build_trainer() {
     docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"nvidia"' && variants=cuda
   fi
   for variant in $variants; do
-    mkdir -p "$STAGED_WHEELS"
+    rm -rf "$STAGED_WHEELS" && mkdir -p "$STAGED_WHEELS"
     index=""
     [ "$variant" = cpu ] && index=$(stage_torch_cpu_wheel)
     build_service "trainer ($variant)" "$TRAINER_IMAGE:$variant" images/trainer.Dockerfile \
-      images/trainer.lock --build-arg "TORCH_VARIANT=$variant" --build-arg "TORCH_INDEX_URL=$index"
+      "images/trainer.lock $(project_sources) $(ls "$STAGED_WHEELS")" \
+      --build-arg "TORCH_VARIANT=$variant" --build-arg "TORCH_INDEX_URL=$index"
   done
 }
 
