@@ -19,7 +19,7 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     config = StudyConfig.from_dict(
         {
             "name": "api",
-            "iterations": 4,
+            "iterations": 3,
             "objective": {"budget_mode": "tokens", "budget": 8192},
             "levels": {"policy_every": 2, "restart": True, "research_every": 2},
             "acceptance": {"rule": "noise-aware", "baseline_repeats": 2, "final_reruns": 1},
@@ -28,7 +28,7 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     summary = run_study(config, tmp_path / "run")
     events = read_events(tmp_path / "run")
     sources = [e["source"] for e in events if e["type"] == "trial_proposed"]
-    assert sources == ["baseline", "noise", "builtin", "builtin", "builtin", "reseed"]
+    assert sources == ["baseline", "noise", "builtin", "builtin", "reseed"]
     floor = [e for e in events if e["type"] == "noise_floor"]
     assert len(floor) == 1 and len(floor[0]["values"]) == 2 and floor[0]["floor"] >= 0
     noise_idx = sources.index("noise")

@@ -52,7 +52,7 @@ def workers(redis_url: str, unique_name: str) -> Iterator[tuple[str, str]]:
 def rq_args(out: Path, redis_url: str, queue: str, *extra: str) -> list[str]:
     study = out.parent / "rq.toml"
     study.write_text(
-        f'name = "{queue}"\niterations = 5\nexecutor = "rq"\nparallel = 2\n'
+        f'name = "{queue}"\niterations = 4\nexecutor = "rq"\nparallel = 2\n'
         f'[rq]\nredis_url = "{redis_url}"\nqueue = "{queue}"\n'
     )
     return study_args(out, *extra, study=str(study))
@@ -73,7 +73,7 @@ def test_kill9_orchestrator_then_resume_runs_every_index_once(
     before = {e["index"]: e["result"]["val_bpb"] for e in events(out, "trial_finished")}
     done = run_cli(rq_args(out, redis_url, queue, "--resume"), timeout=300)
     assert done.returncode == 0, done.stderr
-    assert_each_index_once(out, 5)
+    assert_each_index_once(out, 4)
     after = {e["index"]: e["result"]["val_bpb"] for e in events(out, "trial_finished")}
     assert all(after[i] == v for i, v in before.items())  # nothing finished was redone
     assert [e["resumed"] for e in events(out, "study_started")] == [False, True]
@@ -111,7 +111,7 @@ def test_killed_worker_costs_at_most_that_trial(tmp_path: Path, workers: tuple[s
     finally:
         stop(proc)
     assert proc.returncode == 0
-    assert_each_index_once(out, 5)
+    assert_each_index_once(out, 4)
     retried = [e for e in events(out, "trial_finished") if e["attempts"] == 2]
     assert len(retried) == 1 and retried[0]["result"]["status"] == "ok"  # re-run once, not lost
 
@@ -162,6 +162,6 @@ def test_redis_restart_mid_study_loses_no_finished_trial(tmp_path: Path, unique_
         for p in procs:
             stop(p)
         stop(server)
-    assert_each_index_once(out, 5)
+    assert_each_index_once(out, 4)
     after = {e["index"]: e["result"]["val_bpb"] for e in events(out, "trial_finished")}
     assert all(after[i] == v for i, v in before.items())
