@@ -145,6 +145,9 @@ def register(app: typer.Typer) -> None:
             with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
                 summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
         print_summary(console, summary)
+        from orchestrator.report import report_line  # plots: imported only once it is needed
+
+        console.print(report_line(run_dir), markup=False, highlight=False)
 
 
 def _stop_on_sigterm() -> None:
