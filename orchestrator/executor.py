@@ -9,6 +9,11 @@
 
 A trial whose worker dies is re-run once, then recorded as ``crashed``; the study loop
 records exactly one ``trial_finished`` per index, so an index is never lost or duplicated.
+How fast a death is seen depends on what died: a killed work-horse (the process running
+the trial, e.g. OOM-killed) is reported by its worker at once; a worker killed outright
+(host lost) is seen when its rq heartbeat expires, about 90 s later (rq's
+job_monitoring_interval 30 s + 60 s), through the started-job registry's cleanup. A
+worker parent killed alone does not cost the trial: rq's work-horse finishes it.
 """
 
 from __future__ import annotations

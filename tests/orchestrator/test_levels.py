@@ -126,3 +126,17 @@ def test_long_history_is_compacted_but_keeps_the_best_and_recent() -> None:
     assert 3 in indices and indices[-1] == 199  # the best and the latest survive
     assert len(shown) <= RECENT_TRIALS_SHOWN + BEST_TRIALS_SHOWN
     assert "older trials not shown" in summary and "MATRIX_LR" in summary
+
+
+def test_llm_down_for_good_falls_back_to_the_builtin_agent_and_says_so(tmp_path: Path) -> None:
+    from orchestrator.config import LLMConfig
+    from orchestrator.levels.hooks import NoopMechanismHost
+
+    state = state_with_baseline()
+    with FakeLLM() as llm:
+        llm.script("level1", *[Reply.error(503)] * 10)
+        cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="m", max_retries=1)
+        agent = LLMAgent(LLMClient(cfg, Journal(tmp_path), "k"))
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+    assert plan.source == "builtin" and plan.hypothesis.startswith("[fallback: LLMError]")
+    assert plan.changes
