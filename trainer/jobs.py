@@ -20,11 +20,14 @@ name; see ``bilevel worker``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from trainer.results import RedisResultStore
 from trainer.spec import TrialSpec
 from trainer.supervise import default_deadline, run_supervised
+
+log = logging.getLogger(__name__)
 
 TRIAL_QUEUE = "bilevel:trials"
 # rq kills a job past its timeout; the supervisor's own deadline must fire first so the
@@ -40,6 +43,7 @@ def job_timeout(spec: TrialSpec) -> int:
 
 def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     """rq job: validate ``spec``, run it supervised, store and return the result as JSON."""
+    from redis.exceptions import RedisError
     from rq import get_current_job
 
     trial = TrialSpec.model_validate(spec)
@@ -49,7 +53,10 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
     def publish(info: dict[str, Any]) -> None:
         job.meta["progress"] = info
-        job.save_meta()
+        try:
+            job.save_meta()
+        except (RedisError, OSError) as exc:  # a Redis blip must not cost the trial
+            log.warning("could not publish progress of %s: %s", trial.trial_id, exc)
 
     store = RedisResultStore(job.connection)
     return run_supervised(trial, publish, store=store).model_dump(mode="json")
