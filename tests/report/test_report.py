@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orchestrator.report import load_run, write_report
+from orchestrator.report import ReportPaths, load_run, write_report
 from orchestrator.report.ablation import write_ablation_report
 from tests.report.journals import write_study_journal
 
@@ -24,12 +24,20 @@ def study_dir(tmp_path: Path) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    """One synthetic study's report, drawn once for the tests that only read it."""
+    run = tmp_path_factory.mktemp("reported") / "demo-study"
+    write_study_journal(run)
+    return write_report(run)
+
+
 def _linked_pngs(markdown: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown)
 
 
-def test_study_report_writes_markdown_with_every_plot(study_dir: Path) -> None:
-    paths = write_report(study_dir)
+def test_study_report_writes_markdown_with_every_plot(reported: ReportPaths) -> None:
+    paths, study_dir = reported, reported.markdown.parent
     assert paths.markdown == study_dir / "report.md" and paths.html == study_dir / "report.html"
     markdown = paths.markdown.read_text()
     linked = _linked_pngs(markdown)
@@ -41,8 +49,8 @@ def test_study_report_writes_markdown_with_every_plot(study_dir: Path) -> None:
     assert "Noise floor" in markdown and "tabu" in markdown
 
 
-def test_study_report_html_is_self_contained(study_dir: Path) -> None:
-    page = write_report(study_dir).html.read_text()
+def test_study_report_html_is_self_contained(reported: ReportPaths) -> None:
+    page = reported.html.read_text()
     assert page.count('src="data:image/png;base64,') == len(STUDY_FIGURES)
     # Nothing fetched from anywhere: every src/href is inline.
     assert not re.search(r'(src|href)="(?!data:)', page)
