@@ -36,10 +36,10 @@ def register(app: typer.Typer) -> None:
         ),
         iterations: int | None = typer.Option(None, "--iterations", min=1, help="trials per run"),
         budget_seconds: float | None = typer.Option(
-            None, "--budget-seconds", help="seconds per trial"
+            None, "--budget-seconds", min=0.001, help="seconds per trial"
         ),
-        budget_tokens: float | None = typer.Option(
-            None, "--budget-tokens", help="tokens per trial"
+        budget_tokens: int | None = typer.Option(
+            None, "--budget-tokens", min=1, help="tokens per trial"
         ),
         llm: str | None = typer.Option(None, "--llm", help="builtin or openai"),
         executor: str | None = typer.Option(None, "--executor", help="inline or rq"),
@@ -60,6 +60,10 @@ def register(app: typer.Typer) -> None:
         )
         from orchestrator.stats import summarize_groups
 
+        if llm not in (None, "builtin", "openai"):
+            raise UserError(f"--llm {llm}: choose builtin or openai")
+        if executor not in (None, "rq", "inline"):
+            raise UserError(f"--executor {executor}: choose rq or inline")
         if budget_seconds is not None and budget_tokens is not None:
             raise UserError("give --budget-seconds or --budget-tokens, not both")
         names = parse_groups(groups)
