@@ -145,6 +145,7 @@ class StudyState:
         kind = event.get("type")
         if kind == ev.STUDY_STARTED:
             self.starts += 1
+            self.finished = False  # a (re)start: finished again only at its study_finished
             self.run_id = self.run_id or event.get("run_id", "")
         elif kind == ev.TRIAL_PROPOSED:
             self.trials[event["index"]] = TrialRecord(

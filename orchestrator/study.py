@@ -355,7 +355,9 @@ def run_study(
         observer,
     )
     try:
-        if not state.finished:
+        # A finished study resumed with a larger --iterations goes on; otherwise it is done.
+        more = len(state.search_trials()) < config.iterations
+        if not state.finished or more:
             runner.emit(
                 ev.STUDY_STARTED,
                 study=config.name,

@@ -33,6 +33,9 @@ def test_builtin_study_runs_summarises_and_refuses_to_overwrite(tmp_path: Path) 
     again = run_cli(study_args(out, "--iterations", "3"))
     assert again.returncode == 2 and "--resume" in again.stderr
     assert "Traceback" not in again.stderr
+    more = run_cli(study_args(out, "--iterations", "4", "--resume"))  # extend a finished study
+    assert more.returncode == 0, more.stderr
+    assert_each_index_once(out, 4)
 
 
 def test_openai_study_survives_llm_faults(tmp_path: Path) -> None:
