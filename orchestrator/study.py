@@ -42,7 +42,8 @@ POLL_INTERVAL_S = 0.2
 # must beat the incumbent by more than ordinary seed-to-seed variation.
 NOISE_FLOOR_SIGMAS = 2.0
 
-Observer = Callable[[str, Any], None]  # ("event", event) or ("tick", (state, progress))
+# ("event", journal event) after every append, ("tick", {index: progress}) while waiting.
+Observer = Callable[[str, Any], None]
 
 
 def _versions() -> dict[str, str]:
@@ -329,8 +330,13 @@ def run_study(
         raise UserError(f"{path} does not exist; nothing to resume (drop --resume)")
     check_services(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(path)  # truncates a torn last line before we read it
-    events = read_events(path)
+    try:
+        journal = Journal(path)  # truncates a torn last line before we read it
+        events = read_events(path)
+    except ValueError as exc:  # corruption before the last line is not a torn write
+        raise UserError(
+            f"{path} is damaged ({exc}); restore it or start with another --out"
+        ) from None
     started = [e for e in events if e.get("type") == ev.STUDY_STARTED]
     if started and started[0].get("study") != config.name:
         journal.close()
