@@ -72,6 +72,10 @@ def mechanism_rows(events: list[dict[str, Any]]) -> list[MechanismRow]:
     return list(rows.values())
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _status(r: MechanismRow) -> str:
     if r.state == "live":
         return "live, firing" if r.fired else "live, silent (never fired)"
@@ -92,7 +96,7 @@ def render_mechanisms(events: list[dict[str, Any]]) -> str:
     for e in sessions:
         outcomes[e.get("outcome", "?")] = outcomes.get(e.get("outcome", "?"), 0) + 1
     lines = [
-        f"Level 2: {len(sessions)} research sessions ("
+        f"Level 2: {_n(len(sessions), 'research session')} ("
         + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
         + ")"
     ]
@@ -102,8 +106,8 @@ def render_mechanisms(events: list[dict[str, Any]]) -> str:
         if r.active_from is not None or r.fired:
             shaped = ", ".join(map(str, r.shaped[:12])) + ("..." if len(r.shaped) > 12 else "")
             lines.append(
-                f"    fired in {r.fired} trials ({shaped or 'none'}); its own candidate ran "
-                f"{r.chosen} times; {r.kept} of the trials it shaped became the new best"
+                f"    fired in {_n(r.fired, 'trial')} ({shaped or 'none'}); its own candidate "
+                f"ran {_n(r.chosen, 'time')}; {r.kept} of the trials it shaped became the new best"
             )
         for verdict in r.verdicts[-3:]:
             lines.append(f"    ladder {verdict[:200]}")
