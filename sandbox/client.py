@@ -56,6 +56,10 @@ class SandboxClient(Protocol):
         """Call one hook stage on a batch of promoted mechanisms."""
         ...
 
+    def close(self) -> None:
+        """Release what the client holds (a warm sandbox, a Redis connection)."""
+        ...
+
 
 class DirectClient:
     """Runs the sandbox backend in this process."""
@@ -98,6 +102,10 @@ class DirectClient:
         return call_stage(
             stage, mechanisms, context, candidates, backend=self.backend, limits=self.limits
         )
+
+    def close(self) -> None:
+        """Release the warm sandbox (a study calls this when it ends)."""
+        self.backend.close()
 
 
 class RunnerClient:
@@ -174,6 +182,9 @@ class RunnerClient:
             "limits": self.limits,
         }
         return StageResult.from_dict(self._ask("call_job", payload, CALL_DEADLINE_S))
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def make_client(

@@ -185,6 +185,13 @@ class Backend(ABC):
         self.warnings: list[str] = []
         self.warm = warm
 
+    def close(self) -> None:
+        """Stop the warm sandbox, if any (a later call starts cold and warms up again)."""
+        slot = getattr(self, "_slot", None)
+        if slot is not None:
+            slot.close()
+            self._slot = None
+
     def run(self, request: dict[str, Any], *, deadline_s: float) -> SandboxRun:
         """Run one harness request under a host-enforced wall-clock deadline."""
         nonce = secrets.token_hex(NONCE_BYTES)

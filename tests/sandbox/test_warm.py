@@ -49,8 +49,8 @@ def test_warm_backend_serves_fresh_sandboxes(name: str, space: list[dict[str, An
     finally:
         slot = backend._slot  # type: ignore[attr-defined]
         warm = slot._ready[0] if slot and slot._ready else None
-        if slot:
-            slot.close()
+        backend.close()
+        assert backend._slot is None  # type: ignore[attr-defined]
     assert hints == ["fresh"] * 3
     if name == "docker" and warm is not None:
         import docker.errors
