@@ -21,8 +21,10 @@ COPY images/sandbox.lock /tmp/sandbox.lock
 RUN python3 -m venv /opt/sandbox-venv \
  && /opt/sandbox-venv/bin/pip install --require-hashes --only-binary=:all: --no-deps -r /tmp/sandbox.lock \
  && /opt/sandbox-venv/bin/pip uninstall -y -q pip setuptools \
- && rm -rf /tmp/sandbox.lock /opt/sandbox-venv/bin/pip* /opt/sandbox-venv/bin/activate* \
- && find / -xdev -perm /6000 -type f -exec chmod a-s {} + 2>/dev/null || true
+ && rm -rf /tmp/sandbox.lock /opt/sandbox-venv/bin/pip* /opt/sandbox-venv/bin/activate*
+
+# No setuid/setgid binaries: no-new-privileges already neuters them; this removes the bits.
+RUN find / -xdev -perm /6000 -type f -exec chmod a-s {} +
 
 # Only the in-sandbox part of the package: the API generated code imports and the harness.
 COPY sandbox/__init__.py sandbox/api.py sandbox/contexts.py sandbox/harness.py sandbox/worker.py /opt/sandbox-venv/lib/python3.11/site-packages/sandbox/
