@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The compose stack's front door, behind `make up`, `make down`, `make logs`, `make study`.
 #
-# Picks the compose command (`docker compose` v2, else `docker-compose` v1) and the files:
+# Picks the compose command (`docker compose` v2.18+, else `docker-compose` v1.28+) and the files:
 #   compose.yaml                always
 #   compose.cpu.yaml            when the engine has no NVIDIA runtime (or BILEVEL_GPU=no)
 #   compose.test.yaml           when the engine has no default bridge network, as with
@@ -176,7 +176,7 @@ cmd_study() {
   local name target
   name=$(basename "$study")
   target=$STUDY_DROP_DIR/$name
-  compose exec -T orchestrator sh -c "mkdir -p '$STUDY_DROP_DIR' && cat > '$target'" <"$study"
+  compose exec -T orchestrator sh -c 'mkdir -p "$(dirname "$1")" && cat > "$1"' sh "$target" <"$study"
   log "running $study in the orchestrator container (trials on the trainer workers)"
   local tty=()
   [ -t 0 ] && [ -t 1 ] || tty=(-T)
