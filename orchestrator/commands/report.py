@@ -18,8 +18,7 @@ def register(app: typer.Typer) -> None:
 
         Works on running and killed studies too: it reports what the journal holds so far.
         """
-        from orchestrator.report import write_report
-        from orchestrator.report.ablation import is_ablation_dir, write_ablation_report
+        from orchestrator.report import is_ablation_dir, write_ablation_report, write_report
 
         if is_ablation_dir(run_dir):
             paths = write_ablation_report(run_dir)
