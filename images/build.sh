@@ -85,6 +85,9 @@ TRAINER_IMAGE=${TRAINER_IMAGE:-bilevel/trainer}  # tagged :cpu and :cuda
 TRAINER_VARIANTS=${TRAINER_VARIANTS:-auto}
 # The official CPU wheels of PyTorch, used for the cpu trainer when the host has no local one.
 TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+# Extra index for the cuda trainer; empty = PyPI's build (CUDA 13). A PyTorch CUDA 12 index
+# (https://download.pytorch.org/whl/cu126) suits drivers older than 580.
+TORCH_CUDA_INDEX=${TORCH_CUDA_INDEX:-}
 # Wheels the trainer build may use (build/ is git-ignored; .dockerignore lets this in).
 STAGED_WHEELS=build/wheels
 
@@ -158,7 +161,7 @@ build_trainer() {
   fi
   for variant in $variants; do
     rm -rf "$STAGED_WHEELS" && mkdir -p "$STAGED_WHEELS"
-    index=""
+    index=$TORCH_CUDA_INDEX
     [ "$variant" = cpu ] && index=$(stage_torch_cpu_wheel)
     build_service "trainer ($variant)" "$TRAINER_IMAGE:$variant" images/trainer.Dockerfile \
       "images/trainer.lock $(project_sources) $(ls "$STAGED_WHEELS")" \

@@ -1,6 +1,8 @@
 # The trainer worker: the project's fixed training harness, fed hyperparameters (never code)
 # over Redis. One worker per GPU; run more on any host that reaches the same Redis.
-#   TORCH_VARIANT=cuda  PyPI's torch==2.13.0 (CUDA); torch's own metadata pins the CUDA libs
+#   TORCH_VARIANT=cuda  PyPI's torch==2.13.0 (CUDA 13: needs an NVIDIA driver >= 580); torch's
+#                       own metadata pins the CUDA libraries. For an older driver, set
+#                       TORCH_INDEX_URL to a PyTorch CUDA 12 index (e.g. .../whl/cu126).
 #   TORCH_VARIANT=cpu   the CPU build of the same pin: from wheels staged in build/wheels/
 #                       (images/build.sh links the host's local wheels there), else from
 #                       TORCH_INDEX_URL (PyTorch's CPU index)
@@ -17,9 +19,8 @@ COPY images/trainer.lock /tmp/trainer.lock
 COPY build/wheels/ /tmp/wheels/
 RUN case "$TORCH_VARIANT" in cpu|cuda) ;; *) echo "TORCH_VARIANT must be cpu or cuda" >&2; exit 2;; esac \
  && python3.11 -m venv /opt/venv \
- && if [ "$TORCH_VARIANT" = cpu ]; then \
-      set -- --find-links /tmp/wheels ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"}; \
-    else set --; fi \
+ && set -- ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+ && if [ "$TORCH_VARIANT" = cpu ]; then set -- "$@" --find-links /tmp/wheels; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "$@" -r /tmp/trainer.lock \
  && /opt/venv/bin/python -c "import torch, sys; v = torch.__version__; print('torch', v); \
 sys.exit(0 if ('+cpu' in v) == ('$TORCH_VARIANT' == 'cpu') else f'wrong torch build {v} for $TORCH_VARIANT')"
