@@ -8,7 +8,7 @@
 #                               `dockerd --bridge=none` (or BILEVEL_HOST_NETWORK=yes): every
 #                               service on the host's network, talking over 127.0.0.1 only
 # and says which it picked. Overlays drop keys with `!reset`; for v1, which lacks it,
-# deploy/compose_reset.py rewrites the files first (into .cache/compose/).
+# deploy/compose_reset.py rewrites the files first (into a temporary directory).
 #
 # usage: deploy/stack.sh up|down|logs|ps|config|running|study FILE|compose ARGS...
 #   COMPOSE_PROJECT_NAME   stack name (default bilevel); containers, volumes carry it
@@ -97,15 +97,21 @@ ensure_env_file() {
   log "created .env from .env.example with a random REDIS_PASSWORD (edit it for your LLM key)"
 }
 
+# The v1 rewrite of the files lives only as long as this script (it holds no secrets).
+RENDER_DIR=""
+
 compose() {
   local files=("${FILES[@]}")
   if [ "$COMPOSE_V1" = 1 ]; then
     # v1 is a Python program with PyYAML: run the rewrite under its own interpreter.
-    local python out
+    local python
     python=$(head -1 "$(command -v docker-compose)" | sed -n 's/^#! *//p')
     python=${python:-python3}
-    out=$REPO/.cache/compose/$PROJECT
-    mapfile -t files < <($python "$REPO/deploy/compose_reset.py" "$out" "${FILES[@]}")
+    if [ -z "$RENDER_DIR" ]; then
+      RENDER_DIR=$(mktemp -d)
+      trap 'rm -rf "$RENDER_DIR"' EXIT
+    fi
+    mapfile -t files < <($python "$REPO/deploy/compose_reset.py" "$RENDER_DIR" "${FILES[@]}")
   fi
   local args=(--project-directory "$REPO" -p "$PROJECT")
   for f in "${files[@]}"; do args+=(-f "$f"); done
