@@ -25,6 +25,9 @@ DEFAULT_QUEUE = "bilevel-sandbox"
 # container start on a busy host) before it calls the runner missing.
 RUNNER_SLACK_S = 30.0
 RESULT_TTL_S = 300  # a finished job's result stays this long; the client deletes it on read
+# Waiting for a result blocks on the socket for up to a whole deadline plus slack; redis-py's
+# default read timeout (5 s) would turn a busy machine's slow ladder into "Redis unreachable".
+CONNECT_TIMEOUT_S = 5.0
 
 MechanismRef = tuple[str, str, str]  # (name, sha, source)
 
@@ -118,7 +121,10 @@ class RunnerClient:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
-        self.connection = redis.Redis.from_url(redis_url)
+        longest_wait = max(LADDER_DEADLINE_S, CALL_DEADLINE_S) + RUNNER_SLACK_S
+        self.connection = redis.Redis.from_url(
+            redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=longest_wait + 10
+        )
         self.queue = Queue(queue, connection=self.connection, serializer=JSONSerializer)
         self.limits = limits or {}
 

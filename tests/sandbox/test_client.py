@@ -125,3 +125,43 @@ def test_runner_missing_is_an_infrastructure_error(
     from rq import Queue
 
     Queue(unique_name, connection=client.connection).delete(delete_jobs=True)
+
+
+@pytest.mark.redis
+def test_a_slow_runner_is_waited_for_not_reported_as_redis_down(
+    redis_url: str, unique_name: str, space: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A ladder answered after redis-py's default 5 s read timeout still gets its verdict.
+
+    On a busy machine a ladder takes longer than 5 s; waiting for it must not look like an
+    unreachable Redis (seen in the stack: research sessions failed with a socket timeout).
+    """
+    import threading
+
+    log = (tmp_path / "runner.log").open("w")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start_runner_late() -> None:
+        time.sleep(7)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "sandbox-runner", "--redis-url",
+             redis_url, "--queue", unique_name, "--backend", "process"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+
+    starter = threading.Thread(target=start_runner_late)
+    starter.start()
+    try:
+        report = RunnerClient(redis_url, unique_name, limits=FAST_LIMITS).check(EXAMPLE, space)
+        assert report.accepted and report.backend == "process"
+    finally:
+        starter.join()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.close()
+        from rq import Queue
+
+        Queue(unique_name, connection=RunnerClient(redis_url, unique_name).connection).delete(
+            delete_jobs=True
+        )
