@@ -127,7 +127,9 @@ def register(app: typer.Typer) -> None:
             executor=executor,
             parallel=parallel,
         )
-        run_dir = out or RUNS_DIR / config.name
+        run_dir = out or default_run_dir(config.name, resume=resume)
+        if out is None:
+            print(f"run dir: {run_dir}", flush=True)
         _stop_on_sigterm()
         level2 = level2_for_study(config, run_dir)  # {} unless levels.research is on
         console = Console()
@@ -148,6 +150,27 @@ def register(app: typer.Typer) -> None:
         from orchestrator.report import report_line  # plots: imported only once it is needed
 
         console.print(report_line(run_dir), markup=False, highlight=False)
+
+
+def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
+    """``runs/<name>``; once that holds a finished study, the next free ``runs/<name>-N``.
+
+    So `make study` can be run again and again without losing a finished run, while an
+    unfinished run is never silently side-stepped: it stays the default, and `run_study`
+    asks for ``--resume`` (or ``--out``). With ``resume`` it is the newest run of that name.
+    """
+    from orchestrator.journal import STUDY_FINISHED, journal_path, read_events
+
+    numbered = (p for p in root.glob(f"{name}-*") if p.name[len(name) + 1 :].isdigit())
+    runs = [root / name, *sorted(numbered, key=lambda p: int(p.name[len(name) + 1 :]))]
+    existing = [p for p in runs if journal_path(p).exists()]
+    if not existing:
+        return root / name
+    newest = existing[-1]
+    if resume or not any(e["type"] == STUDY_FINISHED for e in read_events(journal_path(newest))):
+        return newest
+    number = int(newest.name[len(name) + 1 :]) + 1 if newest != root / name else 2
+    return root / f"{name}-{number}"
 
 
 def _stop_on_sigterm() -> None:
