@@ -112,7 +112,9 @@ def lock_packages(path: Path | None = None) -> list[str]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise FileNotFoundError(
+        from sandbox.backends.base import SandboxUnavailable
+
+        raise SandboxUnavailable(
             f"cannot read the sandbox lock {path} ({exc.strerror}); set {LOCK_ENV} to images/sandbox.lock"
         ) from None
     return [m.group(1) for line in text.splitlines() if (m := _LOCK_LINE.match(line))]

@@ -33,3 +33,22 @@ def test_version_and_help_exit_0(bilevel_cli: list[str]) -> None:
     assert help_run.returncode == 0
     for command in ("study", "trial", "worker", "mechanism", "report", "ablation", "status"):
         assert command in help_run.stdout
+
+
+def test_a_missing_sandbox_lock_is_one_line_before_any_trial(
+    bilevel_cli: list[str], tmp_path
+) -> None:
+    import os
+
+    env = {**os.environ, "BILEVEL_SANDBOX_LOCK": str(tmp_path / "missing.lock")}
+    for argv in (
+        ["mechanism", "check", "examples/mechanisms/trust_region.py", "--backend", "process"],
+        ["study", "studies/quickstart.toml", "--out", str(tmp_path / "run")],
+    ):
+        proc = subprocess.run(
+            [*bilevel_cli, *argv], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert "sandbox lock" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "events.jsonl").exists()

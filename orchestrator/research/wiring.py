@@ -93,7 +93,12 @@ def make_level2(
 
 def level2_for_study(config: StudyConfig, run_dir: Path) -> dict[str, Any]:
     """``run_study`` keyword arguments that switch Level 2 on when the study asks for it."""
+    from sandbox.backends import SandboxUnavailable
+
     if not config.levels.research:
         return {}
-    host, driver = make_level2(config, run_dir)
+    try:
+        host, driver = make_level2(config, run_dir)
+    except SandboxUnavailable as exc:  # no sandbox lock, image or engine: fix before any trial
+        raise UserError(f"Level 2 needs the sandbox: {exc}") from None
     return {"mechanism_host": host, "research": driver}
