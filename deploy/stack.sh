@@ -15,6 +15,7 @@
 #   BILEVEL_GPU            auto|yes|no    GPU trainer image and reservation (default auto)
 #   BILEVEL_HOST_NETWORK   auto|yes|no    host-networking overlay (default auto)
 #   BILEVEL_UP_TIMEOUT     seconds `up` waits for every service to be healthy (default 240)
+#   BILEVEL_SANDBOX_RUNNERS  sandbox runners to start (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -38,6 +39,9 @@ HOST_NETWORK=$(setting BILEVEL_HOST_NETWORK auto)
 # Long enough for a cold start on a busy 2-core host (the runner checks the engine and the
 # sandbox image before it reports healthy); a healthy stack is usually up in ~15 s.
 UP_TIMEOUT=$(setting BILEVEL_UP_TIMEOUT 240)
+# Two runners, so a research session's gate ladder (seconds) never queues ahead of the
+# study's per-trial hook calls: with one, the trainers would wait for Level 2.
+SANDBOX_RUNNERS=$(setting BILEVEL_SANDBOX_RUNNERS 2)
 # Where the study file goes inside the orchestrator: its runs volume, which it can write.
 STUDY_DROP_DIR=/app/runs/.submitted
 
@@ -160,7 +164,7 @@ wait_healthy() {
 cmd_up() {
   ensure_env_file
   log "variant: $VARIANT; $NETWORKING; project '$PROJECT'; ${COMPOSE[*]}"
-  compose up -d --remove-orphans
+  compose up -d --remove-orphans --scale sandbox-runner="$SANDBOX_RUNNERS"
   wait_healthy
   log "stack '$PROJECT' is up: $(project_containers | wc -l) containers healthy; \`make study\` runs a study on it"
 }
