@@ -3,7 +3,7 @@
 It is **not** an LLM. It lets the system run on its defaults anywhere (no key, no
 network) and makes tests reproducible. It reads the structured ``payload`` a level passes
 alongside its prompt. Level 1 is a coordinate search: it walks one tunable param at a time
-(focus first), keeps a direction that helped and reverses one that hurt. Level 1.5 freezes
+(focus first, then the least-tried), keeps a direction that helped and reverses one that hurt. Level 1.5 freezes
 params whose moves keep failing and switches to exploitation when the search stalls.
 
 Roles are plain functions registered by name, so Level 2 adds ``explore``, ``critique``,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -108,8 +109,12 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     focus = [p for p in params if p["name"] in payload.get("focus", [])]
     order = focus + [p for p in params if p not in focus]
     if policy.get("mode") == "explore":
-        rng.shuffle(order)
-        order = focus + [p for p in order if p not in focus]
+        # Cycle through the coordinates evenly, least-tried first; ties keep the space's order,
+        # which lists the most consequential knobs first (TOTAL_BATCH_SIZE leads in ours).
+        tried = Counter(name for t in ctx["history"] for name in t["changes"])
+        order = focus + sorted(
+            (p for p in params if p not in focus), key=lambda p: tried[p["name"]]
+        )
     else:  # exploit: rotate deterministically so every param gets its turn
         shift = ctx["iteration"] % max(len(order), 1)
         order = order[shift:] + order[:shift]
