@@ -72,7 +72,7 @@ MAX_PREFORK = 8  # more idle workers than this only costs memory
 class Worker:
     """One worker process, seen from the supervisor: send a message, wait for the answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: list[str] | None = None) -> None:
         env = dict(WORKER_ENV)
         if "PYTHONPATH" in os.environ:  # the process backend puts the package there
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
@@ -83,6 +83,7 @@ class Worker:
                 "-s",
                 "-m",
                 "sandbox.worker",
+                *(["--preload", ",".join(preload)] if preload else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -363,10 +364,10 @@ def _worker_limits(limits: dict[str, float]) -> dict[str, int]:
     return {"memory_mb": int(limits["memory_mb"]), "cpu_seconds": int(limits["cpu_seconds"])}
 
 
-def _supervisor_main(prefork: int = 0) -> int:
+def _supervisor_main(prefork: int = 0, preload: list[str] | None = None) -> int:
     with contextlib.suppress(Exception):  # non-dumpable: /proc/<us>/{mem,fd,environ} closed
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    _PREFORKED.extend(Worker() for _ in range(min(prefork, MAX_PREFORK)))
+    _PREFORKED.extend(Worker(preload or []) for _ in range(min(prefork, MAX_PREFORK)))
     try:
         request = _read_request()
     except (ValueError, OSError) as exc:
@@ -396,6 +397,13 @@ def _supervisor_main(prefork: int = 0) -> int:
     return 0
 
 
+def _parse_args(args: list[str]) -> tuple[int, list[str]]:
+    """``[--prefork N] [--preload mod1,mod2]`` -> (N, modules); anything else is ignored."""
+    options = dict(zip(args[::2], args[1::2], strict=False))
+    prefork = int(options.get("--prefork", "0"))
+    preload = [m for m in options.get("--preload", "").split(",") if m]
+    return prefork, preload
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    sys.exit(_supervisor_main(int(args[1]) if args[:1] == ["--prefork"] else 0))
+    sys.exit(_supervisor_main(*_parse_args(sys.argv[1:])))

@@ -181,5 +181,19 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
     return instance, {"class": cls.__name__, "name": name, "hooks": hooks}
 
 
+def _preload(args: list[str]) -> None:
+    """Import trusted packages while waiting for a request (``--preload a,b``), before any
+    module's code exists in this process. A name that fails to import is skipped: the
+    module's own import reports it, inside its limits."""
+    import importlib
+
+    if args[:1] != ["--preload"] or len(args) < 2:
+        return
+    for name in args[1].split(","):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
 if __name__ == "__main__":
+    _preload(sys.argv[1:])
     _worker_main()

@@ -9,9 +9,11 @@ never count as an answer.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -32,6 +34,43 @@ NONCE_BYTES = 16  # 128 bits: unguessable by the module, which never sees it any
 WARM_MAX_AGE_S = 60.0
 # Workers a warm harness pre-starts: a typical number of active mechanisms per stage.
 WARM_PREFORK = 3
+# Modules a warm harness's pre-started workers import while they wait (see preload_modules):
+# at most this many, so a long import list cannot make a warm start slow.
+MAX_PRELOAD = 16
+_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class WarmSpec:
+    """How a warm sandbox starts: workers pre-started, modules they import while waiting."""
+
+    prefork: int = WARM_PREFORK
+    preload: tuple[str, ...] = ()
+
+
+def preload_modules(request: dict[str, Any]) -> tuple[str, ...]:
+    """Modules the mechanisms of a hook-call request import, to import ahead next time.
+
+    A warm sandbox is started before its request exists; a stable set of live mechanisms
+    makes the last call's imports the best guess for the next. Importing them while the
+    sandbox waits moves e.g. scikit-learn's ~1 s import off every call's critical path.
+    The sources are parsed, never run, here; the names are only ever imported inside the
+    sandbox, where the module could have imported them itself.
+    """
+    names: dict[str, None] = {}
+    for mechanism in request.get("mechanisms") or []:
+        try:
+            tree = ast.parse(mechanism.get("source", ""))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update((alias.name, None) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names[node.module] = None
+    wanted = [n for n in names if _MODULE_PATH.match(n) and not n.startswith("sandbox")]
+    return tuple(wanted[:MAX_PRELOAD])
+
 
 T = TypeVar("T")
 
@@ -184,21 +223,67 @@ class Backend(ABC):
     def __init__(self, *, warm: bool = False) -> None:
         self.warnings: list[str] = []
         self.warm = warm
+        # One warm sandbox per kind of request (the ladder, each hook stage): a study calls
+        # guide, propose and screen back to back, and each finds its own sandbox ready,
+        # started with the workers and imports that stage needed last time.
+        self._warm_specs: dict[str, WarmSpec] = {}
+        self._slots: dict[str, WarmSlot[Any]] = {}
+        self._slots_lock = threading.Lock()
+
+    @staticmethod
+    def warm_key(request: dict[str, Any]) -> str:
+        """The kind of request a warm sandbox is started for: ``ladder`` or ``call:<stage>``."""
+        if request.get("op") == "call":
+            return f"call:{request.get('stage')}"
+        return str(request.get("op"))
+
+    def harness_args(self, key: str = "") -> list[str]:
+        """Arguments of the in-sandbox harness: pre-started workers for a warm sandbox."""
+        if not self.warm:
+            return []
+        spec = self._warm_specs.get(key, WarmSpec())
+        args = ["--prefork", str(spec.prefork)]
+        return [*args, "--preload", ",".join(spec.preload)] if spec.preload else args
+
+    def warm_slot(self, key: str) -> WarmSlot[Any] | None:
+        """The warm slot for one kind of request (None for a cold backend)."""
+        if not self.warm:
+            return None
+        with self._slots_lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = WarmSlot(lambda: self._start_warm(key), self._alive, self._dispose)
+                self._slots[key] = slot
+            return slot
 
     def close(self) -> None:
-        """Stop the warm sandbox, if any (a later call starts cold and warms up again)."""
-        slot = getattr(self, "_slot", None)
-        if slot is not None:
+        """Stop the warm sandboxes, if any (a later call starts cold and warms up again)."""
+        with self._slots_lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
             slot.close()
-            self._slot = None
+
+    # A warm backend's subclass starts, checks and disposes of a sandbox handle.
+    def _start_warm(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def _alive(self, handle: Any) -> bool:
+        raise NotImplementedError
+
+    def _dispose(self, handle: Any) -> None:
+        raise NotImplementedError
 
     def run(self, request: dict[str, Any], *, deadline_s: float) -> SandboxRun:
         """Run one harness request under a host-enforced wall-clock deadline."""
+        key = self.warm_key(request)
+        if request.get("op") == "call":  # the next warm sandbox for this stage fits this call
+            workers = len(request.get("mechanisms") or []) or WARM_PREFORK
+            self._warm_specs[key] = WarmSpec(workers, preload_modules(request))
         nonce = secrets.token_hex(NONCE_BYTES)
         payload = json.dumps({**request, "nonce": nonce, "deadline_s": deadline_s}, allow_nan=False)
         payload = payload.encode()
         start = time.monotonic()
-        raw = self._launch(payload, deadline_s)
+        raw = self._launch(payload, deadline_s, self.warm_slot(key))
         seconds = raw.seconds or time.monotonic() - start
         report = None if raw.overflow else parse_report(raw.stdout, nonce)
         status: RunStatus
@@ -229,5 +314,6 @@ class Backend(ABC):
         )
 
     @abstractmethod
-    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
-        """Start the harness, feed ``payload`` on stdin, collect output within the deadline."""
+    def _launch(self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None) -> RawRun:
+        """Start the harness (or take ``slot``'s warm one), feed ``payload`` on stdin,
+        collect output within the deadline."""

@@ -19,7 +19,6 @@ from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     STDERR_TAIL_BYTES,
     WARM_MAX_AGE_S,
-    WARM_PREFORK,
     Backend,
     RawRun,
     SandboxUnavailable,
@@ -101,7 +100,6 @@ class DockerBackend(Backend):
     def __init__(self, image: str | None = None, *, warm: bool = False) -> None:
         super().__init__(warm=warm)
         self.image = image or sandbox_image()
-        self._slot: WarmSlot[tuple[str, Any]] | None = None
         self.last_container_id: str | None = None
         self.client = _docker_client()
 
@@ -143,21 +141,21 @@ class DockerBackend(Backend):
             "host_config": host_config,
         }
 
-    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
+    def _launch(self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None) -> RawRun:
         import docker.errors
         import requests.exceptions
 
         try:
-            return self._run_container(payload, deadline_s)
+            return self._run_container(payload, deadline_s, slot)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise SandboxUnavailable(f"docker sandbox failed to run: {exc}") from exc
 
-    def _prepare(self, label_deadline: float) -> tuple[str, Any]:
+    def _prepare(self, label_deadline: float, key: str = "") -> tuple[str, Any]:
         """Create, attach stdin and start a container; its harness waits for the request."""
         api = self.client.api
         config = self.container_config(label_deadline)
         if self.warm:
-            config["command"] = ["--prefork", str(WARM_PREFORK)]
+            config["command"] = self.harness_args(key)
         cid = api.create_container(**config)["Id"]
         try:
             sock = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
@@ -178,22 +176,22 @@ class DockerBackend(Backend):
             handle[1].close()
         self._remove(handle[0])
 
-    def _start_warm(self) -> tuple[str, Any]:
-        return self._prepare(time.time() + WARM_MAX_AGE_S + WARM_MAX_DEADLINE_S)
+    def _start_warm(self, key: str) -> tuple[str, Any]:
+        return self._prepare(time.time() + WARM_MAX_AGE_S + WARM_MAX_DEADLINE_S, key)
 
-    def _run_container(self, payload: bytes, deadline_s: float) -> RawRun:
+    def _run_container(
+        self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None
+    ) -> RawRun:
         import requests.exceptions
 
         api = self.client.api
-        if self.warm and self._slot is None:
-            self._slot = WarmSlot(self._start_warm, self._alive, self._dispose)
-        warm = self._slot.take() if self._slot and deadline_s <= WARM_MAX_DEADLINE_S else None
+        warm = slot.take() if slot and deadline_s <= WARM_MAX_DEADLINE_S else None
         if warm is None:
             reap_containers(self.client)
         start = time.monotonic()
         cid, sock = warm or self._prepare(time.time() + deadline_s)
-        if self._slot:
-            self._slot.refill()
+        if slot:
+            slot.refill()
         self.last_container_id = cid  # lets tests check that this very container is gone
         timed_out = False
         try:

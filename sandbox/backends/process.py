@@ -28,11 +28,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     REPORT_PREFIX,
-    WARM_PREFORK,
     Backend,
     RawRun,
     SandboxUnavailable,
@@ -186,12 +186,10 @@ class ProcessBackend(Backend):
             )
         for warning in self.warnings:
             log.warning("process sandbox: %s", warning)
-        self._slot: WarmSlot[tuple[subprocess.Popen[bytes], _Cgroup]] | None = None
 
-    def _command(self) -> list[str]:
+    def _command(self, key: str = "") -> list[str]:
         python = [sys.executable, "-s", "-m", "sandbox.harness"]
-        if self.warm:
-            python += ["--prefork", str(WARM_PREFORK)]
+        python += self.harness_args(key)
         if self.mode == "unshare":
             return [
                 "unshare",
@@ -262,13 +260,13 @@ class ProcessBackend(Backend):
             limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
         return limits
 
-    def _start(self) -> tuple[subprocess.Popen[bytes], _Cgroup]:
+    def _start(self, key: str = "") -> tuple[subprocess.Popen[bytes], _Cgroup]:
         cgroup = _Cgroup()
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
         if self.mode != "bwrap":  # bwrap sets the jail's environment itself
             env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
         try:
-            return self._spawn(env, cgroup), cgroup
+            return self._spawn(env, cgroup, key), cgroup
         except OSError as exc:
             cgroup.kill_and_remove()
             raise SandboxUnavailable(f"process sandbox failed to start: {exc}") from exc
@@ -277,15 +275,21 @@ class ProcessBackend(Backend):
         self._kill(jail[0])
         jail[1].kill_and_remove()
 
-    def _launch(self, payload: bytes, deadline_s: float) -> RawRun:
-        if self.warm and self._slot is None:
-            self._slot = WarmSlot(self._start, lambda j: j[0].poll() is None, self._dispose)
-        jail = (self._slot.take() if self._slot else None) or self._start()
-        if self._slot:
-            self._slot.refill()
+    def _start_warm(self, key: str) -> tuple[subprocess.Popen[bytes], _Cgroup]:
+        return self._start(key)
+
+    def _alive(self, jail: tuple[subprocess.Popen[bytes], _Cgroup]) -> bool:
+        return jail[0].poll() is None
+
+    def _launch(self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None) -> RawRun:
+        jail = (slot.take() if slot else None) or self._start()
+        if slot:
+            slot.refill()
         return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
 
-    def _spawn(self, env: dict[str, str], cgroup: _Cgroup) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, env: dict[str, str], cgroup: _Cgroup, key: str = ""
+    ) -> subprocess.Popen[bytes]:
         procs_fds = cgroup.open_procs()
         rlimits = self._rlimits(cgroup)
 
@@ -300,7 +304,7 @@ class ProcessBackend(Backend):
 
         try:
             return subprocess.Popen(
-                self._command(),
+                self._command(key),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -47,13 +47,80 @@ def test_warm_backend_serves_fresh_sandboxes(name: str, space: list[dict[str, An
             hints.append(result.outputs[0].value["hint"])
             time.sleep(1.0)  # the refill happens in the background between calls
     finally:
-        slot = backend._slot  # type: ignore[attr-defined]
+        slot = backend.warm_slot("call:guide")
         warm = slot._ready[0] if slot and slot._ready else None
         backend.close()
-        assert backend._slot is None  # type: ignore[attr-defined]
+        assert backend._slots == {}  # type: ignore[attr-defined]
     assert hints == ["fresh"] * 3
     if name == "docker" and warm is not None:
         import docker.errors
 
         with pytest.raises(docker.errors.NotFound):
             backend.client.api.inspect_container(warm[0])  # type: ignore[attr-defined]
+
+
+GP_LIKE = """import statistics
+
+from sklearn.gaussian_process import GaussianProcessRegressor
+
+from sandbox.api import Candidate, Context, Mechanism
+
+
+class Fit(Mechanism):
+    name = "fit"
+
+    def propose(self, ctx: Context):
+        ys = [t.val_bpb for t in ctx.history if t.val_bpb is not None]
+        if len(ys) < 2:
+            return []
+        xs = [[float(i)] for i in range(len(ys))]
+        guess = GaussianProcessRegressor(random_state=0).fit(xs, ys).predict([[len(ys)]])[0]
+        name = ctx.tunable()[0].name
+        rationale = f"next {guess:.4f} around {statistics.fmean(ys):.4f}"
+        return [Candidate(changes={name: ctx.base[name]}, rationale=rationale)]
+"""
+
+
+def test_preload_names_what_the_stage_imports_and_nothing_else() -> None:
+    from sandbox.backends.base import preload_modules
+
+    request = {
+        "op": "call",
+        "stage": "propose",
+        "mechanisms": [
+            {"source": GP_LIKE},
+            {"source": "import os as o\nfrom . import x\nfrom sandbox.api import Mechanism\n"},
+            {"source": "def broken(:\n"},  # not parseable: contributes nothing
+        ],
+    }
+    assert preload_modules(request) == ("statistics", "sklearn.gaussian_process", "os")
+
+
+@pytest.mark.parametrize("name", [pytest.param("docker", marks=pytest.mark.docker), "process"])
+def test_each_stage_gets_its_own_warm_sandbox_with_its_imports_loaded(
+    name: str, space: list[dict[str, Any]]
+) -> None:
+    """A study's back-to-back guide/propose/screen calls each find a sandbox started for
+    that stage, its workers having imported what the stage's mechanisms import; the
+    answers are the same as from a cold sandbox."""
+    if name == "docker":
+        ensure_sandbox_image()
+    cold = make_backend(name)
+    warm = make_backend(name, warm=True)
+    ctx = contract_contexts(space, [])[1][1]  # a long history: the GP has data
+    ref = [("fit", source_sha(GP_LIKE), GP_LIKE)]
+    try:
+        expected = call_stage("propose", ref, ctx, backend=cold)
+        assert expected.outputs[0].ok, expected.outputs[0].error
+        for _ in range(2):
+            got = call_stage("propose", ref, ctx, backend=warm)
+            assert got.outputs[0].ok, got.outputs[0].error
+            assert got.outputs[0].value == expected.outputs[0].value
+            time.sleep(1.0)
+        args = warm.harness_args("call:propose")
+        assert args == ["--prefork", "1", "--preload", "statistics,sklearn.gaussian_process"]
+        assert warm.harness_args("call:guide") == ["--prefork", "3"]  # nothing learnt yet
+        assert set(warm._slots) == {"call:propose"}  # type: ignore[attr-defined]
+    finally:
+        warm.close()
+        cold.close()
