@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,6 +42,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # a study file's rq.redis_url wins over it. Passwords never reach the journal.
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
+
+
+LlmProvider = Literal["builtin", "openai"]
+ExecutorKind = Literal["inline", "rq"]
+LLM_PROVIDERS: tuple[str, ...] = get_args(LlmProvider)
+EXECUTORS: tuple[str, ...] = get_args(ExecutorKind)
 
 
 class _Strict(BaseModel):
@@ -90,7 +96,7 @@ class LevelsConfig(_Strict):
 
 
 class LLMConfig(_Strict):
-    provider: Literal["builtin", "openai"] = "builtin"
+    provider: LlmProvider = "builtin"
     base_url: str | None = None
     model: str = "builtin-heuristic"
     api_key_env: str | None = None
@@ -131,7 +137,7 @@ class StudyConfig(_Strict):
     iterations: int = Field(ge=1)
     seed: int = 0
     parallel: int = Field(default=1, ge=1)
-    executor: Literal["inline", "rq"] = "inline"
+    executor: ExecutorKind = "inline"
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     space: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-param overrides, e.g. DEPTH = {frozen = false}"
@@ -188,6 +194,15 @@ class StudyConfig(_Strict):
         Keys: ``iterations``, ``parallel``, ``executor``, ``budget_seconds``,
         ``budget_tokens``, ``llm`` (provider).
         """
+        if overrides.get("llm") not in (None, *LLM_PROVIDERS):
+            raise UserError(f"--llm {overrides['llm']}: choose {' or '.join(LLM_PROVIDERS)}")
+        if overrides.get("executor") not in (None, *EXECUTORS):
+            raise UserError(f"--executor {overrides['executor']}: choose {' or '.join(EXECUTORS)}")
+        if (
+            overrides.get("budget_seconds") is not None
+            and overrides.get("budget_tokens") is not None
+        ):
+            raise UserError("give --budget-seconds or --budget-tokens, not both")
         data = self.model_dump(mode="python")
         for key in ("iterations", "parallel", "executor"):
             if overrides.get(key) is not None:

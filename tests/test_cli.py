@@ -14,6 +14,15 @@ import pytest
         (["trial", "--no-such-flag"], "No such option: --no-such-flag"),
         (["no-such-command"], "No such command 'no-such-command'"),
         (["status"], "Missing argument"),
+        (
+            ["study", "studies/quickstart.toml", "--llm", "gpt"],
+            "--llm gpt: choose builtin or openai",
+        ),
+        (["ablation", "studies/quickstart.toml", "--executor", "k8s"], "--executor k8s: choose"),
+        (
+            ["study", "studies/quickstart.toml", "--budget-seconds", "1", "--budget-tokens", "9"],
+            "not both",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

@@ -51,7 +51,6 @@ def register(app: typer.Typer) -> None:
         table beside the paper's and write the ablation report."""
         from orchestrator.ablation import parse_groups, run_ablation
         from orchestrator.config import StudyConfig
-        from orchestrator.errors import UserError
         from orchestrator.report.ablation import (
             deltas_by_group,
             load_ablation,
@@ -60,12 +59,6 @@ def register(app: typer.Typer) -> None:
         )
         from orchestrator.stats import summarize_groups
 
-        if llm not in (None, "builtin", "openai"):
-            raise UserError(f"--llm {llm}: choose builtin or openai")
-        if executor not in (None, "rq", "inline"):
-            raise UserError(f"--executor {executor}: choose rq or inline")
-        if budget_seconds is not None and budget_tokens is not None:
-            raise UserError("give --budget-seconds or --budget-tokens, not both")
         names = parse_groups(groups)
         base = StudyConfig.load(study_file).with_overrides(
             iterations=iterations,

@@ -111,14 +111,9 @@ def register(app: typer.Typer) -> None:
         from rich.live import Live
 
         from orchestrator.config import StudyConfig
-        from orchestrator.errors import UserError
         from orchestrator.research.wiring import level2_for_study
         from orchestrator.study import run_study
 
-        if llm not in (None, "builtin", "openai"):
-            raise UserError(f"--llm {llm}: choose builtin or openai")
-        if executor not in (None, "rq", "inline"):
-            raise UserError(f"--executor {executor}: choose rq or inline")
         config = StudyConfig.load(file).with_overrides(
             iterations=iterations,
             budget_seconds=budget_seconds,
