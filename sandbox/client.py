@@ -78,6 +78,11 @@ class DirectClient:
         self.backend = make_backend(backend, warm=warm) if isinstance(backend, str) else backend
         self.limits = limits or {}
 
+    @property
+    def isolation(self) -> str:
+        """How strongly this client's backend isolates a module (see STRONG_ISOLATION)."""
+        return self.backend.isolation
+
     def check(
         self,
         source: str,
@@ -127,6 +132,11 @@ class RunnerClient:
         )
         self.queue = Queue(queue, connection=self.connection, serializer=JSONSerializer)
         self.limits = limits or {}
+
+    @property
+    def isolation(self) -> str:
+        """The runner service runs only the docker backend (it holds the Docker socket)."""
+        return "docker"
 
     def _ask(self, job_name: str, payload: dict[str, Any], deadline_s: float) -> dict[str, Any]:
         import redis

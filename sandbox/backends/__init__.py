@@ -6,7 +6,15 @@ sandbox image exists, else process (with a loud warning about the weaker isolati
 
 from __future__ import annotations
 
-from sandbox.backends.base import Backend, RawRun, SandboxRun, SandboxUnavailable, parse_report
+from sandbox.backends.base import (
+    ISOLATION_LEVELS,
+    STRONG_ISOLATION,
+    Backend,
+    RawRun,
+    SandboxRun,
+    SandboxUnavailable,
+    parse_report,
+)
 
 BACKEND_NAMES = ("auto", "docker", "process")
 
@@ -41,6 +49,8 @@ def make_backend(name: str = "auto", *, warm: bool = False) -> Backend:
 
 __all__ = [
     "BACKEND_NAMES",
+    "ISOLATION_LEVELS",
+    "STRONG_ISOLATION",
     "Backend",
     "RawRun",
     "SandboxRun",

@@ -37,6 +37,11 @@ WARM_PREFORK = 3
 # Modules a warm harness's pre-started workers import while they wait (see preload_modules):
 # at most this many, so a long import list cannot make a warm start slow.
 MAX_PRELOAD = 16
+# Isolation strengths (interface I1): what a backend's jail actually is. Only these two
+# isolate the file system, network and processes of LLM-written code from the host;
+# "unshare" (namespaces, host files readable) and "bare" (a child process) are weak.
+ISOLATION_LEVELS = ("docker", "bwrap", "unshare", "bare")
+STRONG_ISOLATION = frozenset({"docker", "bwrap"})
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -219,6 +224,8 @@ class Backend(ABC):
     """
 
     name: str = ""
+    # One of ISOLATION_LEVELS; subclasses set it to what they really run under.
+    isolation: str = "bare"
 
     def __init__(self, *, warm: bool = False) -> None:
         self.warnings: list[str] = []

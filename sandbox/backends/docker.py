@@ -96,6 +96,7 @@ class DockerBackend(Backend):
     """Runs the harness in a fresh hardened container of the sandbox image."""
 
     name = "docker"
+    isolation = "docker"
 
     def __init__(self, image: str | None = None, *, warm: bool = False) -> None:
         super().__init__(warm=warm)

@@ -171,6 +171,7 @@ class ProcessBackend(Backend):
         if self.bwrap and not _bwrap_works(self.bwrap):
             self.bwrap = None  # installed but unusable here (e.g. user namespaces disabled)
         self.mode = "bwrap" if self.bwrap else ("unshare" if _unshare_works() else "bare")
+        self.isolation = self.mode
         if self.mode != "bwrap":
             self.warnings.append(
                 "bubblewrap (bwrap) is missing or cannot create namespaces here: the process "
