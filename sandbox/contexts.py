@@ -12,6 +12,7 @@ import math
 import random
 from typing import Any
 
+from sandbox import limits
 from sandbox.api import TRIAL_STATUSES, Context, Param
 
 # Fixed so the synthetic contexts (and hence the ladder's verdict) are reproducible.
@@ -19,8 +20,6 @@ SYNTHETIC_SEED = 20260
 LONG_HISTORY_TRIALS = 60  # longer than a typical Level-2 cadence window; exercises O(n²) code
 CRASHED_HISTORY_TRIALS = 8
 FROZEN_HISTORY_TRIALS = 12
-MAX_CANDIDATES = 32  # propose may add at most this many candidates per call
-MAX_TEXT_CHARS = 2000  # hint / rationale / reason end up in LLM prompts and reports
 MAX_REPLAYS = 8  # replayed contexts beyond this add time, not coverage
 
 
@@ -143,61 +142,69 @@ def screen_candidates(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     context = Context.from_dict(ctx)
     rng = random.Random(context.seed)
     out = []
-    for p in context.tunable()[:MAX_CANDIDATES]:
+    for p in context.tunable()[: limits.MAX_CANDIDATES_PER_CALL]:
         out.append(
             {"changes": {p.name: _sample(p, rng)}, "rationale": f"vary {p.name}", "priority": 0.0}
         )
     return out
 
 
-def _text_error(what: str, value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"{what} must be a string, not {type(value).__name__}"
-    if len(value) > MAX_TEXT_CHARS:
-        return f"{what} is {len(value)} characters; keep it under {MAX_TEXT_CHARS}"
-    return None
-
-
 def validate_output(
     hook: str, value: Any, ctx: dict[str, Any], candidates: list[dict[str, Any]] | None
 ) -> str | None:
-    """Why a hook's JSON output breaks the API for this context, or None when it is valid."""
-    context = Context.from_dict(ctx)
+    """Why a hook's JSON output breaks the API for this context, or None when it is valid.
+
+    The limits are :mod:`sandbox.limits`, the same the live host applies. Never raises: any
+    error while looking at the value (a huge int, a strange type) is itself the reason.
+    """
+    try:
+        return _output_error(hook, value, Context.from_dict(ctx), candidates)
+    except Exception as exc:  # a value that breaks validation is invalid
+        return f"{hook} returned a value that could not be checked ({type(exc).__name__})"
+
+
+def _output_error(
+    hook: str, value: Any, context: Context, candidates: list[dict[str, Any]] | None
+) -> str | None:
     if hook == "guide":
         if value is None:
             return None
         if not isinstance(value, dict):
             return "guide must return Guidance or None"
-        if err := _text_error("Guidance.hint", value.get("hint")):
+        if err := limits.text_error("Guidance.hint", value.get("hint", ""), limits.MAX_HINT_CHARS):
             return err
-        focus = value.get("focus")
+        focus = value.get("focus", [])
         if not isinstance(focus, list):
             return "Guidance.focus must be a list of parameter names"
+        if len(focus) > limits.MAX_FOCUS_NAMES:
+            return f"Guidance.focus has {len(focus)} names; at most {limits.MAX_FOCUS_NAMES}"
+        names = context.names()
         for name in focus:
-            if name not in context.names():
-                return f"Guidance.focus names unknown parameter {name!r}; known: {', '.join(context.names())}"
+            if not isinstance(name, str) or name not in names:
+                return f"Guidance.focus names unknown parameter {name!r}; known: {', '.join(names)}"
             if context.param(name).frozen:
                 return f"Guidance.focus names {name!r}, which is frozen in this context"
         return None
     if not isinstance(value, list):
         return f"{hook} must return a list"
     if hook == "propose":
-        if len(value) > MAX_CANDIDATES:
-            return f"propose returned {len(value)} candidates; at most {MAX_CANDIDATES}"
+        if len(value) > limits.MAX_CANDIDATES_PER_CALL:
+            return (
+                f"propose returned {len(value)} candidates; at most "
+                f"{limits.MAX_CANDIDATES_PER_CALL}"
+            )
         for i, cand in enumerate(value):
             if not isinstance(cand, dict) or not isinstance(cand.get("changes"), dict):
                 return f"candidate {i}: changes must be a dict of parameter name to value"
             if err := context.check(cand["changes"]):
                 return f"candidate {i}: {err}"
-            if err := _text_error(f"candidate {i} rationale", cand.get("rationale")):
-                return err
-            prio = cand.get("priority")
-            if (
-                isinstance(prio, bool)
-                or not isinstance(prio, int | float)
-                or not math.isfinite(prio)
+            rationale = cand.get("rationale", "")
+            if err := limits.text_error(
+                f"candidate {i} rationale", rationale, limits.MAX_RATIONALE_CHARS
             ):
-                return f"candidate {i}: priority must be a finite number"
+                return err
+            if err := limits.priority_error(f"candidate {i} priority", cand.get("priority", 0.0)):
+                return err
         return None
     if hook == "screen":
         expected = len(candidates or [])
@@ -206,7 +213,8 @@ def validate_output(
         for i, verdict in enumerate(value):
             if not isinstance(verdict, dict) or not isinstance(verdict.get("accept"), bool):
                 return f"verdict {i}: accept must be True or False"
-            if err := _text_error(f"verdict {i} reason", verdict.get("reason")):
+            reason = verdict.get("reason", "")
+            if err := limits.text_error(f"verdict {i} reason", reason, limits.MAX_REASON_CHARS):
                 return err
         return None
     return f"unknown hook {hook!r}"

@@ -7,23 +7,44 @@ turns one hook's raw output into the orchestrator's own values or raises
 
 from __future__ import annotations
 
-import math
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from sandbox import limits
 from trainer.spec import SearchSpace
 
-# Longest guidance hint passed on to the Level-1 prompt: a hint, not a document.
-MAX_HINT_CHARS = 600
-# Most candidates one mechanism may add per iteration; more is a flood, not a proposal.
-MAX_CANDIDATES_PER_CALL = 8
-# Priorities outside this range would let one mechanism permanently shadow all others.
-PRIORITY_RANGE = (-100.0, 100.0)
-MAX_REASON_CHARS = 300
+# The limits are the sandbox's own (sandbox/limits.py): the contract tests apply exactly
+# these, so a module that passed them is never rejected live for a limit it was not tested on.
+MAX_HINT_CHARS = limits.MAX_HINT_CHARS
+MAX_CANDIDATES_PER_CALL = limits.MAX_CANDIDATES_PER_CALL
+PRIORITY_RANGE = (limits.PRIORITY_MIN, limits.PRIORITY_MAX)
+MAX_RATIONALE_CHARS = limits.MAX_RATIONALE_CHARS
+MAX_REASON_CHARS = limits.MAX_REASON_CHARS
+_T = TypeVar("_T")
 
 
 class InvalidOutput(ValueError):
     """A hook returned something the contract does not allow."""
+
+
+def _never_raises(check: Callable[..., _T]) -> Callable[..., _T]:
+    """Any error while looking at a mechanism's output is that mechanism's invalid output
+    (an int too large for a float, a strange type), never an exception for the caller."""
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return check(*args, **kwargs)
+        except InvalidOutput:
+            raise
+        except Exception as exc:  # see the docstring
+            raise InvalidOutput(
+                f"{check.__name__}: output could not be checked ({type(exc).__name__})"
+            ) from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -50,21 +71,30 @@ class VerdictOut:
     reason: str = ""
 
 
+@_never_raises
 def check_guidance(raw: Any, space: SearchSpace) -> GuidanceOut:
     if raw is None:
         return GuidanceOut()
     if not isinstance(raw, dict):
         raise InvalidOutput(f"guide returned {type(raw).__name__}, expected Guidance or None")
-    hint = raw.get("hint", "") or ""
-    focus = raw.get("focus", []) or []
-    if not isinstance(hint, str) or not isinstance(focus, list):
-        raise InvalidOutput("guide: hint must be a string and focus a list of names")
-    unknown = [f for f in focus if f not in space.names()]
+    hint = raw.get("hint", "")
+    focus = raw.get("focus", [])
+    if err := limits.text_error("guide: hint", hint, MAX_HINT_CHARS):
+        raise InvalidOutput(err)
+    if not isinstance(focus, list) or len(focus) > limits.MAX_FOCUS_NAMES:
+        raise InvalidOutput(
+            f"guide: focus must be a list of at most {limits.MAX_FOCUS_NAMES} parameter names"
+        )
+    unknown = [f for f in focus if not isinstance(f, str) or f not in space.names()]
     if unknown:
-        raise InvalidOutput(f"guide: focus names unknown parameters {unknown}")
-    return GuidanceOut(hint=hint[:MAX_HINT_CHARS], focus=tuple(dict.fromkeys(focus)))
+        raise InvalidOutput(f"guide: focus names unknown parameters {unknown[:3]}")
+    frozen = [f for f in focus if space.param(f).frozen]
+    if frozen:
+        raise InvalidOutput(f"guide: focus names frozen parameters {frozen[:3]}")
+    return GuidanceOut(hint=hint, focus=tuple(dict.fromkeys(focus)))
 
 
+@_never_raises
 def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateOut]:
     if raw is None:
         return []
@@ -84,18 +114,16 @@ def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateO
         errors = space.check_changes(changes)
         if errors:
             raise InvalidOutput("propose: " + "; ".join(errors[:3]))
+        rationale = item.get("rationale", "")
+        if err := limits.text_error("propose: rationale", rationale, MAX_RATIONALE_CHARS):
+            raise InvalidOutput(err)
         priority = item.get("priority", 0.0)
-        if (
-            isinstance(priority, bool)
-            or not isinstance(priority, int | float)
-            or not math.isfinite(priority)
-            or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]
-        ):
-            raise InvalidOutput(f"propose: priority {priority!r} outside {PRIORITY_RANGE}")
+        if err := limits.priority_error("propose: priority", priority):
+            raise InvalidOutput(err)
         out.append(
             CandidateOut(
                 changes={k: space.param(k).coerce(v) for k, v in changes.items()},
-                rationale=str(item.get("rationale", ""))[:MAX_REASON_CHARS],
+                rationale=rationale,
                 priority=float(priority),
                 source=f"mechanism:{name}",
             )
@@ -103,6 +131,7 @@ def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateO
     return out
 
 
+@_never_raises
 def check_verdicts(raw: Any, expected: int) -> list[VerdictOut]:
     if not isinstance(raw, list) or len(raw) != expected:
         got = len(raw) if isinstance(raw, list) else type(raw).__name__
@@ -111,7 +140,8 @@ def check_verdicts(raw: Any, expected: int) -> list[VerdictOut]:
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("accept"), bool):
             raise InvalidOutput("screen: every verdict needs a boolean accept")
-        verdicts.append(
-            VerdictOut(accept=item["accept"], reason=str(item.get("reason", ""))[:MAX_REASON_CHARS])
-        )
+        reason = item.get("reason", "")
+        if err := limits.text_error("screen: reason", reason, MAX_REASON_CHARS):
+            raise InvalidOutput(err)
+        verdicts.append(VerdictOut(accept=item["accept"], reason=reason))
     return verdicts
