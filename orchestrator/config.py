@@ -87,6 +87,11 @@ class LevelsConfig(_Strict):
     policy: bool = Field(default=True, description="Level 1.5 on/off")
     policy_every: int = Field(default=DEFAULT_POLICY_EVERY, ge=1)
     research: bool = Field(default=False, description="Level 2 on/off")
+    # LLM-written mechanisms need a strong sandbox (docker or bubblewrap); this opts in to a
+    # weaker one (unshare/bare) explicitly. Off by default: DESIGN §2.
+    allow_weak_sandbox: bool = Field(
+        default=False, description="let LLM-written code run without docker or bubblewrap"
+    )
     research_every: int = Field(default=DEFAULT_RESEARCH_EVERY, ge=1)
     stagnation: int = Field(default=DEFAULT_STAGNATION, ge=1)
     restart: bool = Field(

@@ -1,7 +1,10 @@
 """`bilevel mechanism check FILE`: the gate ladder on one mechanism module — the CI command.
 
 Exit codes: 0 accepted, 1 rejected (the reason says where and why), 2 bad usage or the
-sandbox could not run. ``--json`` prints exactly one JSON object (also on exit 2).
+sandbox could not run. ``--json`` prints exactly one JSON object, whatever happens (a bad
+file, a missing or weak sandbox, a crash of the check itself), with a one-line clean reason.
+Module code is untrusted: it needs docker or bubblewrap unless ``--allow-weak-sandbox``
+(the project's own library may run in a weak sandbox, with a warning).
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from typing import Any
 import typer
 
 from orchestrator.errors import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UserError
+from sandbox.text import clean_data, clean_text
 
 # The space the contract tests use when none is named: the quickstart's (the parameter
 # names are the same in every preset; only ranges differ).
 DEFAULT_PRESET = "cpu-tiny"
+# The reason of a verdict: one line a CI log shows in full.
+MAX_REASON_CHARS = 500
+# Module output kept in --json: enough lines to debug, never a flood.
+MAX_MODULE_OUTPUT_CHARS = 4000
 
 mechanism_app = typer.Typer(
     help="Check mechanism modules against the sandbox API.", no_args_is_help=True
@@ -28,22 +36,51 @@ def _emit_json(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def _failure_json(reason: str, error: str) -> dict[str, Any]:
+    """The one JSON object of a check that could not run (exit 2)."""
+    return {
+        "accepted": False,
+        "stage": None,
+        "reason": clean_text(reason, MAX_REASON_CHARS),
+        "error": error,
+    }
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    """The report as JSON, every string cleaned and the reason one line."""
+    data = clean_data(report.to_dict())
+    assert isinstance(data, dict)
+    data["reason"] = clean_text(getattr(report, "reason", ""), MAX_REASON_CHARS)
+    if isinstance(data.get("module_output"), str):
+        data["module_output"] = clean_text(
+            report.module_output, MAX_MODULE_OUTPUT_CHARS, multiline=True
+        )
+    return data
+
+
 def _human(report: Any) -> None:
     for warning in report.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"warning: {clean_text(warning)}", err=True)
     seconds = report.timings.get("total", 0.0)
     if report.accepted:
-        hooks = ", ".join(report.hooks)
+        hooks = ", ".join(clean_text(h) for h in report.hooks)
         typer.echo(
-            f"accepted: {report.name} ({report.class_name}; hooks: {hooks}) — "
-            f"{len(report.checks)} checks in {seconds:.2f} s [{report.backend}]"
+            f"accepted: {clean_text(report.name)} ({clean_text(report.class_name)}; "
+            f"hooks: {hooks}) — {len(report.checks)} checks in {seconds:.2f} s [{report.backend}]"
         )
         return
-    typer.echo(f"rejected at {report.stage}: {report.reason}")
+    typer.echo(f"rejected at {report.stage}: {clean_text(report.reason, MAX_REASON_CHARS)}")
     if report.module_output.strip():
         typer.echo("module output (first lines):", err=True)
         for line in report.module_output.strip().splitlines()[:10]:
-            typer.echo(f"  {line}", err=True)
+            typer.echo(f"  {clean_text(line, MAX_REASON_CHARS)}", err=True)
+
+
+def _is_builtin_library(source: str) -> bool:
+    """The file is one of the project's own shipped mechanisms (byte for byte)."""
+    from orchestrator.research.builtin import library
+
+    return any(entry.source == source for entry in library().values())
 
 
 @mechanism_app.command("check")
@@ -54,8 +91,38 @@ def check_command(
     preset: str = typer.Option(
         DEFAULT_PRESET, "--preset", help="search space for the contract tests"
     ),
+    allow_weak_sandbox: bool = typer.Option(
+        False,
+        "--allow-weak-sandbox",
+        help="check it even without docker or bubblewrap (unsafe: the module runs unjailed)",
+    ),
 ) -> None:
     """Run the static gate, smoke test and contract tests on FILE (exit 0 accepted, 1 rejected)."""
+    try:
+        report = _check(file, backend, preset, allow_weak_sandbox, quiet=as_json)
+    except UserError as exc:
+        if not as_json:
+            raise
+        _emit_json(_failure_json(str(exc), "usage"))
+        raise typer.Exit(EXIT_USAGE) from None
+    except Exception as exc:  # a crash anywhere: still one JSON object and exit 2
+        if not as_json:
+            raise UserError(
+                clean_text(f"the check itself failed: {type(exc).__name__}: {exc}", 300)
+            ) from None
+        reason = f"the check itself failed: {type(exc).__name__}: {exc}"
+        _emit_json(_failure_json(reason, "internal"))
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        _emit_json(_report_json(report))
+    else:
+        _human(report)
+    raise typer.Exit(EXIT_OK if report.accepted else EXIT_REJECTED)
+
+
+def _check(file: Path, backend: str, preset: str, allow_weak: bool, *, quiet: bool) -> Any:
+    """The ladder report for FILE; ``UserError`` for anything the user must fix."""
+    from orchestrator.mechanisms.isolation import check_isolation
     from sandbox.backends import BACKEND_NAMES, SandboxUnavailable
     from sandbox.client import DirectClient
     from trainer.spec import get_preset
@@ -73,24 +140,24 @@ def check_command(
     except (KeyError, ValueError) as exc:
         raise UserError(f"unknown --preset {preset!r}: {exc}") from None
     try:
-        report = DirectClient(backend).check(source, space, filename=file.name)
-    except SandboxUnavailable as exc:
-        if as_json:
-            _emit_json(
-                {
-                    "accepted": False,
-                    "stage": None,
-                    "reason": str(exc),
-                    "error": "sandbox unavailable",
-                }
-            )
-            raise typer.Exit(EXIT_USAGE) from None
+        client = DirectClient(backend)
+    except (SandboxUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
-    if as_json:
-        _emit_json(report.to_dict())
-    else:
-        _human(report)
-    raise typer.Exit(EXIT_OK if report.accepted else EXIT_REJECTED)
+    try:
+        warning = check_isolation(
+            client.isolation,
+            untrusted=not _is_builtin_library(source),
+            allow_weak=allow_weak,
+            what="`bilevel mechanism check`",
+        )
+        if warning and not quiet:
+            typer.echo(f"warning: {warning}", err=True)
+        try:
+            return client.check(source, space, filename=file.name)
+        except SandboxUnavailable as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        client.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,8 @@ import typer
 RUNS_DIR = Path("runs")
 # Recent events kept on the live view.
 RECENT_EVENTS_SHOWN = 8
+# Longest event line on the live view and in --plain output: one terminal line or two.
+MAX_EVENT_LINE_CHARS = 240
 # Live-view refreshes per second: smooth enough, cheap on a 2-core machine.
 LIVE_REFRESH_PER_S = 4
 
@@ -34,8 +36,13 @@ class LiveView:
             self._event(payload)
 
     def _event(self, event: dict[str, Any]) -> None:
+        from sandbox.text import clean_text
+
         before = len(self.events), self.events[-1] if self.events else None
         self._describe(event)
+        if self.events and (len(self.events), self.events[-1]) != before:
+            # hypotheses, errors and reasons came from an LLM or a mechanism: one clean line
+            self.events[-1] = clean_text(self.events[-1], MAX_EVENT_LINE_CHARS)
         if (len(self.events), self.events[-1] if self.events else None) != before:
             self.lines_added += 1
 
@@ -73,9 +80,11 @@ class LiveView:
         from rich.table import Table
         from rich.text import Text
 
+        from sandbox.text import clean_text
+
         table = Table.grid(padding=(0, 1))
         best = f"#{self.best[0]} val_bpb {self.best[1]:.5f}" if self.best else "-"
-        table.add_row("agent", self.agent)
+        table.add_row("agent", clean_text(self.agent))
         table.add_row("finished", str(self.done))
         table.add_row("best", best)
         for index, p in sorted(self.progress.items()):
@@ -89,7 +98,7 @@ class LiveView:
             )
         for line in self.events:
             table.add_row("", Text(line))  # not markup: "[baseline]" is text
-        return Panel(table, title=f"bilevel study {self.study}")
+        return Panel(table, title=clean_text(f"bilevel study {self.study}"))
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +114,11 @@ def register(app: typer.Typer) -> None:
         executor: str | None = typer.Option(None, "--executor", help="rq | inline"),
         parallel: int | None = typer.Option(None, "--parallel", min=1),
         plain: bool = typer.Option(False, "--plain", help="no live view: one line per event"),
+        allow_weak_sandbox: bool = typer.Option(
+            False,
+            "--allow-weak-sandbox",
+            help="let LLM-written mechanisms run without docker or bubblewrap (unsafe)",
+        ),
     ) -> None:
         """Run a study: baseline, then Level 1 each trial and Level 1.5 every k trials."""
         from rich.console import Console
@@ -127,6 +141,8 @@ def register(app: typer.Typer) -> None:
             print(f"run dir: {run_dir}", flush=True)
         _stop_on_sigterm()
         level2 = level2_for_study(config, run_dir)  # {} unless levels.research is on
+        if level2:
+            _require_sandbox(config, level2["mechanism_host"].client, allow_weak_sandbox)
         console = Console()
         view = LiveView(config.name, config.llm.label())
         if plain or not console.is_terminal:
@@ -168,6 +184,25 @@ def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
     return root / f"{name}-{number}"
 
 
+def _require_sandbox(config: Any, client: Any, allow_weak_flag: bool) -> None:
+    """Refuse (exit 2) a weak sandbox for LLM-written mechanisms unless opted in; warn when
+    a weak one runs anyway (the built-in library, or an explicit opt-in)."""
+    from orchestrator.mechanisms.isolation import check_isolation
+
+    try:
+        warning = check_isolation(
+            str(getattr(client, "isolation", "bare")),
+            untrusted=config.llm.provider != "builtin",
+            allow_weak=allow_weak_flag or config.levels.allow_weak_sandbox,
+            what="Level 2 with an LLM provider",
+        )
+    except Exception:
+        client.close()
+        raise
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 def _stop_on_sigterm() -> None:
     """`docker stop` and `kill` end the study like Ctrl-C: running trials are stopped, the
     journal is closed, and `--resume` continues it."""
@@ -182,16 +217,18 @@ def _stop_on_sigterm() -> None:
 def print_summary(console: Any, summary: Any) -> None:
     """The one-screen summary: best config, improvement, statuses, cost, journal path."""
     from rich.panel import Panel
+    from rich.text import Text
 
     from orchestrator.mechanisms.report import level2_summary_lines
+    from sandbox.text import clean_text
 
     best = summary.best or {}
     config = best.get("config") or {}
-    body = "\n".join(f"  {k} = {v!r}" for k, v in config.items())
-    console.print(Panel(body or "  (no successful trial)", title="best config"))
+    body = "\n".join(clean_text(f"  {k} = {v!r}") for k, v in config.items())
+    console.print(Panel(Text(body or "  (no successful trial)"), title="best config"))
     console.print("== bilevel summary ==", markup=False, highlight=False)
     for line in summary.lines():
-        console.print(line, markup=False, highlight=False)
+        console.print(clean_text(line), markup=False, highlight=False)
     for line in level2_summary_lines(summary.run_dir):  # mechanisms, verdicts, firing
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print("== end summary ==", markup=False, highlight=False)

@@ -7,18 +7,25 @@ sandbox client and checks the JSON that comes back (:mod:`orchestrator.mechanism
 
 Changes to the active set happen only at iteration boundaries (:meth:`boundary`): queued
 promotions go live there, and a mechanism whose circuit breaker tripped (N errors,
-timeouts or invalid outputs) is reverted there. Between boundaries a tripped mechanism is
-simply no longer called, so one bad module costs the study at most N bad calls.
+timeouts or invalid outputs, or a harmful *effect*: see :mod:`orchestrator.mechanisms.breaker`)
+is reverted there. Between boundaries a tripped mechanism is simply no longer called, so one
+bad module costs the study at most N bad calls.
+
+Every string that comes back from the sandbox (errors, hints, rationales, reasons) is
+attacker-controlled: it is cleaned here, where it enters the host, with
+:func:`sandbox.text.clean_text`, before the journal, the terminal or a prompt sees it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.levels.hooks import HookOutcome
+from orchestrator.mechanisms.breaker import BREAKER_ERRORS, EffectTally
 from orchestrator.mechanisms.outputs import (
     InvalidOutput,
     check_candidates,
@@ -27,6 +34,7 @@ from orchestrator.mechanisms.outputs import (
 )
 from orchestrator.mechanisms.store import StoredMechanism
 from sandbox.backends.base import SandboxUnavailable
+from sandbox.text import clean_text
 from trainer.spec import Param, SearchSpace
 
 # Failures (errors, timeouts, invalid outputs) before a mechanism is reverted. One is too
@@ -37,6 +45,10 @@ DEFAULT_MAX_FAILURES = 3
 HOOKS = ("guide", "propose", "screen")
 # Longest failure reason kept per call (journaled with the revert).
 MAX_ERROR_CHARS = 300
+# Longest hint kept from a guide call: the shared output limit (sandbox/limits.py).
+MAX_HINT_CHARS = 600
+# Longest rationale or screen reason kept: the shared output limit (sandbox/limits.py).
+MAX_TEXT_CHARS = 300
 
 Emit = Callable[..., Any]  # emit(event_type, **fields): journal the event, fold it into state
 
@@ -53,6 +65,7 @@ class LiveMechanism:
     failures: int = 0
     last_error: str = ""
     fired_stages: dict[str, int] = field(default_factory=dict)
+    effects: EffectTally = field(default_factory=EffectTally)
 
     @property
     def name(self) -> str:
@@ -76,6 +89,7 @@ class StageCall:
     outputs: dict[str, Any]
     errors: dict[str, str]  # per mechanism: counted by its circuit breaker
     unavailable: str = ""  # the sandbox itself could not run: no mechanism is at fault
+    seconds: dict[str, float] = field(default_factory=dict)  # per mechanism, load included
 
 
 def run_stage(
@@ -96,27 +110,46 @@ def run_stage(
             candidates=candidates,
         )
     except SandboxUnavailable as exc:  # infrastructure (runner gone, no engine): skip the stage
-        return StageCall(outputs={}, errors={}, unavailable=str(exc)[:MAX_ERROR_CHARS])
+        return StageCall(outputs={}, errors={}, unavailable=clean_text(exc, MAX_ERROR_CHARS))
     except Exception as exc:  # anything else about this call: every mechanism in it failed
-        reason = f"sandbox call failed: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        reason = clean_text(f"sandbox call failed: {type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
-    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    by_name = {o.get("name"): o for o in data.get("outputs", []) if isinstance(o, dict)}
+    try:
+        data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        items = [o for o in data.get("outputs", []) if isinstance(o, dict)]
+    except Exception as exc:  # a malformed answer: every mechanism in this call failed
+        reason = clean_text(f"malformed sandbox answer: {type(exc).__name__}", MAX_ERROR_CHARS)
+        return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
+    by_name = {o.get("name"): o for o in items}
     outputs: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    seconds: dict[str, float] = {}
     for m in mechanisms:
         item = by_name.get(m.name) or next(
-            (o for o in data.get("outputs", []) if str(o.get("sha", "")).startswith(m.sha)), None
+            (o for o in items if str(o.get("sha", "")).startswith(m.sha)), None
         )
         if item is None:
             errors[m.name] = data.get("error") or "the sandbox returned no output for it"
-        elif item.get("ok"):
+        elif item.get("ok") is True:
             outputs[m.name] = item.get("value")
         else:
-            errors[m.name] = str(item.get("error") or data.get("error") or "failed")
-        if m.name in errors:
-            errors[m.name] = errors[m.name][:MAX_ERROR_CHARS]
-    return StageCall(outputs=outputs, errors=errors)
+            errors[m.name] = item.get("error") or data.get("error") or "failed"
+        if m.name in errors:  # module-controlled text: cleaned where it enters the host
+            errors[m.name] = clean_text(errors[m.name], MAX_ERROR_CHARS)
+        if item is not None:
+            seconds[m.name] = _seconds(item.get("seconds"))
+    return StageCall(outputs=outputs, errors=errors, seconds=seconds)
+
+
+def _seconds(value: Any) -> float:
+    """A reported duration as a float; anything that is not a finite number counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 class LiveMechanismHost:
@@ -138,7 +171,11 @@ class LiveMechanismHost:
         return list(self._live.values())
 
     def _callable(self) -> list[LiveMechanism]:
-        return [m for m in self._live.values() if m.failures < self.max_failures]
+        return [
+            m
+            for m in self._live.values()
+            if m.failures < self.max_failures and not m.effects.tripped
+        ]
 
     def queue_promotion(self, promotion: Promotion) -> None:
         """Thread-safe: a research session hands over a mechanism that passed the ladder."""
@@ -161,7 +198,12 @@ class LiveMechanismHost:
         for m in list(self._live.values()):
             if m.failures >= self.max_failures:
                 reverted.append(m.name)
-                self._revert(m, iteration, emit, f"circuit breaker: {m.last_error}")
+                reason = f"circuit breaker: {m.last_error}"
+                self._revert(m, iteration, emit, reason, breaker=BREAKER_ERRORS)
+            elif m.effects.tripped:
+                reverted.append(m.name)
+                reason = f"circuit breaker (effect): {m.effects.reason}"
+                self._revert(m, iteration, emit, reason, breaker=m.effects.tripped)
         with self._lock:
             pending, self._pending = self._pending, []
         for promo in pending:
@@ -193,15 +235,19 @@ class LiveMechanismHost:
             )
         return promoted, reverted
 
-    def _revert(self, m: LiveMechanism, iteration: int, emit: Emit, reason: str) -> None:
+    def _revert(
+        self, m: LiveMechanism, iteration: int, emit: Emit, reason: str, breaker: str = ""
+    ) -> None:
         self._live.pop(m.name, None)
+        fields: dict[str, Any] = {"breaker": breaker} if breaker else {}
         emit(
             "mechanism_reverted",
             name=m.name,
             sha=m.stored.sha,
             iteration=iteration,
-            reason=reason,
+            reason=clean_text(reason, MAX_ERROR_CHARS),
             failures=m.failures,
+            **fields,
         )
 
     # ------------------------------------------------------------------ hooks
@@ -211,6 +257,7 @@ class LiveMechanismHost:
             m.fired_stages[stage] = m.fired_stages.get(stage, 0) + 1
 
     def _fail(self, name: str, reason: str, errors: list[str]) -> None:
+        reason = clean_text(reason, MAX_ERROR_CHARS)  # InvalidOutput quotes module values
         m = self._live.get(name)
         if m is not None:
             m.failures += 1
@@ -228,6 +275,8 @@ class LiveMechanismHost:
         call = run_stage(self.client, stage, [m.stored for m in mechanisms], context, candidates)
         for m in mechanisms:
             m.calls += 1
+            if m.name in call.seconds:
+                m.effects.note_call_seconds(call.seconds[m.name])
         for name, reason in call.errors.items():
             self._fail(name, f"{stage}: {reason}", errors)
         if call.unavailable:
@@ -238,6 +287,7 @@ class LiveMechanismHost:
         """Guidance of every active mechanism; a non-empty one counts as firing."""
         out = HookOutcome()
         space = space_of(ctx)
+        self._check_effects(ctx)
         for name, raw in self._call("guide", ctx, out.errors).items():
             try:
                 guidance = check_guidance(raw, space)
@@ -247,8 +297,9 @@ class LiveMechanismHost:
             if not guidance.empty:
                 self._fire(name, "guide")
                 out.fired.append(name)
+                hint = clean_text(guidance.hint, MAX_HINT_CHARS)
                 out.guidance.append(
-                    {"mechanism": name, "hint": guidance.hint, "focus": list(guidance.focus)}
+                    {"mechanism": name, "hint": hint, "focus": list(guidance.focus)}
                 )
         return out
 
@@ -267,7 +318,7 @@ class LiveMechanismHost:
             out.candidates.extend(
                 {
                     "changes": c.changes,
-                    "rationale": c.rationale,
+                    "rationale": clean_text(c.rationale, MAX_TEXT_CHARS),
                     "priority": c.priority,
                     "mechanism": name,
                 }
@@ -288,19 +339,40 @@ class LiveMechanismHost:
             }
             for c in candidates
         ]
+        iteration = _iteration(ctx)
         for name, raw in self._call("screen", ctx, out.errors, payload).items():
             try:
                 verdicts = check_verdicts(raw, len(candidates))
             except InvalidOutput as exc:
                 self._fail(name, str(exc), out.errors)
                 continue
+            m = self._live.get(name)
+            if m is not None:
+                vetoed = sum(1 for v in verdicts if not v.accept)
+                m.effects.note_screen(iteration, len(candidates), vetoed)
             for folded, verdict in zip(out.verdicts, verdicts, strict=True):
                 if not verdict.accept and folded["accept"]:
-                    folded.update(accept=False, reason=verdict.reason, mechanism=name)
+                    reason = clean_text(verdict.reason, MAX_TEXT_CHARS)
+                    folded.update(accept=False, reason=reason, mechanism=name)
                 if not verdict.accept and name not in out.fired:
                     out.fired.append(name)
                     self._fire(name, "screen")
         return out
+
+    def _check_effects(self, ctx: dict[str, Any]) -> None:
+        """Planning of a new trial starts: settle each mechanism's effect records (the trials
+        it screened, the outcomes of its chosen candidates) and stop calling a harmful one;
+        it is reverted, with the reason, at the next boundary."""
+        iteration = _iteration(ctx)
+        history = ctx.get("history") or []
+        for m in self._live.values():
+            m.effects.settle(iteration)
+            m.effects.note_history(m.name, m.active_from, history)
+
+
+def _iteration(ctx: dict[str, Any]) -> int:
+    value = ctx.get("iteration")
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 def space_of(context: dict[str, Any]) -> SearchSpace:

@@ -3,6 +3,9 @@
 Everything is derived from journal events (docs/journal.md), so the same table comes out
 of a live study, a finished one and a killed one. "Active" here means *observed firing*:
 a mechanism that was promoted but never fired is listed as silent.
+
+Names, reasons and verdicts in the journal came from mechanisms and LLMs: every line is
+cleaned (:func:`sandbox.text.clean_text`) before it is printed, whatever wrote the journal.
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sandbox.text import clean_text
+
+# Longest line of the Level 2 block: a summary, not the full ladder output.
+MAX_LINE_CHARS = 400
 
 LEVEL2_EVENTS = frozenset(
     {"research_started", "gate_verdict", "mechanism_promoted", "mechanism_reverted"}
@@ -114,7 +122,9 @@ def render_mechanisms(events: list[dict[str, Any]]) -> str:
     for e in sessions:
         if e.get("outcome") == "failed":
             lines.append(f"  session {e.get('session')} failed: {e.get('reason', '')[:200]}")
-    return "\n".join(lines)
+    # Hostile text cannot reach the terminal: one clean line per entry (a newline inside a
+    # reason cannot forge a line of its own either).
+    return "\n".join(clean_text(line, MAX_LINE_CHARS) for line in lines)
 
 
 def level2_summary_lines(run_dir: Path) -> list[str]:

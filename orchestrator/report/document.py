@@ -13,6 +13,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.text import clean_text
+
 # Folder (beside report.md) that holds the PNGs the Markdown links.
 FIGURE_DIR = "report-figures"
 
@@ -65,17 +67,24 @@ class Document:
     title: str
     blocks: list[Heading | Paragraph | Table | Figure] = field(default_factory=list)
 
+    # Report text quotes the journal (hypotheses, reasons, mechanism names), which came from
+    # LLMs and mechanisms: every block is cleaned of control, escape, bidi and zero-width
+    # characters here, once, for both report.md and report.html.
     def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(Heading(text, level))
+        self.blocks.append(Heading(clean_text(text), level))
 
     def paragraph(self, text: str, *, note: bool = False) -> None:
-        self.blocks.append(Paragraph(text, note))
+        self.blocks.append(Paragraph(clean_text(text, multiline=True), note))
 
     def table(
         self, headers: list[str], rows: list[list[str]], numeric: list[bool] | None = None
     ) -> None:
         self.blocks.append(
-            Table(tuple(headers), tuple(tuple(r) for r in rows), tuple(numeric or ()))
+            Table(
+                tuple(clean_text(h) for h in headers),
+                tuple(tuple(clean_text(c) for c in r) for r in rows),  # one line per cell
+                tuple(numeric or ()),
+            )
         )
 
     def figure(self, name: str, png: bytes, caption: str) -> None:
