@@ -27,6 +27,7 @@ from orchestrator import journal as ev
 from orchestrator.config import LLMConfig
 from orchestrator.errors import UserError
 from orchestrator.journal import Journal
+from sandbox.text import clean_data
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -162,7 +163,9 @@ class LLMClient:
         for repair in range(MAX_REPAIRS + 1):
             text = self._complete_with_ladder(role if repair == 0 else "repair", messages, reply)
             try:
-                return reply.model_validate(extract_json(text))
+                # Every string an LLM wrote is cleaned here, once, before anything sees it
+                # (sandbox.text: escape, bidi and zero-width characters; lines kept for code).
+                return reply.model_validate(clean_data(extract_json(text), multiline=True))
             except (ValueError, ValidationError) as exc:
                 last_error = _short(exc)
             messages = [

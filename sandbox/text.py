@@ -106,25 +106,29 @@ def clean_optional(
     return clean_text(value, max_chars, multiline=multiline)
 
 
-def clean_data(value: object, max_chars: int | None = None, *, _depth: int = 0) -> object:
+def clean_data(
+    value: object, max_chars: int | None = None, *, multiline: bool = False, _depth: int = 0
+) -> object:
     """Clean every string (keys included) inside a JSON-like structure; other scalars unchanged.
 
     Nesting deeper than ``MAX_CLEAN_DEPTH`` becomes a placeholder string, so a hostile deeply
-    nested value cannot exhaust the stack here.
+    nested value cannot exhaust the stack here. ``multiline`` applies to values, never keys.
     """
     if _depth > MAX_CLEAN_DEPTH:
         return "<nested too deep>"
     if isinstance(value, str):
-        return clean_text(value, max_chars)
+        return clean_text(value, max_chars, multiline=multiline)
     if isinstance(value, dict):
         return {
-            clean_text(key, max_chars) if isinstance(key, str) else key: clean_data(
-                item, max_chars, _depth=_depth + 1
+            (clean_text(key, max_chars) if isinstance(key, str) else key): clean_data(
+                item, max_chars, multiline=multiline, _depth=_depth + 1
             )
             for key, item in value.items()
         }
-    if isinstance(value, (list, tuple)):
-        return [clean_data(item, max_chars, _depth=_depth + 1) for item in value]
+    if isinstance(value, list | tuple):
+        return [
+            clean_data(item, max_chars, multiline=multiline, _depth=_depth + 1) for item in value
+        ]
     return value
 
 

@@ -26,6 +26,7 @@ from orchestrator.research.rounds import (
     GenerateReply,
     SpecifyReply,
 )
+from sandbox.text import clean_text
 
 # Repair attempts after the first generated module fails the ladder. Two repairs fix most
 # syntax and contract slips; beyond that the idea itself is usually the problem.
@@ -111,7 +112,7 @@ class ResearchSession:
             "research_round",
             session=self.brief.session,
             round=name,
-            summary=summary[:300],
+            summary=clean_text(summary, 300),  # LLM text: shown by status and reports
             payload=payload,
         )
 
@@ -120,13 +121,13 @@ class ResearchSession:
         try:
             outcome = self._run()
         except Exception as exc:  # an LLM or sandbox outage must not stop the study
-            outcome = SessionOutcome("failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+            outcome = SessionOutcome("failed", reason=f"{type(exc).__name__}: {exc}")
         self.emit(
             "research_finished",
             session=self.brief.session,
             outcome=outcome.outcome,
-            mechanism=outcome.mechanism,
-            reason=outcome.reason,
+            mechanism=clean_text(outcome.mechanism, 64),
+            reason=clean_text(outcome.reason, 500),
             missing_packages=list(outcome.missing),
         )
         return outcome
@@ -197,7 +198,9 @@ class ResearchSession:
             verdict = self.ladder.check(source)
             name = safe_name(verdict.name or name)  # the class's own name, once known
             missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []
-            reason = verdict.reason[:MAX_REASON_CHARS]
+            # The ladder's reason quotes module output: cleaned before the journal and the
+            # repair prompt see it (lines kept: a traceback is read line by line).
+            reason = clean_text(verdict.reason, MAX_REASON_CHARS, multiline=True)
             if missing:
                 reason = f"needs {', '.join(missing)}, not shipped in the sandbox: {reason}"
             self.emit(
