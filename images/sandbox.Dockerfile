@@ -27,13 +27,16 @@ RUN python3 -m venv /opt/sandbox-venv \
 RUN find / -xdev -perm /6000 -type f -exec chmod a-s {} +
 
 # Only the in-sandbox part of the package: the API generated code imports and the harness.
-COPY sandbox/__init__.py sandbox/api.py sandbox/contexts.py sandbox/limits.py sandbox/harness.py sandbox/worker.py /opt/sandbox-venv/lib/python3.11/site-packages/sandbox/
+COPY sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/limits.py sandbox/harness.py sandbox/worker.py /opt/sandbox-venv/lib/python3.11/site-packages/sandbox/
 RUN python3 -m compileall -q /opt/sandbox-venv/lib/python3.11/site-packages/sandbox \
  && echo "sandbox:x:10001:10001::/tmp:/usr/sbin/nologin" >> /etc/passwd \
- && echo "sandbox:x:10001:" >> /etc/group
+ && echo "sandbox:x:10001:" >> /etc/group \
+ && mkdir -m 0555 /work
 
 ENV PATH=/opt/sandbox-venv/bin:/usr/bin:/bin \
     LANG=C.UTF-8
 USER 10001:10001
-WORKDIR /tmp
+# An empty, read-only working directory: nothing to import from or plant in (/tmp, the
+# only writable place, is never a working directory nor on any import path).
+WORKDIR /work
 ENTRYPOINT ["/opt/sandbox-venv/bin/python3", "-I", "-m", "sandbox.harness"]

@@ -9,7 +9,12 @@ mechanism modules it loads are not. Two processes keep them apart:
   descriptors through ``/proc``) and never imports a mechanism.
 - Each mechanism is loaded by a **worker** (:mod:`sandbox.worker`): a freshly exec'd interpreter that
   never sees the nonce. It talks to the supervisor over pipes, one JSON line per message;
-  the module's own prints go to a separate, size-capped pipe.
+  the module's own prints go to a separate, size-capped pipe. The channel's rules (one
+  token-carrying answer per message, nothing else) are in :mod:`sandbox.channel`.
+- The host names the hooks to test (read from the module's source); the worker's own list
+  must match it, and a ladder ends with the worker alive and its channel quiet.
+- Each sandbox serves one mechanism (the host starts one per mechanism), and whatever goes
+  wrong reading or checking one mechanism's answer is that mechanism's failure alone.
 
 The supervisor is PID 1 of the sandbox's pid namespace (container entrypoint, ``bwrap
 --as-pid-1``), so the kernel drops any signal a module sends it. It validates every hook
@@ -17,7 +22,7 @@ output itself and writes exactly one report line,
 ``BILEVEL-HARNESS-REPORT <nonce> <json>``, to its stdout. The host accepts only that line:
 a module that prints a forged report, or exits 0 early, cannot produce the nonce.
 
-Only the standard library and :mod:`sandbox.api` are imported here (the sandbox image has
+Only the standard library and the in-sandbox modules (api, channel, contexts) are imported here (the sandbox image has
 nothing else of the project).
 """
 
@@ -27,24 +32,18 @@ import contextlib
 import ctypes
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from sandbox import contexts
 from sandbox.api import HOOKS
+from sandbox.channel import ALL_WORKERS, CLASS_PATTERN, NAME_PATTERN, Worker, failure
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
 MAX_REQUEST_BYTES = 16 << 20
-# One worker answer (a hook's output); a mechanism returning more than this is broken.
-MAX_MESSAGE_BYTES = 1 << 20
-# What a module prints is kept for the report up to this size, the rest is counted and dropped.
-MAX_MODULE_OUTPUT_BYTES = 4096
 # Limits a request may override (the host sets them from the study config).
 DEFAULT_LIMITS: dict[str, float] = {
     "load_seconds": 20.0,  # import + instantiate; scikit-learn alone takes ~1 s on a busy CPU
@@ -52,137 +51,35 @@ DEFAULT_LIMITS: dict[str, float] = {
     "memory_mb": 512.0,  # address space per worker; numpy+scipy+sklearn import needs ~300 MB
     "cpu_seconds": 60.0,  # per worker, a backstop behind the wall-clock limits
 }
-WORKER_ENV = {
-    # Hash randomisation would make set-of-str iteration order differ from one process to
-    # the next; hooks may run in a fresh process per call, so "same input, same output"
-    # has to hold across processes.
-    "PYTHONHASHSEED": "0",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    # One BLAS thread: the pids limit counts threads and hooks are tiny computations.
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "HOME": "/tmp",
-    "PATH": "/usr/bin:/bin",
-}
 PR_SET_DUMPABLE = 4
 MAX_PREFORK = 8  # more idle workers than this only costs memory
 
 
-class Worker:
-    """One worker process, seen from the supervisor: send a message, wait for the answer."""
-
-    def __init__(self, preload: list[str] | None = None) -> None:
-        env = dict(WORKER_ENV)
-        if "PYTHONPATH" in os.environ:  # the process backend puts the package there
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        self._out_read, out_write = os.pipe()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-s",
-                "-m",
-                "sandbox.worker",
-                *(["--preload", ",".join(preload)] if preload else []),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=out_write,
-            env=env,
-            close_fds=True,
-            start_new_session=True,  # its own process group: killpg reaches what it forked
-            cwd="/tmp" if os.path.isdir("/tmp") else "/",
-        )
-        os.close(out_write)
-        _ALL_WORKERS.append(self)
-        # The OOM killer should pick a worker, never the supervisor that writes the report.
-        with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/oom_score_adj", "w") as f:
-            f.write("1000")
-        self.output = bytearray()
-        self.output_dropped = 0
-        self._drain = threading.Thread(target=self._drain_output, daemon=True)
-        self._drain.start()
-        self._buffer = b""
-
-    def _drain_output(self) -> None:
-        while chunk := os.read(self._out_read, 65536):
-            room = MAX_MODULE_OUTPUT_BYTES - len(self.output)
-            self.output += chunk[: max(room, 0)]
-            self.output_dropped += max(len(chunk) - max(room, 0), 0)
-        os.close(self._out_read)
-
-    def send(self, message: dict[str, Any]) -> str | None:
-        """Send one message; the reason when the worker cannot take it, else None."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            return self._death()
-        return None
-
-    def receive(self, timeout: float) -> dict[str, Any]:
-        """The next answer, or ``{"ok": False, "error": ...}`` on timeout, death or garbage."""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                return {"ok": False, "error": f"timed out after {timeout:g} s", "timeout": True}
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return {"ok": False, "error": self._death()}
-            self._buffer += chunk
-            if len(self._buffer) > MAX_MESSAGE_BYTES:
-                self.kill()
-                return {"ok": False, "error": f"output larger than {MAX_MESSAGE_BYTES} bytes"}
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            return {"ok": False, "error": "the worker sent a malformed message"}
-        if not isinstance(answer, dict):
-            return {"ok": False, "error": "the worker sent a malformed message"}
-        return answer
-
-    def ask(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        error = self.send(message)
-        return {"ok": False, "error": error} if error else self.receive(timeout)
-
-    def _death(self) -> str:
-        try:
-            code = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return "the worker stopped answering"
-        if code == -9:
-            return "killed by SIGKILL (most likely the memory limit was exceeded)"
-        if code < 0:
-            return f"the worker died from signal {-code}"
-        return f"the worker exited with code {code} during the call (sys.exit or os._exit in the module?)"
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            os.killpg(self.proc.pid, 9)
-        with contextlib.suppress(OSError):
-            self.proc.kill()
-        with contextlib.suppress(Exception):
-            self.proc.wait(timeout=5)
-
-    def module_output(self) -> str:
-        text = self.output.decode("utf-8", errors="replace")
-        return text + (
-            f"\n[... {self.output_dropped} more bytes dropped]" if self.output_dropped else ""
-        )
-
-
 def _check(name: str, ok: bool, seconds: float, detail: str = "") -> dict[str, Any]:
     return {"name": name, "ok": ok, "seconds": round(seconds, 4), "detail": detail}
+
+
+def _requested_hooks(request: dict[str, Any]) -> list[str] | None:
+    """The hooks the host read from the module's source: the ones to test, never the
+    worker's own claim. None when the request names none, or unknown ones."""
+    hooks = request.get("hooks")
+    if not isinstance(hooks, list) or not hooks or not all(h in HOOKS for h in hooks):
+        return None
+    return [h for h in HOOKS if h in hooks]
+
+
+def _load_problem(answer: dict[str, Any], hooks: list[str]) -> str | None:
+    """Why a worker's "loaded" answer is not acceptable for a module with ``hooks``."""
+    if not isinstance(answer.get("name"), str) or not NAME_PATTERN.match(answer["name"]):
+        return "the mechanism's name is not a short lowercase identifier"
+    if not isinstance(answer.get("class"), str) or not CLASS_PATTERN.match(answer["class"]):
+        return "the mechanism's class name is not an identifier"
+    claimed = answer.get("hooks")
+    if not isinstance(claimed, list) or sorted(map(str, claimed)) != sorted(hooks):
+        return (
+            f"the loaded class's hooks differ from the ones its source defines ({', '.join(hooks)})"
+        )
+    return None
 
 
 def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
@@ -190,7 +87,14 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
     space = request.get("space") or []
     checks: list[dict[str, Any]] = []
     report: dict[str, Any] = {"op": "ladder", "checks": checks, "name": None, "hooks": []}
+    hooks = _requested_hooks(request)
+    if hooks is None:
+        return {**report, "accepted": False, "stage": "smoke", "reason": "no hooks to test"}
     worker = _take_worker()
+
+    def rejected(stage: str, reason: str) -> dict[str, Any]:
+        return {**report, "accepted": False, "stage": stage, "reason": reason}
+
     try:
         answer = worker.ask(
             {
@@ -201,38 +105,19 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
             },
             limits["load_seconds"],
         )
-        checks.append(
-            _check(
-                "smoke:load",
-                answer.get("ok") is True,
-                answer.get("seconds", 0.0),
-                answer.get("error", ""),
-            )
-        )
-        if answer.get("ok") is not True:
-            return {
-                **report,
-                "accepted": False,
-                "stage": "smoke",
-                "reason": f"smoke test: {answer.get('error')}",
-            }
-        report.update(
-            name=answer.get("name"), hooks=answer.get("hooks"), **{"class": answer.get("class")}
-        )
-        hooks = [h for h in HOOKS if h in (answer.get("hooks") or [])]
+        error = answer["error"] if answer.get("ok") is not True else _load_problem(answer, hooks)
+        checks.append(_check("smoke:load", error is None, _seconds(answer), error or ""))
+        if error is not None:
+            return rejected("smoke", f"smoke test: {error}")
+        report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
         cases = contexts.contract_contexts(space, request.get("replays") or [])
         for case_name, ctx in cases:
             for hook in hooks:
-                failure = _contract_call(worker, hook, case_name, ctx, limits, checks)
-                if failure:
-                    return {**report, "accepted": False, "stage": "contract", "reason": failure}
-                if worker.proc.poll() is not None:
-                    return {
-                        **report,
-                        "accepted": False,
-                        "stage": "contract",
-                        "reason": "the worker exited between calls",
-                    }
+                failed = _contract_call(worker, hook, case_name, ctx, limits, checks)
+                if failed:
+                    return rejected("contract", failed)
+                if problem := worker.still_clean():
+                    return rejected("contract", problem)
         return {
             **report,
             "accepted": True,
@@ -242,6 +127,11 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
     finally:
         worker.kill()
         report["module_output"] = worker.module_output()
+
+
+def _seconds(answer: dict[str, Any]) -> float:
+    value = answer.get("seconds")
+    return float(value) if isinstance(value, float | int) and not isinstance(value, bool) else 0.0
 
 
 def _contract_call(
@@ -259,7 +149,7 @@ def _contract_call(
     first = worker.ask(message, limits["call_seconds"])
     error = first.get("error") if first.get("ok") is not True else None
     if error is None:
-        error = contexts.validate_output(hook, first.get("value"), ctx, candidates)
+        error = _validated(hook, first.get("value"), ctx, candidates)
     if error is None:
         second = worker.ask(message, limits["call_seconds"])
         if second.get("ok") is not True:
@@ -269,14 +159,30 @@ def _contract_call(
                 "not deterministic: a second call with the same context returned a different "
                 "result (hooks must be pure; keep no state on self and draw randomness from ctx.seed)"
             )
-    checks.append(_check(label, error is None, float(first.get("seconds") or 0.0), error or ""))
+    checks.append(_check(label, error is None, _seconds(first), str(error or "")))
     if error is None:
         return None
     return f"{hook} on the {case.replace('-', ' ')} context: {error}"
 
 
+def _validated(hook: str, value: Any, ctx: dict[str, Any], candidates: Any) -> str | None:
+    """The output's problem, or None; an exception while validating is the output's problem
+    (a huge integer, a nesting the checks cannot follow), never the supervisor's."""
+    try:
+        problem = contexts.validate_output(hook, value, ctx, candidates)
+        json.dumps(value, allow_nan=False)  # it must fit in the report
+    except Exception as exc:
+        return f"invalid output ({type(exc).__name__})"
+    return None if problem is None else str(problem)
+
+
 def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
-    """One hook stage for a batch of mechanisms; each in its own worker, all in parallel."""
+    """One hook stage for a batch of mechanisms; each in its own worker, all in parallel.
+
+    The host sends one mechanism per sandbox (mechanisms never share one), but the batch
+    form stays valid: every step below is per mechanism, and whatever goes wrong while
+    reading or checking one mechanism's answer is that mechanism's failure alone.
+    """
     hook = request["stage"]
     ctx = request["context"]
     candidates = request.get("candidates")
@@ -290,8 +196,8 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
         w.send(
             {
                 "op": "load",
-                "source": m["source"],
-                "filename": f"{m['name']}.py",
+                "source": str(m.get("source", "")),
+                "filename": f"{m.get('name')}.py",
                 **_worker_limits(limits),
             }
         )
@@ -301,7 +207,7 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
     for worker, send_error in zip(workers, sent, strict=True):
         # All workers load in parallel; the load deadline counts from the batch start.
         left = max(limits["load_seconds"] - (time.perf_counter() - start), 0.01)
-        loaded.append({"ok": False, "error": send_error} if send_error else worker.receive(left))
+        loaded.append(failure(send_error) if send_error else worker.receive(left))
     # Then every loaded worker gets the call at once; each has its own call deadline.
     call = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates}
     call_start = time.perf_counter()
@@ -310,22 +216,43 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
         for w, ld in zip(workers, loaded, strict=True)
     ]
     for worker, mech, load, send_error in zip(workers, mechanisms, loaded, sent, strict=True):
-        out: dict[str, Any] = {"name": mech["name"], "sha": mech.get("sha", ""), "ok": False}
-        if load.get("ok") is not True:
-            out["error"] = f"load failed: {load.get('error')}"
-        else:
-            left = max(limits["call_seconds"] - (time.perf_counter() - call_start), 0.01)
-            answer = {"ok": False, "error": send_error} if send_error else worker.receive(left)
-            error = answer.get("error") if answer.get("ok") is not True else None
-            if error is None:
-                error = contexts.validate_output(hook, answer.get("value"), ctx, candidates)
-            out.update(ok=error is None, value=answer.get("value") if error is None else None)
-            if error:
-                out["error"] = error
+        out: dict[str, Any] = {"name": str(mech.get("name")), "sha": str(mech.get("sha", ""))}
+        try:
+            out.update(
+                _one_output(worker, hook, ctx, candidates, load, send_error, limits, call_start)
+            )
+        except Exception as exc:  # a supervisor bug on this one output: its failure only
+            out.update(
+                ok=False, value=None, error=f"harness failure on this output: {type(exc).__name__}"
+            )
         out["seconds"] = round(time.perf_counter() - start, 4)
         out["output"] = worker.module_output()
         outputs.append(out)
     return {"op": "call", "stage": hook, "outputs": outputs}
+
+
+def _one_output(
+    worker: Worker,
+    hook: str,
+    ctx: dict[str, Any],
+    candidates: Any,
+    load: dict[str, Any],
+    send_error: str | None,
+    limits: dict[str, float],
+    call_start: float,
+) -> dict[str, Any]:
+    if load.get("ok") is not True:
+        return {"ok": False, "error": f"load failed: {load.get('error')}"}
+    left = max(limits["call_seconds"] - (time.perf_counter() - call_start), 0.01)
+    answer = failure(send_error) if send_error else worker.receive(left)
+    error = answer.get("error") if answer.get("ok") is not True else None
+    if error is None:
+        error = _validated(hook, answer.get("value"), ctx, candidates)
+    if error is None:
+        error = worker.still_clean()
+    if error:
+        return {"ok": False, "value": None, "error": str(error)}
+    return {"ok": True, "value": answer.get("value")}
 
 
 def _read_request() -> dict[str, Any]:
@@ -339,7 +266,17 @@ def _read_request() -> dict[str, Any]:
 
 def _write_report(nonce: str, report: dict[str, Any]) -> None:
     report["nonce"] = nonce
-    line = f"{REPORT_PREFIX} {nonce} {json.dumps(report, allow_nan=False)}\n".encode()
+    try:
+        body = json.dumps(report, allow_nan=False)
+    except Exception as exc:  # a value the checks let through but JSON cannot carry
+        body = json.dumps(
+            {
+                "op": report.get("op"),
+                "nonce": nonce,
+                "error": f"harness failure: unreportable result ({type(exc).__name__})",
+            }
+        )
+    line = f"{REPORT_PREFIX} {nonce} {body}\n".encode()
     view = memoryview(line)
     while view:
         view = view[os.write(1, view) :]
@@ -349,7 +286,6 @@ def _write_report(nonce: str, report: dict[str, Any]) -> None:
 # its request has them ready, so a hook call does not pay for interpreter start-up. They are
 # exec'd before the nonce exists anywhere in this process.
 _PREFORKED: list[Worker] = []
-_ALL_WORKERS: list[Worker] = []  # every worker started, killed after the report is written
 
 
 def _take_worker() -> Worker:
@@ -392,7 +328,7 @@ def _supervisor_main(prefork: int = 0, preload: list[str] | None = None) -> int:
     except Exception as exc:  # a harness bug: still a structured answer, never a pass
         report = {"op": request.get("op"), "error": f"harness failure: {type(exc).__name__}: {exc}"}
     _write_report(nonce, report)
-    for worker in _ALL_WORKERS:
+    for worker in ALL_WORKERS:
         worker.kill()
     return 0
 

@@ -8,13 +8,17 @@ reads only the nonce-carrying report, re-validates every hook output against the
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sandbox import contexts
-from sandbox.backends import Backend
+from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
 from sandbox.gate import check_source
 from sandbox.reports import CheckResult, LadderReport, MechanismOutput, StageResult
+from sandbox.source_hooks import SourceHooks, source_hooks
 
 # Whole-ladder deadline: import (~1-2 s with scikit-learn) + 4 contexts × 3 hooks × 2 calls,
 # plus container start-up; a ladder that needs more is failing its per-call limits anyway.
@@ -22,6 +26,9 @@ LADDER_DEADLINE_S = 60.0
 # Whole-batch deadline for one hook stage; per-mechanism limits inside are much tighter.
 CALL_DEADLINE_S = 30.0
 HOOK_STAGES = ("guide", "propose", "screen")
+# A reason or check detail from the sandbox is cut to this (it reaches terminals and prompts).
+MAX_REASON_CHARS = 2000
+NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
 def space_dicts(space: Any) -> list[dict[str, Any]]:
@@ -63,7 +70,10 @@ def run_ladder(
         )
     start = time.perf_counter()
     sha = source_sha(source)
-    gate = check_source(source, filename)
+    try:
+        gate = check_source(source, filename)
+    except Exception as exc:  # the gate never crashes a check: an internal error rejects
+        gate = _gate_failure(exc)
     checks = [CheckResult("static:gate", gate.ok, gate.seconds, "" if gate.ok else gate.reason)]
     checks += [CheckResult(f"static:line-{i.line}", False, 0.0, i.message) for i in gate.issues]
     timings = {"static": gate.seconds}
@@ -92,6 +102,13 @@ def run_ladder(
     )
 
 
+def _gate_failure(exc: Exception) -> Any:
+    from types import SimpleNamespace
+
+    reason = f"internal error in the static gate ({type(exc).__name__}); simplify the module"
+    return SimpleNamespace(ok=False, seconds=0.0, reason=reason, issues=[])
+
+
 def sandbox_ladder(
     source: str,
     space: Any,
@@ -108,63 +125,123 @@ def sandbox_ladder(
     """The sandbox rungs (smoke, contract) alone, without the static gate.
 
     :func:`run_ladder` calls this after the gate; the attack suite calls it directly,
-    because the sandbox must hold even for code the gate would have stopped.
+    because the sandbox must hold even for code the gate would have stopped. Raises only
+    :class:`~sandbox.backends.SandboxUnavailable`; anything else that goes wrong is a
+    rejection with a one-line reason.
     """
     start = started if started is not None else time.perf_counter()
     checks = list(prior_checks or [])
     timings = dict(prior_timings or {})
     base = {"sha": source_sha(source), "backend": backend.name, "warnings": list(backend.warnings)}
-    space = space_dicts(space)
+
+    def rejected(stage: str, reason: str, seconds: float = 0.0) -> LadderReport:
+        checks.append(CheckResult(f"{stage}:host", False, seconds, reason))
+        timings["total"] = round(time.perf_counter() - start, 4)
+        return LadderReport(
+            accepted=False, stage=stage, reason=reason, checks=checks, timings=timings, **base
+        )  # type: ignore[arg-type]
+
+    declared = source_hooks(source)
+    if declared.problem:
+        return rejected("smoke", f"smoke test: {declared.problem}")
     request = {
         "op": "ladder",
         "mechanisms": [
             {"name": filename.removesuffix(".py"), "source": source, "filename": filename}
         ],
-        "space": space,
+        "hooks": list(declared.hooks),
+        "space": space_dicts(space),
         "replays": replays or [],
         "limits": limits or {},
     }
     run = backend.run(request, deadline_s=deadline_s)
     timings["sandbox"] = run.seconds
+    try:
+        verdict = _verdict(run.report, run.error, declared, checks, run.seconds)
+    except Exception as exc:  # a report this code cannot read is a rejection, never a crash
+        return rejected("smoke", f"sandbox: unreadable report ({type(exc).__name__})")
     timings["total"] = round(time.perf_counter() - start, 4)
-    report = run.report
+    return LadderReport(checks=checks, timings=timings, **verdict, **base)
+
+
+def _verdict(
+    report: dict[str, Any] | None,
+    run_error: str,
+    declared: SourceHooks,
+    checks: list[CheckResult],
+    seconds: float,
+) -> dict[str, Any]:
+    """The verdict fields, decided here from the supervisor's report and the source's hooks."""
     if report is None or "error" in report:
-        why = run.error if report is None else str(report["error"])
-        checks.append(CheckResult("sandbox:run", False, run.seconds, why))
-        return LadderReport(
-            accepted=False,
-            stage="smoke",
-            reason=f"sandbox: {why}",
-            checks=checks,
-            timings=timings,
-            **base,
+        why = run_error if report is None else one_line(report["error"])
+        checks.append(CheckResult("sandbox:run", False, seconds, why))
+        return {"accepted": False, "stage": "smoke", "reason": f"sandbox: {why}"}
+    raw_checks = report.get("checks")
+    for c in raw_checks if isinstance(raw_checks, list) else []:
+        c = c if isinstance(c, dict) else {}
+        checks.append(
+            CheckResult(
+                one_line(c.get("name")),
+                c.get("ok") is True,
+                _number(c.get("seconds")),
+                one_line(c.get("detail")),
+            )
         )
-    checks += [
-        CheckResult(
-            str(c.get("name")),
-            c.get("ok") is True,
-            float(c.get("seconds") or 0),
-            str(c.get("detail") or ""),
-        )
-        for c in report.get("checks", [])
-    ]
     stage = report.get("stage") if report.get("stage") in ("smoke", "contract") else "smoke"
-    accepted = bool(report.get("accepted")) and stage == "contract" and all(c.ok for c in checks)
-    reason = str(report.get("reason") or "")
-    if report.get("accepted") and not accepted:
-        reason = "the sandbox report is inconsistent (a check failed); rejected"
-    return LadderReport(
-        accepted=accepted,
-        stage=stage,
-        reason=reason,
-        name=report.get("name"),
-        class_name=report.get("class"),
-        hooks=list(report.get("hooks") or []),
-        checks=checks,
-        timings=timings,
-        module_output=str(report.get("module_output") or ""),
-        **base,
-    )
+    name = report.get("name") if isinstance(report.get("name"), str) else None
+    class_name = report.get("class") if isinstance(report.get("class"), str) else None
+    hooks = report.get("hooks") if isinstance(report.get("hooks"), list) else []
+    reason = one_line(report.get("reason"))
+    fields = {"stage": stage, "name": name, "class_name": class_name, "hooks": list(declared.hooks)}
+    if report.get("accepted") is not True:
+        return {"accepted": False, "reason": reason or "rejected in the sandbox", **fields}
+    problem = _acceptance_problem(checks, declared, stage, name, class_name, hooks)
+    if problem:
+        return {"accepted": False, "reason": f"sandbox report not accepted: {problem}", **fields}
+    return {"accepted": True, "reason": reason, **fields}
+
+
+def _acceptance_problem(
+    checks: list[CheckResult],
+    declared: SourceHooks,
+    stage: str,
+    name: str | None,
+    class_name: str | None,
+    hooks: list[Any],
+) -> str | None:
+    """Why an "accepted" report does not show every contract test passing, or None."""
+    if stage != "contract":
+        return "it stopped before the contract tests"
+    if not all(c.ok for c in checks):
+        return "a check failed"
+    if name is None or not NAME_PATTERN.match(name):
+        return "the mechanism's name is not a short lowercase identifier"
+    if class_name != declared.class_name:
+        return f"the loaded class is not {declared.class_name}, the one its source defines"
+    if sorted(map(str, hooks)) != sorted(declared.hooks):
+        return "the tested hooks differ from the ones its source defines"
+    if [c.name for c in checks].count("smoke:load") != 1:
+        return "no smoke test"
+    per_hook = [sum(c.name.startswith(f"{h}:") for c in checks) for h in declared.hooks]
+    if min(per_hook) < 1 or len(set(per_hook)) != 1:
+        return "not every hook was tested on every contract context"
+    return None
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return round(number, 4) if math.isfinite(number) and number >= 0 else 0.0
+
+
+def one_line(value: Any, max_chars: int = MAX_REASON_CHARS) -> str:
+    """Attacker-reachable text as one bounded line (non-text becomes a placeholder)."""
+    text = value if isinstance(value, str) else ("" if value is None else "(non-text value)")
+    return " ".join(text.split())[:max_chars]
 
 
 def call_stage(
@@ -178,51 +255,78 @@ def call_stage(
     deadline_s: float = CALL_DEADLINE_S,
 ) -> StageResult:
     """Call one hook on a batch of mechanisms ``(name, sha, source)``; never raises for a
-    mechanism's failure (that is its entry's ``error``), only for infrastructure."""
+    mechanism's failure (that is its entry's ``error``), only for infrastructure.
+
+    Each mechanism runs in a sandbox of its own (its own container or jail, pid namespace,
+    files and channel), all in parallel: no mechanism can read, signal or write another's
+    process, files or output, and one mechanism's failure is never its batch's.
+    """
     if stage not in HOOK_STAGES:
         raise ValueError(f"unknown hook stage {stage!r}; use one of {', '.join(HOOK_STAGES)}")
     if stage == "screen" and candidates is None:
         raise ValueError("the screen stage needs the candidates to screen")
     start = time.perf_counter()
-    request = {
-        "op": "call",
-        "stage": stage,
-        "mechanisms": [{"name": n, "sha": s, "source": src} for n, s, src in mechanisms],
-        "context": context,
-        "candidates": candidates,
-        "limits": limits or {},
-    }
-    run = backend.run(request, deadline_s=deadline_s)
-    seconds = round(time.perf_counter() - start, 4)
-    report = run.report
-    if report is None or "error" in report or len(report.get("outputs", [])) != len(mechanisms):
-        why = run.error or str(
-            (report or {}).get("error") or "the sandbox answered for the wrong mechanisms"
-        )
-        failed = [
-            MechanismOutput(name=n, sha=s, ok=False, error=f"sandbox: {why}")
-            for n, s, _ in mechanisms
-        ]
-        return StageResult(
-            stage=stage, outputs=failed, seconds=seconds, backend=backend.name, error=why
-        )  # type: ignore[arg-type]
-    outputs = []
-    for (name, sha, _), out in zip(mechanisms, report["outputs"], strict=True):
-        ok = out.get("ok") is True and out.get("name") == name
-        error = str(out.get("error") or "")
-        if ok and (
-            problem := contexts.validate_output(stage, out.get("value"), context, candidates)
-        ):
-            ok, error = False, problem
-        outputs.append(
-            MechanismOutput(
-                name=name,
-                sha=sha,
-                ok=ok,
-                value=out.get("value") if ok else None,
-                error=error if not ok else "",
-                seconds=float(out.get("seconds") or 0.0),
-                output=str(out.get("output") or ""),
+    if not mechanisms:
+        return StageResult(stage=stage, outputs=[], seconds=0.0, backend=backend.name)  # type: ignore[arg-type]
+
+    def one(mechanism: tuple[str, str, str]) -> MechanismOutput:
+        name, sha, source = mechanism
+        request = {
+            "op": "call",
+            "stage": stage,
+            "mechanisms": [{"name": name, "sha": sha, "source": source}],
+            "context": context,
+            "candidates": candidates,
+            "limits": limits or {},
+        }
+        run = backend.run(request, deadline_s=deadline_s)
+        try:
+            return _mechanism_output(stage, name, sha, run, context, candidates)
+        except Exception as exc:  # this mechanism's answer could not be read: its failure
+            return MechanismOutput(
+                name, sha, False, error=f"unreadable output ({type(exc).__name__})"
             )
-        )
+
+    with ThreadPoolExecutor(max_workers=len(mechanisms), thread_name_prefix="sandbox-call") as pool:
+        futures = [pool.submit(one, m) for m in mechanisms]
+        outputs, unavailable = [], []
+        for (name, sha, _), future in zip(mechanisms, futures, strict=True):
+            try:
+                outputs.append(future.result())
+            except SandboxUnavailable as exc:
+                unavailable.append(exc)
+                outputs.append(MechanismOutput(name, sha, False, error=f"sandbox: {exc}"))
+    if unavailable and len(unavailable) == len(mechanisms):
+        raise unavailable[0]  # the sandbox itself is down: infrastructure, not a verdict
+    seconds = round(time.perf_counter() - start, 4)
     return StageResult(stage=stage, outputs=outputs, seconds=seconds, backend=backend.name)  # type: ignore[arg-type]
+
+
+def _mechanism_output(
+    stage: str,
+    name: str,
+    sha: str,
+    run: SandboxRun,
+    context: dict[str, Any],
+    candidates: list[dict[str, Any]] | None,
+) -> MechanismOutput:
+    """One mechanism's entry, validated here, from its own sandbox run."""
+    report = run.report
+    entries = report.get("outputs") if isinstance(report, dict) else None
+    if report is None or "error" in report or not isinstance(entries, list) or len(entries) != 1:
+        why = run.error or one_line((report or {}).get("error")) or "the sandbox sent no output"
+        return MechanismOutput(name, sha, False, error=f"sandbox: {why}", seconds=run.seconds)
+    out = entries[0] if isinstance(entries[0], dict) else {}
+    ok = out.get("ok") is True and out.get("name") == name
+    error = one_line(out.get("error")) if not ok else ""
+    if ok and (problem := contexts.validate_output(stage, out.get("value"), context, candidates)):
+        ok, error = False, one_line(problem)
+    return MechanismOutput(
+        name=name,
+        sha=sha,
+        ok=ok,
+        value=out.get("value") if ok else None,
+        error=error or ("" if ok else "failed"),
+        seconds=_number(out.get("seconds")),
+        output=out.get("output") if isinstance(out.get("output"), str) else "",
+    )

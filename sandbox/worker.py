@@ -1,11 +1,14 @@
 """The worker: one untrusted mechanism module in its own process, serving the supervisor.
 
-Started by :mod:`sandbox.harness` as ``python -m sandbox.worker`` (possibly ahead of time,
-before any request exists). It reads one JSON message per line on stdin — ``load`` (the
-module's source and the limits it runs under), then ``call``
-(a hook, a context, candidates) — and answers one JSON line each. It never learns the run's
-nonce, so nothing the module does here can produce an accepted report; the supervisor
-re-validates every answer anyway.
+Started by :mod:`sandbox.harness` as ``python -s -P -m sandbox.worker`` (possibly ahead of
+time, before any request exists). It reads one JSON message per line on stdin — ``load``
+(the module's source and the limits it runs under), then ``call`` (a hook, a context,
+candidates) — and answers one JSON line each, echoing the message's one-time ``token``.
+It never learns the run's nonce, so nothing the module does here can produce an accepted
+report. The module shares this process, so it *can* write to the answer channel; that is
+why the supervisor accepts exactly one answer line per message, carrying that message's
+token, decides which hooks to test from the source (never from this process's answer),
+and re-validates every value.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 MAX_NAME_CHARS = 64
 MODULE_NAME = "mechanism"
+PR_SET_DUMPABLE = 4
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,6 +100,7 @@ def _worker_main() -> None:
 
     # The protocol pipes move to private descriptors; fd 0 becomes /dev/null and fds 1 and
     # 2 both go to the module-output pipe, so prints never mix with protocol messages.
+    _not_dumpable()
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -103,11 +108,13 @@ def _worker_main() -> None:
     os.dup2(2, 1)
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
 
-    def send(message: dict[str, Any]) -> None:
+    def answer(message: dict[str, Any], token: str) -> None:
+        message = {**message, "token": token}
         try:
             data = json.dumps(message, allow_nan=False).encode() + b"\n"
         except ValueError as exc:  # NaN/inf in the output
-            data = json.dumps({"ok": False, "error": f"output is not valid JSON: {exc}"}).encode()
+            error = {"ok": False, "error": f"output is not valid JSON: {exc}", "token": token}
+            data = json.dumps(error).encode()
             data += b"\n"
         view = memoryview(data)
         while view:
@@ -116,8 +123,16 @@ def _worker_main() -> None:
     instance: Mechanism | None = None
     filename = "mechanism.py"
     for raw in proto_in:
-        msg = json.loads(raw)
+        try:
+            msg = json.loads(raw)
+            token = str(msg["token"])
+        except Exception:  # not from the supervisor: nothing to answer
+            return
         start = time.perf_counter()
+
+        def send(message: dict[str, Any], token: str = token) -> None:
+            answer(message, token)
+
         try:
             if msg["op"] == "load":
                 # Limits first: from here on, only the module's code runs in this process.
@@ -181,6 +196,15 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
     return instance, {"class": cls.__name__, "name": name, "hooks": hooks}
 
 
+def _not_dumpable() -> None:
+    """No core dumps, and /proc/<this pid>/{mem,fd,environ} and ptrace closed to every other
+    process of this uid, before any module code runs (a module may undo it for itself only)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def _preload(args: list[str]) -> None:
     """Import trusted packages while waiting for a request (``--preload a,b``), before any
     module's code exists in this process. A name that fails to import is skipped: the
@@ -195,5 +219,6 @@ def _preload(args: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    _not_dumpable()
     _preload(sys.argv[1:])
     _worker_main()

@@ -32,8 +32,11 @@ NONCE_BYTES = 16  # 128 bits: unguessable by the module, which never sees it any
 # A warm sandbox (started ahead of its request, idle) is used only while younger than this,
 # so an idle one never lingers long; the reaper's deadline label covers it plus its call.
 WARM_MAX_AGE_S = 60.0
-# Workers a warm harness pre-starts: a typical number of active mechanisms per stage.
-WARM_PREFORK = 3
+# Workers a warm harness pre-starts: one, since each sandbox serves one mechanism.
+WARM_PREFORK = 1
+# Warm sandboxes kept ready at most (one per live mechanism and hook stage): a study with
+# a dozen live mechanism-stage pairs is warm throughout; reverted ones age out first.
+MAX_WARM_SLOTS = 12
 # Modules a warm harness's pre-started workers import while they wait (see preload_modules):
 # at most this many, so a long import list cannot make a warm start slow.
 MAX_PRELOAD = 16
@@ -239,9 +242,12 @@ class Backend(ABC):
 
     @staticmethod
     def warm_key(request: dict[str, Any]) -> str:
-        """The kind of request a warm sandbox is started for: ``ladder`` or ``call:<stage>``."""
+        """The kind of request a warm sandbox is started for: ``ladder``, or
+        ``call:<stage>:<sha>`` (one sandbox per mechanism and stage: a mechanism never
+        shares its sandbox, and each finds one ready that imported what it imports)."""
         if request.get("op") == "call":
-            return f"call:{request.get('stage')}"
+            shas = ",".join(str(m.get("sha", "")) for m in request.get("mechanisms") or [])
+            return f"call:{request.get('stage')}:{shas}"
         return str(request.get("op"))
 
     def harness_args(self, key: str = "") -> list[str]:
@@ -256,12 +262,17 @@ class Backend(ABC):
         """The warm slot for one kind of request (None for a cold backend)."""
         if not self.warm:
             return None
+        evicted = None
         with self._slots_lock:
-            slot = self._slots.get(key)
+            slot = self._slots.pop(key, None)
             if slot is None:
                 slot = WarmSlot(lambda: self._start_warm(key), self._alive, self._dispose)
-                self._slots[key] = slot
-            return slot
+                if len(self._slots) >= MAX_WARM_SLOTS:  # the least recently used goes
+                    evicted = self._slots.pop(next(iter(self._slots)))
+            self._slots[key] = slot  # (re)inserted last: dict order is recency
+        if evicted is not None:
+            evicted.close()
+        return slot
 
     def close(self) -> None:
         """Stop the warm sandboxes, if any (a later call starts cold and warms up again)."""

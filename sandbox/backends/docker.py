@@ -33,6 +33,7 @@ SANDBOX_UID = "10001:10001"  # the image's unprivileged user; no entry in any ho
 MEMORY_LIMIT = "1g"  # whole container: supervisor + one worker per mechanism of a batch
 PIDS_LIMIT = 64  # processes + threads; a hook needs a handful, a fork bomb hits the wall
 NANO_CPUS = 1_000_000_000  # one CPU: hooks are small; a spin cannot starve the host
+WORK_DIR = "/work"  # the image's empty read-only directory: nothing to import or plant there
 TMPFS_OPTIONS = "rw,noexec,nosuid,nodev,size=16m,nr_inodes=2048,mode=1777"
 FILE_SIZE_LIMIT = 8 << 20  # RLIMIT_FSIZE: no single file beyond 8 MiB, tmpfs or not
 OPEN_FILES_LIMIT = 256
@@ -136,7 +137,7 @@ class DockerBackend(Backend):
             "use_config_proxy": False,  # proxy settings are environment too: none
             "network_disabled": True,
             "hostname": "sandbox",
-            "working_dir": "/tmp",
+            "working_dir": WORK_DIR,
             "environment": {},
             "labels": {SANDBOX_LABEL: "1", DEADLINE_LABEL: f"{deadline_at:.0f}"},
             "host_config": host_config,

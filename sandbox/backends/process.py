@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `sandbox` package
 JAIL_PACKAGE_ROOT = "/opt/bilevel"  # where the package is bound inside the jail
+JAIL_WORK_DIR = "/work"  # an empty directory, read-only like the whole jail: the cwd
+# No user site-packages (-s), no working or script directory on sys.path (-P); the
+# environment is written in full instead of ignored (-E), as the package root must reach it.
+PYTHON_FLAGS = ("-s", "-P")
 FILE_SIZE_LIMIT = 8 << 20  # RLIMIT_FSIZE: no single file beyond 8 MiB
 OPEN_FILES_LIMIT = 256
 PIDS_LIMIT = 64  # processes + threads, as in the docker profile
@@ -189,7 +193,7 @@ class ProcessBackend(Backend):
             log.warning("process sandbox: %s", warning)
 
     def _command(self, key: str = "") -> list[str]:
-        python = [sys.executable, "-s", "-m", "sandbox.harness"]
+        python = [sys.executable, *PYTHON_FLAGS, "-m", "sandbox.harness"]
         python += self.harness_args(key)
         if self.mode == "unshare":
             return [
@@ -236,11 +240,11 @@ class ProcessBackend(Backend):
             "--proc", "/proc",
             "--dev", "/dev",
             "--remount-ro", "/dev",  # /dev/shm would be a writable, executable tmpfs
-            "--dir", "/tmp",
+            "--dir", JAIL_WORK_DIR,
             "--remount-ro", "/",
-            "--chdir", "/tmp",
+            "--chdir", JAIL_WORK_DIR,
             "--setenv", "PYTHONPATH", JAIL_PACKAGE_ROOT,
-            "--setenv", "HOME", "/tmp",
+            "--setenv", "HOME", "/nonexistent",
             "--setenv", "PATH", "/usr/bin:/bin",
             "--",
             *python,
@@ -263,7 +267,7 @@ class ProcessBackend(Backend):
 
     def _start(self, key: str = "") -> tuple[subprocess.Popen[bytes], _Cgroup]:
         cgroup = _Cgroup()
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
         if self.mode != "bwrap":  # bwrap sets the jail's environment itself
             env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
         try:
@@ -310,7 +314,7 @@ class ProcessBackend(Backend):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-                cwd="/tmp",
+                cwd="/",  # never a writable directory (-P keeps it off sys.path anyway)
                 close_fds=True,
                 start_new_session=True,
                 preexec_fn=in_child,

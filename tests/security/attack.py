@@ -128,3 +128,34 @@ def run_attack(
     assert_nothing_left(backend, marker)
     outputs = (run.report or {}).get("outputs") or [None]
     return Attack(run=run, elapsed=elapsed, output=outputs[0], marker=marker)
+
+
+def run_batch(
+    backend: Backend,
+    payloads: list[tuple[str, str]],
+    *,
+    hook: str = "guide",
+    limits: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Run several payloads as one live hook stage (``(mechanism name, payload[:MODE])``),
+    through the host's own :func:`call_stage`; their outputs by name, and the marker."""
+    from sandbox.ladder import call_stage
+
+    marker = new_marker()
+    ctx = contract_contexts(quickstart_space(), [])[1][1]
+    mechanisms = []
+    for name, spec in payloads:
+        payload, _, mode = spec.partition(":")
+        source = payload_source(payload, marker, {"@MODE@": mode})
+        mechanisms.append((name, name, source))
+    result = call_stage(
+        hook,
+        mechanisms,
+        ctx,
+        [] if hook == "screen" else None,
+        backend=backend,
+        limits={**ATTACK_LIMITS, **(limits or {})},
+        deadline_s=ATTACK_DEADLINE_S,
+    )
+    assert_nothing_left(backend, marker)
+    return {o.name: o for o in result.outputs}, marker

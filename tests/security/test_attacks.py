@@ -10,6 +10,7 @@ leftovers for every case. Network cases never address anything beyond 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import threading
 from pathlib import Path
@@ -21,7 +22,14 @@ from sandbox.backends.process import _cgroup_available
 from sandbox.ladder import sandbox_ladder
 from tests.conftest import REPO
 from tests.sandbox.helpers import quickstart_space
-from tests.security.attack import ATTACK_LIMITS, SLACK_S, new_marker, payload_source, run_attack
+from tests.security.attack import (
+    ATTACK_LIMITS,
+    SLACK_S,
+    new_marker,
+    payload_source,
+    run_attack,
+    run_batch,
+)
 
 CALL_S = ATTACK_LIMITS["call_seconds"]
 LOAD_S = ATTACK_LIMITS["load_seconds"]
@@ -324,8 +332,8 @@ def test_supervisor_cannot_be_traced_or_opened(backend: Any) -> None:
 # ---------------------------------------------------------------- the report channel
 
 
-def _ladder(backend: Any, payload: str) -> Any:
-    source = payload_source(payload, new_marker())
+def _ladder(backend: Any, payload: str, mode: str = "") -> Any:
+    source = payload_source(payload, new_marker(), {"@MODE@": mode})
     return sandbox_ladder(
         source, quickstart_space(), backend=backend, limits=ATTACK_LIMITS, deadline_s=25.0
     )
@@ -357,3 +365,60 @@ def test_killing_the_supervisor_fails_closed(backend: Any) -> None:
 def test_oversized_output_is_rejected(backend: Any) -> None:
     attack = run_attack(backend, "huge_return", hook="propose")
     _failed_in_time(attack, CALL_S, error="larger than")
+
+
+@pytest.mark.parametrize("mode", ["no_subclass", "with_subclass", "token_then_exit"])
+def test_forged_worker_answers_are_not_a_verdict(backend: Any, mode: str) -> None:
+    # Issue 10's forged verdict: "load ok, hooks: []" written into the worker's channel
+    # through /proc/self/fd/N with numpy's text writer.
+    report = _ladder(backend, "forged_channel", mode)
+    assert not report.accepted, report.reason
+    assert report.stage == "smoke"
+    assert not any(
+        c.name.startswith(("guide:", "propose:", "screen:")) and c.ok for c in report.checks
+    )
+
+
+def test_forged_worker_answer_in_a_live_call_fails_that_call(backend: Any) -> None:
+    outputs, _ = run_batch(backend, [("forger", "forged_channel:with_subclass")])
+    assert outputs["forger"].ok is False
+
+
+# ---------------------------------------------------------------- mechanisms vs each other
+
+
+@pytest.mark.parametrize("hook", ["guide", "propose"])
+def test_a_sibling_cannot_be_killed_rewritten_or_planted(backend: Any, hook: str) -> None:
+    outputs, marker = run_batch(
+        backend, [("attacker", "sibling_attack"), ("victim", "sibling_victim")], hook=hook
+    )
+    victim = outputs["victim"]
+    assert victim.ok, f"the sibling was charged a failure: {victim.error}"
+    text = victim.value["hint"] if hook == "guide" else victim.value[0]["rationale"]
+    assert text == f"intact {marker}"
+    if hook == "guide":
+        assert outputs["attacker"].ok
+        found = json.loads(outputs["attacker"].value["hint"])
+        assert not any("victim" in w for w in found["written"])
+
+
+def test_no_writable_directory_on_the_import_path(backend: Any) -> None:
+    found = run_attack(backend, "import_path").findings
+    assert found["writable"] == [], found
+    assert found["cwd_writable"] is False
+    assert found["flags"]["no_user_site"] and found["flags"]["safe_path"]
+    assert found["dumpable"] == 0
+
+
+# ---------------------------------------------------------------- per-mechanism failures
+
+
+@pytest.mark.parametrize("mode", ["huge_priority", "deep_nesting", "nan_error"])
+def test_a_bad_value_fails_only_its_own_mechanism(backend: Any, mode: str) -> None:
+    outputs, marker = run_batch(
+        backend, [("bad", f"bad_values:{mode}"), ("victim", "sibling_victim")], hook="propose"
+    )
+    assert outputs["bad"].ok is False and outputs["bad"].error
+    victim = outputs["victim"]
+    assert victim.ok, f"the sibling was charged a failure: {victim.error}"
+    assert victim.value[0]["rationale"] == f"intact {marker}"
