@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from sandbox.backends import SandboxUnavailable, make_backend  # noqa: E402
 from sandbox.contexts import contract_contexts  # noqa: E402
 from sandbox.ladder import call_stage, run_ladder, source_sha  # noqa: E402
-from trainer.spec import get_preset  # noqa: E402
+from trainer.presets import get_preset  # noqa: E402
 
 REPEATS = 9  # odd, so the median is a run; enough for a stable p95 on a quiet machine
 BATCH = 3  # mechanisms in the batched hook call: a typical number of active mechanisms

@@ -34,14 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
-from trainer.spec import (
-    Budget,
-    Param,
-    TrialResult,
-    TrialSpec,
-    check_combination,
-    get_preset,
-)
+from trainer.presets import check_combination, get_preset
+from trainer.spec import Budget, Param, TrialResult, TrialSpec
 
 PRESET = "cpu-tiny"
 # Small enough that 4 methods x 3 seeds x 8 trials fit in ~15 min on 2 shared cores (a trial

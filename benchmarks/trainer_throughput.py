@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from trainer import datasets
 from trainer.data import BatchSampler, load_tokens
 from trainer.model import LOGIT_SOFTCAP, window_sizes
-from trainer.spec import PRESETS, Budget, TrialSpec, model_dim
+from trainer.presets import PRESETS, model_dim
+from trainer.spec import Budget, TrialSpec
 from trainer.train import configure_threads, train
 
 PRESET = "cpu-tiny"

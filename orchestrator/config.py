@@ -17,7 +17,14 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.errors import UserError
-from trainer.spec import PRESETS, Budget, BudgetMode, SearchSpace, get_preset
+from orchestrator.metric import Metric
+from orchestrator.objective_config import (
+    ObjectiveConfig,
+    build_space,
+    objective_spec,
+    resolve_paths,
+)
+from trainer.spec import Budget, ObjectiveSpec, SearchSpace
 
 # Level 1.5 runs after every k finished trials; the paper's cadence.
 DEFAULT_POLICY_EVERY = 5
@@ -52,35 +59,6 @@ EXECUTORS: tuple[str, ...] = get_args(ExecutorKind)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ObjectiveConfig(_Strict):
-    preset: str = "cpu-tiny"
-    dataset: str = "stdlib"
-    budget_mode: BudgetMode | None = Field(
-        default=None, description="seconds or tokens; the preset's mode when unset"
-    )
-    budget: float | None = Field(
-        default=None, gt=0, description="seconds or tokens; the preset's budget when unset"
-    )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-    @model_validator(mode="after")
-    def _known_preset(self) -> ObjectiveConfig:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
-        return self
-
-    def resolved_budget(self) -> Budget:
-        preset = get_preset(self.preset)
-        mode = self.budget_mode or preset.budget_mode
-        if self.budget is not None:
-            amount = self.budget
-        elif mode == preset.budget_mode:
-            amount = preset.budget
-        else:
-            raise ValueError(f"objective.budget is required when budget_mode = {mode!r}")
-        return Budget(mode=mode, amount=amount)
 
 
 class LevelsConfig(_Strict):
@@ -145,7 +123,9 @@ class StudyConfig(_Strict):
     executor: ExecutorKind = "inline"
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     space: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-param overrides, e.g. DEPTH = {frozen = false}"
+        default_factory=dict,
+        description="gpt/benchmark: per-param overrides (DEPTH = {frozen = false}); "
+        "function/command: the whole space, one [space.NAME] table per param",
     )
     levels: LevelsConfig = Field(default_factory=LevelsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
@@ -159,11 +139,7 @@ class StudyConfig(_Strict):
         return self
 
     def search_space(self) -> SearchSpace:
-        base = get_preset(self.objective.preset).space
-        try:
-            return base.override(self.space) if self.space else base
-        except (KeyError, ValidationError) as exc:
-            raise ValueError(f"space: {exc}") from None
+        return build_space(self.objective, self.space)
 
     def budget(self) -> Budget:
         return self.objective.resolved_budget()
@@ -175,6 +151,24 @@ class StudyConfig(_Strict):
         return data
 
     @classmethod
+    def metric(self) -> Metric:
+        """The study's metric, name and direction (I4: compare values only through it)."""
+        return self.objective.study_metric()
+
+    def objective_spec(self) -> ObjectiveSpec | None:
+        """What every trial spec carries about a non-GPT objective (None for GPT)."""
+        return objective_spec(self.objective, self.search_space())
+
+    def objective_info(self) -> Any:
+        """The :class:`trainer.objective.Objective`: name, description, metric, facts."""
+        from trainer.objective import describe
+
+        return describe(self.objective_spec(), self.objective.preset, self.objective.dataset)
+
+    def objective_facts(self) -> dict[str, Any]:
+        """What no parameter shows about the objective, for prompts."""
+        return dict(self.objective_info().facts)
+
     def load(cls, path: Path) -> StudyConfig:
         """Parse and validate a study file; any problem is one :class:`UserError` line."""
         path = Path(path)
@@ -184,7 +178,7 @@ class StudyConfig(_Strict):
             raise UserError(f"{path}: no such study file (see studies/ for examples)") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{path}: not valid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(resolve_paths(data, path.parent), source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "study") -> StudyConfig:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator import journal as ev
 from orchestrator.config import StudyConfig
 from orchestrator.levels.policy import SearchPolicy
+from orchestrator.metric import GPT_METRIC, Metric
 from trainer.spec import TRIAL_STATUSES
 
 PENDING = "pending"  # proposed and dispatched, no result yet
@@ -30,7 +31,8 @@ class TrialRecord(BaseModel):
     index: int
     config: dict[str, Any]
     changes: dict[str, Any] = Field(default_factory=dict)
-    val_bpb: float | None = None
+    value: float | None = None  # the study's metric in its own units; None unless ok
+    val_bpb: float | None = None  # GPT's metric (the same number as value); None otherwise
     status: str = PENDING
     kept: bool = False
     source: str = "llm"
@@ -43,13 +45,16 @@ class TrialRecord(BaseModel):
     def finished(self) -> bool:
         return self.status != PENDING
 
-    def as_trial(self) -> dict[str, Any]:
-        """The JSON form of ``sandbox.api.Trial``."""
+    def as_trial(self, metric: Metric = GPT_METRIC) -> dict[str, Any]:
+        """The JSON form of ``sandbox.api.Trial``: ``value`` in the metric's own units, and
+        under the legacy key ``val_bpb`` the minimise-normal score (value, or -value when
+        maximising), so code written for "lower is better" stays right in both directions."""
         return {
             "index": self.index,
             "config": self.config,
             "changes": self.changes,
-            "val_bpb": self.val_bpb,
+            "value": self.value,
+            "val_bpb": metric.score(self.value),
             "status": self.status,
             "kept": self.kept,
             "source": self.source,
@@ -125,7 +130,8 @@ class StudyState:
         """The JSON form of the mechanism API's ``Context`` for planning trial ``iteration``."""
         space = self.policy.effective_space(self.config.search_space())
         history = [
-            t.as_trial()
+        metric = self.config.metric()
+            t.as_trial(metric)
             for t in self.ordered()
             if t.finished and (not visible_only or t.index >= self.context_start)
         ]
@@ -135,9 +141,11 @@ class StudyState:
             "seed": self.config.seed * 1_000_003 + iteration,
             "space": [p.model_dump(mode="json") for p in space.params],
             "history": history,
-            "best": best.as_trial() if best else None,
+            "best": best.as_trial(metric) if best else None,
             "base": self.base_config(),
         }
+            "metric": metric.name,
+            "direction": metric.direction,
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:
@@ -172,6 +180,8 @@ class StudyState:
             record.status = result["status"]
             record.val_bpb = result.get("val_bpb")
             record.result = result
+            value = result.get("value")  # absent in journals written before issue 12
+            record.value = record.val_bpb if value is None else value
             record.kept = bool(event.get("kept"))
             record.fired = list(event.get("fired", record.fired))
             if record.kept:

@@ -72,6 +72,11 @@ def check_services(config: StudyConfig) -> None:
     """Everything that would fail later, checked before any trial runs."""
     if config.llm.provider == "openai":
         from orchestrator.llm import preflight
+    if config.executor == "inline":  # rq workers may hold the code elsewhere: they check
+        from trainer.objective import preflight
+
+        if problem := preflight(config.objective_spec()):
+            raise UserError(problem)
 
         preflight(config.llm)
     if config.executor == "rq":
@@ -124,7 +129,8 @@ class StudyRunner:
             budget=self.config.budget(),
             config=config,
             seed=seed,
-            device=self.config.objective.device,
+            device=self.config.objective.device,  # type: ignore[arg-type]
+            objective=self.objective,
         )
 
     def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
@@ -141,26 +147,36 @@ class StudyRunner:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
         kept = self.keep(record.source, result)
         best = self.state.best()
-        best_after = result.val_bpb if kept else (best.val_bpb if best else None)
+        best_after = result.value if kept else (best.value if best else None)
+        metric_fields = {"best_val_bpb": best_after} if self.metric.name == "val_bpb" else {}
         self.emit(
             ev.TRIAL_FINISHED,
+        if record.source == "baseline" and result.status == "invalid" and self.objective:
+            # The defaults cannot run: the objective itself is broken (a target that does
+            # not import, a command not found, no metric line). Say so instead of searching.
+            first = result.error.strip().splitlines()[0] if result.error.strip() else "invalid"
+            raise UserError(
+                f"the baseline trial of objective {self.objective.kind!r} is invalid: {first} "
+                "(debug it with: bilevel objective check STUDY.toml)"
+            )
             index=record.index,
             result=result.model_dump(mode="json"),
             kept=kept,
-            best_val_bpb=best_after,
+            best_value=best_after,
+            **metric_fields,
             source=record.source,
             fired=record.fired,
             attempts=self.executor.attempts(record.index),
         )
 
     def keep(self, source: str, result: TrialResult) -> bool:
-        if result.status != "ok" or result.val_bpb is None or source in ("noise", "reseed"):
+        if result.status != "ok" or result.value is None or source in ("noise", "reseed"):
             return False
         best = self.state.best()
-        if best is None or best.val_bpb is None:
+        if best is None or best.value is None:
             return True
         margin = (self.state.noise_floor or 0.0) if self.noise_aware else 0.0
-        return result.val_bpb < best.val_bpb - margin
+        return self.metric.better(result.value, best.value, margin=margin)
 
     @property
     def noise_aware(self) -> bool:
@@ -212,7 +228,7 @@ class StudyRunner:
         return None
 
     def record_noise_floor(self, trials: list[Any]) -> None:
-        values = [t.val_bpb for t in trials if t.val_bpb is not None]
+        values = [t.value for t in trials if t.value is not None]
         floor = NOISE_FLOOR_SIGMAS * statistics.stdev(values) if len(values) >= 2 else 0.0
         self.emit(
             ev.NOISE_FLOOR,
@@ -293,11 +309,17 @@ class StudyRunner:
 
     def finish_study(self) -> None:
         summary = summarize(self.state, self.journal.run_dir, self.agent.label)
-        reruns = [t.val_bpb for t in self.state.ordered() if t.source == "reseed" and t.val_bpb]
+        reruns = [
+            t.value for t in self.state.ordered() if t.source == "reseed" and t.value is not None
+        ]
+        legacy = {"baseline_val_bpb": summary.baseline_value} if self.metric.name == "val_bpb" else {}
         self.emit(
             ev.STUDY_FINISHED,
             best=summary.best,
-            baseline_val_bpb=summary.baseline_val_bpb,
+            metric=self.metric.name,
+            direction=self.metric.direction,
+            baseline_value=summary.baseline_value,
+            **legacy,
             improvement=summary.improvement,
             trials_by_status=summary.trials_by_status,
             llm_cost_usd=summary.llm_cost_usd,
@@ -380,3 +402,5 @@ def run_study(
         runner.research.close()
         executor.close()
         journal.close()
+                metric=config.metric().name,
+                direction=config.metric().direction,

@@ -20,8 +20,8 @@ class StudySummary:
     agent: str
     finished: bool
     best: dict[str, Any] | None
-    baseline_val_bpb: float | None
-    improvement: float | None
+    baseline_value: float | None  # the metric's value of the baseline trial
+    improvement: float | None  # positive = better, whatever the direction
     trials_by_status: dict[str, int]
     llm_cost_usd: float
     noise_floor: float | None = None
@@ -35,6 +35,11 @@ class StudySummary:
         best = self.best or {}
         spread = ""
         if len(self.final_reruns) >= 2:
+    @property
+    def baseline_val_bpb(self) -> float | None:
+        """The baseline's value under GPT's old name (None for other metrics)."""
+        return self.baseline_value if self.metric == "val_bpb" else None
+
             spread = (
                 f" (re-runs mean {statistics.mean(self.final_reruns):.5f}"
                 f" ± {statistics.stdev(self.final_reruns):.5f}, n={len(self.final_reruns)})"
@@ -45,8 +50,9 @@ class StudySummary:
             f"state: {'finished' if self.finished else 'unfinished (resume with --resume)'}",
             f"agent: {self.agent}",
             f"best_trial: {best.get('index', '-')}",
-            f"best_val_bpb: {_fmt(best.get('val_bpb'))}{spread}",
-            f"baseline_val_bpb: {_fmt(self.baseline_val_bpb)}",
+            f"metric: {self.metric} ({self.direction})",
+            f"best_{self.metric}: {_fmt(best.get('value'))}{spread}",
+            f"baseline_{self.metric}: {_fmt(self.baseline_value)}",
             f"improvement: {_fmt(self.improvement)}",
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
@@ -62,21 +68,25 @@ def _fmt(value: float | None) -> str:
 def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
     best = state.best()
     baseline = state.baseline()
-    base_val = baseline.val_bpb if baseline else None
-    best_val = best.val_bpb if best else None
+    metric = state.config.metric()
+    base_val = baseline.value if baseline else None
+    best_val = best.value if best else None
+    best_row: dict[str, Any] | None = None
+    if best:
+        best_row = {"index": best.index, "value": best.value, "config": best.config}
+        if metric.name == "val_bpb":
+            best_row["val_bpb"] = best.value  # GPT's journals and readers use this name
     return StudySummary(
         study=state.config.name,
         run_dir=str(run_dir),
         journal=str(journal_path(run_dir)),
         agent=agent,
         finished=state.finished,
-        best={"index": best.index, "val_bpb": best.val_bpb, "config": best.config}
-        if best
-        else None,
-        baseline_val_bpb=base_val,
-        improvement=(base_val - best_val)
-        if base_val is not None and best_val is not None
-        else None,
+        best=best_row,
+        baseline_value=base_val,
+        improvement=metric.improvement(base_val, best_val),
+        metric=metric.name,
+        direction=metric.direction,
         trials_by_status=state.trials_by_status(),
         llm_cost_usd=state.llm_cost_usd,
         noise_floor=state.noise_floor,

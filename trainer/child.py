@@ -4,7 +4,8 @@ Protocol: the TrialSpec JSON arrives on stdin; JSON lines go back on the origina
 ``{"type": "progress", "info": {...}}`` while training and exactly one
 ``{"type": "result", "result": {...}}`` at the end. File descriptor 1 is redirected to
 stderr before any library loads, so a stray ``print`` can never corrupt the protocol.
-Anything :func:`trainer.train.train` cannot classify becomes ``crashed`` with the traceback
+A ``function`` objective's trial calls the user's function here instead of
+:func:`trainer.train.train`. Anything either cannot classify becomes ``crashed`` with the traceback
 tail; a death without a result line (signal, segfault, OOM kill) is classified by the parent.
 """
 
@@ -65,9 +66,15 @@ def main() -> None:
 
     spec = TrialSpec.model_validate_json(sys.stdin.read())
     try:
-        from trainer.train import train
+        if spec.kind == "function":  # the user's own code, in this supervised process
+            from trainer.objective import call_function
 
-        result = train(spec, lambda info: send({"type": "progress", "info": info}))
+            send({"type": "progress", "info": {"phase": "running", "pid": os.getpid()}})
+            result = call_function(spec)
+        else:
+            from trainer.train import train
+
+            result = train(spec, lambda info: send({"type": "progress", "info": info}))
     except MemoryError as exc:
         result = TrialResult.failed(spec, "oom", f"host out of memory: {exc}")
     except Exception as exc:

@@ -4,6 +4,12 @@ This module is the only thing the orchestrator knows about an objective. It must
 without torch: the orchestrator image does not ship it. Everything crossing a process or
 Redis boundary is plain JSON produced by ``model_dump(mode="json")``.
 
+An objective (:class:`ObjectiveSpec`; behaviour in :mod:`trainer.objective`) is one of
+``gpt`` (the presets of :mod:`trainer.presets`; a spec without an objective is GPT),
+``function`` (a user's ``module:function``), ``command`` (a user's training command) or
+``benchmark`` (:mod:`trainer.benchmarks`). A result carries one named metric, ``value``;
+for GPT it is ``val_bpb`` and the ``val_bpb`` field holds it too.
+
 Validation never clamps: a value outside its range is an error message, and a trial built
 from it is ``invalid``, never silently "fixed".
 """
@@ -17,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ParamKind = Literal["float", "int", "pow2", "choice"]
 TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed"]
-BudgetMode = Literal["seconds", "tokens"]
+BudgetMode = Literal["seconds", "tokens", "steps"]
+ObjectiveKind = Literal["gpt", "function", "command", "benchmark"]
+Direction = Literal["minimize", "maximize"]
+OBJECTIVE_KINDS: tuple[str, ...] = ("gpt", "function", "command", "benchmark")
+# GPT's metric; a result with this metric name also fills the legacy ``val_bpb`` field.
+GPT_METRIC_NAME = "val_bpb"
+# Characters of an error kept in a result: a traceback's last frames or a stderr tail.
+MAX_ERROR_CHARS = 2000
 
 TRIAL_STATUSES: tuple[str, ...] = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
 
@@ -163,244 +176,14 @@ class SearchSpace(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------
-# Presets. Names mirror Karpathy's autoresearch train.py constants so that prompts, the
-# paper and this code talk about the same knobs. DEPTH and ASPECT_RATIO set the model size
-# and are frozen by default: the budget is fixed, so size is a separate study.
-# ---------------------------------------------------------------------------------------
-
-WINDOW_PATTERNS = ("L", "SL", "SSL", "SSSL", "SSSSL", "SSSSSSSL")
-
-
-def _space(
-    *,
-    total_batch: tuple[int, int, int],
-    device_batch: tuple[int, int, int],
-    head_dim: tuple[int, ...],
-    head_dim_default: int,
-    depth: int,
-    aspect_ratio: int,
-    unembedding_lr_high: float = 0.1,
-) -> SearchSpace:
-    tb_lo, tb_default, tb_hi = total_batch
-    db_lo, db_default, db_hi = device_batch
-    return SearchSpace(
-        params=(
-            Param(
-                name="TOTAL_BATCH_SIZE",
-                kind="pow2",
-                low=tb_lo,
-                high=tb_hi,
-                log=True,
-                default=tb_default,
-                doc="tokens per optimizer step",
-            ),
-            Param(
-                name="DEVICE_BATCH_SIZE",
-                kind="pow2",
-                low=db_lo,
-                high=db_hi,
-                log=True,
-                default=db_default,
-                doc="sequences per micro-batch; gradient accumulation fills the rest",
-            ),
-            Param(
-                name="MATRIX_LR",
-                kind="float",
-                low=1e-3,
-                high=0.3,
-                log=True,
-                default=0.04,
-                doc="Muon learning rate for 2-D weight matrices",
-            ),
-            Param(
-                name="EMBEDDING_LR",
-                kind="float",
-                low=1e-2,
-                high=3.0,
-                log=True,
-                default=0.6,
-                doc="AdamW learning rate for the token embedding",
-            ),
-            Param(
-                name="UNEMBEDDING_LR",
-                kind="float",
-                low=1e-4,
-                high=unembedding_lr_high,
-                log=True,
-                default=0.004,
-                doc="AdamW learning rate for the output head",
-            ),
-            Param(
-                name="SCALAR_LR",
-                kind="float",
-                low=1e-3,
-                high=3.0,
-                log=True,
-                default=0.5,
-                doc="AdamW learning rate for scalar and vector params",
-            ),
-            Param(
-                name="WEIGHT_DECAY",
-                kind="float",
-                low=0.0,
-                high=1.0,
-                default=0.2,
-                doc="decoupled weight decay on matrices",
-            ),
-            Param(name="ADAM_BETA1", kind="float", low=0.5, high=0.99, default=0.8),
-            Param(name="ADAM_BETA2", kind="float", low=0.8, high=0.9999, default=0.95),
-            Param(
-                name="WARMUP_RATIO",
-                kind="float",
-                low=0.0,
-                high=0.5,
-                default=0.0,
-                doc="fraction of the budget spent warming the LR up",
-            ),
-            Param(
-                name="WARMDOWN_RATIO",
-                kind="float",
-                low=0.0,
-                high=1.0,
-                default=0.5,
-                doc="fraction of the budget spent decaying the LR at the end",
-            ),
-            Param(
-                name="FINAL_LR_FRAC",
-                kind="float",
-                low=0.0,
-                high=1.0,
-                default=0.0,
-                doc="LR at the end of warm-down, as a fraction of the peak",
-            ),
-            Param(
-                name="WINDOW_PATTERN",
-                kind="choice",
-                choices=WINDOW_PATTERNS,
-                default="SSSL",
-                doc="per-layer attention window, cycled: S = half context, L = full context",
-            ),
-            Param(name="HEAD_DIM", kind="choice", choices=head_dim, default=head_dim_default),
-            Param(name="DEPTH", kind="int", low=1, high=32, default=depth, frozen=True),
-            Param(
-                name="ASPECT_RATIO",
-                kind="int",
-                low=8,
-                high=128,
-                default=aspect_ratio,
-                frozen=True,
-                doc="model width = DEPTH * ASPECT_RATIO, rounded up to a multiple of HEAD_DIM",
-            ),
-        )
-    )
-
-
-class Preset(BaseModel):
-    """A named objective: model scale, tokenizer, device and default budget."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    description: str
-    device: Literal["cpu", "cuda", "any"]
-    tokenizer: Literal["bytes", "bpe"]
-    vocab_size: int
-    seq_len: int
-    budget_mode: BudgetMode
-    budget: float
-    eval_tokens: int = Field(description="validation tokens scored for val_bpb")
-    space: SearchSpace
-
-
-PRESETS: dict[str, Preset] = {
-    "cpu-tiny": Preset(
-        name="cpu-tiny",
-        description="a 2-layer byte-level GPT that trains in seconds on a laptop CPU",
-        device="any",
-        tokenizer="bytes",
-        vocab_size=256,
-        seq_len=128,
-        budget_mode="seconds",
-        budget=5.0,
-        eval_tokens=32_768,
-        space=_space(
-            total_batch=(2**9, 2**13, 2**16),
-            device_batch=(1, 16, 128),
-            head_dim=(16, 32, 64),
-            head_dim_default=32,
-            depth=2,
-            aspect_ratio=32,
-            # Reaches the region where the tiny model diverges (measured: from ~5-7 up it
-            # stays worse than guessing; every other LR at its maximum still trains, the
-            # recipe is that well normalised), so `diverged` is a real outcome a search on
-            # the CPU preset can meet and learn from.
-            unembedding_lr_high=10.0,
-        ),
-    ),
-    "paper-gpt50m": Preset(
-        name="paper-gpt50m",
-        description="Karpathy's autoresearch GPT (~50M params, BPE 8192, seq 2048, 300 s) on CUDA",
-        device="cuda",
-        tokenizer="bpe",
-        vocab_size=8192,
-        seq_len=2048,
-        budget_mode="seconds",
-        budget=300.0,
-        eval_tokens=10 * 2**19,
-        space=_space(
-            total_batch=(2**15, 2**19, 2**21),
-            # 64 x 2048 tokens per micro-batch (autoresearch uses 128): the fp32 soft-capped
-            # logits alone are 4 GiB per 64 rows at vocab 8192, and 128 rows risk OOM on an
-            # 80 GB GPU with PyTorch's attention kernels. Accumulation keeps the 2**19 batch.
-            device_batch=(1, 64, 256),
-            head_dim=(64, 128, 256),
-            head_dim_default=128,
-            depth=8,
-            aspect_ratio=64,
-        ),
-    ),
-}
-
-
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
-
-
-def model_dim(config: dict[str, Any]) -> int:
-    """Width of the model: DEPTH * ASPECT_RATIO rounded up to a multiple of HEAD_DIM."""
-    raw = int(config["DEPTH"]) * int(config["ASPECT_RATIO"])
-    head = int(config["HEAD_DIM"])
-    return -(-raw // head) * head
-
-
-def check_combination(preset: Preset, config: dict[str, Any]) -> list[str]:
-    """Errors no single param shows: values that are each valid but do not fit together."""
-    errors: list[str] = []
-    try:
-        tokens_per_micro = int(config["DEVICE_BATCH_SIZE"]) * preset.seq_len
-        total = int(config["TOTAL_BATCH_SIZE"])
-    except (KeyError, TypeError, ValueError):
-        return errors
-    if total % tokens_per_micro:
-        errors.append(
-            f"TOTAL_BATCH_SIZE={total} is not a multiple of DEVICE_BATCH_SIZE*seq_len="
-            f"{config['DEVICE_BATCH_SIZE']}*{preset.seq_len}={tokens_per_micro}; "
-            f"lower DEVICE_BATCH_SIZE or raise TOTAL_BATCH_SIZE"
-        )
-    return errors
-
-
-# ---------------------------------------------------------------------------------------
 # Trials
 # ---------------------------------------------------------------------------------------
 
 
 class Budget(BaseModel):
     """``seconds``: training wall-clock (start-up, compile and eval excluded), paper-faithful.
-    ``tokens``: training tokens, hardware-independent and reproducible."""
+    ``tokens``: training tokens, hardware-independent and reproducible. ``steps``: the
+    objective's own unit (iterations, epochs), for user objectives; GPT refuses it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -408,8 +191,40 @@ class Budget(BaseModel):
     amount: float = Field(gt=0)
 
 
+class ObjectiveSpec(BaseModel):
+    """The definition of a non-GPT objective, as JSON: names, paths and values, never code.
+
+    ``function``: ``target`` (``package.module:function``) found on ``pythonpath`` or
+    ``PYTHONPATH``. ``command``: ``command`` run in ``workdir``, the metric read from the
+    last ``METRIC: value`` line on stdout or from ``result_file`` (JSON). ``benchmark``:
+    ``benchmark`` (name), ``dim`` and ``noise`` (sd of Gaussian observation noise).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ObjectiveKind
+    name: str = ""
+    description: str = ""
+    metric: str
+    direction: Direction = "minimize"
+    space: SearchSpace | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = None
+    pythonpath: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    workdir: str | None = None
+    result_file: str | None = None
+    benchmark: str | None = None
+    dim: int | None = None
+    noise: float = Field(default=0.0, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
 class TrialSpec(BaseModel):
-    """Everything a trainer needs to run one trial; contains values, never code."""
+    """Everything a trainer needs to run one trial; contains values, never code.
+
+    ``objective`` is None for GPT pretraining (``preset``, ``dataset``, ``device`` apply);
+    otherwise it defines the objective and ``preset``/``dataset`` are unused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -417,30 +232,41 @@ class TrialSpec(BaseModel):
         description="unique key; a retried job with the same id reuses its result"
     )
     index: int = Field(ge=0)
-    preset: str
+    preset: str = ""
     dataset: str = "stdlib"
     budget: Budget
     config: dict[str, Any]
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    objective: ObjectiveSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        return "gpt" if self.objective is None else self.objective.kind
+
+    @property
+    def metric_name(self) -> str:
+        return GPT_METRIC_NAME if self.objective is None else self.objective.metric
 
     def validate_against(self) -> list[str]:
         """All reasons this spec cannot run, without importing torch."""
-        try:
-            preset = get_preset(self.preset)
-        except KeyError as exc:
-            return [str(exc.args[0])]
-        errors = preset.space.check_config(self.config)
-        return errors or check_combination(preset, self.config)
+        from trainer.objective import check_spec  # objective imports this module
+
+        return check_spec(self)
 
 
 class TrialResult(BaseModel):
-    """What a trial produced. ``val_bpb`` is set only when ``status == "ok"``."""
+    """What a trial produced. ``value`` (the metric named ``metric``) is set only when
+    ``status == "ok"``; for GPT, ``val_bpb`` holds the same number. ``extras`` are further
+    numbers an objective reported (shown, never optimised)."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: TrialStatus
+    metric: str = GPT_METRIC_NAME
+    value: float | None = None
     val_bpb: float | None = None
+    extras: dict[str, float] = Field(default_factory=dict)
     steps: int = 0
     tokens: int = 0
     tokens_per_s: float = 0.0
@@ -453,12 +279,17 @@ class TrialResult(BaseModel):
 
     @model_validator(mode="after")
     def _metric_only_when_ok(self) -> TrialResult:
-        if self.status == "ok" and (self.val_bpb is None or not math.isfinite(self.val_bpb)):
-            raise ValueError("an ok result needs a finite val_bpb")
+        if self.metric == GPT_METRIC_NAME:  # the two fields of GPT's metric agree
+            if self.value is None:
+                self.value = self.val_bpb
+            self.val_bpb = self.value
+        if self.status == "ok" and (self.value is None or not math.isfinite(self.value)):
+            raise ValueError(f"an ok result needs a finite {self.metric}")
         if self.status != "ok":
-            self.val_bpb = None
+            self.value = self.val_bpb = None
         return self
 
     @classmethod
     def failed(cls, spec: TrialSpec, status: TrialStatus, error: str, **fields: Any) -> TrialResult:
-        return cls(status=status, error=error[-2000:], spec=spec, **fields)
+        fields.setdefault("metric", spec.metric_name)
+        return cls(status=status, error=error[-MAX_ERROR_CHARS:], spec=spec, **fields)

@@ -10,7 +10,7 @@ Public interface::
         store: ResultStore | None = None,
     ) -> TrialResult
 
-The training runs in ``python -m trainer.child``, never in the caller's process, so a CUDA
+GPT and ``function`` trials run in ``python -m trainer.child``, never in the caller's process, so a CUDA
 fault, a segfault, an OOM kill or a hang ends that one trial (``crashed``/``oom``/``timeout``)
 and the caller carries on. The caller never imports torch. ``on_progress`` receives dicts
 like ``{"phase": "training", "step": 12, "loss": 3.1, "elapsed_s": 1.4, "tokens": 98304,
@@ -21,6 +21,8 @@ and evaluation included. With a ``store``, a result already stored for ``spec.tr
 is returned without training, and a new one is stored first-writer-wins.
 
 Invalid specs come back as ``invalid`` results with every reason, before any process starts.
+A ``command`` trial runs the user's command as the supervised child (:mod:`trainer.command`);
+a ``benchmark`` trial is computed in this process in microseconds.
 """
 
 from __future__ import annotations
@@ -59,7 +61,10 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 def default_deadline(spec: TrialSpec) -> float:
-    """Seconds the supervisor lets a trial's child live before ending it as ``timeout``."""
+    """Seconds the supervisor lets a trial's child live before ending it as ``timeout``:
+    an objective's own ``timeout_s`` when it sets one, else derived from the budget."""
+    if spec.objective is not None and spec.objective.timeout_s is not None:
+        return spec.objective.timeout_s
     if spec.budget.mode == "seconds":
         return spec.budget.amount * SECONDS_BUDGET_FACTOR + STARTUP_SLACK_S
     return TOKENS_BUDGET_DEADLINE_S
@@ -147,6 +152,14 @@ def _run_child(
 ) -> TrialResult:
     if errors := spec.validate_against():
         return TrialResult.failed(spec, "invalid", "; ".join(errors))
+    if spec.kind == "benchmark":  # microseconds of our own pure code: no child needed
+        from trainer.objective import run_benchmark
+
+        return run_benchmark(spec)
+    if spec.kind == "command":  # the user's command is itself the supervised child
+        from trainer.command import run_command
+
+        return run_command(spec, on_progress, deadline_s, cgroup_oom_kills)
     oom_before = cgroup_oom_kills()
     with tempfile.TemporaryFile() as stderr_log:
         proc = subprocess.Popen(

@@ -29,7 +29,8 @@ from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.metric import evaluate_bpb
 from trainer.model import GPT, GPTConfig
 from trainer.optim import build_optimizers, lr_multiplier, set_lr
-from trainer.spec import Preset, TrialResult, TrialSpec, get_preset, model_dim
+from trainer.presets import Preset, get_preset, model_dim
+from trainer.spec import TrialResult, TrialSpec
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 

@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         """Download (climbmix) and tokenize a data set into the cache."""
         from trainer.data import load_tokens
         from trainer.datasets import DatasetError, resolve
-        from trainer.spec import PRESETS
+        from trainer.presets import PRESETS
 
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")

@@ -125,7 +125,7 @@ def _check(file: Path, backend: str, preset: str, allow_weak: bool, *, quiet: bo
     from orchestrator.mechanisms.isolation import check_isolation
     from sandbox.backends import BACKEND_NAMES, SandboxUnavailable
     from sandbox.client import DirectClient
-    from trainer.spec import get_preset
+    from trainer.presets import get_preset
 
     if backend not in BACKEND_NAMES:
         raise UserError(f"unknown --backend {backend!r}; use one of {', '.join(BACKEND_NAMES)}")

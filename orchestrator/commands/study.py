@@ -21,8 +21,8 @@ LIVE_REFRESH_PER_S = 4
 class LiveView:
     """The rich live panel: current trials, best so far, recent events."""
 
-    def __init__(self, study: str, agent: str) -> None:
-        self.study, self.agent = study, agent
+    def __init__(self, study: str, agent: str, metric: str = "val_bpb") -> None:
+        self.study, self.agent, self.metric = study, agent, metric
         self.events: deque[str] = deque(maxlen=RECENT_EVENTS_SHOWN)
         self.lines_added = 0
         self.progress: dict[int, dict[str, Any]] = {}
@@ -51,13 +51,14 @@ class LiveView:
         if kind == "trial_finished":
             self.done += 1
             result = event["result"]
-            val = result.get("val_bpb")
+            val = result.get("value", result.get("val_bpb"))
             metric = f"{val:.5f}" if val is not None else result.get("error", "")[:60]
             self.events.append(
                 f"#{event['index']} {result['status']} {metric}{' KEPT' if event['kept'] else ''}"
             )
-            if event.get("best_val_bpb") is not None and event["kept"]:
-                self.best = (event["index"], event["best_val_bpb"])
+            best = event.get("best_value", event.get("best_val_bpb"))
+            if best is not None and event["kept"]:
+                self.best = (event["index"], best)
             self.progress.pop(event["index"], None)
         elif kind == "trial_proposed":
             self.events.append(
@@ -83,7 +84,7 @@ class LiveView:
         from sandbox.text import clean_text
 
         table = Table.grid(padding=(0, 1))
-        best = f"#{self.best[0]} val_bpb {self.best[1]:.5f}" if self.best else "-"
+        best = f"#{self.best[0]} {self.metric} {self.best[1]:.5f}" if self.best else "-"
         table.add_row("agent", clean_text(self.agent))
         table.add_row("finished", str(self.done))
         table.add_row("best", best)
@@ -144,7 +145,7 @@ def register(app: typer.Typer) -> None:
         if level2:
             _require_sandbox(config, level2["mechanism_host"].client, allow_weak_sandbox)
         console = Console()
-        view = LiveView(config.name, config.llm.label())
+        view = LiveView(config.name, config.llm.label(), config.metric().name)
         if plain or not console.is_terminal:
 
             def observer(kind: str, payload: Any) -> None:

@@ -24,7 +24,7 @@ SUMMARY_KEY_WIDTH = 15
 
 def parse_overrides(preset_name: str, assignments: list[str]) -> dict[str, Any]:
     """``NAME=VALUE`` strings to a config change dict; every problem is a UserError."""
-    from trainer.spec import get_preset
+    from trainer.presets import get_preset
 
     preset = get_preset(preset_name)
     changes: dict[str, Any] = {}
@@ -61,7 +61,8 @@ def build_spec(
 ) -> Any:
     """A validated TrialSpec from command-line values, or a UserError naming the fix."""
     from trainer import datasets
-    from trainer.spec import PRESETS, Budget, TrialSpec
+    from trainer.presets import PRESETS
+    from trainer.spec import Budget, TrialSpec
 
     preset = PRESETS.get(preset_name)
     if preset is None:

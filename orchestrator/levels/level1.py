@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.agent.base import Agent
 from orchestrator.levels.policy import SearchPolicy
-from trainer.spec import SearchSpace, check_combination, get_preset
+from sandbox.text import clean_text
+from trainer.presets import check_combination, get_preset
+from trainer.spec import SearchSpace
 
 # Changes per proposal: one isolates a cause; more than three confounds it (the paper's rule).
 MAX_CHANGES = 3

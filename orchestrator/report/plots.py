@@ -267,7 +267,7 @@ def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None
 
 
 def _space(run: RunData) -> dict[str, Any]:
-    from trainer.spec import PRESETS
+    from trainer.presets import PRESETS
 
     preset = PRESETS.get(run.preset or "")
     return {p.name: p for p in preset.space.params} if preset else {}

@@ -12,7 +12,8 @@ import pytest
 from orchestrator.executor import RqExecutor
 from tests.orchestrator.helpers import start_worker, stop, wait_for
 from tests.orchestrator.test_study_rq import cleanup_queue
-from trainer.spec import PRESETS, Budget, TrialSpec
+from trainer.presets import PRESETS
+from trainer.spec import Budget, TrialSpec
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trainer.spec import PRESETS
+from trainer.presets import PRESETS
 
 PRESET = PRESETS["cpu-tiny"]
 

@@ -22,7 +22,7 @@ from orchestrator.research.rounds import ActiveSummary, Brief
 from sandbox.gate import allowed_modules
 from tests.research.support import direct_client, events, prompt_of, script_session, specify
 from tests.support.fake_llm import FakeLLM
-from trainer.spec import get_preset
+from trainer.presets import get_preset
 
 SPACE = get_preset("cpu-tiny").space
 

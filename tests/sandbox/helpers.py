@@ -17,7 +17,7 @@ FAST_DEADLINE_S = 30.0
 
 
 def quickstart_space() -> list[dict[str, Any]]:
-    from trainer.spec import get_preset
+    from trainer.presets import get_preset
 
     return [p.model_dump(mode="json") for p in get_preset("cpu-tiny").space.params]
 

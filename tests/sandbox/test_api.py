@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.api import Candidate, Context, Guidance, Mechanism, Param, Trial, Verdict
 from tests.conftest import REPO
-from trainer.spec import get_preset
+from trainer.presets import get_preset
 
 
 def _context() -> Context:

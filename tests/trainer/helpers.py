@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer.spec import PRESETS, Budget, TrialSpec
+from trainer.presets import PRESETS
+from trainer.spec import Budget, TrialSpec
 
 # A budget that trains for real yet keeps each trial around a second on a loaded 2-core box.
 SMALL_TOKEN_BUDGET = 16_384

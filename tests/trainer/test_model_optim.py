@@ -15,7 +15,7 @@ from trainer.model import (
     window_sizes,
 )
 from trainer.optim import Muon, build_optimizers, lr_multiplier, zeropower_via_newtonschulz
-from trainer.spec import PRESETS
+from trainer.presets import PRESETS
 
 
 @pytest.mark.parametrize(
