@@ -144,13 +144,6 @@ class StudyConfig(_Strict):
     def budget(self) -> Budget:
         return self.objective.resolved_budget()
 
-    def public_dict(self) -> dict[str, Any]:
-        """The config as journaled: credentials in URLs redacted."""
-        data = self.model_dump(mode="json")
-        data["rq"]["redis_url"] = redact_url(data["rq"]["redis_url"])
-        return data
-
-    @classmethod
     def metric(self) -> Metric:
         """The study's metric, name and direction (I4: compare values only through it)."""
         return self.objective.study_metric()
@@ -169,6 +162,13 @@ class StudyConfig(_Strict):
         """What no parameter shows about the objective, for prompts."""
         return dict(self.objective_info().facts)
 
+    def public_dict(self) -> dict[str, Any]:
+        """The config as journaled: credentials in URLs redacted."""
+        data = self.model_dump(mode="json")
+        data["rq"]["redis_url"] = redact_url(data["rq"]["redis_url"])
+        return data
+
+    @classmethod
     def load(cls, path: Path) -> StudyConfig:
         """Parse and validate a study file; any problem is one :class:`UserError` line."""
         path = Path(path)

@@ -129,8 +129,8 @@ class StudyState:
     def context(self, iteration: int, *, visible_only: bool = True) -> dict[str, Any]:
         """The JSON form of the mechanism API's ``Context`` for planning trial ``iteration``."""
         space = self.policy.effective_space(self.config.search_space())
-        history = [
         metric = self.config.metric()
+        history = [
             t.as_trial(metric)
             for t in self.ordered()
             if t.finished and (not visible_only or t.index >= self.context_start)
@@ -143,9 +143,9 @@ class StudyState:
             "history": history,
             "best": best.as_trial(metric) if best else None,
             "base": self.base_config(),
-        }
             "metric": metric.name,
             "direction": metric.direction,
+        }
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:
@@ -179,9 +179,9 @@ class StudyState:
                 self.trials[record.index] = record
             record.status = result["status"]
             record.val_bpb = result.get("val_bpb")
-            record.result = result
             value = result.get("value")  # absent in journals written before issue 12
             record.value = record.val_bpb if value is None else value
+            record.result = result
             record.kept = bool(event.get("kept"))
             record.fired = list(event.get("fired", record.fired))
             if record.kept:

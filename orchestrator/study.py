@@ -70,13 +70,13 @@ def make_agent(config: StudyConfig, journal: Journal) -> Agent:
 
 def check_services(config: StudyConfig) -> None:
     """Everything that would fail later, checked before any trial runs."""
-    if config.llm.provider == "openai":
-        from orchestrator.llm import preflight
     if config.executor == "inline":  # rq workers may hold the code elsewhere: they check
         from trainer.objective import preflight
 
         if problem := preflight(config.objective_spec()):
             raise UserError(problem)
+    if config.llm.provider == "openai":
+        from orchestrator.llm import preflight
 
         preflight(config.llm)
     if config.executor == "rq":
@@ -109,6 +109,8 @@ class StudyRunner:
         self.agent, self.executor, self.host, self.research = agent, executor, host, research
         self.observer = observer
         self.fallback = BuiltinAgent()
+        self.metric = config.metric()  # every comparison of two values goes through it (I4)
+        self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         journal.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -145,12 +147,6 @@ class StudyRunner:
         record = self.state.trials.get(result.spec.index)
         if record is None or record.finished:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
-        kept = self.keep(record.source, result)
-        best = self.state.best()
-        best_after = result.value if kept else (best.value if best else None)
-        metric_fields = {"best_val_bpb": best_after} if self.metric.name == "val_bpb" else {}
-        self.emit(
-            ev.TRIAL_FINISHED,
         if record.source == "baseline" and result.status == "invalid" and self.objective:
             # The defaults cannot run: the objective itself is broken (a target that does
             # not import, a command not found, no metric line). Say so instead of searching.
@@ -159,6 +155,12 @@ class StudyRunner:
                 f"the baseline trial of objective {self.objective.kind!r} is invalid: {first} "
                 "(debug it with: bilevel objective check STUDY.toml)"
             )
+        kept = self.keep(record.source, result)
+        best = self.state.best()
+        best_after = result.value if kept else (best.value if best else None)
+        metric_fields = {"best_val_bpb": best_after} if self.metric.name == "val_bpb" else {}
+        self.emit(
+            ev.TRIAL_FINISHED,
             index=record.index,
             result=result.model_dump(mode="json"),
             kept=kept,
@@ -393,6 +395,8 @@ def run_study(
                 versions=_versions(),
                 hardware=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
                 agent=agent.label,
+                metric=config.metric().name,
+                direction=config.metric().direction,
                 resumed=bool(events),
                 run_id=state.run_id or uuid.uuid4().hex[:10],
             )
@@ -402,5 +406,3 @@ def run_study(
         runner.research.close()
         executor.close()
         journal.close()
-                metric=config.metric().name,
-                direction=config.metric().direction,

@@ -26,20 +26,22 @@ class StudySummary:
     llm_cost_usd: float
     noise_floor: float | None = None
     final_reruns: list[float] = field(default_factory=list)
+    metric: str = "val_bpb"
+    direction: str = "minimize"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def baseline_val_bpb(self) -> float | None:
+        """The baseline's value under GPT's old name (None for other metrics)."""
+        return self.baseline_value if self.metric == "val_bpb" else None
 
     def lines(self) -> list[str]:
         """The grep-able block: one ``key: value`` per line, stable keys."""
         best = self.best or {}
         spread = ""
         if len(self.final_reruns) >= 2:
-    @property
-    def baseline_val_bpb(self) -> float | None:
-        """The baseline's value under GPT's old name (None for other metrics)."""
-        return self.baseline_value if self.metric == "val_bpb" else None
-
             spread = (
                 f" (re-runs mean {statistics.mean(self.final_reruns):.5f}"
                 f" ± {statistics.stdev(self.final_reruns):.5f}, n={len(self.final_reruns)})"
