@@ -99,7 +99,7 @@ def check_command(
 ) -> None:
     """Run the static gate, smoke test and contract tests on FILE (exit 0 accepted, 1 rejected)."""
     try:
-        report = _check(file, backend, preset, allow_weak_sandbox, quiet=as_json)
+        report = _check(file, backend, preset, allow_weak_sandbox)
     except UserError as exc:
         if not as_json:
             raise
@@ -120,7 +120,7 @@ def check_command(
     raise typer.Exit(EXIT_OK if report.accepted else EXIT_REJECTED)
 
 
-def _check(file: Path, backend: str, preset: str, allow_weak: bool, *, quiet: bool) -> Any:
+def _check(file: Path, backend: str, preset: str, allow_weak: bool) -> Any:
     """The ladder report for FILE; ``UserError`` for anything the user must fix."""
     from orchestrator.mechanisms.isolation import check_isolation
     from sandbox.backends import BACKEND_NAMES, SandboxUnavailable
@@ -150,7 +150,7 @@ def _check(file: Path, backend: str, preset: str, allow_weak: bool, *, quiet: bo
             allow_weak=allow_weak,
             what="`bilevel mechanism check`",
         )
-        if warning and not quiet:
+        if warning:  # stderr: with --json, stdout stays one JSON object
             typer.echo(f"warning: {warning}", err=True)
         try:
             return client.check(source, space, filename=file.name)
