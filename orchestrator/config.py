@@ -49,6 +49,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # a study file's rq.redis_url wins over it. Passwords never reach the journal.
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
+# The rule that shares trials between Level 1 and mechanisms by earned credit (issue 11).
+DEFAULT_ARBITER = "orchestrator.levels.arbiter:CreditArbiter"
 
 
 LlmProvider = Literal["builtin", "openai"]
@@ -75,6 +77,11 @@ class LevelsConfig(_Strict):
     restart: bool = Field(
         default=False,
         description="reset the Level-1 context where Level 2 would run (ablation group R)",
+    )
+    arbiter: str = Field(
+        default=DEFAULT_ARBITER,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:Class choosing each trial's source (Level 1 or a mechanism)",
     )
 
 

@@ -34,6 +34,8 @@ RESEARCH_FINISHED = "research_finished"
 STUDY_FINISHED = "study_finished"
 # Added by the study loop (documented in docs/journal.md): a Level-1 context reset (group R).
 CONTEXT_RESET = "context_reset"
+# Added by arbitration (issue 11): which source's candidate a search trial runs, and why.
+SOURCE_CHOSEN = "source_chosen"
 
 
 def journal_path(run_dir: Path) -> Path:

@@ -83,6 +83,7 @@ class StudyState:
     finished: bool = False
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
+    choices: list[dict[str, Any]] = field(default_factory=list)  # source_chosen events
     starts: int = 0
 
     # ------------------------------------------------------------------ queries
@@ -203,6 +204,9 @@ class StudyState:
                 self.active_mechanisms.pop(name, None)
         elif kind == ev.MECHANISM_REVERTED:
             self.active_mechanisms.pop(event["name"], None)
+        elif kind == ev.SOURCE_CHOSEN:
+            self.choices = [c for c in self.choices if c.get("index") != event.get("index")]
+            self.choices.append(event)
         elif kind == ev.STUDY_FINISHED:
             self.finished = True
             self.final_reruns = list(event.get("final_reruns", []))

@@ -23,6 +23,8 @@ from orchestrator.config import StudyConfig, redact_url
 from orchestrator.errors import UserError
 from orchestrator.executor import Executor, make_executor
 from orchestrator.journal import Journal, journal_path, read_events
+from orchestrator.levels.arbiter import make_arbiter
+from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import (
     MechanismHost,
     NoopMechanismHost,
@@ -111,6 +113,7 @@ class StudyRunner:
         self.fallback = BuiltinAgent()
         self.metric = config.metric()  # every comparison of two values goes through it (I4)
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
+        self.arbiter = make_arbiter(config.levels.arbiter)
         journal.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -242,19 +245,32 @@ class StudyRunner:
     def plan_search(self) -> None:
         self.at_boundary()
         plan = plan_search_trial(
-            self.state, self.agent, self.fallback, self.host, self.config.objective.preset
+            self.state,
+            self.agent,
+            self.fallback,
+            self.host,
+            self.config.objective.preset,
+            self.arbiter,
         )
+        if plan.choice is not None:
+            self.emit(ev.SOURCE_CHOSEN, **plan.choice)
         self.propose(
             plan.changes,
             plan.config,
             source=plan.source,
             hypothesis=plan.hypothesis,
             fired=plan.fired,
+            offered=plan.offered,
             rejected=plan.rejected,
         )
 
     def at_boundary(self) -> None:
         state, levels = self.state, self.config.levels
+        done = sum(1 for t in state.search_trials() if t.finished)
+        # Policy first: a research session started at this boundary must see the policy
+        # (frozen set, focus) that the next trials run under, not the one it replaces.
+        if levels.policy and done - state.policy_at >= levels.policy_every and done > 0:
+            self.run_policy(done)
         self.research.at_boundary(state, self.journal)
         if levels.restart:
             trigger = research_trigger(state, state.reset_at)
@@ -266,15 +282,18 @@ class StudyRunner:
                     trigger=trigger,
                     after_trials=done,
                 )
-        done = sum(1 for t in state.search_trials() if t.finished)
-        if levels.policy and done - state.policy_at >= levels.policy_every and done > 0:
-            self.run_policy(done)
 
     def run_policy(self, done: int) -> None:
         ctx = self.state.context(self.state.next_index())
         space = self.config.search_space()
         try:
-            policy, diagnosis, diff, notes = run_level15(self.agent, ctx, self.state.policy, space)
+            policy, diagnosis, diff, notes = run_level15(
+                self.agent,
+                ctx,
+                self.state.policy,
+                space,
+                facts=study_facts(self.config, self.state),
+            )
         except Exception as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []
         self.emit(
@@ -314,7 +333,9 @@ class StudyRunner:
         reruns = [
             t.value for t in self.state.ordered() if t.source == "reseed" and t.value is not None
         ]
-        legacy = {"baseline_val_bpb": summary.baseline_value} if self.metric.name == "val_bpb" else {}
+        legacy = (
+            {"baseline_val_bpb": summary.baseline_value} if self.metric.name == "val_bpb" else {}
+        )
         self.emit(
             ev.STUDY_FINISHED,
             best=summary.best,
@@ -353,6 +374,7 @@ def run_study(
     if resume and not path.exists():
         raise UserError(f"{path} does not exist; nothing to resume (drop --resume)")
     check_services(config)
+    make_arbiter(config.levels.arbiter)  # a bad levels.arbiter fails before the journal opens
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         journal = Journal(path)  # truncates a torn last line before we read it

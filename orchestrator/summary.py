@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.journal import STUDY_STARTED, journal_path, read_events
+from orchestrator.levels.arbiter import credit_table
 from orchestrator.state import StudyState, rebuild_state
 
 
@@ -28,6 +29,8 @@ class StudySummary:
     final_reruns: list[float] = field(default_factory=list)
     metric: str = "val_bpb"
     direction: str = "minimize"
+    # One row per trial source (Level 1, each mechanism): what arbitration gave it and why.
+    credits: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,9 +61,19 @@ class StudySummary:
             f"improvement: {_fmt(self.improvement)}",
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
+            *(credit_line(row) for row in self.credits),
             f"llm_cost_usd: {self.llm_cost_usd:.4f}",
             f"journal: {self.journal}",
         ]
+
+
+def credit_line(row: dict[str, Any]) -> str:
+    """``credit.level1: trials=8 improvements=2 credit=0.1200 chosen_by=credit:3,...``."""
+    rules = ",".join(f"{k}:{v}" for k, v in sorted(row["chosen_by"].items())) or "-"
+    return (
+        f"credit.{row['source']}: trials={row['trials']} improvements={row['improvements']} "
+        f"credit={row['credit']:.4f} chosen_by={rules} preempted={row['preempted']}"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -93,6 +106,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         llm_cost_usd=state.llm_cost_usd,
         noise_floor=state.noise_floor,
         final_reruns=list(state.final_reruns),
+        credits=[asdict(row) for row in credit_table(state)],
     )
 
 

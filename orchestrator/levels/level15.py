@@ -44,10 +44,11 @@ to focus on, and short guidance for the proposer. Reply with JSON only: {{"diagn
 
 
 def build_prompt(
-    ctx: dict[str, Any], policy: SearchPolicy, space: SearchSpace
+    ctx: dict[str, Any], policy: SearchPolicy, space: SearchSpace, facts: list[str] | None = None
 ) -> tuple[str, str, dict[str, Any]]:
     user = "\n\n".join(
-        [
+        ([("## Facts\n" + "\n".join(f"- {f}" for f in facts))] if facts else [])
+        + [
             f"## Search space (before policy)\n{format_space(space)}",
             f"## Current policy\n{policy.model_dump_json()}",
             f"## History (oldest first)\n{format_history(ctx['history'], space.defaults())}",
@@ -59,10 +60,15 @@ def build_prompt(
 
 
 def run_level15(
-    agent: Agent, ctx: dict[str, Any], policy: SearchPolicy, space: SearchSpace
+    agent: Agent,
+    ctx: dict[str, Any],
+    policy: SearchPolicy,
+    space: SearchSpace,
+    *,
+    facts: list[str] | None = None,
 ) -> tuple[SearchPolicy, str, dict[str, list[Any]], list[str]]:
     """``(new_policy, diagnosis, diff, notes)``; notes say which limits trimmed the edit."""
-    system, user, payload = build_prompt(ctx, policy, space)
+    system, user, payload = build_prompt(ctx, policy, space, facts)
     reply = agent.ask("level15", system=system, user=user, payload=payload, reply=PolicyReply)
     proposed = SearchPolicy(
         frozen=reply.frozen,

@@ -1,9 +1,16 @@
-"""One iteration of DESIGN §4.2: guide -> Level 1 -> propose -> screen -> validate -> pick.
+"""One iteration of DESIGN §4.2: guide -> Level 1 -> propose -> screen -> validate -> arbitrate.
 
 Mechanism hooks run through the :class:`MechanismHost`; the study loop never runs their
-code. If no candidate survives the screens, Level 1 is asked again with the reasons. If
-the agent fails for good (LLM down, cost cap reached) the built-in agent plans this trial,
-and the trial's ``source`` says so.
+code. The survivors of the screens are grouped by source (Level 1, each mechanism); the
+:mod:`arbiter <orchestrator.levels.arbiter>` picks the source by earned credit and that
+source's highest-priority survivor runs. If no candidate survives the screens, Level 1 is
+asked again with the reasons. If the agent fails for good (LLM down, cost cap reached) the
+built-in agent plans this trial, and the trial's ``source`` says so.
+
+Attribution (issue 11): a mechanism *fired* for a trial only when its output changed what
+ran: its candidate ran, its screen removed the candidate that would otherwise have run, or
+its guidance was in the prompt of the Level-1 proposal that ran. Everything else it did is
+*offered*, journaled apart and never counted as effect.
 """
 
 from __future__ import annotations
@@ -14,15 +21,30 @@ from typing import Any
 
 from orchestrator.agent.base import Agent
 from orchestrator.agent.builtin import BUILTIN_LABEL
+from orchestrator.levels.arbiter import (
+    LEVEL1,
+    Arbiter,
+    ArbiterInput,
+    Choice,
+    CreditArbiter,
+    arbiter_input,
+    source_key,
+)
+from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import MechanismHost
 from orchestrator.levels.level1 import ask_level1, config_key, validate_changes
 from orchestrator.state import StudyState
+from sandbox.text import clean_text
 from trainer.spec import SearchSpace
 
 log = logging.getLogger(__name__)
 
 # Screen rounds: Level 1 re-asked with the screens' reasons this many times at most.
 MAX_SCREEN_ROUNDS = 3
+# Pre-emption notices shown to Level 1: its most recent proposals that did not run.
+MAX_NOTICES = 3
+# Characters of a mechanism's rationale or reason kept in the journal and in prompts.
+MAX_TEXT_CHARS = 200
 
 
 @dataclass
@@ -31,12 +53,81 @@ class Plan:
     config: dict[str, Any]
     source: str
     hypothesis: str
-    fired: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)  # changed what ran (attribution)
     rejected: list[str] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)  # gave output, whether or not it mattered
+    choice: dict[str, Any] | None = None  # the source_chosen event's fields
 
 
 def _source(agent: Agent) -> str:
     return "builtin" if agent.label == BUILTIN_LABEL else "llm"
+
+
+def _mechanism(source: str) -> str | None:
+    return source.split(":", 1)[1] if source.startswith("mechanism:") else None
+
+
+def pick(
+    arbiter: Arbiter, candidates: list[dict[str, Any]], data: ArbiterInput
+) -> tuple[Choice, dict[str, Any]]:
+    """The arbiter's source among ``candidates``' sources (Level 1 first), and that
+    source's highest-priority candidate (the earlier one on ties)."""
+    offered = list(dict.fromkeys(c["key"] for c in candidates))
+    offered.sort(key=lambda k: k != LEVEL1)  # stable: Level 1 first, mechanisms as proposed
+    choice = arbiter.choose(offered, data)
+    mine = [c for c in candidates if c["key"] == choice.source]
+    return choice, max(mine, key=lambda c: float(c.get("priority", 0.0)))
+
+
+def _top_per_source(candidates: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    top: dict[str, dict[str, Any]] = {}
+    for c in candidates:
+        if c["key"] not in top or float(c.get("priority", 0.0)) > float(
+            top[c["key"]].get("priority", 0.0)
+        ):
+            top[c["key"]] = c
+    return top
+
+
+def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]:
+    """Level 1's proposals that were offered but did not run, since Level 1 last ran."""
+    notices: list[str] = []
+    for c in reversed(state.choices):
+        if c.get("chosen") == LEVEL1:
+            break
+        mine = next((p for p in c.get("preempted", []) if p.get("source") == LEVEL1), None)
+        if mine is None:
+            continue
+        winner = clean_text(c.get("chosen", "?"), 80)
+        notices.append(
+            f"your proposal for trial #{c['index']} ({clean_text(mine.get('changes'), 200)}) was "
+            f"not run: {winner}'s candidate ran instead (arbitration rule: {c.get('rule', '?')})"
+        )
+        if len(notices) >= limit:
+            break
+    return list(reversed(notices))
+
+
+def _choice_fields(
+    choice: Choice, chosen: dict[str, Any], candidates: list[dict[str, Any]]
+) -> dict[str, Any]:
+    preempted = [
+        {
+            "source": key,
+            "changes": c["changes"],
+            "rationale": clean_text(c.get("rationale", ""), MAX_TEXT_CHARS),
+        }
+        for key, c in _top_per_source(candidates).items()
+        if key != choice.source
+    ]
+    return {
+        "chosen": choice.source,
+        "trial_source": chosen["source"],
+        "rule": choice.rule,
+        "offered": list(dict.fromkeys(c["key"] for c in candidates)),
+        "credits": choice.credits_json(),
+        "preempted": preempted,
+    }
 
 
 def plan_search_trial(
@@ -45,28 +136,37 @@ def plan_search_trial(
     fallback: Agent,
     host: MechanismHost,
     preset: str,
+    arbiter: Arbiter | None = None,
 ) -> Plan:
+    arbiter = arbiter or CreditArbiter()
     index = state.next_index()
     ctx = state.context(index)
     tried = {config_key(t.config): t.index for t in state.ordered()}
     space = SearchSpace.model_validate({"params": ctx["space"]})
-    fired: set[str] = set()
+    data = arbiter_input(state, index)
+    facts = study_facts(state.config, state)
+    notices = preemption_notices(state)
     guidance = host.guide(ctx)
-    fired.update(guidance.fired)
+    guided = [g["mechanism"] for g in guidance.guidance if g.get("hint") or g.get("focus")]
+    offered: set[str] = set(guidance.fired) | set(guided)
+    screen_fired: set[str] = set()
     rejected: list[str] = []
     all_rejected: list[str] = []
+
+    def level1(asker: Agent, reasons: list[str]) -> tuple[dict[str, Any], str, list[str]]:
+        return ask_level1(
+            asker, ctx, state.policy, guidance.guidance, preset, tried, reasons,
+            facts=facts, notices=notices,
+        )  # fmt: skip
+
     for _ in range(MAX_SCREEN_ROUNDS):
         candidates: list[dict[str, Any]] = []
         try:
-            changes, hypothesis, reasons = ask_level1(
-                agent, ctx, state.policy, guidance.guidance, preset, tried, rejected
-            )
+            changes, hypothesis, reasons = level1(agent, rejected)
             source = _source(agent)
         except Exception as exc:  # the agent failed after its retries and repairs
             log.warning("level 1 agent failed (%s); the built-in agent plans trial %d", exc, index)
-            changes, hypothesis, reasons = ask_level1(
-                fallback, ctx, state.policy, guidance.guidance, preset, tried, rejected
-            )
+            changes, hypothesis, reasons = level1(fallback, rejected)
             source, hypothesis = "builtin", f"[fallback: {type(exc).__name__}] {hypothesis}"
         all_rejected.extend(r for r in reasons if r not in all_rejected)
         if changes:
@@ -75,47 +175,70 @@ def plan_search_trial(
             )
         proposed = host.propose(ctx)
         for cand in proposed.candidates:
+            name = clean_text(cand.get("mechanism", "?"), 80)
+            offered.add(name)
             errors = validate_changes(cand.get("changes", {}), ctx, preset, tried, max_changes=None)
-            name = cand.get("mechanism", "?")
             if errors:
                 all_rejected.append(f"mechanism {name} candidate invalid: {'; '.join(errors)}")
                 continue
             candidates.append({**cand, "source": f"mechanism:{name}"})
         if not candidates:
             break
+        for c in candidates:
+            c["key"] = source_key(c["source"])
         screened = host.screen(ctx, candidates)
-        fired.update(screened.fired)
         verdicts = screened.verdicts or [{"accept": True}] * len(candidates)
+        for v in verdicts:
+            if not v.get("accept", True) and v.get("mechanism"):
+                offered.add(str(v["mechanism"]))
         survivors = [c for c, v in zip(candidates, verdicts, strict=False) if v.get("accept", True)]
+        # What would have run without any screen: a screen that removed it changed the trial.
+        _, unscreened = pick(arbiter, candidates, data)
+        verdict = verdicts[next(i for i, c in enumerate(candidates) if c is unscreened)]
+        if not verdict.get("accept", True):
+            screen_fired.add(str(verdict.get("mechanism", "")))
         if survivors:
-            # Highest priority first; on ties the earlier candidate (Level 1's) wins.
-            chosen = max(survivors, key=lambda c: float(c.get("priority", 0.0)))
-            if chosen["source"].startswith("mechanism:"):
-                fired.add(chosen["source"].split(":", 1)[1])
+            choice, chosen = pick(arbiter, survivors, data)
+            fired = set(screen_fired)
+            if chosen["key"] == LEVEL1:
+                fired.update(guided)  # its guidance was in the prompt of what ran
+            else:
+                fired.add(_mechanism(chosen["source"]) or "")
             changes = {k: space.param(k).coerce(v) for k, v in chosen["changes"].items()}
             return Plan(
                 changes=changes,
                 config=space.apply(ctx["base"], changes),
                 source=chosen["source"],
-                hypothesis=chosen.get("rationale", ""),
-                fired=sorted(fired),
+                hypothesis=clean_text(chosen.get("rationale", ""), MAX_TEXT_CHARS * 2),
+                fired=sorted(n for n in fired if n),
                 rejected=all_rejected,
+                offered=sorted(offered),
+                choice={**_choice_fields(choice, chosen, survivors), "index": index},
             )
         rejected = [
-            f"{c['changes']} rejected by {v.get('mechanism', 'a mechanism')}: {v.get('reason', '')}"
+            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), 80)}: "
+            f"{clean_text(v.get('reason', ''), MAX_TEXT_CHARS)}"
             for c, v in zip(candidates, verdicts, strict=False)
             if not v.get("accept", True)
         ]
         all_rejected.extend(rejected)
     # Nothing valid survived: the built-in agent's proposal runs unscreened, and says so.
-    changes, hypothesis, reasons = ask_level1(
-        fallback, ctx, state.policy, guidance.guidance, preset, tried, []
-    )
+    changes, hypothesis, reasons = level1(fallback, [])
     return Plan(
         changes=changes,
         config=space.apply(ctx["base"], changes),
         source="builtin",
         hypothesis=f"[fallback: no candidate survived] {hypothesis}",
-        fired=sorted(fired),
+        fired=sorted(screen_fired | set(guided)),
         rejected=all_rejected + reasons,
+        offered=sorted(offered),
+        choice={
+            "index": index,
+            "chosen": LEVEL1,
+            "trial_source": "builtin",
+            "rule": "no-survivor",
+            "offered": [],
+            "credits": {},
+            "preempted": [],
+        },
     )

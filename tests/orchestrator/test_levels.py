@@ -86,11 +86,14 @@ class RejectFirstHost:
         return ["g", "p", "s"]
 
 
-def test_mechanism_candidate_wins_on_priority_and_fired_is_recorded() -> None:
+def test_fired_counts_only_output_that_changed_what_ran() -> None:
     state = state_with_baseline()
     plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), RejectFirstHost(), "cpu-tiny")
     assert plan.source == "mechanism:p" and plan.changes == {"WEIGHT_DECAY": 0.1}
-    assert plan.fired == ["g", "p", "s"]
+    # p's candidate ran; s removed Level 1's proposal, which would have run (Level 1's share);
+    # g's guidance only reached a Level-1 prompt whose proposal did not run: offered, not fired.
+    assert plan.fired == ["p", "s"] and plan.offered == ["g", "p", "s"]
+    assert plan.choice is not None and plan.choice["chosen"] == "mechanism:p"
 
 
 def test_policy_limits_keep_enough_params_tunable() -> None:
