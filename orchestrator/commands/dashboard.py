@@ -1,0 +1,62 @@
+"""`bilevel dashboard [RUNS_DIR]`: watch the studies under a folder in a browser, live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+# Loopback only by default: the dashboard shows LLM text and study configs, and has no login.
+DEFAULT_HOST = "127.0.0.1"
+# A common free port for local web tools; --port changes it.
+DEFAULT_PORT = 8080
+# Hosts that mean "every interface": then the browser's Host header cannot be predicted, so
+# --allow-host names what users type (the published name or address).
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("dashboard")
+    def dashboard_command(
+        runs_dir: Path = typer.Argument(
+            Path("runs"), help="folder holding study folders (each with events.jsonl)"
+        ),
+        host: str = typer.Option(DEFAULT_HOST, help="address to listen on (loopback by default)"),
+        port: int = typer.Option(DEFAULT_PORT, min=1, max=65535, help="TCP port"),
+        allow_host: list[str] = typer.Option(
+            [], help="extra Host header names to answer (repeatable; loopback always allowed)"
+        ),
+    ) -> None:
+        """Serve a live, read-only dashboard of every study and ablation under RUNS_DIR.
+
+        Reads the journals as they grow (no Redis needed): running, finished and killed studies.
+        """
+        from orchestrator.errors import UserError
+
+        if not runs_dir.is_dir():
+            raise UserError(
+                f"{runs_dir} is not a folder; pass the folder that holds your study folders "
+                "(default: runs)"
+            )
+        if (runs_dir / "events.jsonl").is_file():
+            raise UserError(
+                f"{runs_dir} is one study's folder; pass the folder above it "
+                f"(bilevel dashboard {runs_dir.resolve().parent})"
+            )
+        try:
+            import uvicorn
+
+            from orchestrator.dashboard.app import LOOPBACK_HOSTS, create_app
+        except ImportError as exc:
+            raise UserError(
+                f"the dashboard needs {exc.name}; install it: pip install 'bilevel-autoresearch[dashboard]'"
+            ) from None
+        hosts = [*LOOPBACK_HOSTS, *allow_host]
+        if host not in WILDCARD_HOSTS:
+            hosts.append(host)
+        web = create_app(runs_dir, allowed_hosts=hosts)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(
+            f"dashboard: http://{shown}:{port}/  (studies in {runs_dir.resolve()}; Ctrl-C stops)"
+        )
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)

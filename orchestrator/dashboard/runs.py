@@ -1,0 +1,142 @@
+"""The runs folder the dashboard serves: which studies and ablations it holds, and the only
+way a request names a file.
+
+A study is named by its path under ``RUNS_DIR`` (``quickstart``, or ``abl/C-r0`` for one run
+of an ablation). A name is resolved strictly: each segment must look like a folder name a
+study writes (no ``..``, no leading dot, no separators or odd characters), the resolved path
+(symlinks followed) must lie inside ``RUNS_DIR``, and it must hold a journal that also
+resolves inside. Anything else is "not found": the dashboard never says why a name failed,
+and no path outside ``RUNS_DIR`` is reachable.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.dashboard.tail import JournalTail
+from orchestrator.dashboard.view import StudyView
+from orchestrator.journal import JOURNAL_FILENAME
+
+# One path segment: what `bilevel study --out` and `bilevel ablation` create. A leading dot
+# is refused (hidden folders, `.` and `..`).
+SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,199}$")
+# RUNS_DIR/<study> and RUNS_DIR/<ablation>/<group>-r<k>: deeper names are never studies.
+MAX_NAME_DEPTH = 2
+# Files a run folder may serve (journal-listed mechanism sources and LLM transcripts), and
+# the most bytes of one that a page shows.
+SERVED_FOLDERS = frozenset({"mechanisms", "research", "llm", "transcripts"})
+MAX_FILE_BYTES = 512 * 1024
+
+
+@dataclass
+class _Entry:
+    tail: JournalTail
+    view: StudyView
+
+
+class RunsDir:
+    """Studies under one folder, each read incrementally and cached between requests."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve(strict=True)
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ names
+    def resolve(self, name: str) -> Path | None:
+        """The folder ``name`` denotes inside the root, or None (never raises)."""
+        parts = name.split("/")
+        if not 1 <= len(parts) <= MAX_NAME_DEPTH or not all(SEGMENT.match(p) for p in parts):
+            return None
+        try:
+            real = self.root.joinpath(*parts).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if real == self.root or not real.is_relative_to(self.root) or not real.is_dir():
+            return None
+        return real
+
+    def study_dir(self, name: str) -> Path | None:
+        folder = self.resolve(name)
+        if folder is None:
+            return None
+        journal = folder / JOURNAL_FILENAME
+        try:
+            real = journal.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return folder if real.is_relative_to(folder) and real.is_file() else None
+
+    def file_in(self, name: str, relative: str) -> Path | None:
+        """A file a journal points at (``mechanisms/x.py``), strictly inside the study folder
+        and under one of :data:`SERVED_FOLDERS`; None otherwise."""
+        folder = self.study_dir(name)
+        if folder is None or not relative or relative.startswith(("/", "\\")):
+            return None
+        parts = Path(relative).parts
+        if not parts or parts[0] not in SERVED_FOLDERS or ".." in parts:
+            return None
+        try:
+            real = folder.joinpath(*parts).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return real if real.is_relative_to(folder) and real.is_file() else None
+
+    # ------------------------------------------------------------------ listing
+    def studies(self) -> list[str]:
+        """Every study name under the root: direct children, and runs of ablations."""
+        names = []
+        for child in self._children(self.root):
+            if (child / JOURNAL_FILENAME).is_file():
+                names.append(child.name)
+                continue
+            names += [f"{child.name}/{g.name}" for g in self._children(child) if _is_run(g)]
+        return [n for n in names if self.study_dir(n) is not None]
+
+    def ablations(self) -> list[str]:
+        from orchestrator.report.ablation import RUN_DIR_PATTERN
+
+        return [
+            child.name
+            for child in self._children(self.root)
+            if not (child / JOURNAL_FILENAME).is_file()
+            and any(RUN_DIR_PATTERN.match(g.name) and _is_run(g) for g in self._children(child))
+            and self.resolve(child.name) is not None
+        ]
+
+    @staticmethod
+    def _children(folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in folder.iterdir() if SEGMENT.match(p.name) and p.is_dir())
+        except OSError:
+            return []
+
+    # ------------------------------------------------------------------ views
+    def view(self, name: str) -> StudyView | None:
+        """The study's view, brought up to date with what its journal gained since last time."""
+        folder = self.study_dir(name)
+        if folder is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.tail.path != folder / JOURNAL_FILENAME:
+                entry = _Entry(JournalTail(folder / JOURNAL_FILENAME), StudyView(name))
+                self._entries[name] = entry
+            read = entry.tail.read()
+            if read.reset:
+                entry.view = StudyView(name)
+            for event in read.events:
+                entry.view.apply(event)
+            return entry.view
+
+    def modified(self, name: str) -> float:
+        """When the study's journal last changed (seconds since the epoch), 0 if unknown."""
+        entry = self._entries.get(name)
+        return entry.tail.mtime if entry else 0.0
+
+
+def _is_run(folder: Path) -> bool:
+    return (folder / JOURNAL_FILENAME).is_file()
