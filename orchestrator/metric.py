@@ -98,3 +98,21 @@ class Metric:
 
 
 GPT_METRIC = Metric()
+
+
+def context_metric(ctx: dict[str, Any]) -> Metric:
+    """The metric a planning context (``StudyState.context``) names; GPT's when it names none."""
+    direction = ctx.get("direction") or DEFAULT_DIRECTION
+    return Metric(str(ctx.get("metric") or DEFAULT_METRIC), direction)
+
+
+def trial_value(trial: dict[str, Any]) -> float | None:
+    """A context trial's value in the metric's own units (``val_bpb`` in older contexts)."""
+    return trial["value"] if trial.get("value") is not None else trial.get("val_bpb")
+
+
+def objective_phrase(ctx: dict[str, Any]) -> str:
+    """``minimise val_bpb (lower is better)`` for prompts, with the objective when known."""
+    metric = context_metric(ctx)
+    what = f" of {ctx['objective']}" if ctx.get("objective") else ""
+    return f"{metric.verb} {metric.name}{what} ({metric.word})"

@@ -146,7 +146,14 @@ class StudyState:
             "base": self.base_config(),
             "metric": metric.name,
             "direction": metric.direction,
+            **self._objective_text(),
         }
+
+    def _objective_text(self) -> dict[str, str]:
+        """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""
+        if self.config.objective.kind == "gpt":
+            return {}
+        return {"objective": self.config.objective_info().description}
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:

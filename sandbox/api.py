@@ -37,6 +37,12 @@ Rules a mechanism must follow (the gate ladder checks every one of them):
   ``sandbox.api``. No files, network, subprocesses, ``eval``/``exec`` or dunder tricks.
 - Each hook call has a time and memory limit (about a second and a few hundred MB); a hook
   that errors, hangs or returns invalid output repeatedly is switched off.
+- The objective may be anything with one metric (GPT's ``val_bpb``, an accuracy, a loss):
+  ``ctx.metric`` names it and ``ctx.direction`` says ``"minimize"`` or ``"maximize"``. Each
+  trial's ``value`` is the metric as measured; its ``score`` is that value made
+  minimise-normal (``-value`` when maximising), so ``min(t.score ...)`` is the best trial
+  in every study. Rank and compare with ``score`` (or ``ctx.better``); show ``value``.
+  ``val_bpb`` is the same number as ``score``, kept for mechanisms written before API 2.
 
 This module is pure standard library: it is imported inside the sandbox image without the
 rest of the project, and the host uses the same JSON helpers to talk to the sandbox.
@@ -51,7 +57,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-API_VERSION = 1
+# 2: every trial has ``value`` (the study's metric in its own units) and ``score`` (lower
+# is better in every study); the context names the ``metric`` and its ``direction``.
+# ``val_bpb`` stays, as the minimise-normal score, so version-1 mechanisms keep working.
+API_VERSION = 2
+DIRECTIONS = ("minimize", "maximize")
 
 PARAM_KINDS = ("float", "int", "pow2", "choice")
 TRIAL_STATUSES = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
@@ -144,6 +154,10 @@ class Trial:
     ``"ok"``; other statuses are ``oom``, ``diverged``, ``timeout``, ``invalid``, ``crashed``.
     ``kept`` says whether it became the incumbent. ``source`` is ``baseline``, ``llm``,
     ``builtin`` or ``mechanism:<name>``; ``hypothesis`` is the proposer's stated reason.
+
+    ``value`` is the study's metric (``ctx.metric``) as measured; ``score`` the same made
+    minimise-normal (lower is better whatever ``ctx.direction``). ``val_bpb`` holds the
+    score too (API 1's name; for GPT studies all three are the same number).
     """
 
     index: int
@@ -154,10 +168,20 @@ class Trial:
     kept: bool = False
     source: str = "llm"
     hypothesis: str = ""
+    value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is None and self.val_bpb is not None:  # an API-1 trial: minimising
+            object.__setattr__(self, "value", self.val_bpb)
+
+    @property
+    def score(self) -> float | None:
+        """The metric made minimise-normal: lower is better in every study."""
+        return self.val_bpb
 
     @property
     def ok(self) -> bool:
-        """True when the trial finished and has a ``val_bpb``."""
+        """True when the trial finished and has a value."""
         return self.status == "ok" and self.val_bpb is not None
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +189,7 @@ class Trial:
             "index": self.index,
             "config": dict(self.config),
             "changes": dict(self.changes),
+            "value": self.value,
             "val_bpb": self.val_bpb,
             "status": self.status,
             "kept": self.kept,
@@ -173,17 +198,26 @@ class Trial:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
-        val = data.get("val_bpb")
+    def from_dict(cls, data: Mapping[str, Any], direction: str = "minimize") -> Trial:
+        """From JSON; ``value`` alone (API 2) or ``val_bpb`` alone (API 1) both work."""
+        raw_value, raw_score = data.get("value"), data.get("val_bpb")
+        value = None if raw_value is None else float(raw_value)
+        score = None if raw_score is None else float(raw_score)
+        sign = -1.0 if direction == "maximize" else 1.0
+        if score is None and value is not None:
+            score = sign * value
+        if value is None and score is not None:
+            value = sign * score
         return cls(
             index=int(data["index"]),
             config=dict(data.get("config") or {}),
             changes=dict(data.get("changes") or {}),
-            val_bpb=None if val is None else float(val),
+            val_bpb=score,
             status=str(data.get("status", "ok")),
             kept=bool(data.get("kept", False)),
             source=str(data.get("source", "llm")),
             hypothesis=str(data.get("hypothesis", "")),
+            value=value,
         )
 
 
@@ -254,8 +288,10 @@ class Context:
     - ``seed``: the only allowed source of randomness (see :meth:`rng`).
     - ``space``: the search space, one :class:`Param` per parameter.
     - ``history``: every finished trial, oldest first (may be empty).
-    - ``best``: the best ``ok`` trial so far (lowest ``val_bpb``), or ``None``.
+    - ``best``: the best ``ok`` trial so far (lowest ``score``), or ``None``.
     - ``base``: the configuration changes apply to (the incumbent's, or the defaults).
+    - ``metric``: the name of the objective's metric (``val_bpb`` for GPT pretraining).
+    - ``direction``: ``"minimize"`` or ``"maximize"`` (see :meth:`better`).
     """
 
     iteration: int
@@ -264,6 +300,20 @@ class Context:
     history: list[Trial]
     best: Trial | None
     base: dict[str, Any]
+    metric: str = "val_bpb"
+    direction: str = "minimize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def better(self, value: float | None, than: float | None) -> bool:
+        """Whether metric ``value`` beats ``than`` in this study's direction (None loses)."""
+        if value is None:
+            return False
+        if than is None:
+            return True
+        return value > than if self.maximize else value < than
 
     def param(self, name: str) -> Param:
         """The parameter called ``name``; ``KeyError`` naming the known ones otherwise."""
@@ -306,7 +356,7 @@ class Context:
         return random.Random(self.seed)
 
     def ok_trials(self) -> list[Trial]:
-        """The trials that finished with a ``val_bpb``, oldest first."""
+        """The trials that finished with a value, oldest first."""
         return [t for t in self.history if t.ok]
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,18 +368,25 @@ class Context:
             "history": [t.to_dict() for t in self.history],
             "best": None if self.best is None else self.best.to_dict(),
             "base": dict(self.base),
+            "metric": self.metric,
+            "direction": self.direction,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Context:
         best = data.get("best")
+        direction = str(data.get("direction") or "minimize")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
         return cls(
             iteration=int(data.get("iteration", 0)),
             seed=int(data.get("seed", 0)),
             space=[Param.from_dict(p) for p in data.get("space", [])],
-            history=[Trial.from_dict(t) for t in data.get("history", [])],
-            best=None if best is None else Trial.from_dict(best),
+            history=[Trial.from_dict(t, direction) for t in data.get("history", [])],
+            best=None if best is None else Trial.from_dict(best, direction),
             base=dict(data.get("base") or {}),
+            metric=str(data.get("metric") or "val_bpb"),
+            direction=direction,
         )
 
     def to_json(self) -> str:

@@ -132,6 +132,12 @@ def contract_contexts(
         ("frozen-params", _context(FROZEN_HISTORY_TRIALS, frozen_space, frozen_history, defaults))
     )
 
+    # The study's metric and direction, as its live contexts carry them (API 2); the
+    # synthetic values are minimise-normal scores (``val_bpb``) in either direction.
+    named = next((r for r in replays if r.get("metric")), {})
+    for _, synthetic in cases:
+        synthetic["metric"] = str(named.get("metric") or "val_bpb")
+        synthetic["direction"] = str(named.get("direction") or "minimize")
     for i, replay in enumerate(replays[:MAX_REPLAYS]):
         cases.append((f"replay-{i}", Context.from_dict(replay).to_dict()))
     return cases

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from orchestrator.metric import trial_value
+
 BUILTIN_LABEL = "builtin"
 T = TypeVar("T", bound=BaseModel)
 RoleFn = Callable[[dict[str, Any]], dict[str, Any]]
@@ -177,8 +179,8 @@ def level15(payload: dict[str, Any]) -> dict[str, Any]:
     kept_changes = [n for t in history if t["kept"] for n in t["changes"]]
     focus = [n for n in dict.fromkeys(reversed(kept_changes)) if n not in frozen][:3]
     diagnosis = (
-        f"{len(history)} trials; best val_bpb {best['val_bpb']:.5f}"
-        if best and best.get("val_bpb") is not None
+        f"{len(history)} trials; best {ctx.get('metric') or 'val_bpb'} {trial_value(best):.5f}"
+        if best and trial_value(best) is not None
         else "no ok trial yet"
     ) + (f"; stalled for {STALL_TRIALS}+ trials" if stalled else "; still improving")
     return {

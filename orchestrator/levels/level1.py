@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.agent.base import Agent
 from orchestrator.levels.policy import SearchPolicy
+from orchestrator.metric import context_metric, trial_value
 from sandbox.text import clean_text
 from trainer.presets import check_combination, get_preset
 from trainer.spec import SearchSpace
@@ -58,6 +59,22 @@ never clamped: an out-of-range value is rejected). Reply with JSON only: \
 {"hypothesis": "...", "changes": [{"name": "PARAM", "value": 0.1}]}"""
 
 
+def system_prompt(ctx: dict[str, Any]) -> str:
+    """SYSTEM for GPT's val_bpb; the same rules for any other objective and metric."""
+    metric = context_metric(ctx)
+    if metric.name == "val_bpb":
+        return SYSTEM
+    what = ctx.get("objective") or "an objective"
+    return SYSTEM.replace(
+        "a fixed-budget training run to minimise \
+validation bits-per-byte (val_bpb, lower is better)",
+        f"{what} to {metric.verb} {metric.name} ({metric.word})",
+    ).replace(
+        "minimise validation bits-per-byte (val_bpb, lower is better)",
+        f"{metric.verb} {metric.name} ({metric.word})",
+    )
+
+
 def format_space(space: SearchSpace) -> str:
     lines = []
     for p in space.params:
@@ -95,11 +112,14 @@ def compact_history(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     return shown, summary
 
 
-def format_history(history: list[dict[str, Any]], defaults: dict[str, Any]) -> str:
+def format_history(
+    history: list[dict[str, Any]], defaults: dict[str, Any], metric_name: str = "val_bpb"
+) -> str:
     shown, summary = compact_history(history)
     lines = [summary] if summary else []
     for t in shown:
-        metric = f"val_bpb={t['val_bpb']:.5f}" if t["val_bpb"] is not None else "val_bpb=-"
+        value = trial_value(t)
+        metric = f"{metric_name}={value:.5f}" if value is not None else f"{metric_name}=-"
         diff = {k: v for k, v in t["config"].items() if defaults.get(k) != v}
         tags = " KEPT" if t["kept"] else ""
         lines.append(
@@ -166,12 +186,19 @@ def build_prompt(
         parts.append(
             "## Your earlier proposals that did not run\n" + "\n".join(f"- {n}" for n in notices)
         )
-    parts.append(f"## History (oldest first)\n{format_history(ctx['history'], defaults)}")
+    metric = context_metric(ctx)
+    history = format_history(ctx["history"], defaults, metric.name)
+    parts.append(f"## History (oldest first)\n{history}")
     best = ctx["best"]
+    best_value = trial_value(best) if best else None
     parts.append(
         "## Base configuration (your changes apply to this)\n"
         + json.dumps(ctx["base"])
-        + (f"\nincumbent: trial #{best['index']} val_bpb={best['val_bpb']:.5f}" if best else "")
+        + (
+            f"\nincumbent: trial #{best['index']} {metric.name}={best_value:.5f}"
+            if best and best_value is not None
+            else ""
+        )
     )
     if rejected:
         parts.append(
@@ -186,7 +213,7 @@ def build_prompt(
         "rejected": rejected,
         "notices": list(notices or []),
     }
-    return SYSTEM, "\n\n".join(parts), payload
+    return system_prompt(ctx), "\n\n".join(parts), payload
 
 
 def validate_changes(

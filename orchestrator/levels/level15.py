@@ -21,6 +21,7 @@ from orchestrator.levels.policy import (
     constrain_policy,
     policy_diff,
 )
+from orchestrator.metric import context_metric
 from trainer.spec import SearchSpace
 
 
@@ -51,12 +52,22 @@ def build_prompt(
         + [
             f"## Search space (before policy)\n{format_space(space)}",
             f"## Current policy\n{policy.model_dump_json()}",
-            f"## History (oldest first)\n{format_history(ctx['history'], space.defaults())}",
+            "## History (oldest first)\n"
+            + format_history(ctx["history"], space.defaults(), context_metric(ctx).name),
             f"Set the policy for trials from #{ctx['iteration']} on.",
         ]
     )
     payload = {"ctx": ctx, "policy": policy.model_dump(mode="json")}
-    return SYSTEM, user, payload
+    metric = context_metric(ctx)
+    if metric.name == "val_bpb":
+        return SYSTEM, user, payload
+    objective = f" of {ctx['objective']}" if ctx.get("objective") else ""
+    system = SYSTEM.replace(
+        "minimises val_bpb under a fixed \
+training budget",
+        f"{metric.verb}s {metric.name} ({metric.word}){objective} under a fixed budget",
+    )
+    return system, user, payload
 
 
 def run_level15(

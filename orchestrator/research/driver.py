@@ -196,7 +196,14 @@ class Level2Driver:
             session=session,
             trigger=trigger,
             iteration=iteration,
-            objective=f"{objective.preset} on {objective.dataset}, {budget.amount:g} {budget.mode} per trial",
+            objective=(
+                f"{objective.preset} on {objective.dataset}"
+                if objective.kind == "gpt"
+                else self.config.objective_info().description
+            )
+            + f", {budget.amount:g} {budget.mode} per trial",
+            metric=self.config.metric().name,
+            direction=self.config.metric().direction,
             space=ctx["space"],
             history=ctx["history"],
             best=ctx["best"],

@@ -1,7 +1,7 @@
 """Prompts of the four research rounds and of a repair.
 
 Every round sees the whole picture, with values: the full trace (each trial's config
-changes, val_bpb and status), the search space, the mechanism API source, the import
+changes, metric value and status), the search space, the mechanism API source, the import
 allowlist and the active mechanisms with how often they fired and what that did. A model
 that is shown only a summary writes mechanisms for the summary.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestrator.metric import Metric, trial_value
 from orchestrator.research.rounds import Brief, CritiqueReply, ExploreReply, SpecifyReply
 
 # Trials shown in full in a prompt; older ones are folded into one line each beyond this.
@@ -32,10 +33,11 @@ def trace_text(brief: Brief) -> str:
     lines = []
     shown = brief.history[-MAX_TRACE_TRIALS:]
     for t in shown:
-        metric = f"{t['val_bpb']:.4f}" if t.get("val_bpb") is not None else "-"
+        value = trial_value(t)
+        metric = f"{value:.4f}" if value is not None else "-"
         changes = ", ".join(f"{k}={_fmt(v)}" for k, v in (t.get("changes") or {}).items())
         lines.append(
-            f"#{t['index']:>3} {t['status']:<8} val_bpb={metric:<7} "
+            f"#{t['index']:>3} {t['status']:<8} {brief.metric}={metric:<7} "
             f"{'KEPT ' if t.get('kept') else ''}[{t.get('source', '')}] {changes or '(no changes)'}"
         )
     return "\n".join(lines) or "(no finished trials yet)"
@@ -67,14 +69,17 @@ def active_text(brief: Brief) -> str:
 
 def context_block(brief: Brief) -> str:
     best = brief.best
+    best_value = trial_value(best) if best else None
     best_line = (
-        f"trial {best['index']} val_bpb={best['val_bpb']:.4f} config={json.dumps(best['config'])}"
-        if best and best.get("val_bpb") is not None
+        f"trial {best['index']} {brief.metric}={best_value:.4f} config={json.dumps(best['config'])}"
+        if best and best_value is not None
         else "none yet"
     )
+    metric = Metric(brief.metric, "maximize" if brief.direction == "maximize" else "minimize")
     return "\n\n".join(
         [
-            f"Objective: {brief.objective} (minimise val_bpb). Research session "
+            f"Objective: {brief.objective} ({metric.verb} {metric.name}, {metric.word}). "
+            f"Research session "
             f"{brief.session}, triggered by {brief.trigger} at trial {brief.iteration}.",
             f"Search space:\n{space_text(brief)}",
             f"Full trace (oldest first):\n{trace_text(brief)}",
@@ -100,7 +105,8 @@ def explore_prompt(brief: Brief) -> str:
         "Round 1 — explore. Diagnose the search from the trace, then propose 3 hypotheses, "
         "each borrowed from another field of optimisation (design of experiments, bandits, "
         "Bayesian optimisation, evolutionary search, tabu search, annealing, ...), for a "
-        "mechanism that would make this search find a lower val_bpb sooner. Reply as "
+        f"mechanism that would make this search find a better {brief.metric} sooner (in the "
+        "mechanism API, rank trials by their score: lower is better in every study). Reply as "
         '{"diagnosis": str, "hypotheses": [{"title", "field", "idea", "expected_effect"}]}.'
     )
 

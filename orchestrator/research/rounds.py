@@ -98,3 +98,6 @@ class Brief:
     allowlist: list[str]
     rejected: list[str] = field(default_factory=list)  # names rejected earlier this study
     promoted: list[str] = field(default_factory=list)  # names ever promoted this study
+    # The study's metric and its direction (issue 12); history values are in its units.
+    metric: str = "val_bpb"
+    direction: str = "minimize"

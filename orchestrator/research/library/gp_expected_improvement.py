@@ -1,7 +1,7 @@
 """Gaussian-process expected improvement: a surrogate model picks the next trial.
 
 Bayesian optimisation (Jones, Schonlau & Welch, 1998): fit a Gaussian process to every
-finished trial (configuration -> val_bpb), then propose the configuration with the largest
+finished trial (configuration -> score, the metric made minimise-normal), then propose the configuration with the largest
 expected improvement over the best so far. It exploits what the trace already shows far
 better than one-change-at-a-time edits once a handful of points exist. Needs numpy and
 scikit-learn, which the sandbox ships; the orchestrator never imports this file.
@@ -21,7 +21,7 @@ MIN_POINTS = 4
 SAMPLES = 256
 # Spread of the local samples around the incumbent, in unit-cube coordinates.
 LOCAL_SCALE = 0.1
-# Exploration margin of EI (in standardised val_bpb units): small, the budget is short.
+# Exploration margin of EI (in standardised score units): small, the budget is short.
 XI = 0.01
 # A surrogate's pick goes first: it is the most informed proposal in the iteration.
 PRIORITY = 1.0
@@ -79,11 +79,11 @@ class GaussianProcessEI(Mechanism):
 
     def propose(self, ctx: Context) -> list[Candidate]:
         params = [p for p in ctx.space if not p.frozen]
-        done = [t for t in ctx.history if t.val_bpb is not None]
+        done = [t for t in ctx.history if t.score is not None]
         if not params or len(done) < MIN_POINTS or ctx.best is None:
             return []
         x = np.array([[_encode(p, t.config.get(p.name, p.default)) for p in params] for t in done])
-        y = np.array([t.val_bpb for t in done])
+        y = np.array([t.score for t in done])  # minimise-normal in either direction
         y_mean, y_std = y.mean(), y.std() or 1.0
         kernel = ConstantKernel(1.0) * Matern(
             nu=2.5, length_scale=[0.5] * len(params), length_scale_bounds=LENGTH_SCALE_BOUNDS
@@ -104,6 +104,7 @@ class GaussianProcessEI(Mechanism):
         best = (min(y) - y_mean) / y_std
         scores = _expected_improvement(mu, sigma, best)
 
+        sign = -1.0 if ctx.maximize else 1.0  # score back to the metric's own value
         seen = {tuple(round(v, 6) for v in row) for row in x}
         picks = []
         for i in np.argsort(-scores):
@@ -121,7 +122,7 @@ class GaussianProcessEI(Mechanism):
                 Candidate(
                     changes=changes,
                     rationale=f"GP expected improvement {float(scores[i]):.4f} "
-                    f"(predicted val_bpb {float(mu[i] * y_std + y_mean):.4f})",
+                    f"(predicted {ctx.metric} {sign * float(mu[i] * y_std + y_mean):.4f})",
                     priority=PRIORITY - 0.01 * len(picks),
                 )
             )

@@ -1,7 +1,8 @@
 """An upper-confidence bandit over parameters: which knob is worth turning next.
 
 Each tunable parameter is an arm. Pulling an arm is a trial whose changes touched it; the
-reward is how much that trial improved on the best val_bpb before it (0 when it did not).
+reward is how much that trial improved on the best score before it (0 when it did not;
+``score`` is the metric made minimise-normal, so this works in either direction).
 UCB1 (Auer et al., 2002) balances the mean reward of an arm against how rarely it was
 pulled, so Level 1 is steered toward parameters that paid off and toward ones nobody has
 tried, instead of circling the two it likes. The mechanism guides (focus + hint) and
@@ -29,8 +30,8 @@ def _rewards(ctx: Context) -> dict:
     rewards = {p.name: [] for p in ctx.space if not p.frozen}
     best = None
     for trial in ctx.history:
-        if trial.val_bpb is not None and best is not None:
-            gain = max(0.0, (best - trial.val_bpb) / max(best, 1e-12))
+        if trial.score is not None and best is not None:
+            gain = max(0.0, (best - trial.score) / max(abs(best), 1e-12))
             for name in trial.changes:
                 if name in rewards:
                     rewards[name].append(min(1.0, gain * 100))
@@ -38,8 +39,8 @@ def _rewards(ctx: Context) -> dict:
             for name in trial.changes:
                 if name in rewards:
                     rewards[name].append(0.0)
-        if trial.val_bpb is not None:
-            best = trial.val_bpb if best is None else min(best, trial.val_bpb)
+        if trial.score is not None:
+            best = trial.score if best is None else min(best, trial.score)
     return rewards
 
 
