@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Direction = Literal["minimize", "maximize"]
 DIRECTIONS: tuple[str, ...] = ("minimize", "maximize")
