@@ -43,7 +43,7 @@ class Level1Reply(BaseModel):
     """A strict-schema-friendly reply: ``changes`` as a list of name/value pairs."""
 
     model_config = ConfigDict(extra="forbid")
-    hypothesis: str = Field(description="why these changes should lower val_bpb")
+    hypothesis: str = Field(description="why these changes should improve the metric")
     changes: list[ChangeItem] = Field(description="1 to 3 parameter changes")
 
     def as_dict(self) -> dict[str, Any]:
