@@ -1,0 +1,87 @@
+"""The incremental journal reader: appended events only, torn lines left for later, restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.dashboard.runs import RunsDir
+from orchestrator.dashboard.tail import JournalTail
+
+
+def line(seq: int, kind: str = "llm_call", **fields: object) -> bytes:
+    return (
+        json.dumps({"seq": seq, "ts": "2026-11-29T00:00:00+00:00", "type": kind, **fields}) + "\n"
+    ).encode()
+
+
+def test_reads_only_what_was_appended_and_waits_for_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(line(0) + line(1) + b'{"seq": 2, "ty')
+    tail = JournalTail(path)
+    assert [e["seq"] for e in tail.read().events] == [0, 1]
+    assert tail.read().events == []
+    with path.open("ab") as handle:
+        handle.write(b'pe": "llm_call"}\n' + line(3) + b"not json\n")
+    read = tail.read()
+    assert [e["seq"] for e in read.events] == [2, 3] and not read.reset
+    assert tail.damaged == 1
+
+
+def test_a_truncated_or_replaced_journal_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(line(0) + line(1) + line(2))
+    tail = JournalTail(path)
+    assert len(tail.read().events) == 3
+    path.write_bytes(line(0))  # shorter: a resume cut it, or another file replaced it
+    read = tail.read()
+    assert read.reset and [e["seq"] for e in read.events] == [0]
+    replacement = tmp_path / "other.jsonl"
+    replacement.write_bytes(line(0) + line(1) + line(2) + line(3))
+    replacement.replace(path)
+    read = tail.read()
+    assert read.reset and len(read.events) == 4
+
+
+def test_views_follow_the_journal_and_tolerate_unknown_and_malformed_events(tmp_path: Path) -> None:
+    run = tmp_path / "s"
+    run.mkdir()
+    journal = run / "events.jsonl"
+    journal.write_bytes(
+        line(0, "study_started", study="s", config={"objective": {"preset": "p"}})
+        + line(1, "trial_proposed", index=0, changes={}, config={"A": 1}, source="baseline")
+        + line(2, "from_the_future", anything=[1, 2])
+        + line(3, "trial_finished", index="zero")  # malformed: skipped
+        + line(4, "trial_finished", index=0, result={"status": "ok", "val_bpb": 2.5}, kept=True)
+    )
+    runs = RunsDir(tmp_path)
+    view = runs.view("s")
+    assert view is not None and view.best == 2.5 and view.metric.name == "val_bpb"
+    with journal.open("ab") as handle:
+        handle.write(
+            line(5, "trial_finished", index=1, result={"status": "ok", "val_bpb": 2.0}, kept=True)
+        )
+    view = runs.view("s")
+    assert view is not None and [t.value for t in view.ordered()] == [2.5, 2.0] and view.best == 2.0
+    assert view.improvement == 0.5
+    assert runs.view("../s") is None and runs.view("s/..") is None and runs.view("/etc") is None
+
+
+def test_a_maximised_metric_named_in_the_journal_is_used(tmp_path: Path) -> None:
+    run = tmp_path / "m"
+    run.mkdir()
+    (run / "events.jsonl").write_bytes(
+        line(0, "study_started", study="m", metric={"name": "accuracy", "direction": "maximize"})
+        + line(
+            1,
+            "trial_finished",
+            index=0,
+            source="baseline",
+            result={"status": "ok", "value": 0.5},
+            kept=True,
+        )
+        + line(2, "trial_finished", index=1, result={"status": "ok", "value": 0.7}, kept=True)
+    )
+    view = RunsDir(tmp_path).view("m")
+    assert view is not None and view.metric.name == "accuracy" and view.metric.maximize
+    assert view.best == 0.7 and abs((view.improvement or 0) - 0.2) < 1e-9
