@@ -18,6 +18,22 @@ from orchestrator.research.rounds import Brief, CritiqueReply, ExploreReply, Spe
 # 200 trials of ~120 tokens fit comfortably in any current model's context.
 MAX_TRACE_TRIALS = 200
 
+# The static gate's rules (sandbox/gate.py), stated so that a model writes code that passes
+# them the first time; keep in step with the gate and the README's "mechanism rules".
+GATE_RULES = (
+    "Gate rules (a module breaking one is rejected before it runs): use an imported module only "
+    "as `module.name` (`np.mean(x)`, never `m = np`); no private `_x` attributes of imported "
+    "modules and no attribute walk from one module to a module outside the list (`typing.sys`); "
+    "no file, process or raw-memory access (`np.load`/`save`/`savetxt`/`loadtxt`/`genfromtxt`/"
+    "`fromfile`/`memmap`, `.tofile()`, `.dump()`, `.ctypes`, `scipy.io`, `sklearn.datasets`, "
+    "joblib); no `exec`, `eval`, `compile`, `open`, `__import__`, `getattr`, `setattr`, "
+    "`globals`, `vars`; no dunder access (`x.__class__`, `__name__`), but defining methods such "
+    "as `__init__`, `__post_init__`, `__eq__`, `__lt__`, `__repr__`, `__hash__` and calling "
+    "`super().__init__()` is fine; `str.format` only on a string literal without `{0.attr}` or "
+    "`{0[key]}` fields (prefer f-strings), no `format_map`. `match`, `nonlocal`, dataclasses, "
+    "annotations and single-underscore helpers are ordinary Python and fine."
+)
+
 SYSTEM = (
     "You are the research level of a bilevel autoresearch system. An inner loop tunes "
     "hyperparameters trial by trial; you write *mechanisms*: small Python modules, run in "
@@ -96,6 +112,7 @@ def api_block(brief: Brief) -> str:
         f"```python\n{brief.api_source}\n```\n"
         "Imports allowed (anything else is rejected by the gate before it runs): "
         + ", ".join(brief.allowlist)
+        + f", sandbox.api.\n{GATE_RULES}"
     )
 
 
