@@ -1,0 +1,181 @@
+"""A study's trials as an Optuna study, so optuna-dashboard and Optuna's analysis tools
+(parameter importances, contour and slice plots) work on our runs.
+
+Read from the journal alone (a finished, running or killed study). Each finished trial
+becomes one Optuna trial: its full configuration as parameters, its metric as the value
+(``COMPLETE``) or no value (``FAIL`` for crashed, diverged, out-of-memory, timed-out and
+invalid trials), and user attributes for what Optuna has no field for: the trial's index,
+source (Level 1, a mechanism, the baseline, a noise repeat), the mechanisms that fired, the
+hypothesis, status, whether it was kept, and its error. Trials still training are left out
+(export again when the study ends).
+
+Distributions come from the study's search space (the study file in ``study_started``),
+widened where a journaled value lies outside it (an ``invalid`` trial), so every trial fits.
+The direction is the study's metric direction (``val_bpb``: minimise, when a journal names none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.dashboard.view import StudyView, Trial
+from orchestrator.errors import UserError
+from orchestrator.journal import read_events
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
+# Optuna user attributes hold JSON; long hypotheses and tracebacks are cut to this length.
+MAX_ATTR_CHARS = 2000
+# The status of a trial that produced its metric; every other finished status is a failure.
+OK_STATUS = "ok"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    study_name: str
+    trials: int  # trials written
+    skipped_running: int  # trials still training, not written
+    direction: str
+    metric: str
+
+
+def export_to_optuna(
+    run_dir: Path, storage_url: str, study_name: str | None = None
+) -> ExportResult:
+    """Write the study in ``run_dir`` into the Optuna storage at ``storage_url``."""
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("export needs optuna; install it: pip install optuna") from None
+    run_dir = Path(run_dir)
+    journal = run_dir / "events.jsonl"
+    if not journal.is_file():
+        raise UserError(
+            f"no events.jsonl in {run_dir}; pass the folder a study wrote (its --out DIR)"
+        )
+    if "://" not in storage_url:
+        raise UserError(
+            f"{storage_url!r} is not a storage URL; pass one such as sqlite:///{run_dir}/optuna.db"
+        )
+    try:
+        events = read_events(journal)
+    except ValueError as exc:
+        raise UserError(
+            f"{journal} is damaged ({exc}); export a copy with the line removed"
+        ) from None
+    view = StudyView(run_dir.name)
+    for event in events:
+        view.apply(event)
+    finished = [t for t in view.ordered() if t.status != "running"]
+    distributions = build_distributions(view.config, finished)
+    name = study_name or view.study or run_dir.name
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            storage=storage_url, study_name=name, direction=view.metric.direction
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise UserError(
+            f"the storage already holds a study named {name!r}; pass --study-name NEW or delete it"
+        ) from None
+    study.set_user_attr("bilevel_run_dir", str(run_dir.resolve()))
+    study.set_user_attr("agent", view.agent)
+    study.set_user_attr("metric", view.metric.name)
+    study.set_user_attr("objective", json.dumps(view.config.get("objective"), default=str))
+    study.add_trials([_frozen_trial(optuna, t, distributions) for t in finished])
+    return ExportResult(
+        study_name=name,
+        trials=len(finished),
+        skipped_running=len(view.ordered()) - len(finished),
+        direction=view.metric.direction,
+        metric=view.metric.name,
+    )
+
+
+def _frozen_trial(optuna: Any, trial: Trial, distributions: dict[str, BaseDistribution]) -> Any:
+    ok = trial.status == OK_STATUS and trial.value is not None
+    params = {name: _param_value(trial.config.get(name)) for name in distributions}
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
+        value=trial.value if ok else None,
+        params={k: v for k, v in params.items() if k in trial.config},
+        distributions={k: d for k, d in distributions.items() if k in trial.config},
+        user_attrs={
+            "index": trial.index,
+            "source": trial.source,
+            "fired": list(trial.fired),
+            "status": trial.status,
+            "kept": trial.kept,
+            "hypothesis": trial.hypothesis[:MAX_ATTR_CHARS],
+            "error": trial.error[:MAX_ATTR_CHARS],
+            "changes": json.dumps(trial.changes, default=str)[:MAX_ATTR_CHARS],
+        },
+    )
+
+
+def _param_value(value: Any) -> Any:
+    """A value Optuna can store: numbers and strings as they are, anything else as JSON."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def build_distributions(config: dict[str, Any], trials: list[Trial]) -> dict[str, BaseDistribution]:
+    """One distribution per parameter: the search space's, widened to every journaled value."""
+    from optuna.distributions import CategoricalDistribution
+
+    observed: dict[str, list[Any]] = {}
+    for trial in trials:
+        for name, value in trial.config.items():
+            observed.setdefault(str(name), []).append(_param_value(value))
+    space = _space_params(config)
+    out: dict[str, BaseDistribution] = {}
+    for name, values in observed.items():
+        param = space.get(name)
+        numbers = [v for v in values if _is_number(v)]
+        if param is not None and param.kind != "choice" and len(numbers) == len(values):
+            out[name] = _numeric(param.kind, param.low, param.high, param.log, numbers)
+        elif param is None and values and len(numbers) == len(values):
+            kind = "int" if all(isinstance(v, int) for v in numbers) else "float"
+            out[name] = _numeric(kind, min(numbers), max(numbers), False, numbers)
+        else:
+            choices = list(param.choices) if param is not None and param.kind == "choice" else []
+            choices = [_param_value(c) for c in choices]
+            choices += [v for v in dict.fromkeys(values) if v not in choices]
+            out[name] = CategoricalDistribution(choices)
+    return out
+
+
+def _numeric(
+    kind: str, low: float | None, high: float | None, log: bool, values: list[float]
+) -> BaseDistribution:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    low = min([v for v in (low, *values) if v is not None])
+    high = max([v for v in (high, *values) if v is not None])
+    log = log and low > 0
+    if kind in ("int", "pow2") and all(float(v).is_integer() for v in values):
+        return IntDistribution(math.floor(low), math.ceil(high), log=log)
+    return FloatDistribution(float(low), float(high), log=log)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _space_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The study's search space by name, or {} when the journal's config does not parse."""
+    if not config:
+        return {}
+    try:
+        from orchestrator.config import StudyConfig
+
+        space = StudyConfig.model_validate(config).search_space()
+    except Exception:  # an old or foreign config: fall back to the observed values
+        return {}
+    return {p.name: p for p in space.params}

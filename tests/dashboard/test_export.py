@@ -1,0 +1,77 @@
+"""`bilevel export --optuna`: the values, parameters and attributes read back from the Optuna
+storage equal the journal's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from orchestrator.report.data import load_run
+from tests.dashboard.journals import write_hostile_journal
+from tests.report.journals import write_study_journal
+
+
+def export(run: Path, storage: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "export", str(run), "--optuna", storage, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_export_round_trips_values_params_and_attributes(tmp_path: Path) -> None:
+    run = tmp_path / "study"
+    write_study_journal(run, trials=16)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = export(run, storage)
+    assert done.returncode == 0, done.stderr
+    assert "exported 16 trials" in done.stdout
+
+    journal = load_run(run)
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.user_attrs["index"])
+    assert [t.user_attrs["index"] for t in trials] == [t.index for t in journal.trials]
+    for mine, theirs in zip(journal.trials, trials, strict=True):
+        assert theirs.params == mine.config
+        if mine.status == "ok":
+            assert theirs.state == optuna.trial.TrialState.COMPLETE
+            assert theirs.value == mine.val_bpb
+        else:
+            assert theirs.state == optuna.trial.TrialState.FAIL and theirs.value is None
+        assert theirs.user_attrs["source"] == mine.source
+        assert theirs.user_attrs["fired"] == list(mine.fired)
+        assert theirs.user_attrs["status"] == mine.status
+    best = min(t.val_bpb for t in journal.trials if t.val_bpb is not None)
+    assert study.best_value == best
+    # Optuna's own analysis runs on it (what optuna-dashboard shows).
+    importances = optuna.importance.get_param_importances(study)
+    assert set(importances) <= set(journal.trials[0].config)
+
+    again = export(run, storage)
+    assert again.returncode == 2 and "already holds a study named 'study'" in again.stderr
+
+
+def test_export_refuses_a_path_for_a_url_and_handles_odd_journals(tmp_path: Path) -> None:
+    run = tmp_path / "hostile"
+    write_hostile_journal(run)
+    bad = export(run, str(tmp_path / "x.db"))
+    assert bad.returncode == 2 and "sqlite:///" in bad.stderr
+    storage = f"sqlite:///{tmp_path / 'h.db'}"
+    done = export(run, storage, "--study-name", "h")
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="h", storage=storage).get_trials()
+    assert len(trials) == 3
+
+
+@pytest.mark.parametrize("missing", ["nope"])
+def test_export_of_a_folder_without_a_journal_is_a_usage_error(
+    tmp_path: Path, missing: str
+) -> None:
+    done = export(tmp_path / missing, f"sqlite:///{tmp_path / 'o.db'}")
+    assert done.returncode == 2 and "events.jsonl" in done.stderr
