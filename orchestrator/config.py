@@ -157,7 +157,7 @@ class StudyConfig(_Strict):
 
     def objective_spec(self) -> ObjectiveSpec | None:
         """What every trial spec carries about a non-GPT objective (None for GPT)."""
-        return objective_spec(self.objective, self.search_space())
+        return objective_spec(self.objective, self.search_space(), self.name)
 
     def objective_info(self) -> Any:
         """The :class:`trainer.objective.Objective`: name, description, metric, facts."""

@@ -210,13 +210,15 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def objective_spec(objective: ObjectiveConfig, space: SearchSpace) -> ObjectiveSpec | None:
+def objective_spec(
+    objective: ObjectiveConfig, space: SearchSpace, study: str = ""
+) -> ObjectiveSpec | None:
     """The objective's definition sent with every trial (None for GPT: the spec says all)."""
     if objective.kind == "gpt":
         return None
     return ObjectiveSpec(
         kind=objective.kind,
-        name=objective.name,
+        name=objective.name or study or objective.kind,
         description=objective.description,
         metric=objective.metric_name(),
         direction=objective.direction,

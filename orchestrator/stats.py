@@ -1,7 +1,9 @@
 """Statistics for ablations: effect sizes, bootstrap intervals and exact permutation tests.
 
-The quantity compared across groups is Δval_bpb = best − baseline of one study (negative is
-an improvement, as in the paper's table). Every random choice here uses a fixed seed, so the
+The quantity compared across groups is Δ = best − baseline of one study, in the study's
+metric (Δval_bpb for GPT: negative is an improvement, as in the paper's table; for a
+maximised metric positive is). Every test here is two-sided and every interval symmetric in
+sign, so the statistics hold in either direction; only the reading of the sign changes. Every random choice here uses a fixed seed, so the
 same journals always give the same table.
 
 Tests against group A are *paired* when both groups have the same repeat indices (the
@@ -187,6 +189,9 @@ def summarize_groups(
     return rows
 
 
-def paper_row(group: str) -> PaperRow | None:
-    """The paper's figure for a group, or None where the paper has none."""
+def paper_row(group: str, metric: str = "val_bpb") -> PaperRow | None:
+    """The paper's figure for a group, or None where the paper has none. The paper measured
+    GPT pretraining's val_bpb: any other metric has no paper figure to sit beside."""
+    if metric != "val_bpb":
+        return None
     return next((row for row in PAPER_TABLE if row.group == group), None)

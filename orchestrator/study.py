@@ -129,8 +129,8 @@ class StudyRunner:
         return TrialSpec(
             trial_id=f"{self.config.name}-{self.state.run_id}-{index}",
             index=index,
-            preset=self.config.objective.preset,
-            dataset=self.config.objective.dataset,
+            preset=self.config.objective.preset if self.objective is None else "",
+            dataset=self.config.objective.dataset if self.objective is None else "",
             budget=self.config.budget(),
             config=config,
             seed=seed,

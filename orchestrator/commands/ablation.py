@@ -77,13 +77,17 @@ def register(app: typer.Typer) -> None:
 
         run_ablation(base, names, repeats, folder, progress=progress)
         runs = [r for r in load_ablation(folder) if r.group in names]
-        headers, rows, _ = stats_table(summarize_groups(deltas_by_group(runs)))
+        from orchestrator.report.ablation import better_sign, runs_metric
+
+        metric = runs_metric(runs)
+        headers, rows, _ = stats_table(summarize_groups(deltas_by_group(runs)), metric)
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
         for row in rows:
             typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         from orchestrator.stats import PAPER_SETUP
 
-        typer.echo(f"paper: {PAPER_SETUP}; Δ = best − baseline val_bpb, negative is better")
+        sign = f"Δ = best − baseline {metric.name}, {better_sign(metric)} is better"
+        typer.echo(f"paper: {PAPER_SETUP}; {sign}" if metric.name == "val_bpb" else sign)
         paths = write_ablation_report(folder)
         typer.echo(f"report: {paths.html}")

@@ -1,4 +1,4 @@
-"""The ablation report: one table of Δval_bpb per group beside the paper's, and the curves.
+"""The ablation report: one table of Δ (the study's metric) per group beside the paper's, and the curves.
 
 An ablation folder holds one study folder per run, named ``<group>-r<repeat>`` (see
 :mod:`orchestrator.ablation`). Only finished runs enter the statistics; unfinished ones are
@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator import stats
 from orchestrator.ablation import GROUPS
 from orchestrator.errors import UserError
+from orchestrator.metric import Metric
 from orchestrator.report import style
 from orchestrator.report.data import JOURNAL_NAME, RunData, load_run
 from orchestrator.report.document import Document
@@ -63,7 +64,7 @@ def _group_rank(group: str) -> int:
 
 
 def deltas_by_group(runs: list[AblationRun]) -> dict[str, dict[int, float]]:
-    """``{group: {repeat: Δval_bpb}}`` over finished runs, groups in table order."""
+    """``{group: {repeat: Δ}}`` (best − baseline) over finished runs, groups in table order."""
     table: dict[str, dict[int, float]] = {}
     for item in runs:
         if item.run.finished and item.run.delta is not None:
@@ -77,12 +78,24 @@ def write_ablation_report(folder: Path) -> ReportPaths:
     return ReportPaths(markdown=markdown, html=page)
 
 
-def stats_table(rows: list[stats.GroupStats]) -> tuple[list[str], list[list[str]], list[bool]]:
+def runs_metric(runs: list[AblationRun]) -> Metric:
+    """The metric of an ablation's runs (all runs share the base study's objective)."""
+    return runs[0].run.metric if runs else Metric()
+
+
+def better_sign(metric: Metric) -> str:
+    return "positive" if metric.maximize else "negative"
+
+
+def stats_table(
+    rows: list[stats.GroupStats], metric: Metric | None = None
+) -> tuple[list[str], list[list[str]], list[bool]]:
+    metric = metric or Metric()
     headers = [
         "group",
         "levels",
         "n",
-        "mean Δval_bpb",
+        f"mean Δ{metric.name}",
         "sd",
         "95% CI (bootstrap)",
         "ratio to A",
@@ -91,7 +104,7 @@ def stats_table(rows: list[stats.GroupStats]) -> tuple[list[str], list[list[str]
     ]
     body = []
     for row in rows:
-        paper = stats.paper_row(row.group)
+        paper = stats.paper_row(row.group, metric.name)
         body.append(
             [
                 row.group,
@@ -119,14 +132,15 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
     doc = Document(title=f"Ablation report: {folder.resolve().name}")
     finished = [r for r in runs if r.run.finished]
     unfinished = [r for r in runs if not r.run.finished]
+    metric = runs_metric(runs)
     doc.paragraph(
         f"{len(finished)} finished runs, {len(unfinished)} unfinished, in {folder}. "
-        "Δval_bpb = best − baseline of each run (negative is better).",
+        f"Δ{metric.name} = best − baseline of each run ({better_sign(metric)} is better).",
         note=True,
     )
     rows = stats.summarize_groups(deltas_by_group(runs))
-    doc.heading("Δval_bpb by group")
-    headers, body, numeric = stats_table(rows)
+    doc.heading(f"Δ{metric.name} by group")
+    headers, body, numeric = stats_table(rows, metric)
     doc.table(headers, body, numeric)
     doc.paragraph(
         "Interval: percentile bootstrap of the mean "
@@ -134,7 +148,12 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
         "sign-flip permutation test on paired repeats (same seed in both groups), else a "
         "two-sample permutation test. With n paired repeats the smallest possible p is "
         "2/2^n (0.25 for n = 3), so a few repeats cannot reach p < 0.05 however large the "
-        f"effect. Paper: {stats.PAPER_SETUP}; it reports means only.",
+        "effect."
+        + (
+            f" Paper: {stats.PAPER_SETUP}; it reports means only."
+            if metric.name == "val_bpb"
+            else " The paper's figures are GPT val_bpb and are not shown for this metric."
+        ),
         note=True,
     )
     curves = curve_plot(runs)
@@ -142,27 +161,39 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
         doc.figure(
             "ablation-curves",
             curves,
-            "Best-so-far Δval_bpb per trial: thin lines are repeats, thick lines the group mean.",
+            f"Best-so-far Δ{metric.name} per trial: thin lines are repeats, thick lines the "
+            "group mean.",
         )
     spread = delta_plot(rows, runs)
     if spread is not None:
         doc.figure(
             "ablation-deltas",
             spread,
-            "Final Δval_bpb of every run (dots) with the group mean and 95% bootstrap interval; "
+            f"Final Δ{metric.name} of every run (dots) with the group mean and 95% bootstrap "
+            "interval; "
             "diamonds: the paper's means.",
         )
     doc.heading("Runs")
     doc.table(
-        ["run", "group", "repeat", "trials", "baseline", "best", "Δval_bpb", "state", "report"],
+        [
+            "run",
+            "group",
+            "repeat",
+            "trials",
+            "baseline",
+            "best",
+            f"Δ{metric.name}",
+            "state",
+            "report",
+        ],
         [
             [
                 r.run.run_dir.name,
                 r.group,
                 str(r.repeat),
                 str(len(r.run.trials)),
-                fmt(r.run.baseline_val_bpb),
-                fmt(r.run.best_val_bpb),
+                fmt(r.run.baseline_value),
+                fmt(r.run.best_value),
                 fmt(r.run.delta, signed=True),
                 "finished" if r.run.finished else "unfinished",
                 f"`{r.run.run_dir.name}/report.html`"
@@ -178,7 +209,7 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
 
 def _delta_curve(run: RunData) -> list[float]:
     """Best − baseline after 1, 2, ... search trials."""
-    baseline = run.baseline_val_bpb
+    baseline = run.baseline_value
     if baseline is None:
         return []
     return [b - baseline for _, b in run.best_so_far() if b is not None]
@@ -219,8 +250,9 @@ def curve_plot(runs: list[AblationRun]) -> bytes | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(left=0)
         ax.set_xlabel("search trials finished (baseline included)")
-        ax.set_ylabel("best − baseline val_bpb (bits/byte)")
-        ax.set_title("Best-so-far improvement by group (lower is better)")
+        metric = runs_metric(runs)
+        ax.set_ylabel(f"best − baseline {metric.name}")
+        ax.set_title(f"Best-so-far improvement by group ({metric.word})")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         return style.png(fig)
 
@@ -228,6 +260,7 @@ def curve_plot(runs: list[AblationRun]) -> bytes | None:
 def delta_plot(rows: list[stats.GroupStats], runs: list[AblationRun]) -> bytes | None:
     if not rows:
         return None
+    metric = runs_metric(runs)
     with style.figure(width=5.6, height=3.0) as (fig, ax):
         for x, row in enumerate(rows):
             colour = style.group_colour(row.group)
@@ -248,7 +281,7 @@ def delta_plot(rows: list[stats.GroupStats], runs: list[AblationRun]) -> bytes |
                 markersize=6,
                 zorder=4,
             )
-            paper = stats.paper_row(row.group)
+            paper = stats.paper_row(row.group, metric.name)
             if paper:
                 ax.scatter(
                     x + 0.25,
@@ -263,10 +296,10 @@ def delta_plot(rows: list[stats.GroupStats], runs: list[AblationRun]) -> bytes |
         ax.axhline(0.0, color="#999999", linewidth=0.8)
         ax.set_xticks(range(len(rows)), [r.group for r in rows])
         ax.set_xlabel("group")
-        ax.set_ylabel("Δval_bpb = best − baseline (bits/byte)")
+        ax.set_ylabel(f"Δ{metric.name} = best − baseline")
         ax.set_title("Final improvement per run, mean and 95% CI")
         ax.grid(axis="x", visible=False)
-        if any(stats.paper_row(r.group) for r in rows):
+        if any(stats.paper_row(r.group, metric.name) for r in rows):
             from matplotlib.lines import Line2D
 
             ax.legend(

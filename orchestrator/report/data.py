@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.metric import DIRECTIONS, Metric
 
 JOURNAL_NAME = "events.jsonl"
 # Trial sources that measure noise rather than search; they are drawn but never "kept".
@@ -26,9 +27,9 @@ NON_SEARCH_SOURCES = frozenset({"noise", "reseed"})
 class TrialRow:
     index: int
     status: str
-    val_bpb: float | None
+    value: float | None  # the study's metric, in its own units
     kept: bool
-    best_val_bpb: float | None
+    best_value: float | None  # the incumbent's value after this trial
     source: str
     fired: tuple[str, ...]
     config: dict[str, Any]
@@ -38,6 +39,14 @@ class TrialRow:
     train_seconds: float
     error: str
     finished_at: datetime | None
+
+    @property
+    def val_bpb(self) -> float | None:  # the name before issue 12
+        return self.value
+
+    @property
+    def best_val_bpb(self) -> float | None:
+        return self.best_value
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class RunData:
     noise_floor: float | None = None
     noise_method: str = ""
     summary: dict[str, Any] | None = None  # the study_finished event, when there is one
+    metric: Metric = field(default_factory=Metric)  # name and direction (GPT's val_bpb)
 
     @property
     def finished(self) -> bool:
@@ -103,45 +113,57 @@ class RunData:
         return _preset_of(self.config)
 
     @property
-    def baseline_val_bpb(self) -> float | None:
-        if self.summary and _finite(self.summary.get("baseline_val_bpb")):
-            return float(self.summary["baseline_val_bpb"])
+    def baseline_value(self) -> float | None:
+        summary = self.summary or {}
+        for key in ("baseline_value", "baseline_val_bpb"):
+            if _finite(summary.get(key)):
+                return float(summary[key])
         for trial in self.trials:
-            if trial.source == "baseline" and trial.val_bpb is not None:
-                return trial.val_bpb
+            if trial.source == "baseline" and trial.value is not None:
+                return trial.value
         return None
 
     @property
-    def best_val_bpb(self) -> float | None:
+    def best_value(self) -> float | None:
         best = (self.summary or {}).get("best") or {}
-        if _finite(best.get("val_bpb")):
-            return float(best["val_bpb"])
+        for key in ("value", "val_bpb"):
+            if _finite(best.get(key)):
+                return float(best[key])
         curve = [b for _, b in self.best_so_far() if b is not None]
         return curve[-1] if curve else None
 
+    baseline_val_bpb = baseline_value  # the names before issue 12
+    best_val_bpb = best_value
+
     @property
     def delta(self) -> float | None:
-        """Δval_bpb = best − baseline (negative is an improvement), the ablation's quantity."""
-        if self.baseline_val_bpb is None or self.best_val_bpb is None:
+        """Δ = best − baseline in the metric's units, the ablation's quantity: negative is an
+        improvement when minimising, positive when maximising (see :attr:`improvement`)."""
+        if self.baseline_value is None or self.best_value is None:
             return None
-        return self.best_val_bpb - self.baseline_val_bpb
+        return self.best_value - self.baseline_value
+
+    @property
+    def improvement(self) -> float | None:
+        """How much the best beat the baseline: positive is better in either direction."""
+        return self.metric.improvement(self.baseline_value, self.best_value)
 
     def search_trials(self) -> list[TrialRow]:
         return [t for t in self.trials if t.source not in NON_SEARCH_SOURCES]
 
     def best_so_far(self) -> list[tuple[int, float | None]]:
-        """(index, best val_bpb after that trial) from the journal's own acceptance rule.
+        """(index, best value after that trial) from the journal's own acceptance rule.
 
-        Uses the ``best_val_bpb`` each trial_finished recorded (so noise-aware acceptance is
-        honoured); falls back to the running minimum of ok trials where it is missing.
+        Uses the ``best_value`` (``best_val_bpb``) each trial_finished recorded (so
+        noise-aware acceptance is honoured); falls back to the running best of ok trials.
         """
         curve: list[tuple[int, float | None]] = []
         running: float | None = None
         for trial in self.search_trials():
-            if trial.best_val_bpb is not None:
-                running = trial.best_val_bpb
-            elif trial.val_bpb is not None and (running is None or trial.val_bpb < running):
-                running = trial.val_bpb
+            if trial.best_value is not None:
+                running = trial.best_value
+            elif self.metric.better(trial.value, running):
+                running = trial.value
             curve.append((trial.index, running))
         return curve
 
@@ -171,6 +193,16 @@ def _preset_of(config: dict[str, Any]) -> str | None:
     if isinstance(objective, dict) and isinstance(objective.get("preset"), str):
         return objective["preset"]
     return config.get("preset") if isinstance(config.get("preset"), str) else None
+
+
+def _metric_of(started: dict[str, Any]) -> Metric | None:
+    """The metric a study_started event names (journals before issue 12 name none)."""
+    objective = (started.get("config") or {}).get("objective") or {}
+    name = started.get("metric") or objective.get("metric")
+    direction = started.get("direction") or objective.get("direction") or "minimize"
+    if not isinstance(name, str) or not name or direction not in DIRECTIONS:
+        return None
+    return Metric(name, direction)
 
 
 def _time(value: Any) -> datetime | None:
@@ -221,6 +253,7 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
             data.hardware = str(event.get("hardware") or data.hardware)
             data.config = event.get("config") or data.config
             data.started_at = data.started_at or _time(event.get("ts"))
+            data.metric = _metric_of(event) or data.metric
         elif kind == "trial_proposed":
             proposed[int(event["index"])] = event
         elif kind == "trial_finished":
@@ -280,14 +313,14 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
 def _trial_row(event: dict[str, Any], proposal: dict[str, Any]) -> TrialRow:
     result = event.get("result") or {}
     spec = result.get("spec") or {}
-    value = result.get("val_bpb")
-    best = event.get("best_val_bpb")
+    value = result.get("value", result.get("val_bpb"))
+    best = event.get("best_value", event.get("best_val_bpb"))
     return TrialRow(
         index=int(event["index"]),
         status=str(result.get("status", "crashed")),
-        val_bpb=float(value) if _finite(value) else None,
+        value=float(value) if _finite(value) else None,
         kept=bool(event.get("kept", False)),
-        best_val_bpb=float(best) if _finite(best) else None,
+        best_value=float(best) if _finite(best) else None,
         source=str(event.get("source") or proposal.get("source") or ""),
         fired=tuple(str(n) for n in (event.get("fired") or proposal.get("fired") or [])),
         config=dict(spec.get("config") or proposal.get("config") or {}),

@@ -17,23 +17,24 @@ PARAM_COLUMNS = 3
 LOG_TICKS = 4
 # The study's levels in the order they run, for the LLM-call raster.
 ROLE_ORDER = ("level1", "level15", "explore", "critique", "specify", "generate", "repair")
-# The progress plot shows val_bpb up to baseline + 3 × (baseline − best): the improvement
+# The progress plot shows values up to 3 × (the improvement) past the baseline: the improvement
 # stays readable and the worst trials still show as off-scale markers along the top.
 ZOOM_SPANS = 3.0
 # ... with a span of at least 1% of the baseline, so a study without progress is not zoomed
 # into its noise.
 ZOOM_MIN_SPAN = 0.01
-# Failed trials have no val_bpb; they are drawn as ticks just under the axis floor.
+# Failed trials have no value; they are drawn as ticks just under the axis floor.
 FAILED_MARKER = "x"
 
 
 def progress(run: RunData) -> bytes | None:
-    """val_bpb per trial, best so far, noise floor, and promotions/reverts/research marked."""
+    """The metric per trial, best so far, noise floor, and promotions/reverts/research marked."""
     trials = run.trials
     if not trials:
         return None
     with style.figure(height=3.6) as (fig, ax):
-        baseline = run.baseline_val_bpb
+        baseline = run.baseline_value
+        metric = run.metric
         if baseline is not None and run.noise_floor:
             ax.axhspan(
                 baseline - run.noise_floor,
@@ -42,9 +43,9 @@ def progress(run: RunData) -> bytes | None:
                 label=f"baseline ± noise floor ({run.noise_floor:.4f})",
                 zorder=0,
             )
-        ok = [t for t in trials if t.val_bpb is not None]
-        ceiling = _zoom_ceiling(run, [t.val_bpb for t in ok if t.val_bpb is not None])
-        outliers = [t for t in ok if t.val_bpb is not None and t.val_bpb > ceiling]
+        ok = [t for t in trials if t.value is not None]
+        ceiling = _zoom_ceiling(run, [t.value for t in ok if t.value is not None])
+        outliers = [t for t in ok if t.value is not None and metric.better(ceiling, t.value)]
         ok = [t for t in ok if t not in outliers]
         kept = [t for t in ok if t.kept]
         other = [t for t in ok if not t.kept]
@@ -52,16 +53,16 @@ def progress(run: RunData) -> bytes | None:
             ax.scatter(
                 [t.index for t in outliers],
                 [ceiling] * len(outliers),
-                marker="^",
+                marker="v" if metric.maximize else "^",
                 s=22,
                 color=style.DISCARDED,
-                label=f"off scale (> {ceiling:.3f})",
+                label=f"off scale ({'<' if metric.maximize else '>'} {ceiling:.3f})",
                 zorder=2,
                 clip_on=False,
             )
         ax.scatter(
             [t.index for t in other],
-            [t.val_bpb for t in other],
+            [t.value for t in other],
             s=16,
             color=style.DISCARDED,
             label="discarded",
@@ -69,7 +70,7 @@ def progress(run: RunData) -> bytes | None:
         )
         ax.scatter(
             [t.index for t in kept],
-            [t.val_bpb for t in kept],
+            [t.value for t in kept],
             s=22,
             color=style.KEPT,
             label="kept",
@@ -86,24 +87,28 @@ def progress(run: RunData) -> bytes | None:
                 label="best so far",
                 zorder=4,
             )
-        failed = [t for t in trials if t.val_bpb is None]
+        failed = [t for t in trials if t.value is None]
         if ok and failed:
-            low = min(t.val_bpb for t in ok if t.val_bpb is not None)
+            low = min(t.value for t in ok if t.value is not None)
             ax.scatter(
                 [t.index for t in failed],
                 [low] * len(failed),
                 marker=FAILED_MARKER,
                 s=18,
                 color=style.FAILED,
-                label="failed (no val_bpb)",
+                label=f"failed (no {metric.name})",
                 zorder=3,
                 clip_on=False,
             )
         _mark_events(ax, run)
         _integer_x(ax)
-        ax.set_title(f"val_bpb per trial — {run.study or run.run_dir.name}")
+        ax.set_title(f"{metric.name} per trial — {run.study or run.run_dir.name}")
         ax.set_xlabel("trial index")
-        ax.set_ylabel("validation bits per byte (lower is better)")
+        ax.set_ylabel(
+            "validation bits per byte (lower is better)"
+            if metric.name == "val_bpb"
+            else f"{metric.name} ({metric.word})"
+        )
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
         return style.png(fig)
 
@@ -115,12 +120,17 @@ def _zoom_ceiling(run: RunData, values: list[float]) -> float:
     curve into a flat line; values above ``baseline + ZOOM_SPANS × progress`` are drawn as
     off-scale markers instead. +inf (no zoom) when nothing lies that far out.
     """
-    baseline, best = run.baseline_val_bpb, run.best_val_bpb
+    baseline, best = run.baseline_value, run.best_value
+    metric = run.metric
+    far = -math.inf if metric.maximize else math.inf
     if baseline is None or best is None or not values:
-        return math.inf
-    span = max(baseline - best, run.noise_floor or 0.0, ZOOM_MIN_SPAN * abs(baseline))
-    ceiling = baseline + ZOOM_SPANS * span
-    return ceiling if max(values) > ceiling else math.inf
+        return far
+    gain = metric.improvement(baseline, best) or 0.0
+    span = max(gain, run.noise_floor or 0.0, ZOOM_MIN_SPAN * abs(baseline))
+    # The worse side of the baseline: above it when minimising, below when maximising.
+    ceiling = baseline - ZOOM_SPANS * span if metric.maximize else baseline + ZOOM_SPANS * span
+    worst = min(values) if metric.maximize else max(values)
+    return ceiling if metric.better(ceiling, worst) else far
 
 
 def _mark_events(ax: Any, run: RunData) -> None:
@@ -267,10 +277,17 @@ def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None
 
 
 def _space(run: RunData) -> dict[str, Any]:
+    """The study's parameters: from its journaled config (any objective), else the preset."""
     from trainer.presets import PRESETS
 
-    preset = PRESETS.get(run.preset or "")
-    return {p.name: p for p in preset.space.params} if preset else {}
+    try:
+        from orchestrator.config import StudyConfig
+
+        space = StudyConfig.model_validate(run.config).search_space()
+        return {p.name: p for p in space.params}
+    except Exception:  # an old or partial journal: the preset's space is the best guess
+        preset = PRESETS.get(run.preset or "")
+        return {p.name: p for p in preset.space.params} if preset else {}
 
 
 def _dot(colour: str, label: str) -> Any:

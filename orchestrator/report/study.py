@@ -53,7 +53,7 @@ def build_document(run: RunData) -> Document:
     doc = Document(title=f"Study report: {run.study or run.run_dir.name}")
     state = "finished" if run.finished else "not finished (report of the journal so far)"
     doc.paragraph(
-        f"Agent `{run.agent or '?'}` · preset `{run.preset or '?'}` · {len(run.trials)} trials · "
+        f"Agent `{run.agent or '?'}` · {_objective_label(run)} · {len(run.trials)} trials · "
         f"{state} · hardware: {run.hardware or 'unknown'}",
         note=True,
     )
@@ -62,7 +62,8 @@ def build_document(run: RunData) -> Document:
         (
             "progress",
             plots.progress(run),
-            "val_bpb of every trial; the black step is the best so far under the study's "
+            f"{run.metric.name} of every trial ({run.metric.word}); the black step is the best "
+            "so far under the study's "
             "acceptance rule; vertical lines mark research sessions, promotions and reverts; "
             "trials far worse than the baseline sit as triangles on the top edge.",
         ),
@@ -90,13 +91,26 @@ def build_document(run: RunData) -> Document:
     return doc
 
 
+def _objective_label(run: RunData) -> str:
+    objective = run.config.get("objective") or {}
+    kind = objective.get("kind") or "gpt"
+    if kind == "gpt":
+        return f"preset `{run.preset or '?'}`"
+    detail = objective.get("benchmark") or objective.get("target") or " ".join(
+        objective.get("command") or []
+    )
+    return f"objective `{kind}: {detail}`"
+
+
 def _summary(doc: Document, run: RunData) -> None:
     doc.heading("Summary")
-    improvement = None if run.delta is None else -run.delta
+    metric = run.metric
+    gap = "best − baseline" if metric.maximize else "baseline − best"
     rows = [
-        ["baseline val_bpb", fmt(run.baseline_val_bpb)],
-        ["best val_bpb", fmt(run.best_val_bpb)],
-        ["improvement (baseline − best)", fmt(improvement, signed=True)],
+        ["metric", f"{metric.name} ({metric.direction})"],
+        [f"baseline {metric.name}", fmt(run.baseline_value)],
+        [f"best {metric.name}", fmt(run.best_value)],
+        [f"improvement ({gap})", fmt(run.improvement, signed=True)],
         ["trials by status", ", ".join(f"{k} {v}" for k, v in run.status_counts().items())],
         ["research sessions", str(len(run.research))],
         ["mechanisms promoted", str(sum(1 for m in run.markers if m.kind == "promoted"))],
@@ -124,7 +138,10 @@ def _noise(doc: Document, run: RunData) -> None:
 
 
 def _leaderboard(doc: Document, run: RunData) -> None:
-    ok = sorted((t for t in run.trials if t.val_bpb is not None), key=lambda t: t.val_bpb or 0)
+    ok = sorted(
+        (t for t in run.trials if t.value is not None),
+        key=lambda t: run.metric.sort_key(t.value or 0.0),
+    )
     if not ok:
         return
     doc.heading(f"Best {min(TOP_TRIALS, len(ok))} trials")
@@ -135,10 +152,10 @@ def _leaderboard(doc: Document, run: RunData) -> None:
             "…" if len(t.hypothesis) > HYPOTHESIS_CHARS else ""
         )
         rows.append(
-            [str(t.index), fmt(t.val_bpb), "yes" if t.kept else "", t.source, changes, hypothesis]
+            [str(t.index), fmt(t.value), "yes" if t.kept else "", t.source, changes, hypothesis]
         )
     doc.table(
-        ["trial", "val_bpb", "kept", "source", "changes", "hypothesis"],
+        ["trial", run.metric.name, "kept", "source", "changes", "hypothesis"],
         rows,
         numeric=[True, True, False, False, False, False],
     )
