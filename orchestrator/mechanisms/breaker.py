@@ -57,16 +57,16 @@ class EffectTally:
         if not self.tripped:
             self.tripped, self.reason = breaker, reason
 
-    def note_call_seconds(self, seconds: float) -> None:
-        """One hook call took ``seconds`` (module load included)."""
-        if seconds > SLOW_CALL_SECONDS:
+    def note_call_seconds(self, seconds: float, budget_s: float = SLOW_CALL_SECONDS) -> None:
+        """One hook call took ``seconds`` (module load included); ``budget_s`` is the limit."""
+        if seconds > budget_s:
             self.slow_streak += 1
         else:
             self.slow_streak = 0
         if self.slow_streak >= SLOW_CALLS_TO_REVERT:
             self._trip(
                 BREAKER_SLOW_CALLS,
-                f"its last {self.slow_streak} calls each took over {SLOW_CALL_SECONDS:g} s "
+                f"its last {self.slow_streak} calls each took over {budget_s:g} s "
                 f"(last {seconds:.2f} s, module load included)",
             )
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.levels.hooks import HookOutcome
-from orchestrator.mechanisms.breaker import BREAKER_ERRORS, EffectTally
+from orchestrator.mechanisms.breaker import BREAKER_ERRORS, SLOW_CALL_SECONDS, EffectTally
 from orchestrator.mechanisms.outputs import (
     InvalidOutput,
     check_candidates,
@@ -155,9 +155,16 @@ def _seconds(value: Any) -> float:
 class LiveMechanismHost:
     """Active mechanisms of one study, their firing records and their circuit breakers."""
 
-    def __init__(self, client: Any, *, max_failures: int = DEFAULT_MAX_FAILURES) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_failures: int = DEFAULT_MAX_FAILURES,
+        slow_call_seconds: float = SLOW_CALL_SECONDS,
+    ) -> None:
         self.client = client
         self.max_failures = max_failures
+        self.slow_call_seconds = slow_call_seconds  # a hook call's budget, load included
         self._live: dict[str, LiveMechanism] = {}
         self._pending: list[Promotion] = []
         self._lock = threading.Lock()  # guards _pending: research threads queue promotions
@@ -190,12 +197,19 @@ class LiveMechanismHost:
         with self._lock:
             return len(self._pending)
 
-    def boundary(self, iteration: int, emit: Emit) -> tuple[list[str], list[str]]:
+    def boundary(
+        self, iteration: int, emit: Emit, history: list[dict[str, Any]] | None = None
+    ) -> tuple[list[str], list[str]]:
         """Apply trip-reverts and queued promotions, journaling each through ``emit``.
-        Called between trials only; returns the names promoted and reverted."""
+        Called between trials only; returns the names promoted and reverted. ``history``
+        (finished trials, as in a context) lets the effect breaker judge the trials that
+        just finished before the next one is planned."""
         promoted: list[str] = []
         reverted: list[str] = []
         for m in list(self._live.values()):
+            m.effects.settle(iteration)  # planning moved on: the screened trial is settled
+            if history is not None:
+                m.effects.note_history(m.name, m.active_from, history)
             if m.failures >= self.max_failures:
                 reverted.append(m.name)
                 reason = f"circuit breaker: {m.last_error}"
@@ -276,7 +290,7 @@ class LiveMechanismHost:
         for m in mechanisms:
             m.calls += 1
             if m.name in call.seconds:
-                m.effects.note_call_seconds(call.seconds[m.name])
+                m.effects.note_call_seconds(call.seconds[m.name], self.slow_call_seconds)
         for name, reason in call.errors.items():
             self._fail(name, f"{stage}: {reason}", errors)
         if call.unavailable:

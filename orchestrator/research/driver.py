@@ -100,7 +100,8 @@ class Level2Driver:
                 memory.reverted_shas.append(fields.get("sha", ""))
             return event
 
-        promoted, reverted = self.host.boundary(state.next_index(), emit)
+        finished = [t.as_trial() for t in state.ordered() if t.finished]  # effect breaker
+        promoted, reverted = self.host.boundary(state.next_index(), emit, finished)
         if self.research and not self.running():
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
