@@ -3,6 +3,7 @@
 #                on the compose stack when one is up, else locally
 #   make up      build the images and start the stack (GPU or CPU variant, picked and said)
 #   make down    stop the stack, no containers left; `make logs` follows its logs
+#   make dashboard  watch the studies under runs/ live in a browser (http://127.0.0.1:8080/)
 #   make test    run the whole test suite (unit, integration, security, end-to-end)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.setup-stamp
 STUDY ?= studies/quickstart.toml
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast study lint format images up down logs report bench clean
+.PHONY: setup test test-fast study lint format images up down logs report dashboard bench clean
 
 # Re-installs only when a lock or pyproject changes, so repeated `make test` is quick.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -61,6 +62,11 @@ format: setup
 
 images:
 	bash images/build.sh
+
+RUNS_DIR ?= runs
+dashboard: setup  ## a live web view of every study under RUNS_DIR on http://127.0.0.1:8080/
+	@mkdir -p $(RUNS_DIR)
+	$(BIN)/bilevel dashboard $(RUNS_DIR)
 
 RUN ?= runs/quickstart
 report: setup  ## report.md + report.html of a study or ablation folder: make report RUN=DIR

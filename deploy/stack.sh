@@ -167,6 +167,7 @@ cmd_up() {
   compose up -d --remove-orphans --scale sandbox-runner="$SANDBOX_RUNNERS"
   wait_healthy
   log "stack '$PROJECT' is up: $(project_containers | wc -l) containers healthy; \`make study\` runs a study on it"
+  log "dashboard: http://127.0.0.1:$(setting BILEVEL_DASHBOARD_PORT 8080)/ (read-only, this host only)"
 }
 
 cmd_down() {

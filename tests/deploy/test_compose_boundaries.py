@@ -19,7 +19,7 @@ BASE = REPO / "compose.yaml"
 CPU = REPO / "compose.cpu.yaml"
 HOSTNET = REPO / "compose.test.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
-SERVICES = {"redis", "orchestrator", "sandbox-runner", "trainer"}
+SERVICES = {"redis", "orchestrator", "sandbox-runner", "trainer", "dashboard"}
 SOCKET = "docker.sock"
 SHARED_REDIS_PORT = "6379"
 
@@ -85,9 +85,20 @@ def test_only_the_orchestrator_reaches_egress(base: dict[str, Any]) -> None:
     assert networks_of(base["services"]["sandbox-runner"]) == {"internal"}
     assert networks_of(base["services"]["trainer"]) == {"internal"}
     assert networks_of(base["services"]["orchestrator"]) == {"internal", "egress"}
-    for service in base["services"].values():
-        assert "ports" not in service, "nothing is published on the host's interfaces"
+    for name, service in base["services"].items():
+        if name != "dashboard":
+            assert "ports" not in service, "nothing else is published on the host's interfaces"
         assert "network_mode" not in service
+
+
+def test_dashboard_is_read_only_on_loopback_and_reaches_nothing(base: dict[str, Any]) -> None:
+    dashboard = base["services"]["dashboard"]
+    assert networks_of(dashboard) == {"dashboard"}
+    on_it = {n for n, s in base["services"].items() if "dashboard" in networks_of(s)}
+    assert on_it == {"dashboard"}, "no other service shares its network"
+    assert all(str(p).startswith("127.0.0.1:") for p in dashboard["ports"])
+    assert mounts_of(dashboard) == ["runs:/app/runs:ro"]
+    assert "BILEVEL_REDIS_URL" not in (dashboard.get("environment") or {})
 
 
 def test_trainer_reserves_an_nvidia_gpu(base: dict[str, Any]) -> None:
@@ -110,8 +121,11 @@ def test_host_network_overlay_keeps_to_loopback(tmp_path: Path) -> None:
     for name, service in merged["services"].items():
         assert service["network_mode"] == "host", name
         assert "networks" not in service, name
-        url = service["environment"].get("BILEVEL_REDIS_URL")
-        if name != "redis":
+        url = (service.get("environment") or {}).get("BILEVEL_REDIS_URL")
+        if name == "dashboard":
+            assert url is None and "ports" not in service
+            assert service["command"][service["command"].index("--host") + 1] == "127.0.0.1"
+        elif name != "redis":
             assert re.search(r"@127\.0\.0\.1:\$\{BILEVEL_STACK_REDIS_PORT:-(\d+)\}/", url), url
     redis = merged["services"]["redis"]["environment"]
     assert redis["REDIS_BIND"] == "127.0.0.1"

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -127,6 +128,7 @@ def stack(docker_engine: None, tmp_path: Path) -> Iterator[Stack]:
         "BILEVEL_GPU": "no",
         "BILEVEL_HOST_NETWORK": "yes",
         "BILEVEL_STACK_REDIS_PORT": str(port),
+        "BILEVEL_DASHBOARD_PORT": str(free_port()),
         "REDIS_PASSWORD": password,
         "BILEVEL_UP_TIMEOUT": str(UP_TIMEOUT_S),
     }
@@ -229,6 +231,11 @@ def test_study_runs_through_the_stack_and_survives_a_trainer_kill(
     (trainer,) = stack.containers("trainer")
     assert trainer == services["trainer"][0]
     assert restart_count(trainer) >= 1
+
+    # The dashboard serves the study from the runs volume, on the host's 127.0.0.1.
+    dashboard = f"http://127.0.0.1:{stack.env['BILEVEL_DASHBOARD_PORT']}/api/studies"
+    with urllib.request.urlopen(dashboard, timeout=10) as answer:
+        assert "stack-e2e" in [s["name"] for s in json.load(answer)["studies"]]
 
     events = read_journal(stack, "stack-e2e")
     proposed = [e["index"] for e in events if e["type"] == "trial_proposed"]
