@@ -1,7 +1,9 @@
 """The sandbox runner service: an rq worker that owns the Docker socket (DESIGN §2).
 
 ``bilevel sandbox-runner`` serves :func:`ladder_job` and :func:`call_job` from one queue,
-with rq's JSON serializer (a request never unpickles anything). A reaper thread removes
+with rq's JSON serializer (a request never unpickles anything), and nothing else: a job naming
+any other function, or carrying callbacks, dependencies or webhooks, is refused before any
+of it runs (:mod:`orchestrator.rq_guard`), so Redis access is not Docker-socket access. A reaper thread removes
 sandbox containers that outlived their deadline, e.g. after the runner itself was killed.
 """
 
@@ -74,6 +76,8 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
 
+    from orchestrator.rq_guard import SANDBOX_JOB_FUNCTIONS, guarded_worker
+
     global _backend
     _backend = make_backend(backend, warm=True)  # a service: keep the next sandbox ready
     for warning in _backend.warnings:
@@ -85,7 +89,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
         threading.Thread(target=_reaper, args=(stop,), daemon=True).start()
     # SimpleWorker: jobs run in this process (no fork per job), keeping the backend and its
     # Docker connection warm; the job timeout still applies.
-    worker = SimpleWorker(
+    worker = guarded_worker(SimpleWorker, SANDBOX_JOB_FUNCTIONS)(
         [Queue(queue, connection=connection, serializer=JSONSerializer)],
         connection=connection,
         serializer=JSONSerializer,

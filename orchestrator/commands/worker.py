@@ -1,6 +1,8 @@
 """`bilevel worker`: a trainer worker that runs trials from an rq queue.
 
-Uses rq's JSON serializer (never pickle). Each job forks an rq work horse, which starts the
+Uses rq's JSON serializer (never pickle) and runs only the trial job: a job naming any other
+function, or carrying callbacks, dependencies or webhooks, is refused unrun
+(:mod:`orchestrator.rq_guard`). Each job forks an rq work horse, which starts the
 training in its own supervised child process (:mod:`trainer.supervise`): a crash, OOM kill
 or hang in training ends that trial, never the worker. The worker process never imports
 torch. Run one worker per GPU; workers on many hosts can share one Redis.
@@ -63,9 +65,13 @@ def register(app: typer.Typer) -> None:
         from rq import Queue, Worker
         from rq.serializers import JSONSerializer
 
+        from orchestrator.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
         from trainer.jobs import TRIAL_QUEUE
 
         connection = connect_redis(redis_url_from(redis_url))
         trial_queue = Queue(queue or TRIAL_QUEUE, connection=connection, serializer=JSONSerializer)
-        worker = Worker([trial_queue], connection=connection, serializer=JSONSerializer, name=name)
+        worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS)
+        worker = worker_class(
+            [trial_queue], connection=connection, serializer=JSONSerializer, name=name
+        )
         worker.work(burst=burst, with_scheduler=False)
