@@ -17,6 +17,7 @@ from orchestrator import journal as ev
 from orchestrator.config import StudyConfig
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
+from sandbox.contexts import context_seed
 from trainer.spec import TRIAL_STATUSES
 
 PENDING = "pending"  # proposed and dispatched, no result yet
@@ -139,7 +140,7 @@ class StudyState:
         best = self.best()
         return {
             "iteration": iteration,
-            "seed": self.config.seed * 1_000_003 + iteration,
+            "seed": context_seed(self.config.seed, iteration),  # the contract tests' formula too
             "space": [p.model_dump(mode="json") for p in space.params],
             "history": history,
             "best": best.as_trial(metric) if best else None,

@@ -111,13 +111,17 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
         cases = contexts.contract_contexts(space, request.get("replays") or [])
+        screens: list[tuple[Any, Any]] = []  # (candidates, verdicts) the screen was seen giving
         for case_name, ctx in cases:
             for hook in hooks:
-                failed = _contract_call(worker, hook, case_name, ctx, limits, checks)
+                failed = _contract_call(worker, hook, case_name, ctx, limits, checks, screens)
                 if failed:
                     return rejected("contract", failed)
                 if problem := worker.still_clean():
                     return rejected("contract", problem)
+        if problem := contexts.screen_problem(screens):
+            checks.append(_check("screen:vetoes-everything", False, 0.0, problem))
+            return rejected("contract", problem)
         return {
             **report,
             "accepted": True,
@@ -141,6 +145,7 @@ def _contract_call(
     ctx: dict[str, Any],
     limits: dict[str, float],
     checks: list[dict[str, Any]],
+    screens: list[tuple[Any, Any]],
 ) -> str | None:
     """Call one hook twice on one context; record the check; the failure reason or None."""
     candidates = contexts.screen_candidates(ctx) if hook == "screen" else None
@@ -161,6 +166,8 @@ def _contract_call(
             )
     checks.append(_check(label, error is None, _seconds(first), str(error or "")))
     if error is None:
+        if hook == "screen":
+            screens.append((candidates, first.get("value")))
         return None
     return f"{hook} on the {case.replace('-', ' ')} context: {error}"
 

@@ -22,6 +22,7 @@ from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.mechanisms.host import HOOKS, LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
 from orchestrator.research.builtin import register_level2_roles
+from orchestrator.research.replays import recent_contexts
 from orchestrator.research.rounds import ActiveSummary, Brief
 from orchestrator.research.session import (
     DEFAULT_MAX_REPAIRS,
@@ -167,6 +168,7 @@ class Level2Driver:
             self.run_dir,
             max_repairs=self.max_repairs,
             blocked_shas=frozenset([m.stored.sha for m in self.host.live()] + memory.reverted_shas),
+            replays=recent_contexts(state, iteration),
         )
 
         def work() -> None:

@@ -49,7 +49,9 @@ class LadderVerdict:
 
 
 class Ladder(Protocol):
-    def check(self, source: str) -> LadderVerdict: ...
+    def check(
+        self, source: str, *, replays: list[dict[str, Any]] | None = None
+    ) -> LadderVerdict: ...
 
 
 class Asker(Protocol):
@@ -85,6 +87,7 @@ class ResearchSession:
         *,
         max_repairs: int = DEFAULT_MAX_REPAIRS,
         blocked_shas: frozenset[str] = frozenset(),
+        replays: list[dict[str, Any]] | None = None,
     ) -> None:
         self.brief = brief
         self.agent = agent
@@ -93,6 +96,7 @@ class ResearchSession:
         self.run_dir = Path(run_dir)
         self.max_repairs = max_repairs
         self.blocked_shas = blocked_shas  # live or reverted: never promoted (again)
+        self.replays = replays or []  # the study's recent live contexts, for the contract tests
 
     def _payload(self, **rounds: Any) -> dict[str, Any]:
         """What the built-in agent reads instead of prose: the brief and earlier rounds."""
@@ -195,7 +199,7 @@ class ResearchSession:
                     "discarded", name, f"module {sha} is already live or was reverted earlier"
                 )
             started = time.monotonic()
-            verdict = self.ladder.check(source)
+            verdict = self.ladder.check(source, replays=self.replays)
             name = safe_name(verdict.name or name)  # the class's own name, once known
             missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []
             # The ladder's reason quotes module output: cleaned before the journal and the

@@ -29,8 +29,8 @@ class SandboxLadder:
         self.client = client
         self.space = space
 
-    def check(self, source: str) -> LadderVerdict:
-        report = self.client.check(source, self.space)
+    def check(self, source: str, *, replays: list[dict[str, Any]] | None = None) -> LadderVerdict:
+        report = self.client.check(source, self.space, replays=replays)
         data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
         return LadderVerdict(
             accepted=bool(data.get("accepted")),

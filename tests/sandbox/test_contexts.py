@@ -1,0 +1,154 @@
+"""Contract contexts are indistinguishable from live ones: random per run, realistic, the
+study's own contexts replayed; screen candidates valid and fresh; a veto-everything screen
+is rejected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.api import Context
+from sandbox.contexts import (
+    SEED_STRIDE,
+    context_seed,
+    contract_contexts,
+    screen_candidates,
+    screen_problem,
+)
+from sandbox.ladder import run_ladder
+from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
+
+SYNTHETIC = ("empty-history", "long-history", "crashed-trials", "frozen-params")
+LIVE_SOURCES = ("baseline", "llm", "builtin")
+
+
+def _replay(space: list[dict[str, Any]], *, study_seed: int, iteration: int) -> dict[str, Any]:
+    """A live context as orchestrator/state.py builds it, for a maximising study."""
+    defaults = {p["name"]: p["default"] for p in space}
+    lr = next(p["name"] for p in space if p["kind"] == "float" and not p["frozen"])
+    history = [
+        {
+            "index": 0,
+            "config": defaults,
+            "changes": {},
+            "value": 0.61,
+            "val_bpb": -0.61,
+            "status": "ok",
+            "kept": True,
+            "source": "baseline",
+            "hypothesis": "baseline: the defaults",
+        },
+        {
+            "index": 1,
+            "config": defaults,
+            "changes": {lr: defaults[lr]},
+            "value": 0.64,
+            "val_bpb": -0.64,
+            "status": "ok",
+            "kept": True,
+            "source": "mechanism:warm_start",
+            "hypothesis": f"halve {lr}: the loss curve is noisy late in the budget",
+        },
+    ]
+    return {
+        "iteration": iteration,
+        "seed": context_seed(study_seed, iteration),
+        "space": space,
+        "history": history,
+        "best": history[1],
+        "base": defaults,
+        "metric": "accuracy",
+        "direction": "maximize",
+    }
+
+
+def test_every_run_draws_new_contexts(space: list[dict[str, Any]]) -> None:
+    first, second = dict(contract_contexts(space, [])), dict(contract_contexts(space, []))
+    assert set(first) == set(second) == set(SYNTHETIC)
+    assert [c["seed"] for c in first.values()] != [c["seed"] for c in second.values()]
+    assert len(first["long-history"]["history"]) != len(second["long-history"]["history"]) or (
+        first["long-history"]["history"] != second["long-history"]["history"]
+    )
+    # The same draw when a test fixes it (reproducible failures).
+    assert contract_contexts(space, [], seed=7) == contract_contexts(space, [], seed=7)
+
+
+def test_synthetic_histories_read_like_a_live_study(space: list[dict[str, Any]]) -> None:
+    for seed in range(5):
+        for name, ctx in contract_contexts(space, [], seed=seed):
+            parsed = Context.from_dict(ctx)
+            assert (ctx["seed"] - ctx["iteration"]) % SEED_STRIDE == 0  # the live formula
+            assert ctx["iteration"] >= len(ctx["history"])
+            incumbent = dict(ctx["base"]) if not ctx["history"] else None
+            for t in ctx["history"]:
+                assert "synthetic" not in t["hypothesis"] and t["hypothesis"]
+                assert t["source"] in LIVE_SOURCES or t["source"].startswith("mechanism:")
+                assert set(t) == {
+                    "index", "config", "changes", "value", "val_bpb", "status", "kept",
+                    "source", "hypothesis",
+                }  # fmt: skip
+                if t["index"] == 0:
+                    assert (t["source"], t["changes"]) == ("baseline", {})
+                    incumbent = dict(t["config"])
+                assert incumbent is not None
+                assert t["config"] == {**incumbent, **t["changes"]}  # relative to the incumbent
+                if t["kept"]:
+                    incumbent = dict(t["config"])
+            kept = [t for t in ctx["history"] if t["kept"]]
+            assert ctx["best"] == (kept[-1] if kept else None), name
+            if kept:
+                assert ctx["base"] == kept[-1]["config"]
+            assert parsed.metric == "val_bpb" and parsed.direction == "minimize"
+
+
+def test_replays_lend_their_study_seed_metric_and_direction(space: list[dict[str, Any]]) -> None:
+    replay = _replay(space, study_seed=42, iteration=2)
+    cases = dict(contract_contexts(space, [replay], seed=3))
+    assert set(cases) == {*SYNTHETIC, "replay-0"}
+    assert Context.from_dict(cases["replay-0"]) == Context.from_dict(replay)
+    for ctx in cases.values():
+        assert ctx["seed"] == context_seed(42, ctx["iteration"])
+        assert (ctx["metric"], ctx["direction"]) == ("accuracy", "maximize")
+    long = cases["long-history"]["history"]
+    assert all(t["val_bpb"] == -t["value"] for t in long if t["status"] == "ok")
+    assert any(t["source"] == "mechanism:warm_start" for t in long)  # the study's own names
+
+
+def test_screen_candidates_are_valid_fresh_and_live_shaped(space: list[dict[str, Any]]) -> None:
+    for seed in range(5):
+        for _, ctx in contract_contexts(space, [], seed=seed):
+            context = Context.from_dict(ctx)
+            candidates = screen_candidates(ctx)
+            assert candidates == screen_candidates(ctx)  # both determinism calls see the same
+            assert 2 <= len(candidates) <= 6
+            assert candidates[0]["priority"] == 0.0  # Level 1's own comes first
+            tried = [t.config for t in context.history]
+            for cand in candidates:
+                assert context.check(cand["changes"]) is None
+                assert context.apply(cand["changes"]) not in tried
+                assert cand["rationale"] and -100 <= cand["priority"] <= 100
+
+
+def test_screen_problem_only_for_a_veto_in_every_context() -> None:
+    cands = [{"changes": {"X": 1}}, {"changes": {"X": 2}}]
+    veto = [{"accept": False, "reason": "no"}] * 2
+    mixed = [{"accept": False, "reason": "no"}, {"accept": True, "reason": ""}]
+    assert "vetoed all 4" in str(screen_problem([(cands, veto), (cands, veto), ([], [])]))
+    assert screen_problem([(cands, veto), (cands, mixed)]) is None
+    assert screen_problem([([], [])]) is None
+
+
+def test_a_screen_that_vetoes_everything_is_rejected(
+    process_backend: Any, space: list[dict[str, Any]]
+) -> None:
+    source = (
+        "from sandbox.api import Candidate, Context, Mechanism, Verdict\n\n\n"
+        "class NoToAll(Mechanism):\n"
+        "    name = 'no_to_all'\n\n"
+        "    def screen(self, ctx: Context, candidates: list[Candidate]) -> list[Verdict]:\n"
+        "        return [Verdict(False, 'not convinced') for _ in candidates]\n"
+    )
+    report = run_ladder(
+        source, space, backend=process_backend, limits=FAST_LIMITS, deadline_s=FAST_DEADLINE_S
+    )
+    assert not report.accepted and report.stage == "contract"
+    assert "screen vetoed all" in report.reason
