@@ -42,6 +42,7 @@ MAX_MESSAGE_BYTES = 1 << 20
 MAX_MODULE_OUTPUT_BYTES = 4096
 # An answer's error text is cut to this (it goes into reports and LLM repair prompts).
 MAX_ERROR_CHARS = 2000
+OUTPUT_POLL_S = 0.2  # the output drain thread's wait; the report reads what is left itself
 TOKEN_BYTES = 16  # per message: unguessable, and new for every message
 WORKER_ENV = {
     # Hash randomisation would make set-of-str iteration order differ from one process to
@@ -140,10 +141,10 @@ class Worker:
             start_new_session=True,  # its own process group: killpg reaches what it forked
         )
         os.close(out_write)
+        os.set_blocking(self._out_read, False)
+        self._output_lock = threading.Lock()
+        self._output_closed = False
         ALL_WORKERS.append(self)
-        # The OOM killer should pick a worker, never the supervisor that writes the report.
-        with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/oom_score_adj", "w") as f:
-            f.write("1000")
         self.output = bytearray()
         self.output_dropped = 0
         self._drain = threading.Thread(target=self._drain_output, daemon=True)
@@ -153,11 +154,29 @@ class Worker:
         self.broken = ""  # why this worker's channel can no longer be trusted, once it can't
 
     def _drain_output(self) -> None:
-        while chunk := os.read(self._out_read, 65536):
-            room = MAX_MODULE_OUTPUT_BYTES - len(self.output)
-            self.output += chunk[: max(room, 0)]
-            self.output_dropped += max(len(chunk) - max(room, 0), 0)
-        os.close(self._out_read)
+        while not self._output_closed:
+            with contextlib.suppress(OSError, ValueError):
+                select.select([self._out_read], [], [], OUTPUT_POLL_S)
+            self._read_output()
+
+    def _read_output(self) -> None:
+        """Take what the module printed so far (non-blocking; the drain thread and the
+        report both call this, so the report holds everything printed before the answer)."""
+        with self._output_lock:
+            while not self._output_closed:
+                try:
+                    chunk = os.read(self._out_read, 65536)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self._output_closed = True
+                    os.close(self._out_read)
+                    return
+                room = max(MAX_MODULE_OUTPUT_BYTES - len(self.output), 0)
+                self.output += chunk[:room]
+                self.output_dropped += len(chunk) - len(chunk[:room])
 
     def _pending(self) -> bool:
         """Bytes waiting on the answer channel that answer nothing the supervisor asked."""
@@ -276,6 +295,7 @@ class Worker:
             self.proc.wait(timeout=5)
 
     def module_output(self) -> str:
+        self._read_output()
         text = self.output.decode("utf-8", errors="replace")
         return text + (
             f"\n[... {self.output_dropped} more bytes dropped]" if self.output_dropped else ""

@@ -12,11 +12,21 @@ exactly these hooks.
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 
 HOOK_NAMES = ("guide", "propose", "screen")  # sandbox.api.HOOKS, in call order
 API_MODULE = "sandbox.api"
 BASE_CLASS = "Mechanism"
+# CPython 3.11's AST constructor keeps its recursion bookkeeping in shared state: parses
+# in parallel threads (one per mechanism of a hook stage) can fail with a SystemError.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_source(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time (see _PARSE_LOCK)."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ def source_hooks(source: str) -> SourceHooks:
 
 
 def _source_hooks(source: str) -> SourceHooks:
-    tree = ast.parse(source)
+    tree = parse_source(source)
     names, modules = _mechanism_refs(tree)
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     is_mechanism: dict[str, bool] = {}

@@ -199,6 +199,10 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
 def _not_dumpable() -> None:
     """No core dumps, and /proc/<this pid>/{mem,fd,environ} and ptrace closed to every other
     process of this uid, before any module code runs (a module may undo it for itself only)."""
+    # The OOM killer should pick a worker, never the supervisor that writes the report
+    # (set here: once non-dumpable, /proc/<pid>/oom_score_adj is no longer ours to write).
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
     with contextlib.suppress(Exception):
         import ctypes
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from sandbox.source_hooks import parse_source
+
 REPORT_PREFIX = b"BILEVEL-HARNESS-REPORT"
 # Most a harness may print. The report is small (module output is capped at 4 KiB per
 # worker inside); anything beyond this is an attack or a bug, and the run is failed.
@@ -68,8 +70,8 @@ def preload_modules(request: dict[str, Any]) -> tuple[str, ...]:
     names: dict[str, None] = {}
     for mechanism in request.get("mechanisms") or []:
         try:
-            tree = ast.parse(mechanism.get("source", ""))
-        except (SyntaxError, ValueError):
+            tree = parse_source(str(mechanism.get("source", "")))
+        except Exception:  # unparsable: its own load reports that, inside the sandbox
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

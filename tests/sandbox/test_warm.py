@@ -97,18 +97,19 @@ def test_preload_names_what_the_stage_imports_and_nothing_else() -> None:
 
 
 @pytest.mark.parametrize("name", [pytest.param("docker", marks=pytest.mark.docker), "process"])
-def test_each_stage_gets_its_own_warm_sandbox_with_its_imports_loaded(
+def test_each_mechanism_and_stage_gets_its_own_warm_sandbox_with_its_imports_loaded(
     name: str, space: list[dict[str, Any]]
 ) -> None:
-    """A study's back-to-back guide/propose/screen calls each find a sandbox started for
-    that stage, its workers having imported what the stage's mechanisms import; the
-    answers are the same as from a cold sandbox."""
+    """A study's back-to-back hook calls each find a sandbox started for that mechanism
+    and stage (mechanisms never share one), its worker having imported what the mechanism
+    imports; the answers are the same as from a cold sandbox."""
     if name == "docker":
         ensure_sandbox_image()
     cold = make_backend(name)
     warm = make_backend(name, warm=True)
     ctx = contract_contexts(space, [])[1][1]  # a long history: the GP has data
-    ref = [("fit", source_sha(GP_LIKE), GP_LIKE)]
+    sha = source_sha(GP_LIKE)
+    ref = [("fit", sha, GP_LIKE)]
     try:
         expected = call_stage("propose", ref, ctx, backend=cold)
         assert expected.outputs[0].ok, expected.outputs[0].error
@@ -117,10 +118,10 @@ def test_each_stage_gets_its_own_warm_sandbox_with_its_imports_loaded(
             assert got.outputs[0].ok, got.outputs[0].error
             assert got.outputs[0].value == expected.outputs[0].value
             time.sleep(1.0)
-        args = warm.harness_args("call:propose")
+        args = warm.harness_args(f"call:propose:{sha}")
         assert args == ["--prefork", "1", "--preload", "statistics,sklearn.gaussian_process"]
-        assert warm.harness_args("call:guide") == ["--prefork", "3"]  # nothing learnt yet
-        assert set(warm._slots) == {"call:propose"}  # type: ignore[attr-defined]
+        assert warm.harness_args(f"call:guide:{sha}") == ["--prefork", "1"]  # nothing learnt
+        assert set(warm._slots) == {f"call:propose:{sha}"}  # type: ignore[attr-defined]
     finally:
         warm.close()
         cold.close()

@@ -38,11 +38,11 @@ class Attack:
 
     @property
     def findings(self) -> dict[str, Any]:
-        """What the probe observed inside (its Guidance hint, JSON)."""
+        """What the probe observed inside (its printed FINDINGS line, JSON)."""
         assert self.output and self.output.get("ok"), (
             f"probe failed: {self.output} / {self.run.error}"
         )
-        return json.loads(self.output["value"]["hint"])
+        return findings_in(str(self.output.get("output") or ""))
 
     @property
     def everything_returned(self) -> str:
@@ -52,6 +52,14 @@ class Attack:
     @property
     def error(self) -> str:
         return str((self.output or {}).get("error") or self.run.error)
+
+
+def findings_in(output: str) -> dict[str, Any]:
+    """The FINDINGS line a probe printed (see payloads/_prelude.py)."""
+    # A process the probe forked may print into the same pipe, even mid-line.
+    lines = [line.partition("FINDINGS ")[2] for line in output.splitlines() if "FINDINGS " in line]
+    assert lines, f"the probe printed no findings: {output[:300]!r}"
+    return json.loads(lines[-1])
 
 
 def payload_source(name: str, marker: str, subst: dict[str, str] | None = None) -> str:

@@ -10,7 +10,6 @@ leftovers for every case. Network cases never address anything beyond 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import threading
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.sandbox.helpers import quickstart_space
 from tests.security.attack import (
     ATTACK_LIMITS,
     SLACK_S,
+    findings_in,
     new_marker,
     payload_source,
     run_attack,
@@ -139,7 +139,8 @@ def test_binary_and_non_utf8_output(backend: Any) -> None:
     attack = run_attack(backend, "binary_output")
     assert attack.run.status == "ok"
     assert attack.output is not None and attack.output["ok"] is True
-    assert attack.findings == {"done": True}
+    # The probe's own findings line is past the 4 KiB of output kept; its answer is intact.
+    assert attack.output["value"]["hint"] == "findings printed"
 
 
 def test_file_descriptor_exhaustion(backend: Any) -> None:
@@ -398,7 +399,7 @@ def test_a_sibling_cannot_be_killed_rewritten_or_planted(backend: Any, hook: str
     assert text == f"intact {marker}"
     if hook == "guide":
         assert outputs["attacker"].ok
-        found = json.loads(outputs["attacker"].value["hint"])
+        found = findings_in(outputs["attacker"].output)
         assert not any("victim" in w for w in found["written"])
 
 

@@ -1,6 +1,6 @@
 # Prepended to every payload by tests/security/test_attacks.py. Payloads bypass the static
 # gate on purpose (they go straight to a backend): the sandbox is the boundary under test.
-# A probe reports what it observed through its hook output (a Guidance hint, JSON); the
+# A probe reports what it observed as a printed FINDINGS line (JSON) and returns a hint; the
 # tests assert host-side facts first and use these findings only for in-sandbox state.
 import json
 import os
@@ -14,7 +14,10 @@ MARKER = "@MARKER@"
 
 
 def _report(**findings):
-    return Guidance(hint=json.dumps(findings, default=str)[:1900])
+    # Findings go out as a printed line (module output, kept up to 4 KiB): a hint is
+    # capped far shorter by the shared output limits.
+    print("FINDINGS " + json.dumps(findings, default=str)[:3800], flush=True)
+    return Guidance(hint="findings printed")
 
 
 def _try(fn):
