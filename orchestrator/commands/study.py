@@ -228,8 +228,8 @@ def print_summary(console: Any, summary: Any) -> None:
     body = "\n".join(clean_text(f"  {k} = {v!r}") for k, v in config.items())
     console.print(Panel(Text(body or "  (no successful trial)"), title="best config"))
     console.print("== bilevel summary ==", markup=False, highlight=False)
-    for line in summary.lines():
-        console.print(clean_text(line), markup=False, highlight=False)
+    for line in summary.lines():  # one key: value per line, never wrapped (grep-able)
+        console.print(clean_text(line), markup=False, highlight=False, soft_wrap=True)
     for line in level2_summary_lines(summary.run_dir):  # mechanisms, verdicts, firing
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print("== end summary ==", markup=False, highlight=False)

@@ -176,7 +176,15 @@ def critique(payload: dict[str, Any]) -> CritiqueReply:
         reason = f"nothing scores above {MIN_SCORE}; building the least redundant option"
     return CritiqueReply(
         scores=[
-            Score(title=t, score=min(10.0, round(scores.get(t, 0.0), 2)), reason=diagnosis)
+            # Library modules are written for the gate (feasible) and only mechanisms not
+            # live are offered (novel): the need score alone separates them.
+            Score(
+                title=t,
+                gain=min(10.0, round(scores.get(t, 0.0), 2)),
+                feasibility=10.0,
+                novelty=10.0,
+                reason=diagnosis,
+            )
             for t in ranked
         ],
         selected=best,

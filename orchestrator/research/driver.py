@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal, read_events
+from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.mechanisms.host import HOOKS, LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
@@ -215,6 +216,8 @@ class Level2Driver:
             allowlist=list(self.allowlist),
             rejected=list(memory.rejected),
             promoted=list(memory.promoted),
+            facts=study_facts(self.config, state),
+            policy=state.policy.model_dump(mode="json"),
         )
 
     # ------------------------------------------------------------------ resume

@@ -83,6 +83,18 @@ def active_text(brief: Brief) -> str:
     )
 
 
+def policy_text(brief: Brief) -> str:
+    """The Level-1.5 policy in force when the session started."""
+    p = brief.policy
+    if not p:
+        return "Search policy: the defaults (nothing frozen by policy)."
+    return (
+        f"Search policy in force: frozen by policy {p.get('frozen') or 'none'}; mode "
+        f"{p.get('mode', '?')}; step scale {p.get('step_scale', 1)}; focus "
+        f"{p.get('focus') or 'none'}"
+    )
+
+
 def context_block(brief: Brief) -> str:
     best = brief.best
     best_value = trial_value(best) if best else None
@@ -97,7 +109,9 @@ def context_block(brief: Brief) -> str:
             f"Objective: {brief.objective} ({metric.verb} {metric.name}, {metric.word}). "
             f"Research session "
             f"{brief.session}, triggered by {brief.trigger} at trial {brief.iteration}.",
-            f"Search space:\n{space_text(brief)}",
+            *(["Facts:\n" + "\n".join(f"- {f}" for f in brief.facts)] if brief.facts else []),
+            f"Search space (FROZEN as of the current policy):\n{space_text(brief)}",
+            policy_text(brief),
             f"Full trace (oldest first):\n{trace_text(brief)}",
             f"Best so far: {best_line}",
             f"Active mechanisms:\n{active_text(brief)}",
@@ -131,9 +145,11 @@ def explore_prompt(brief: Brief) -> str:
 def critique_prompt(brief: Brief, explore: ExploreReply) -> str:
     return (
         f"{context_block(brief)}\n\nHypotheses:\n{explore.model_dump_json(indent=1)}\n\n"
-        "Round 2 — critique. Score each hypothesis 0-10 for expected gain on this trace, "
-        "feasibility as a pure function of the context, and overlap with the active "
-        'mechanisms. Select one. Reply as {"scores": [{"title", "score", "reason"}], '
+        "Round 2 — critique. Score each hypothesis on three separate axes, 0-10 each: "
+        "gain (expected improvement on this trace), feasibility (as a pure function of the "
+        "context, with the allowed imports) and novelty (10 = no overlap with the active "
+        "mechanisms); total = gain + feasibility + novelty. Select one. Reply as "
+        '{"scores": [{"title", "gain", "feasibility", "novelty", "total", "reason"}], '
         '"selected": title, "reason": str}.'
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HookName = Literal["guide", "propose", "screen"]
 ROUNDS = ("explore", "critique", "specify", "generate")
@@ -36,9 +36,22 @@ class ExploreReply(_Reply):
 
 
 class Score(_Reply):
+    """One hypothesis judged on three separate axes, each 0-10, and their total (0-30)."""
+
     title: str
-    score: float = Field(ge=0, le=10)
+    gain: float = Field(ge=0, le=10, description="expected improvement of the metric here")
+    feasibility: float = Field(
+        ge=0, le=10, description="as a pure function of the context, with the allowed imports"
+    )
+    novelty: float = Field(ge=0, le=10, description="10: no overlap with active mechanisms")
+    total: float | None = Field(default=None, description="gain + feasibility + novelty")
     reason: str = ""
+
+    @model_validator(mode="after")
+    def _total_is_the_sum(self) -> Score:
+        # The total is arithmetic, not a fourth opinion: a model's own sum is replaced.
+        self.total = round(self.gain + self.feasibility + self.novelty, 4)
+        return self
 
 
 class CritiqueReply(_Reply):
@@ -98,6 +111,10 @@ class Brief:
     allowlist: list[str]
     rejected: list[str] = field(default_factory=list)  # names rejected earlier this study
     promoted: list[str] = field(default_factory=list)  # names ever promoted this study
+    # The study's facts (budget, the objective's fixed facts, noise) as Level 1 sees them.
+    facts: list[str] = field(default_factory=list)
+    # The search policy in force when the session started (frozen set, focus, mode).
+    policy: dict[str, Any] = field(default_factory=dict)
     # The study's metric and its direction (issue 12); history values are in its units.
     metric: str = "val_bpb"
     direction: str = "minimize"

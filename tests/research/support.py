@@ -90,7 +90,16 @@ EXPLORE = {
     ],
 }
 CRITIQUE = {
-    "scores": [{"title": "steer to untouched parameters", "score": 7, "reason": "cheap"}],
+    "scores": [
+        {
+            "title": "steer to untouched parameters",
+            "gain": 5,
+            "feasibility": 9,
+            "novelty": 7,
+            "total": 21,
+            "reason": "cheap",
+        }
+    ],
     "selected": "steer to untouched parameters",
     "reason": "cheap and pure",
 }
