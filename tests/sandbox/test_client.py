@@ -68,6 +68,17 @@ def test_screen_needs_candidates_and_answers_one_verdict_each(
     assert [type(v["accept"]) for v in verdicts] == [bool, bool]
 
 
+def test_clients_say_how_strongly_they_isolate(backend: Any) -> None:
+    from sandbox.backends import STRONG_ISOLATION
+
+    client = DirectClient(backend)
+    assert client.isolation == backend.isolation
+    expected = {"docker"} if backend.name == "docker" else {"bwrap", "unshare", "bare"}
+    assert client.isolation in expected
+    if backend.name == "docker":
+        assert client.isolation in STRONG_ISOLATION
+
+
 def test_make_client_rejects_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="unknown sandbox client"):
         make_client("carrier-pigeon")  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ def test_engine_applies_the_hardened_profile(docker_backend: Any) -> None:
     assert host["NanoCpus"] > 0
     assert {u["Name"] for u in host["Ulimits"]} >= {"fsize", "nofile", "core"}
     assert config["User"] == "10001:10001"
+    assert config["WorkingDir"] == "/work"  # empty and read-only: nothing to import or plant
     assert sorted(e.split("=")[0] for e in config["Env"]) == ["LANG", "PATH"]
     assert config["Labels"]["org.bilevel.sandbox"] == "1"
 

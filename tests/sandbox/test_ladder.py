@@ -102,3 +102,56 @@ def test_replayed_contexts_are_tested(process_backend: Any, space: list[dict[str
     )
     assert (bad.accepted, bad.stage) == (False, "contract")
     assert "replay 0" in bad.reason and "replay only" in bad.reason
+
+
+# ---------------------------------------------------------------- hooks come from the source
+
+MIXIN = """from sandbox.api import Guidance, Mechanism
+
+
+class Hints:
+    def guide(self, ctx):
+        return Guidance(hint="from a mixin")
+
+
+class M(Hints, Mechanism):
+    name = "m"
+"""
+
+
+def test_hooks_are_read_from_the_source() -> None:
+    from sandbox.source_hooks import source_hooks
+
+    assert source_hooks(MIXIN).hooks == ("guide",)
+    assert source_hooks(MIXIN).class_name == "M"
+    aliased = "import sandbox.api as a\nclass X(a.Mechanism):\n    def screen(self, c, k): ...\n"
+    assert source_hooks(aliased).hooks == ("screen",)
+    assert "exactly one subclass" in source_hooks("import numpy\n").problem
+    two = MIXIN + "\nclass N(M):\n    pass\n"
+    assert "found 2" in source_hooks(two).problem
+    assert "overrides no hook" in source_hooks(MIXIN.replace("def guide", "def other")).problem
+    assert "does not parse" in source_hooks("class (:").problem
+    assert source_hooks("x = " + "(" * 5000 + ")" * 5000).problem  # no crash on nesting
+
+
+def test_module_with_hooks_only_in_a_mixin_is_tested_and_accepted(
+    process_backend: Any, space: list[dict[str, Any]]
+) -> None:
+    report = _ladder(MIXIN, space, process_backend)
+    assert report.accepted, report.reason
+    assert report.hooks == ["guide"]
+    assert any(c.name.startswith("guide:") for c in report.checks)
+
+
+def test_an_internal_error_is_a_rejection_with_one_line(
+    process_backend: Any, space: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sandbox.ladder
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("gate bug\nsecond line")
+
+    monkeypatch.setattr(sandbox.ladder, "check_source", broken)
+    report = _ladder(MIXIN, space, process_backend)
+    assert not report.accepted and report.stage == "static"
+    assert "\n" not in report.reason and "RuntimeError" in report.reason
