@@ -84,6 +84,7 @@ def build_document(run: RunData) -> Document:
         if png is not None:
             doc.figure(name, png, caption)
     _noise(doc, run)
+    _credits(doc, run)
     _leaderboard(doc, run)
     _research(doc, run)
     if not run.llm_calls:
@@ -96,8 +97,10 @@ def _objective_label(run: RunData) -> str:
     kind = objective.get("kind") or "gpt"
     if kind == "gpt":
         return f"preset `{run.preset or '?'}`"
-    detail = objective.get("benchmark") or objective.get("target") or " ".join(
-        objective.get("command") or []
+    detail = (
+        objective.get("benchmark")
+        or objective.get("target")
+        or " ".join(objective.get("command") or [])
     )
     return f"objective `{kind}: {detail}`"
 
@@ -134,6 +137,40 @@ def _noise(doc: Document, run: RunData) -> None:
         f"The baseline was run {len(run.noise_values)} times ({values}); noise floor "
         f"{fmt(run.noise_floor)} ({run.noise_method or 'method not recorded'}). A change is "
         "kept only when it beats the incumbent by more than this."
+    )
+
+
+def _credits(doc: Document, run: RunData) -> None:
+    """Who ran the search trials and why: the arbitration's credit table (issue 11)."""
+    from orchestrator.summary import summary_from_journal
+
+    try:
+        rows = summary_from_journal(run.run_dir).credits
+    except (ValueError, KeyError):  # no study_started yet, or a journal from before credits
+        return
+    if not any(r["trials"] or r["chosen_by"] for r in rows):
+        return
+    doc.heading("Trial sources and credit")
+    doc.paragraph(
+        "Each search trial runs one source's candidate: Level 1 or a live mechanism, chosen "
+        "by earned credit (discounted mean of kept improvements over the incumbent, "
+        "normalised to the study's largest), with Level 1 guaranteed one trial in four and a "
+        "new mechanism its first trials. Pre-empted: its candidate survived but another ran."
+    )
+    doc.table(
+        ["source", "trials", "improvements", "credit", "chosen by", "pre-empted"],
+        [
+            [
+                r["source"],
+                str(r["trials"]),
+                str(r["improvements"]),
+                f"{r['credit']:.3f}",
+                ", ".join(f"{k} {v}" for k, v in sorted(r["chosen_by"].items())) or "–",
+                str(r["preempted"]),
+            ]
+            for r in rows
+        ],
+        numeric=[False, True, True, True, False, True],
     )
 
 
