@@ -257,6 +257,10 @@ def run_benchmark(spec: TrialSpec) -> TrialResult:
     assert objective is not None and objective.benchmark is not None
     if errors := check_spec(spec):
         return TrialResult.failed(spec, "invalid", "; ".join(errors))
+    if objective.delay_s:
+        import time
+
+        time.sleep(objective.delay_s)
     value = benchmarks.observe(
         objective.benchmark,
         objective.dim,

@@ -31,6 +31,8 @@ OBJECTIVE_KINDS: tuple[str, ...] = ("gpt", "function", "command", "benchmark")
 GPT_METRIC_NAME = "val_bpb"
 # Characters of an error kept in a result: a traceback's last frames or a stderr tail.
 MAX_ERROR_CHARS = 2000
+# A benchmark's simulated trial duration stays a demo/test aid, never a real wait.
+MAX_BENCHMARK_DELAY_S = 60.0
 
 TRIAL_STATUSES: tuple[str, ...] = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
 
@@ -197,7 +199,9 @@ class ObjectiveSpec(BaseModel):
     ``function``: ``target`` (``package.module:function``) found on ``pythonpath`` or
     ``PYTHONPATH``. ``command``: ``command`` run in ``workdir``, the metric read from the
     last ``METRIC: value`` line on stdout or from ``result_file`` (JSON). ``benchmark``:
-    ``benchmark`` (name), ``dim`` and ``noise`` (sd of Gaussian observation noise).
+    ``benchmark`` (name), ``dim``, ``noise`` (sd of Gaussian observation noise) and
+    ``delay_s`` (a simulated trial duration: with microsecond trials a study would end
+    before a background research session could promote anything).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -217,6 +221,7 @@ class ObjectiveSpec(BaseModel):
     benchmark: str | None = None
     dim: int | None = None
     noise: float = Field(default=0.0, ge=0)
+    delay_s: float = Field(default=0.0, ge=0, le=MAX_BENCHMARK_DELAY_S)
     timeout_s: float | None = Field(default=None, gt=0)
 
 
