@@ -75,6 +75,9 @@ class ObjectiveConfig(BaseModel):
     benchmark: str | None = None
     dim: int | None = None
     noise: float = Field(default=0.0, ge=0)
+    delay_s: float = Field(
+        default=0.0, ge=0, le=60, description="simulated seconds per benchmark trial"
+    )
     # function and command
     timeout_s: float | None = Field(default=None, gt=0)
 
@@ -232,5 +235,6 @@ def objective_spec(
         benchmark=objective.benchmark,
         dim=objective.dim,
         noise=objective.noise,
+        delay_s=objective.delay_s,
         timeout_s=objective.timeout_s,
     )
