@@ -356,7 +356,7 @@ class _Reach(ast.NodeVisitor):
             self.errors,
             node,
             shown,
-            "a module may only be used to reach its functions and classes (`np.mean(x)`); import what you need by name",
+            "a module may only be used to reach its functions and classes (`np.mean(x)`); import what you need by name, and do not reuse a module's name for a variable",
         )
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -375,7 +375,7 @@ class _Reach(ast.NodeVisitor):
 
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         for attr in node.kwd_attrs:  # `case C(x=...)` reads attribute x of the subject
-            if attr.startswith("__") or attr in DENIED_NAMES:
+            if attr.startswith("__") or attr in DENIED_NAMES or attr in INSPECT_ATTRIBUTES:
                 _fail(
                     self.errors,
                     node,
