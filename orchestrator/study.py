@@ -20,6 +20,7 @@ from orchestrator import journal as ev
 from orchestrator.agent.base import Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.config import StudyConfig, redact_url
+from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
 from orchestrator.executor import Executor, make_executor
 from orchestrator.journal import Journal, journal_path, read_events
@@ -114,6 +115,7 @@ class StudyRunner:
         self.metric = config.metric()  # every comparison of two values goes through it (I4)
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         self.arbiter = make_arbiter(config.levels.arbiter)
+        self.progress_file = ProgressFile(journal.run_dir)
         journal.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -324,8 +326,10 @@ class StudyRunner:
                 continue
             for result in self.executor.wait(POLL_INTERVAL_S):
                 self.finish(result)
+            progress = self.executor.progress()
+            self.progress_file.write(progress)  # live step/loss for `bilevel dashboard`
             if self.observer:
-                self.observer("tick", self.executor.progress())
+                self.observer("tick", progress)
         self.finish_study()
 
     def finish_study(self) -> None:

@@ -125,12 +125,19 @@ def create_app(runs_dir: Path, *, allowed_hosts: list[str] | None = None) -> Sta
             view = runs.view(name)
             if view is None:
                 return JSONSafe({"error": "no such study"}, status_code=404)
-            since = request.query_params.get("since")
-            if since is not None and since.lstrip("-").isdigit() and int(since) == view.seq:
-                return JSONSafe({"seq": view.seq, "unchanged": True}, headers=_NO_STORE)
+            # The page sends back the token of what it has; the same token means no news.
+            token = str(view.seq)
+            live: dict[int, dict[str, Any]] = {}
             if build is payloads.overview:
-                return JSONSafe(build(view, runs.modified(name)), headers=_NO_STORE)
-            return JSONSafe(build(view), headers=_NO_STORE)
+                live = runs.progress(name)
+                token += "." + str(hash(json.dumps(live, sort_keys=True)) & 0xFFFFFFFF)
+            if request.query_params.get("since") == token:
+                return JSONSafe({"seq": token, "unchanged": True}, headers=_NO_STORE)
+            if build is payloads.overview:
+                data = build(view, runs.modified(name), live)
+            else:
+                data = build(view)
+            return JSONSafe({**data, "seq": token}, headers=_NO_STORE)
 
         return endpoint
 

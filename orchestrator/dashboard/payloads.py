@@ -78,7 +78,7 @@ def study_row(view: StudyView, modified: float) -> dict[str, Any]:
     }
 
 
-def _trial(trial: Trial) -> dict[str, Any]:
+def _trial(trial: Trial, live: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "index": trial.index,
         "status": trial.status,
@@ -91,7 +91,8 @@ def _trial(trial: Trial) -> dict[str, Any]:
         "hypothesis": trial.hypothesis,
         "error": trial.error,
         "seconds": trial.seconds,
-        "progress": trial.progress,
+        "progress": trial.progress
+        or ((live or {}).get(trial.index, {}) if trial.status == "running" else {}),
     }
 
 
@@ -104,8 +105,11 @@ def varied_params(view: StudyView) -> list[str]:
     return sorted(k for k, values in seen.items() if len(values) > 1)
 
 
-def overview(view: StudyView, modified: float) -> dict[str, Any]:
-    """The study page: its header, trials, markers, parameters and policy changes."""
+def overview(
+    view: StudyView, modified: float, live: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The study page: its header, trials (``live``: progress of those in flight, from
+    progress.json), markers, parameters and policy changes."""
     params = varied_params(view)
     return {
         "seq": view.seq,
@@ -114,7 +118,7 @@ def overview(view: StudyView, modified: float) -> dict[str, Any]:
         "started_at": view.started_at,
         "noise_floor": view.noise_floor,
         "baseline": view.baseline,
-        "trials": [_trial(t) for t in view.ordered()],
+        "trials": [_trial(t, live) for t in view.ordered()],
         "configs": {str(t.index): {k: t.config.get(k) for k in params} for t in view.ordered()},
         "params": params,
         "markers": view.markers,

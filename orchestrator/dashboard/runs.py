@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.dashboard.progress import PROGRESS_FILENAME, read_progress
 from orchestrator.dashboard.tail import JournalTail
 from orchestrator.dashboard.view import StudyView
 from orchestrator.journal import JOURNAL_FILENAME
@@ -131,6 +132,19 @@ class RunsDir:
             for event in read.events:
                 entry.view.apply(event)
             return entry.view
+
+    def progress(self, name: str) -> dict[int, dict[str, float | None]]:
+        """Live step/loss of the study's trials in flight (its progress.json), {} if none."""
+        folder = self.study_dir(name)
+        if folder is None:
+            return {}
+        path = folder / PROGRESS_FILENAME
+        try:
+            if not path.resolve(strict=True).is_relative_to(folder):
+                return {}
+        except (OSError, RuntimeError):
+            return {}
+        return read_progress(folder)
 
     def modified(self, name: str) -> float:
         """When the study's journal last changed (seconds since the epoch), 0 if unknown."""

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.dashboard.progress import ProgressFile
 from tests.dashboard.browser import Browser
 from tests.dashboard.journals import HOSTILE_MECHANISM, VISIBLE
 from tests.report.journals import JournalWriter, _result
@@ -75,6 +76,10 @@ def test_a_trial_appended_while_the_page_is_open_appears_without_a_reload(
     assert browser.eval(f"{ROWS}") == 5
     status = "document.querySelector('#trials tbody tr[data-index=\"4\"]').children[1].textContent"
     assert browser.eval(status) == "running"
+    # Its training progress comes from the study loop's progress.json, live too.
+    ProgressFile(runs_dir / "live").write({4: {"step": 7, "loss": 2.75, "budget_frac": 0.35}})
+    cells = "[...document.querySelectorAll('#running tbody td')].map(c => c.textContent)"
+    assert browser.wait_for(f"{cells}.includes('35%') && {cells}")[3:] == ["7", "2.7500", "35%"]
     with journal.open("a") as handle:  # half a line: a write in progress must not break it
         handle.write('{"seq": 999, "ts": "x", "type": "trial_fin')
     browser.pump(2.0)

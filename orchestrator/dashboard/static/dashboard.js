@@ -133,6 +133,12 @@
     };
     window.Plotly.react(node, traces, Object.assign(base, layout), PLOT_CONFIG);
   }
+  // Trial indices are integers: ticks every 1, 2, 5, ... trials, never at 0.5.
+  function trialAxis(count) {
+    const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+    const dtick = steps.find((s) => count / s <= 15) || 1000;
+    return { title: { text: "trial" }, tick0: 0, dtick, zeroline: false };
+  }
   function markerShapes(markers) {
     const shapes = [];
     const notes = [];
@@ -257,7 +263,7 @@
     const marks = markerShapes(data.markers);
     plot("progress", traces, {
       height: 380,
-      xaxis: { title: { text: "trial" }, zeroline: false },
+      xaxis: trialAxis(data.trials.length),
       yaxis: { title: { text: plotText(metric + (data.row.direction === "maximize" ? " (higher is better)" : " (lower is better)")) } },
       shapes: marks.shapes,
       annotations: marks.annotations,
@@ -284,7 +290,7 @@
       mode: "lines+markers", type: "scatter", line: { color: "#BBBBBB", width: 1 },
       marker: { color: trials.map((t) => (t.kept ? COLOURS.best : t.status === "ok" ? COLOURS.value : COLOURS.failed)), size: 8 },
       text: trials.map((t) => plotText("#" + t.index + " " + t.status)), hoverinfo: "x+y+text",
-    }], { height: 300, xaxis: { title: { text: "trial" } }, yaxis: { title: { text: plotText(name) } }, showlegend: false });
+    }], { height: 300, xaxis: trialAxis(data.trials.length), yaxis: { title: { text: plotText(name) } }, showlegend: false });
   }
   function jsonTyped(value) {
     return typeof value === "number" || typeof value === "string" ? value : JSON.stringify(value);
@@ -313,7 +319,7 @@
       const p = t.progress || {};
       return tableRow([
         cell(t.index, "num"), t.source, cell(changesText(t.changes), "changes"),
-        cell(p.step === undefined ? "–" : p.step, "num"), cell(fmt(p.loss), "num"),
+        cell(p.step === undefined || p.step === null ? "–" : p.step, "num"), cell(fmt(p.loss), "num"),
         cell(p.budget_frac === undefined || p.budget_frac === null ? "–" : Math.round(p.budget_frac * 100) + "%", "num"),
       ]);
     });
@@ -357,14 +363,14 @@
       name: plotText(m.name), x: data.indices, y: values[m.name], mode: "lines", type: "scatter",
       line: { shape: "hv", color: SERIES[i % SERIES.length], width: 2 },
     }));
-    plot("firing", series(data.firing), { height: 300, xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "trials fired in (cumulative)" } } });
+    plot("firing", series(data.firing), { height: 300, xaxis: trialAxis(data.indices.length), yaxis: { title: { text: "trials fired in (cumulative)" } } });
     const credit = series(data.credit);
     credit.push({
       name: "Level 1", x: data.indices, y: data.level1_credit, mode: "lines", type: "scatter",
       line: { shape: "hv", color: "#999999", width: 2, dash: "dot" },
     });
     plot("credit", credit, {
-      height: 300, xaxis: { title: { text: "trial" } },
+      height: 300, xaxis: trialAxis(data.indices.length),
       yaxis: { title: { text: plotText("improvement of best " + data.metric + " (cumulative)") } },
     });
     fillBody("verdicts", data.verdicts.map((v) => tableRow([

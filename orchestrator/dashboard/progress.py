@@ -1,0 +1,81 @@
+"""Live training progress of a study's trials in flight: ``runs/<study>/progress.json``.
+
+Progress (step, loss, budget fraction) changes several times a second and is worthless once
+a trial ends, so it is live state, not history: it stays out of the journal (the source of
+truth, DESIGN §4.4) and goes to one small sidecar file that the study loop rewrites
+atomically while it waits for results, and the dashboard reads without Redis. A file that
+has not been rewritten for :data:`STALE_AFTER_S` belongs to a study that stopped: ignored.
+Standard library only: the study loop imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+PROGRESS_FILENAME = "progress.json"
+# The file is rewritten at most this often: live enough for a page polling every 1.5 s,
+# and a handful of small writes a minute for the study loop.
+WRITE_INTERVAL_S = 1.0
+# A progress file older than this is from a study that is no longer running.
+STALE_AFTER_S = 60.0
+# The fields of one trial's progress that the file keeps (the executor also knows a pid).
+FIELDS = ("step", "loss", "budget_frac", "elapsed")
+
+
+class ProgressFile:
+    """Writer, used by the study loop: :meth:`write` is cheap to call on every poll."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / PROGRESS_FILENAME
+        self._last_write = 0.0
+        self._last: dict[str, Any] | None = None
+
+    def write(self, progress: dict[int, dict[str, Any]]) -> None:
+        trials = {
+            str(index): {k: _finite(p.get(k)) for k in FIELDS if k in p}
+            for index, p in progress.items()
+        }
+        now = time.time()
+        if trials == self._last and now - self._last_write < STALE_AFTER_S / 2:
+            return  # unchanged, and refreshed recently enough not to look stale
+        if now - self._last_write < WRITE_INTERVAL_S:
+            return
+        self._last, self._last_write = trials, now
+        temporary = self.path.with_name(f".{PROGRESS_FILENAME}.tmp")
+        # Progress is a convenience: a full or read-only disk must never stop a study.
+        with suppress(OSError):
+            temporary.write_text(json.dumps({"updated": now, "trials": trials}))
+            os.replace(temporary, self.path)
+
+
+def read_progress(run_dir: Path, now: float | None = None) -> dict[int, dict[str, float | None]]:
+    """``{index: {step, loss, budget_frac, elapsed}}`` of trials in flight; {} when the file
+    is missing, damaged or stale."""
+    path = Path(run_dir) / PROGRESS_FILENAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("trials"), dict):
+        return {}
+    updated = _finite(data.get("updated"))
+    now = time.time() if now is None else now
+    if updated is None or now - updated > STALE_AFTER_S:
+        return {}
+    out: dict[int, dict[str, float | None]] = {}
+    for key, fields in data["trials"].items():
+        if str(key).isdigit() and isinstance(fields, dict):
+            out[int(key)] = {k: _finite(fields.get(k)) for k in FIELDS}
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
