@@ -415,8 +415,8 @@
       }
       if (s.verdicts.length) {
         const table = el("table", null, "data");
-        const headRow = tableRow(["attempt", "verdict", "stage", "reason", "source"].map((h) => el("th", h)));
-        table.createTHead().appendChild(headRow);
+        const headRow = table.createTHead().insertRow();
+        for (const h of ["attempt", "verdict", "stage", "reason", "source"]) headRow.appendChild(el("th", h));
         const tbody = table.createTBody();
         for (const v of s.verdicts) {
           tbody.appendChild(tableRow([
