@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -167,3 +168,20 @@ def test_the_examples_check_out(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "ok" and result["metric"] == "val_loss" and result["value"] > 0
+
+
+def test_an_ablation_on_a_maximised_benchmark_reads_its_sign_right(tmp_path: Path) -> None:
+    file = tmp_path / "abl.toml"
+    file.write_text('name = "abl"\niterations = 6\n[objective]\nkind = "benchmark"\n'
+                    'benchmark = "branin"\ndirection = "maximize"\nmetric = "neg_branin"\n')  # fmt: skip
+    out = tmp_path / "abl"
+    done = run_cli([*BILEVEL, "ablation", str(file), "--groups", "A,B", "--repeats", "2",
+                    "--out", str(out)])  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "mean Δneg_branin" in done.stdout and "positive is better" in done.stdout
+    assert "paper" not in done.stdout.lower()  # the paper's figures are GPT val_bpb only
+    rows = [line for line in done.stdout.splitlines() if line[:2] in ("A ", "B ")]
+    means = [float(re.search(r"\s([+-]\d+\.\d+)", row).group(1)) for row in rows]  # type: ignore[union-attr]
+    assert len(means) == 2 and all(mean > 0 for mean in means)  # both groups improved
+    report = (out / "report.md").read_text()
+    assert "Δneg_branin by group" in report and "positive is better" in report
