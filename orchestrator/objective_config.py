@@ -56,7 +56,7 @@ class ObjectiveConfig(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict, description="fixed facts for prompts")
     # gpt
     preset: str = "cpu-tiny"
-    dataset: str = "stdlib"
+    dataset: str = "pinned"  # byte-identical wherever the lock is installed (trainer.datasets)
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
     budget_mode: BudgetMode | None = Field(
         default=None, description="seconds, tokens or steps; the objective's default when unset"

@@ -65,7 +65,7 @@ class TrialRecord(BaseModel):
 
 # Sources that are part of the search (and count towards ``iterations``); the others are
 # measurements of noise around it.
-SEARCH_SOURCES_EXCLUDED = ("noise", "reseed")
+SEARCH_SOURCES_EXCLUDED = ("noise", "reseed", "reseed-baseline")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator import journal as ev
 from orchestrator.agent.base import Agent
 from orchestrator.agent.builtin import BuiltinAgent
+from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
 from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
@@ -160,6 +161,7 @@ class StudyRunner:
                 f"the baseline trial of objective {self.objective.kind!r} is invalid: {first} "
                 "(debug it with: bilevel objective check STUDY.toml)"
             )
+        result, refused = self.comparable(result)
         kept = self.keep(record.source, result)
         best = self.state.best()
         best_after = result.value if kept else (best.value if best else None)
@@ -174,7 +176,17 @@ class StudyRunner:
             source=record.source,
             fired=record.fired,
             attempts=self.executor.attempts(record.index),
+            **refused,
         )
+
+    def comparable(self, result: TrialResult) -> tuple[TrialResult, dict[str, Any]]:
+        """The result, or an invalid one when it was measured on other data than the
+        baseline (:mod:`orchestrator.comparable`)."""
+        baseline = self.state.baseline()
+        if baseline is None or baseline.index == result.spec.index or not baseline.result:
+            return result, {}
+        reference = str(baseline.result.get("data_fingerprint") or "")
+        return refuse_other_data(result, reference, baseline.index)
 
     def keep(self, source: str, result: TrialResult) -> bool:
         if result.status != "ok" or result.value is None or source in ("noise", "reseed"):
@@ -219,11 +231,23 @@ class StudyRunner:
         if len(state.search_trials()) < self.config.iterations:
             return self.plan_search
         reruns = [t for t in state.ordered() if t.source == "reseed"]
-        if self.noise_aware and len(reruns) < acc.final_reruns and state.best():
+        base_reruns = [t for t in state.ordered() if t.source == "reseed-baseline"]
+        wanted = len(reruns) < acc.final_reruns or len(base_reruns) < len(reruns)
+        if self.noise_aware and wanted and state.best():
             if any(not t.finished for t in state.search_trials()):
                 return None  # the best is not final until every search trial is in
-            best = state.best()
-            assert best is not None
+            best, baseline = state.best(), state.baseline()
+            assert best is not None and baseline is not None
+            if len(base_reruns) < len(reruns):  # the baseline on the same fresh seed: paired
+                seed = reruns[len(base_reruns)].seed
+                return lambda: self.propose(
+                    {},
+                    baseline.config,
+                    source="reseed-baseline",
+                    hypothesis=f"final re-run of the baseline on seed {seed}, paired with the best's",
+                    fired=[],
+                    seed=seed,
+                )
             return lambda: self.propose(
                 {},
                 best.config,
@@ -351,6 +375,8 @@ class StudyRunner:
             trials_by_status=summary.trials_by_status,
             llm_cost_usd=summary.llm_cost_usd,
             final_reruns=reruns,
+            baseline_reruns=summary.baseline_reruns,
+            rerun_improvement=summary.rerun_improvement,
         )
 
 

@@ -31,6 +31,9 @@ class StudySummary:
     direction: str = "minimize"
     # One row per trial source (Level 1, each mechanism): what arbitration gave it and why.
     credits: list[dict[str, Any]] = field(default_factory=list)
+    # The baseline re-run on the best's fresh seeds (noise-aware): the unbiased comparison.
+    baseline_reruns: list[float] = field(default_factory=list)
+    rerun_improvement: float | None = None  # mean baseline re-run vs mean best re-run
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +61,16 @@ class StudySummary:
             f"metric: {self.metric} ({self.direction})",
             f"best_{self.metric}: {_fmt(best.get('value'))}{spread}",
             f"baseline_{self.metric}: {_fmt(self.baseline_value)}",
-            f"improvement: {_fmt(self.improvement)}",
+            f"improvement: {_fmt(self.improvement)}"
+            + (" (selection: the best of the search's draws)" if self.final_reruns else ""),
+            *(
+                [
+                    f"rerun_improvement: {_fmt(self.rerun_improvement)} (best vs baseline re-run "
+                    f"on the same {len(self.baseline_reruns)} fresh seeds)"
+                ]
+                if self.baseline_reruns
+                else []
+            ),
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
             *(credit_line(row) for row in self.credits),
@@ -105,9 +117,24 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         trials_by_status=state.trials_by_status(),
         llm_cost_usd=state.llm_cost_usd,
         noise_floor=state.noise_floor,
-        final_reruns=list(state.final_reruns),
+        final_reruns=list(state.final_reruns) or reruns_of(state, "reseed"),
         credits=[asdict(row) for row in credit_table(state)],
+        baseline_reruns=reruns_of(state, "reseed-baseline"),
+        rerun_improvement=rerun_improvement(state),
     )
+
+
+def reruns_of(state: StudyState, source: str) -> list[float]:
+    return [t.value for t in state.ordered() if t.source == source and t.value is not None]
+
+
+def rerun_improvement(state: StudyState) -> float | None:
+    """Mean of the best's fresh-seed re-runs against the baseline's on the same seeds:
+    the improvement free of the search's selection (positive is better)."""
+    best, base = reruns_of(state, "reseed"), reruns_of(state, "reseed-baseline")
+    if not best or not base:
+        return None
+    return state.config.metric().improvement(statistics.mean(base), statistics.mean(best))
 
 
 def summary_from_journal(run_dir: Path) -> StudySummary:

@@ -9,6 +9,7 @@ budget: :func:`load_tokens` is called before the clock starts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -57,6 +58,9 @@ class TokenData:
     token_bytes: np.ndarray
     vocab_size: int
     path: Path
+    # sha256 (16 hex) of both splits' token ids and the tokenizer's byte table: exactly what
+    # a trial trains and is scored on. Two results are comparable only when these agree.
+    fingerprint: str = ""
 
 
 def _write_split(tokenizer: Tokenizer, dataset: Dataset, split: Split, out: Path) -> int:
@@ -102,6 +106,7 @@ def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
                 raise ValueError(f"data set {dataset.name!r} has no {split} text after splitting")
         np.save(tmp / "token_bytes.npy", tokenizer.token_bytes())
         meta = {"dataset": dataset.name, "key": dataset.key, "tokens": counts}
+        meta["fingerprint"] = token_fingerprint(tmp)
         meta["tokenizer"] = json.loads(describe(tokenizer))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         _make_shareable(tmp)
@@ -115,6 +120,17 @@ def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
     return final
 
 
+def token_fingerprint(folder: Path) -> str:
+    """sha256 (16 hex) of a cache folder's splits and byte table, in a fixed order."""
+    h = hashlib.sha256()
+    for name in (*(f"{s}.bin" for s in SPLITS), "token_bytes.npy"):
+        h.update(name.encode() + b"\0")
+        with (folder / name).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def load_tokens(dataset: Dataset, tokenizer_kind: str, vocab_size: int) -> TokenData:
     """Memory-map the cached tokens, building the cache first if needed."""
     tokenizer = get_tokenizer(tokenizer_kind, vocab_size, dataset)
@@ -126,7 +142,10 @@ def load_tokens(dataset: Dataset, tokenizer_kind: str, vocab_size: int) -> Token
     dtype = _dtype_for(tokenizer.vocab_size)
     train, val = (np.memmap(folder / f"{s}.bin", dtype=dtype, mode="r") for s in SPLITS)
     token_bytes = np.load(folder / "token_bytes.npy")
-    return TokenData(train, val, token_bytes, vocab_size, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    # Caches written before fingerprints existed are hashed on load (tens of milliseconds).
+    fingerprint = meta.get("fingerprint") or token_fingerprint(folder)
+    return TokenData(train, val, token_bytes, vocab_size, folder, fingerprint)
 
 
 class BatchSampler:

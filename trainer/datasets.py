@@ -1,8 +1,13 @@
 """Data sets: where the documents come from and how they split into train and validation.
 
+- ``pinned`` (the default): the ``.py`` sources of pure-Python packages pinned in the
+  project's lock files (:data:`PINNED_PACKAGES`). Their wheels are ``py3-none-any``, so the
+  bytes are the same wherever the lock is installed: the host, the trainer image, a remote
+  worker. Its key is a content hash, and a version other than the lock's is an error.
 - ``stdlib``: the Python standard library's ``.py`` sources, present on every machine. The
   split is by file, decided by a hash of the path relative to the stdlib root, so it is the
   same on every machine with the same Python version and never depends on directory order.
+  Another Python (3.11.2 vs 3.11.7) is other data: results carry a fingerprint of it.
 - ``text:PATH``: a UTF-8 text file or a folder of them (split by file hash likewise; a
   single file is split at a line boundary near its end).
 - ``climbmix``: Karpathy's ClimbMix parquet shards, fetched by ``bilevel data prepare
@@ -33,7 +38,11 @@ VAL_PERCENT = 5
 SINGLE_FILE_VAL_FRACTION = 0.1
 CLIMBMIX_TEXT_COLUMN = "text"
 CLIMBMIX_DIRNAME = "climbmix"
-DATASET_NAMES = ("stdlib", "text:PATH", "climbmix")
+DATASET_NAMES = ("pinned", "stdlib", "text:PATH", "climbmix")
+# The default corpus: pure-Python wheels pinned (same versions) in requirements/dev.lock and
+# every image lock that runs trials, ~6.7 MB of source. A version other than these is
+# other data, so resolving refuses it rather than training on it.
+PINNED_PACKAGES = {"pydantic": "2.14.4", "rich": "15.0.0", "redis": "8.1.0", "rq": "3.0.0"}
 
 
 class DatasetError(ValueError):
@@ -63,10 +72,18 @@ class Dataset:
 
     name: str
     key: str  # names the token cache; changes whenever the content would
-    kind: Literal["stdlib", "text", "climbmix"]
+    kind: Literal["pinned", "stdlib", "text", "climbmix"]
     root: Path
+    files: tuple[Path, ...] = ()  # pinned: the corpus files, in a fixed order
 
     def documents(self, split: Split) -> Iterator[str]:
+        if self.kind == "pinned":
+            for path in self.files:
+                if _in_val(_pinned_name(path)) == (split == "val"):
+                    text = _read_text(path)
+                    if text:
+                        yield text
+            return
         if self.kind == "climbmix":
             yield from _parquet_documents(self.root, split)
             return
@@ -135,8 +152,58 @@ def _parquet_documents(root: Path, split: Split) -> Iterator[str]:
                 yield text
 
 
+def _pinned_name(path: Path) -> str:
+    """``pydantic/main.py``: the path inside site-packages, the same on every machine."""
+    parts = path.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in PINNED_PACKAGES:
+            return "/".join(parts[i:])
+    return path.name
+
+
+def pinned_files() -> list[Path]:
+    """The corpus files of :data:`PINNED_PACKAGES`, ordered by their in-package path."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    files: list[Path] = []
+    for package, wanted in PINNED_PACKAGES.items():
+        try:
+            dist = distribution(package)
+        except PackageNotFoundError:
+            raise DatasetError(
+                f"data set 'pinned' needs {package}=={wanted} installed (pip install -r the "
+                "project's lock), or pick another data set"
+            ) from None
+        if dist.version != wanted:
+            raise DatasetError(
+                f"data set 'pinned' needs {package}=={wanted}, this Python has {dist.version}: "
+                "that is other data; install the project's lock"
+            )
+        for item in dist.files or []:
+            if item.suffix == ".py" and item.parts and item.parts[0] == package:
+                files.append(Path(str(dist.locate_file(item))))
+    return sorted(files, key=_pinned_name)
+
+
+def content_hash(files: list[Path]) -> str:
+    """sha256 over each file's stable name and bytes (hex, 16 digits)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{_pinned_name(f)}\0".encode())
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
 def resolve(name: str) -> Dataset:
     """Resolve a data set name, or raise :class:`DatasetError` naming the fix."""
+    if name == "pinned":
+        files = pinned_files()
+        if not files:
+            raise DatasetError("data set 'pinned' found no source files; reinstall the lock")
+        root = files[0].parents[len(Path(_pinned_name(files[0])).parts) - 1]
+        key = f"pinned-{content_hash(files)}"
+        return Dataset(name, key, "pinned", root, tuple(files))
     if name == "stdlib":
         root = stdlib_root()
         # The interpreter's version and install path identify its stdlib; statting all

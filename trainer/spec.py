@@ -279,6 +279,11 @@ class TrialResult(BaseModel):
     peak_mem_mb: float = 0.0
     mfu: float | None = None
     hardware: str = ""
+    # What the number was measured on: the content hash of the data (trainer.data's token
+    # fingerprint) and the software (torch version, threads, device, python). Results on
+    # other data are not comparable: the orchestrator refuses them.
+    data_fingerprint: str = ""
+    software: dict[str, str] = Field(default_factory=dict)
     error: str = ""
     spec: TrialSpec
 

@@ -135,6 +135,17 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def software_fingerprint(device: torch.device) -> dict[str, str]:
+    """What else decides the number besides spec and data: a result is reproducible on the
+    same values of these (CPU float sums depend on the thread count)."""
+    return {
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "device": device.type,
+        "python": platform.python_version(),
+    }
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -164,6 +175,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     hardware = hardware_name(device)
     report({"phase": "data", "pid": os.getpid()})
     data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
+    measured = {"data_fingerprint": data.fingerprint, "software": software_fingerprint(device)}
     val_rows = validation_windows(data.val, preset.seq_len, preset.eval_tokens)
 
     cfg = spec.config
@@ -239,16 +251,16 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         val_bpb = evaluate_bpb(model, val_rows, data.token_bytes, device, autocast)
     except Diverged as exc:
         return TrialResult.failed(
-            spec, "diverged", str(exc), steps=step, tokens=tokens, hardware=hardware
+            spec, "diverged", str(exc), steps=step, tokens=tokens, hardware=hardware, **measured
         )
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         return TrialResult.failed(
-            spec, "oom", f"out of memory: {exc}", steps=step, hardware=hardware
+            spec, "oom", f"out of memory: {exc}", steps=step, hardware=hardware, **measured
         )
 
     if not math.isfinite(val_bpb):
         return TrialResult.failed(
-            spec, "diverged", f"val_bpb is {val_bpb}", steps=step, hardware=hardware
+            spec, "diverged", f"val_bpb is {val_bpb}", steps=step, hardware=hardware, **measured
         )
     tokens_per_s = timed_tokens / train_seconds if train_seconds > 0 else 0.0
     peak = peak_flops(device)
@@ -263,5 +275,6 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         peak_mem_mb=peak_memory_mb(device),
         mfu=mfu,
         hardware=hardware,
+        **measured,
         spec=spec,
     )

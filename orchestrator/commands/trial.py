@@ -17,7 +17,7 @@ import typer
 from orchestrator.errors import EXIT_REJECTED, UserError
 
 DEFAULT_PRESET = "cpu-tiny"
-DEFAULT_DATASET = "stdlib"
+DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's lock
 # Width of the key column in the summary block, so values line up for humans and `grep`.
 SUMMARY_KEY_WIDTH = 15
 
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         budget_tokens: int | None = typer.Option(
             None, help="training tokens instead of seconds (rounded up to whole optimizer steps)"
         ),
-        dataset: str = typer.Option(DEFAULT_DATASET, help="stdlib, text:PATH or climbmix"),
+        dataset: str = typer.Option(DEFAULT_DATASET, help="pinned, stdlib, text:PATH or climbmix"),
         seed: int = typer.Option(0, help="seeds model init and batch order"),
         device: str = typer.Option("auto", help="auto, cpu or cuda"),
         as_json: bool = typer.Option(False, "--json", help="print the TrialResult JSON only"),

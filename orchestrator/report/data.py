@@ -20,7 +20,7 @@ from orchestrator.metric import DIRECTIONS, Metric
 
 JOURNAL_NAME = "events.jsonl"
 # Trial sources that measure noise rather than search; they are drawn but never "kept".
-NON_SEARCH_SOURCES = frozenset({"noise", "reseed"})
+NON_SEARCH_SOURCES = frozenset({"noise", "reseed", "reseed-baseline"})
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,27 @@ class RunData:
     @property
     def delta(self) -> float | None:
         """Δ = best − baseline in the metric's units, the ablation's quantity: negative is an
-        improvement when minimising, positive when maximising (see :attr:`improvement`)."""
+        improvement when minimising, positive when maximising (see :attr:`improvement`).
+        From the fresh-seed re-runs when the study made them (no selection bias), else the
+        selection figure (the best draw of the search)."""
+        rerun = self.rerun_delta
+        return rerun if rerun is not None else self.selection_delta
+
+    @property
+    def selection_delta(self) -> float | None:
         if self.baseline_value is None or self.best_value is None:
             return None
         return self.best_value - self.baseline_value
+
+    @property
+    def rerun_delta(self) -> float | None:
+        """Mean of the best's re-runs − mean of the baseline's on the same fresh seeds."""
+        summary = self.summary or {}
+        best = [float(v) for v in summary.get("final_reruns") or [] if _finite(v)]
+        base = [float(v) for v in summary.get("baseline_reruns") or [] if _finite(v)]
+        if not best or not base:
+            return None
+        return sum(best) / len(best) - sum(base) / len(base)
 
     @property
     def improvement(self) -> float | None:

@@ -125,6 +125,16 @@ def _summary(doc: Document, run: RunData) -> None:
     reruns = (run.summary or {}).get("final_reruns") or []
     if reruns:
         rows.append(["best re-run on other seeds", ", ".join(fmt(float(v)) for v in reruns)])
+    base_reruns = (run.summary or {}).get("baseline_reruns") or []
+    if base_reruns:
+        rows.append(
+            ["baseline re-run on the same seeds", ", ".join(fmt(float(v)) for v in base_reruns)]
+        )
+        delta = run.rerun_delta
+        gain = None if delta is None else (delta if metric.maximize else -delta)
+        rows.append(
+            [f"improvement on fresh seeds ({gap} of the re-run means)", fmt(gain, signed=True)]
+        )
     doc.table(["", "value"], rows)
 
 

@@ -28,7 +28,10 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     summary = run_study(config, tmp_path / "run")
     events = read_events(tmp_path / "run")
     sources = [e["source"] for e in events if e["type"] == "trial_proposed"]
-    assert sources == ["baseline", "noise", "builtin", "builtin", "reseed"]
+    # At the end the best and the baseline run on the same fresh seed (paired, unselected).
+    assert sources == ["baseline", "noise", "builtin", "builtin", "reseed", "reseed-baseline"]
+    proposed = [e for e in events if e["type"] == "trial_proposed"]
+    assert proposed[-1]["seed"] == proposed[-2]["seed"] not in {p["seed"] for p in proposed[:-2]}
     floor = [e for e in events if e["type"] == "noise_floor"]
     assert len(floor) == 1 and len(floor[0]["values"]) == 2 and floor[0]["floor"] >= 0
     noise_idx = sources.index("noise")
@@ -42,5 +45,9 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     resets = [e for e in events if e["type"] == "context_reset"]
     assert resets and resets[0]["trigger"] == "cadence"
     done = next(e for e in events if e["type"] == "study_finished")
-    assert len(done["final_reruns"]) == 1
+    assert len(done["final_reruns"]) == 1 and len(done["baseline_reruns"]) == 1
+    assert summary.rerun_improvement == pytest.approx(
+        done["baseline_reruns"][0] - done["final_reruns"][0]
+    )
+    assert any(line.startswith("rerun_improvement: ") for line in summary.lines())
     assert summary_from_journal(tmp_path / "run").as_dict() == summary.as_dict()
