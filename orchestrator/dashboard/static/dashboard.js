@@ -47,8 +47,13 @@
   function jsonText(value) {
     return typeof value === "string" ? value : JSON.stringify(value);
   }
+  // Values as a reader wants them: 0.2521353309 -> 0.2521 (4 significant digits).
+  function valueText(value) {
+    if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(4)));
+    return jsonText(value);
+  }
   function changesText(changes) {
-    return Object.entries(changes || {}).map(([k, v]) => k + "=" + jsonText(v)).join(", ");
+    return Object.entries(changes || {}).map(([k, v]) => k + "=" + valueText(v)).join(", ");
   }
   function shortTime(ts) {
     if (!ts) return "–";
@@ -148,8 +153,12 @@
         type: "line", xref: "x", yref: "paper", x0: m.iteration - 0.5, x1: m.iteration - 0.5,
         y0: 0, y1: 1, line: { color: colour, width: 1.5, dash: m.kind === "research" ? "dot" : "dash" },
       });
+      // Research sessions are labelled inside the bottom edge, promotions and reverts above
+      // the top: they often fall on neighbouring trials and would overprint each other.
+      const bottom = m.kind === "research" || m.kind === "restart";
       notes.push({
-        xref: "x", yref: "paper", x: m.iteration - 0.5, y: 1, yanchor: "bottom", showarrow: false,
+        xref: "x", yref: "paper", x: m.iteration - 0.5, y: bottom ? 0 : 1,
+        yanchor: "bottom", xanchor: "left", showarrow: false,
         text: plotText(m.kind + " " + m.label), font: { size: 10, color: colour }, textangle: 0,
       });
     }
@@ -263,7 +272,8 @@
     const marks = markerShapes(data.markers);
     plot("progress", traces, {
       height: 380,
-      xaxis: trialAxis(data.trials.length),
+      xaxis: Object.assign(trialAxis(data.trials.length), { title: { text: "trial", standoff: 22 } }),
+      margin: { l: 60, r: 20, t: 40, b: 60 },
       yaxis: { title: { text: plotText(metric + (data.row.direction === "maximize" ? " (higher is better)" : " (lower is better)")) } },
       shapes: marks.shapes,
       annotations: marks.annotations,
