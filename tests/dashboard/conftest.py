@@ -35,6 +35,11 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_study_journal(root / "alpha", trials=12)
     write_study_journal(root / "live", trials=4, with_research=False, finished=False)
     write_hostile_journal(root / "hostile")
+    for group, gain in (("A", 0.01), ("C", 0.05)):
+        for repeat in (0, 1):
+            write_study_journal(
+                root / "abl" / f"{group}-r{repeat}", trials=6, seed=repeat, gain=gain
+            )
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret.txt").write_text("TOP-SECRET")
     write_study_journal(outside / "elsewhere", trials=3)

@@ -85,3 +85,15 @@ def test_plotly_ships_with_the_package(server: str) -> None:
     status, headers, body = request(server, "/static/plotly.min.js")
     assert status == 200 and len(body) > 1_000_000
     assert "javascript" in headers["content-type"]
+
+
+def test_ablations_show_the_group_table_beside_the_papers(server: str) -> None:
+    _, _, body = request(server, "/api/studies")
+    listing = json.loads(body)
+    assert listing["ablations"] == ["abl"]
+    assert {"abl/A-r0", "abl/C-r1"} <= {s["name"] for s in listing["studies"]}
+    status, _, page = request(server, "/ablation/abl")
+    text = page.decode()
+    assert status == 200 and "paper mean" in text and "p vs A" in text
+    assert "/study/abl/C-r1" in text
+    assert request(server, "/api/study/abl/C-r1")[0] == 200
