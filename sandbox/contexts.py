@@ -24,8 +24,11 @@ from sandbox import limits
 from sandbox.api import TRIAL_STATUSES, Context, Param
 
 # The live host's context seed for planning trial ``iteration`` of a study whose config seed
-# is ``study_seed`` (orchestrator/state.py calls this): a prime stride keeps studies apart.
+# is ``study_seed`` (orchestrator/state.py calls this): a prime stride keeps studies apart,
+# and seeds stay below 2**32, the most numpy's legacy seeding and scikit-learn's
+# ``random_state`` accept (a mechanism passes ctx.seed straight to them).
 SEED_STRIDE = 1_000_003
+SEED_MODULUS = 2**32
 # Trials in the synthetic histories, drawn per run from these ranges: long enough to
 # exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast.
 LONG_HISTORY_TRIALS = (40, 80)
@@ -65,7 +68,7 @@ _MECHANISM_RATIONALES = (
 
 def context_seed(study_seed: int, iteration: int) -> int:
     """The seed of the context for planning trial ``iteration`` (live and contract alike)."""
-    return study_seed * SEED_STRIDE + iteration
+    return (study_seed * SEED_STRIDE + iteration) % SEED_MODULUS
 
 
 def _default(p: Param) -> Any:
@@ -107,12 +110,10 @@ class _Study:
         live = replays[0] if replays else {}
         self.metric = str(live.get("metric") or "val_bpb")
         self.direction = str(live.get("direction") or "minimize")
-        if live:
-            self.study_seed = (
-                int(live.get("seed", 0)) - int(live.get("iteration", 0))
-            ) // SEED_STRIDE
+        if live:  # the study's own offset: every live context of a study shares it
+            self.offset = (int(live.get("seed", 0)) - int(live.get("iteration", 0))) % SEED_MODULUS
         else:  # most studies keep the default seed 0; some set their own
-            self.study_seed = 0 if rng.random() < 0.5 else rng.randint(1, 9999)
+            self.offset = context_seed(0 if rng.random() < 0.5 else rng.randint(1, 9999), 0)
         trials = [t for r in replays for t in r.get("history") or [] if isinstance(t, dict)]
         self.borrowed = [
             (str(t.get("source")), str(t.get("hypothesis")))
@@ -127,7 +128,7 @@ class _Study:
         self.step = spread / 20 or abs(self.start) * 0.01 or 0.01
 
     def seed(self, iteration: int) -> int:
-        return context_seed(self.study_seed, iteration)
+        return (self.offset + iteration) % SEED_MODULUS
 
     def score(self, value: float) -> float:
         return -value if self.direction == "maximize" else value

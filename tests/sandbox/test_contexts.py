@@ -8,7 +8,6 @@ from typing import Any
 
 from sandbox.api import Context
 from sandbox.contexts import (
-    SEED_STRIDE,
     context_seed,
     contract_contexts,
     screen_candidates,
@@ -74,9 +73,13 @@ def test_every_run_draws_new_contexts(space: list[dict[str, Any]]) -> None:
 
 def test_synthetic_histories_read_like_a_live_study(space: list[dict[str, Any]]) -> None:
     for seed in range(5):
-        for name, ctx in contract_contexts(space, [], seed=seed):
+        cases = contract_contexts(space, [], seed=seed)
+        # One study seed behind all of a run's contexts, as behind all of a live study's.
+        offsets = {(c["seed"] - c["iteration"]) % 2**32 for _, c in cases}
+        assert len(offsets) == 1 and offsets <= {context_seed(s, 0) for s in range(10_000)}
+        for name, ctx in cases:
             parsed = Context.from_dict(ctx)
-            assert (ctx["seed"] - ctx["iteration"]) % SEED_STRIDE == 0  # the live formula
+            assert 0 <= ctx["seed"] < 2**32  # what numpy and scikit-learn accept
             assert ctx["iteration"] >= len(ctx["history"])
             incumbent = dict(ctx["base"]) if not ctx["history"] else None
             for t in ctx["history"]:
@@ -152,3 +155,16 @@ def test_a_screen_that_vetoes_everything_is_rejected(
     )
     assert not report.accepted and report.stage == "contract"
     assert "screen vetoed all" in report.reason
+
+
+def test_context_seeds_fit_numpy_and_scikit_learn() -> None:
+    """Live and contract seeds alike stay below 2**32 whatever the study's seed."""
+    import numpy as np
+    from sklearn.utils import check_random_state
+
+    for study_seed in (0, 1, 4295, 10**9):
+        for iteration in (0, 1, 10_000):
+            seed = context_seed(study_seed, iteration)
+            np.random.RandomState(seed)
+            check_random_state(seed)
+    assert context_seed(0, 7) == 7  # the default study seed keeps the simple numbering
