@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator import stats
 from orchestrator.dashboard.runs import RunsDir
+from orchestrator.errors import UserError
 from orchestrator.report.ablation import deltas_by_group, load_ablation, stats_table
 from orchestrator.report.study import fmt
 
@@ -20,8 +21,17 @@ def ablation_table(runs: RunsDir, name: str) -> dict[str, Any]:
     """Template context: the group table, the runs with links, and the paper's setup."""
     folder = runs.resolve(name)
     if folder is None:
-        return {"headers": [], "rows": [], "runs": [], "setup": stats.PAPER_SETUP}
-    members = load_ablation(folder)
+        return {"headers": [], "rows": [], "runs": [], "setup": stats.PAPER_SETUP, "error": ""}
+    try:
+        members = load_ablation(folder)
+    except (UserError, OSError) as exc:  # a damaged or unreadable journal: say so on the page
+        return {
+            "headers": [],
+            "rows": [],
+            "runs": [],
+            "setup": stats.PAPER_SETUP,
+            "error": str(exc),
+        }
     headers, body, _ = stats_table(stats.summarize_groups(deltas_by_group(members)))
     return {
         "headers": headers,
@@ -41,4 +51,5 @@ def ablation_table(runs: RunsDir, name: str) -> dict[str, Any]:
         ],
         "setup": stats.PAPER_SETUP,
         "bootstrap": stats.BOOTSTRAP_RESAMPLES,
+        "error": "",
     }

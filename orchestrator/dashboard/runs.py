@@ -56,7 +56,7 @@ class RunsDir:
             real = self.root.joinpath(*parts).resolve(strict=True)
         except (OSError, RuntimeError):
             return None
-        if real == self.root or not real.is_relative_to(self.root) or not real.is_dir():
+        if real == self.root or not real.is_relative_to(self.root) or not _is_dir(real):
             return None
         return real
 
@@ -67,9 +67,9 @@ class RunsDir:
         journal = folder / JOURNAL_FILENAME
         try:
             real = journal.resolve(strict=True)
+            return folder if real.is_relative_to(folder) and real.is_file() else None
         except (OSError, RuntimeError):
             return None
-        return folder if real.is_relative_to(folder) and real.is_file() else None
 
     def file_in(self, name: str, relative: str) -> Path | None:
         """A file a journal points at (``mechanisms/x.py``), strictly inside the study folder
@@ -82,16 +82,16 @@ class RunsDir:
             return None
         try:
             real = folder.joinpath(*parts).resolve(strict=True)
+            return real if real.is_relative_to(folder) and real.is_file() else None
         except (OSError, RuntimeError):
             return None
-        return real if real.is_relative_to(folder) and real.is_file() else None
 
     # ------------------------------------------------------------------ listing
     def studies(self) -> list[str]:
         """Every study name under the root: direct children, and runs of ablations."""
         names = []
         for child in self._children(self.root):
-            if (child / JOURNAL_FILENAME).is_file():
+            if _is_run(child):
                 names.append(child.name)
                 continue
             names += [f"{child.name}/{g.name}" for g in self._children(child) if _is_run(g)]
@@ -103,7 +103,7 @@ class RunsDir:
         return [
             child.name
             for child in self._children(self.root)
-            if not (child / JOURNAL_FILENAME).is_file()
+            if not _is_run(child)
             and any(RUN_DIR_PATTERN.match(g.name) and _is_run(g) for g in self._children(child))
             and self.resolve(child.name) is not None
         ]
@@ -111,7 +111,7 @@ class RunsDir:
     @staticmethod
     def _children(folder: Path) -> list[Path]:
         try:
-            return sorted(p for p in folder.iterdir() if SEGMENT.match(p.name) and p.is_dir())
+            return sorted(p for p in folder.iterdir() if SEGMENT.match(p.name) and _is_dir(p))
         except OSError:
             return []
 
@@ -153,4 +153,14 @@ class RunsDir:
 
 
 def _is_run(folder: Path) -> bool:
-    return (folder / JOURNAL_FILENAME).is_file()
+    try:
+        return (folder / JOURNAL_FILENAME).is_file()
+    except OSError:  # a folder we may not read is not a study we can show
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False

@@ -48,6 +48,8 @@ class JournalTail:
             if self.offset:
                 self._restart(out)
             return out
+        except OSError:  # unreadable (permissions): nothing to show, try again next poll
+            return out
         inode = (stat.st_dev, stat.st_ino)
         if self._inode is not None and (inode != self._inode or stat.st_size < self.offset):
             self._restart(out)
@@ -55,9 +57,12 @@ class JournalTail:
         self.mtime = stat.st_mtime
         if stat.st_size == self.offset:
             return out
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            chunk = handle.read(MAX_READ_BYTES)
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read(MAX_READ_BYTES)
+        except OSError:
+            return out
         end = chunk.rfind(b"\n")
         if end < 0:  # only a partial line so far
             return out
