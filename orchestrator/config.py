@@ -43,6 +43,9 @@ DEFAULT_LLM_TIMEOUT_S = 120.0
 DEFAULT_LLM_RETRIES = 4
 # Hard spend cap per study; a paper run with deepseek-chat costs well under a dollar.
 DEFAULT_COST_CAP_USD = 5.0
+# Tokens per study for a model with no known price, where the dollar cap cannot act: about
+# 60 Level-1 calls and 4 research sessions of a 30-trial study with a long history.
+DEFAULT_TOKEN_CAP = 2_000_000
 # Redis DB 0 of the compose stack; tests use their own DB and queue names.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # The deployment names Redis (with its password) here, as it does for `bilevel worker`;
@@ -94,8 +97,14 @@ class LLMConfig(_Strict):
     timeout_s: float = Field(default=DEFAULT_LLM_TIMEOUT_S, gt=0)
     max_retries: int = Field(default=DEFAULT_LLM_RETRIES, ge=0)
     cost_cap_usd: float = Field(default=DEFAULT_COST_CAP_USD, ge=0)
-    price_prompt_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M tokens")
-    price_completion_per_mtok: float = Field(default=0.0, ge=0, description="USD per 1M tokens")
+    # None: the model's list price (orchestrator.prices), or unpriced if it has none.
+    price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="USD per 1M tokens")
+    price_completion_per_mtok: float | None = Field(
+        default=None, ge=0, description="USD per 1M tokens"
+    )
+    token_cap: int = Field(
+        default=DEFAULT_TOKEN_CAP, ge=0, description="tokens an unpriced model may use (0: none)"
+    )
 
     def label(self) -> str:
         return "builtin" if self.provider == "builtin" else f"openai:{self.model}"

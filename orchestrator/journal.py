@@ -36,6 +36,9 @@ STUDY_FINISHED = "study_finished"
 CONTEXT_RESET = "context_reset"
 # Added by arbitration (issue 11): which source's candidate a search trial runs, and why.
 SOURCE_CHOSEN = "source_chosen"
+# Added by Level 2 (issue 11): a research session not started because it could not finish
+# in time to matter (documented in docs/journal.md).
+RESEARCH_SKIPPED = "research_skipped"
 
 
 def journal_path(run_dir: Path) -> Path:

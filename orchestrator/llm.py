@@ -27,6 +27,7 @@ from orchestrator import journal as ev
 from orchestrator.config import LLMConfig
 from orchestrator.errors import UserError
 from orchestrator.journal import Journal
+from orchestrator.prices import call_cost, prices_for
 from sandbox.text import clean_data
 
 T = TypeVar("T", bound=BaseModel)
@@ -135,22 +136,24 @@ class LLMClient:
         )
         self._modes = list(LADDER)
         self._lock = threading.Lock()
-        self.spent_usd = self._spent_so_far()
+        self.prices = prices_for(config)  # None: unpriced, the token cap bounds it instead
+        self.spent_usd, self.tokens_used = self._spent_so_far()
         self._calls = 0
 
     @classmethod
     def from_config(cls, config: LLMConfig, journal: Journal) -> LLMClient:
         return cls(config, journal, api_key(config))
 
-    def _spent_so_far(self) -> float:
-        """A resumed study keeps its spend: the cap is per study, not per process."""
+    def _spent_so_far(self) -> tuple[float, int]:
+        """A resumed study keeps its spend and tokens: the caps are per study, not process."""
         if not self.journal.path.exists():
-            return 0.0
-        return sum(
-            float(e.get("cost_usd") or 0.0)
-            for e in ev.read_events(self.journal.path)
-            if e.get("type") == ev.LLM_CALL
+            return 0.0, 0
+        calls = [e for e in ev.read_events(self.journal.path) if e.get("type") == ev.LLM_CALL]
+        spent = sum(float(e.get("cost_usd") or 0.0) for e in calls)
+        tokens = sum(
+            int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0) for e in calls
         )
+        return spent, tokens
 
     # ------------------------------------------------------------------ public
     def structured(self, role: str, system: str, user: str, reply: type[T]) -> T:
@@ -221,6 +224,13 @@ class LLMClient:
                     f"LLM spend ${self.spent_usd:.4f} reached the cap "
                     f"${self.config.cost_cap_usd:.2f} (llm.cost_cap_usd)"
                 )
+            if self.prices is None and self.tokens_used >= self.config.token_cap > 0:
+                raise CostCapExceeded(
+                    f"model {self.config.model!r} has no known price and used "
+                    f"{self.tokens_used} tokens, the cap (llm.token_cap = "
+                    f"{self.config.token_cap}); set llm.price_prompt_per_mtok and "
+                    "llm.price_completion_per_mtok to cap it in dollars instead"
+                )
             started = time.monotonic()
             kwargs: dict[str, Any] = {
                 "model": self.config.model,
@@ -272,13 +282,11 @@ class LLMClient:
     ) -> None:
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = (
-            prompt_tokens * self.config.price_prompt_per_mtok
-            + completion_tokens * self.config.price_completion_per_mtok
-        ) / 1e6
+        cost = call_cost(self.prices, prompt_tokens, completion_tokens)  # None: unpriced
         with self._lock:
             self._calls += 1
-            self.spent_usd += cost
+            self.spent_usd += cost or 0.0
+            self.tokens_used += prompt_tokens + completion_tokens
             number = self._calls
         rel = Path(TRANSCRIPT_DIR) / f"{int(time.time() * 1000)}-{number:04d}-{role}.json"
         path = self.journal.run_dir / rel

@@ -77,6 +77,8 @@ class StudyState:
     noise_floor: float | None = None
     noise_values: list[float] = field(default_factory=list)
     llm_cost_usd: float = 0.0
+    llm_tokens: int = 0
+    llm_unpriced: bool = False  # some call had no price (cost_usd null): the cost is unknown
     best_index: int | None = None
     context_start: int = 0  # Level 1 sees trials from here on (moved by a context reset)
     reset_at: int = 0  # finished search trials at the last context reset
@@ -203,6 +205,9 @@ class StudyState:
             self.policy_at = int(event.get("after_trials", self.policy_at))
         elif kind == ev.LLM_CALL:
             self.llm_cost_usd += float(event.get("cost_usd") or 0.0)
+            self.llm_tokens += int(event.get("prompt_tokens") or 0)
+            self.llm_tokens += int(event.get("completion_tokens") or 0)
+            self.llm_unpriced |= "cost_usd" in event and event["cost_usd"] is None
         elif kind == ev.CONTEXT_RESET:
             self.context_start = int(event["from_index"])
             self.reset_at = int(event.get("after_trials", self.reset_at))

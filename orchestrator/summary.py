@@ -34,6 +34,8 @@ class StudySummary:
     # The baseline re-run on the best's fresh seeds (noise-aware): the unbiased comparison.
     baseline_reruns: list[float] = field(default_factory=list)
     rerun_improvement: float | None = None  # mean baseline re-run vs mean best re-run
+    llm_tokens: int = 0
+    llm_cost_known: bool = True  # False: a call's model had no price (orchestrator.prices)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +76,10 @@ class StudySummary:
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
             *(credit_line(row) for row in self.credits),
-            f"llm_cost_usd: {self.llm_cost_usd:.4f}",
+            f"llm_cost_usd: {self.llm_cost_usd:.4f}"
+            if self.llm_cost_known
+            else f"llm_cost_usd: cost unknown ({self.llm_tokens} tokens on a model with no "
+            "known price; set llm.price_prompt_per_mtok and llm.price_completion_per_mtok)",
             f"journal: {self.journal}",
         ]
 
@@ -120,6 +125,8 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         final_reruns=list(state.final_reruns) or reruns_of(state, "reseed"),
         credits=[asdict(row) for row in credit_table(state)],
         baseline_reruns=reruns_of(state, "reseed-baseline"),
+        llm_tokens=state.llm_tokens,
+        llm_cost_known=not state.llm_unpriced,
         rerun_improvement=rerun_improvement(state),
     )
 

@@ -11,13 +11,15 @@ the study state is touched only from the loop's thread, here.
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
-from orchestrator.journal import Journal, read_events
+from orchestrator.journal import RESEARCH_SKIPPED, Journal, read_events
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.mechanisms.host import HOOKS, LiveMechanism, LiveMechanismHost
@@ -37,6 +39,14 @@ from orchestrator.state import StudyState
 # builtin session takes seconds; an LLM session that needs longer is cut off and recorded
 # as discarded rather than holding the finished study open.
 CLOSE_WAIT_S = 30.0
+# A session is started only if the mechanism it may promote would still shape this many
+# search trials after it ends: a session that ends with the study is paid for and thrown away.
+MIN_TRIALS_AFTER_SESSION = 2
+# Estimated ladder time of a session before any was measured (static, smoke and contract
+# on a warm sandbox take 5-20 s here).
+LADDER_ESTIMATE_S = 15.0
+# LLM calls of one session: its four rounds (a repair adds one more when needed).
+SESSION_CALLS = 4
 
 
 def api_source() -> str:
@@ -56,6 +66,7 @@ class _Memory:
     promoted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     reverted_shas: list[str] = field(default_factory=list)
+    skipped: str = ""  # why no further session is started (the study is too close to its end)
 
 
 class Level2Driver:
@@ -104,10 +115,20 @@ class Level2Driver:
 
         finished = [t.as_trial() for t in state.ordered() if t.finished]  # effect breaker
         promoted, reverted = self.host.boundary(state.next_index(), emit, finished)
-        if self.research and not self.running():
+        if self.research and not self.running() and not memory.skipped:
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
-                self._start(state, journal, trigger)
+                reason = session_would_be_wasted(state, read_events(journal.path))
+                if reason:
+                    memory.skipped = reason
+                    journal.append(
+                        RESEARCH_SKIPPED,
+                        trigger=trigger,
+                        iteration=state.next_index(),
+                        reason=reason,
+                    )
+                else:
+                    self._start(state, journal, trigger)
         return BoundaryUpdate(promoted=promoted, reverted=reverted)
 
     def running(self) -> bool:
@@ -235,6 +256,8 @@ class Level2Driver:
                     if t.finished and t.index < int(e.get("iteration", 0))
                 )
                 memory.last_session_at = done_before
+            elif kind == RESEARCH_SKIPPED:
+                memory.skipped = str(e.get("reason", "skipped"))
             elif kind == "research_finished" and e.get("outcome") == "rejected":
                 memory.rejected.append(e.get("mechanism", ""))
             elif kind == "mechanism_promoted":
@@ -268,6 +291,51 @@ class Level2Driver:
                 )
             )
         return memory
+
+
+def _seconds(events: list[dict[str, Any]], start: str, end: str, key: str) -> list[float]:
+    """Durations between paired events (``start`` then ``end`` with the same ``key``)."""
+    began: dict[Any, datetime] = {}
+    out: list[float] = []
+    for e in events:
+        if e.get("type") == start:
+            began[e.get(key)] = datetime.fromisoformat(e["ts"])
+        elif e.get("type") == end and e.get(key) in began:
+            out.append((datetime.fromisoformat(e["ts"]) - began.pop(e.get(key))).total_seconds())
+    return out
+
+
+def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> str:
+    """Why a session started now could not shape MIN_TRIALS_AFTER_SESSION trials before
+    the study ends ("" when it could), from the journal's own timings."""
+    config = state.config
+    left = config.iterations - len(state.search_trials())
+    if left < MIN_TRIALS_AFTER_SESSION:
+        return (
+            f"only {left} search trial(s) left: a mechanism promoted after this session would "
+            f"shape fewer than {MIN_TRIALS_AFTER_SESSION}"
+        )
+    trial_s = _seconds(events, "trial_proposed", "trial_finished", "index")
+    if not trial_s:
+        return ""
+    per_trial = statistics.mean(trial_s) / max(config.parallel, 1)
+    sessions = _seconds(events, "research_started", "research_finished", "session")
+    if sessions:
+        session_s = statistics.mean(sessions)
+    else:
+        latencies = [
+            float(e.get("latency_s") or 0.0) for e in events if e.get("type") == "llm_call"
+        ]
+        llm_s = statistics.mean(latencies) if latencies else 0.0
+        session_s = SESSION_CALLS * llm_s + LADDER_ESTIMATE_S
+    budget_s = (left - MIN_TRIALS_AFTER_SESSION) * per_trial
+    if session_s > budget_s:
+        return (
+            f"a session takes ~{session_s:.0f} s but the study has ~{left * per_trial:.0f} s "
+            f"({left} trials) left: its mechanism would shape fewer than "
+            f"{MIN_TRIALS_AFTER_SESSION} trials"
+        )
+    return ""
 
 
 def active_summaries(host: LiveMechanismHost, state: StudyState) -> list[ActiveSummary]:

@@ -98,3 +98,32 @@ def test_cost_cap_stops_spending(llm: FakeLLM, tmp_path: Path) -> None:
         c.structured("level1", SYSTEM, "go", Level1Reply)
     costs = [e["cost_usd"] for e in read_events(tmp_path) if e["type"] == "llm_call"]
     assert len(costs) == 1 and costs[0] > 0
+
+
+def test_a_known_model_is_priced_from_the_table(llm: FakeLLM, tmp_path: Path) -> None:
+    cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="deepseek-chat")
+    llm.script("level1", Reply.json(GOOD))
+    LLMClient(cfg, Journal(tmp_path), "k").structured("level1", SYSTEM, "go", Level1Reply)
+    call = next(e for e in read_events(tmp_path) if e["type"] == "llm_call")
+    expected = (call["prompt_tokens"] * 0.27 + call["completion_tokens"] * 1.10) / 1e6
+    assert call["cost_usd"] == pytest.approx(expected) and expected > 0
+
+
+def test_an_unpriced_model_says_cost_unknown_and_is_held_to_the_token_cap(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
+    from orchestrator.config import StudyConfig
+    from orchestrator.state import rebuild_state
+    from orchestrator.summary import summarize
+
+    cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="my-local-model", token_cap=1)
+    c = LLMClient(cfg, Journal(tmp_path), "k")
+    llm.script("level1", Reply.json(GOOD), Reply.json(GOOD))
+    c.structured("level1", SYSTEM, "go", Level1Reply)  # uses more than one token
+    with pytest.raises(CostCapExceeded, match="no known price"):
+        c.structured("level1", SYSTEM, "go", Level1Reply)
+    events = read_events(tmp_path)
+    assert [e["cost_usd"] for e in events if e["type"] == "llm_call"] == [None]
+    state = rebuild_state(StudyConfig.from_dict({"name": "t", "iterations": 1}), events)
+    line = next(x for x in summarize(state, tmp_path, "openai:x").lines() if "llm_cost" in x)
+    assert "cost unknown" in line and "$" not in line
