@@ -30,9 +30,10 @@ from sandbox.api import TRIAL_STATUSES, Context, Param
 SEED_STRIDE = 1_000_003
 SEED_MODULUS = 2**32
 # Trials in the synthetic histories, drawn per run from these ranges: long enough to
-# exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast.
+# exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast;
+# a crashed start long enough to trip a mechanism's own "too many failures" logic.
 LONG_HISTORY_TRIALS = (40, 80)
-CRASHED_HISTORY_TRIALS = (5, 12)
+CRASHED_HISTORY_TRIALS = (8, 12)
 FROZEN_HISTORY_TRIALS = (8, 20)
 MAX_REPLAYS = 8  # replayed contexts beyond this add time, not coverage
 # Candidates offered to ``screen``: Level 1's one plus a few from mechanisms, as live.

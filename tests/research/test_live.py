@@ -25,7 +25,7 @@ from tests.research.support import (
 from tests.support.fake_llm import FakeLLM
 
 # A latent bug the contract suite cannot see: it breaks only on histories of 5-7 trials,
-# lengths its synthetic contexts (0, 8, 12 and 60 trials) do not have. Live, it guides a
+# lengths its synthetic contexts (0, 8-12, 8-20 and 40-80 trials) do not have. Live, it guides a
 # few iterations, then raises on every call until the breaker trips.
 FLAKY = """
 from sandbox.api import Context, Guidance, Mechanism

@@ -118,7 +118,7 @@ def run_attack(
 ) -> Attack:
     """Run payload ``name`` as a mechanism's hook call, straight through the backend."""
     marker = new_marker()
-    ctx = contract_contexts(quickstart_space(), [])[1][1]  # the long-history context
+    ctx = dict(contract_contexts(quickstart_space(), []))["long-history"]
     candidates = [] if hook == "screen" else None
     request = {
         "op": "call",
