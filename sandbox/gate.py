@@ -171,6 +171,7 @@ def _issues(source: str, filename: str, third_party: frozenset[str]) -> list[Gat
         match = re.match(r"(?i)line (\d+)", err)
         line = int(match.group(1)) if match else 0
         message = err if err.startswith("line ") else re.sub(r"^Line (\d+): ", r"line \1: ", err)
+        message = " ".join(message.split())  # one line, whatever the source contained
         issues.append(GateIssue(line=line, rule=_rule_of(message), message=message))
     issues.sort(key=lambda i: i.line)
     return issues

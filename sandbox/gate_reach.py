@@ -265,7 +265,8 @@ def _format_walk(template: str) -> str | None:
     try:
         for _, field_name, spec, _ in string.Formatter().parse(template):
             if field_name and ("." in field_name or "[" in field_name):
-                return f"format field {{{field_name}}} walks attributes; use an f-string"
+                shown = ascii(field_name)[1:-1][:60]  # module text: escaped, bounded
+                return f"format field {{{shown}}} walks attributes; use an f-string"
             if spec and (why := _format_walk(spec)):
                 return why
     except ValueError:

@@ -131,3 +131,10 @@ def test_module_table_matches_the_pinned_packages() -> None:
     live = json.loads(proc.stdout)
     assert live["versions"] == expected, "the dev venv must have the lock's versions installed"
     assert live["modules"] == MODULES, "stale: run `python -m sandbox.gate_names --write`"
+
+
+def test_reasons_quote_module_text_escaped_on_one_line() -> None:
+    source = 'x = """{0.a\u202e\x1b\nb}""".format(1)\n'
+    reason = check_source(source).reason
+    assert "walks attributes" in reason
+    assert "\n" not in reason and "\x1b" not in reason and "\u202e" not in reason
