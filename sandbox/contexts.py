@@ -94,8 +94,11 @@ def _sample(p: Param, rng: random.Random) -> Any:
     if p.kind == "int":
         return rng.randint(math.ceil(p.low), math.floor(p.high))
     if p.log and p.low > 0:
-        return float(f"{math.exp(rng.uniform(math.log(p.low), math.log(p.high))):.4g}")
-    return float(f"{rng.uniform(p.low, p.high):.4g}")
+        raw = math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
+    else:
+        raw = rng.uniform(p.low, p.high)
+    shown = float(f"{raw:.4g}")  # values as people and LLMs write them, still in range
+    return shown if p.low <= shown <= p.high else raw
 
 
 def _shown(value: Any) -> str:

@@ -168,3 +168,13 @@ def test_context_seeds_fit_numpy_and_scikit_learn() -> None:
             np.random.RandomState(seed)
             check_random_state(seed)
     assert context_seed(0, 7) == 7  # the default study seed keeps the simple numbering
+
+
+def test_synthetic_configs_are_valid_configs(space: list[dict[str, Any]]) -> None:
+    """Live histories only hold configs that ran: valid values of known parameters."""
+    for seed in range(5):
+        for _, ctx in contract_contexts(space, [], seed=seed):
+            context = Context.from_dict(ctx)
+            for t in context.history:
+                assert set(t.config) == {p.name for p in context.space}
+                assert all(context.param(k).check(v) is None for k, v in t.config.items())
