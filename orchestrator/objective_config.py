@@ -41,6 +41,22 @@ DEFAULT_USER_BUDGET = Budget(mode="seconds", amount=60.0)
 # A benchmark needs no budget; one "step" is one evaluation.
 BENCHMARK_BUDGET = Budget(mode="steps", amount=1.0)
 EXAMPLES_HINT = "see examples/objectives/"
+# Keys that mean something for some kinds only: a key set for another kind is a mistake.
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "preset": ("gpt",),
+    "dataset": ("gpt",),
+    "device": ("gpt",),
+    "target": ("function",),
+    "pythonpath": ("function",),
+    "command": ("command",),
+    "workdir": ("command",),
+    "result_file": ("command",),
+    "benchmark": ("benchmark",),
+    "dim": ("benchmark",),
+    "noise": ("benchmark",),
+    "delay_s": ("benchmark",),
+    "timeout_s": ("function", "command"),
+}
 
 
 class ObjectiveConfig(BaseModel):
@@ -83,6 +99,13 @@ class ObjectiveConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> ObjectiveConfig:
+        for key, kinds in KIND_KEYS.items():
+            default = type(self).model_fields[key].get_default(call_default_factory=True)
+            if getattr(self, key) != default and self.kind not in kinds:
+                raise ValueError(
+                    f"objective.{key} applies to kind {' or '.join(kinds)}, not {self.kind!r}; "
+                    f"drop it or set kind"
+                )
         if self.metric is not None and not self.metric.strip():
             raise ValueError("objective.metric is empty; name the metric, e.g. metric = 'val_loss'")
         if self.kind == "gpt":
@@ -162,10 +185,11 @@ def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         return str((folder / path).resolve()) if isinstance(path, str) else path
 
     paths = objective.get("pythonpath", [])
-    if isinstance(paths, list):
+    if objective["kind"] == "function" and isinstance(paths, list):
         objective["pythonpath"] = [absolute(p) for p in paths] + [str(folder)]
-    objective["workdir"] = absolute(objective.get("workdir") or ".")
-    if objective.get("result_file"):
+    if objective["kind"] == "command":
+        objective["workdir"] = absolute(objective.get("workdir") or ".")
+    if objective.get("result_file") and isinstance(objective.get("workdir"), str):
         objective["result_file"] = str(Path(objective["workdir"]) / str(objective["result_file"]))
     return {**data, "objective": objective}
 
