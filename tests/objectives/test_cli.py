@@ -130,6 +130,7 @@ def test_a_benchmark_study_then_status_and_report(tmp_path: Path) -> None:
         ),
         ('kind = "benchmark"\nbenchmark = "everest"', "", "choose one of"),
         ('kind = "gpt"\nmetric = "acc"', "", "minimises val_bpb"),
+        ('kind = "function"\ntarget = "userobj:score"\nnoise = 0.1', SPACE_TOML, "applies to kind"),
     ],
 )
 def test_bad_objective_input_is_one_line_and_exit_2_before_any_trial(
