@@ -149,7 +149,7 @@ class _Study:
             "name": name,
             "value": _shown(value),
             "old": _shown(old),
-            "verb": "raise" if _greater(value, old) else "lower",
+            "verb": "raise" if _greater(value, old) else "lower" if _greater(old, value) else "set",
             "size": rng.choice(("small", "bold")),
             "score": rng.uniform(0.0005, 0.05),
             "row": rng.randint(1, 8),
