@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import journal as ev
-from orchestrator.metric import DEFAULT_DIRECTION, DEFAULT_METRIC, DIRECTIONS, Metric
+from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Metric
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
 # budget fraction of a trial still training). Not every writer journals progress.
@@ -60,21 +60,26 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def metric_of(started: dict[str, Any]) -> Metric | None:
-    """The metric a ``study_started`` event names, in any of the shapes writers use."""
-    candidates: list[Any] = [started.get("metric")]
+def metric_of(started: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(name, direction) a ``study_started`` event names, each None when it names none.
+
+    The journal's own fields (``metric``, ``direction``: docs/journal.md) come first, then
+    the study file's ``[objective] metric``/``direction``; ``metric`` may also be a
+    ``{name, direction}`` object.
+    """
     config = _dict(started.get("config"))
     objective = _dict(config.get("objective"))
-    candidates += [objective.get("metric"), config.get("metric")]
-    direction = objective.get("direction") or config.get("direction") or DEFAULT_DIRECTION
-    for item in candidates:
+    name: str | None = None
+    direction: str | None = None
+    for item in (started.get("metric"), objective.get("metric"), config.get("metric")):
         if isinstance(item, dict):
-            name, way = item.get("name"), item.get("direction", direction)
-        else:
-            name, way = item, direction
-        if isinstance(name, str) and name:
-            return Metric(name=name, direction=way if way in DIRECTIONS else DEFAULT_DIRECTION)
-    return None
+            direction = direction or item.get("direction")
+            item = item.get("name")
+        if isinstance(item, str) and item and name is None:
+            name = item
+    for item in (started.get("direction"), objective.get("direction"), config.get("direction")):
+        direction = direction or item
+    return name, direction if direction in DIRECTIONS else None
 
 
 @dataclass
@@ -168,9 +173,11 @@ class StudyView:
         self.hardware = _str(event.get("hardware")) or self.hardware
         self.config = _dict(event.get("config")) or self.config
         self.started_at = self.started_at or _str(event.get("ts"))
-        metric = metric_of(event)
-        if metric is not None:
-            self.metric, self._metric_named = metric, True
+        name, direction = metric_of(event)
+        self.metric = Metric(
+            name=name or self.metric.name, direction=direction or self.metric.direction
+        )
+        self._metric_named = self._metric_named or name is not None
         self.summary = None  # a resume: finished again only at its own study_finished
 
     def _trial(self, event: dict[str, Any]) -> Trial:

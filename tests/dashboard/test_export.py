@@ -75,3 +75,25 @@ def test_export_of_a_folder_without_a_journal_is_a_usage_error(
 ) -> None:
     done = export(tmp_path / missing, f"sqlite:///{tmp_path / 'o.db'}")
     assert done.returncode == 2 and "events.jsonl" in done.stderr
+
+
+def test_a_maximised_metric_exports_as_a_maximised_study(tmp_path: Path) -> None:
+    from orchestrator.export import export_to_optuna
+    from tests.report.journals import JournalWriter
+
+    run = tmp_path / "reward"
+    writer = JournalWriter(run / "events.jsonl")
+    writer.emit("study_started", study="reward", metric="reward", direction="maximize", config={})
+    for index, value in enumerate((1.0, 3.0, 2.0)):
+        result = {
+            "status": "ok",
+            "metric": "reward",
+            "value": value,
+            "spec": {"config": {"x": index}},
+        }
+        writer.emit("trial_finished", index=index, result=result, kept=value == 3.0, source="llm")
+    storage = f"sqlite:///{tmp_path / 'r.db'}"
+    assert export_to_optuna(run, storage).direction == "maximize"
+    study = optuna.load_study(study_name="reward", storage=storage)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert study.best_value == 3.0 and study.best_params == {"x": 1}

@@ -85,3 +85,31 @@ def test_a_maximised_metric_named_in_the_journal_is_used(tmp_path: Path) -> None
     view = RunsDir(tmp_path).view("m")
     assert view is not None and view.metric.name == "accuracy" and view.metric.maximize
     assert view.best == 0.7 and abs((view.improvement or 0) - 0.2) < 1e-9
+
+
+def test_the_metric_fields_of_study_started_are_read(tmp_path: Path) -> None:
+    """docs/journal.md: ``metric`` (name) and ``direction`` beside the config."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "events.jsonl").write_bytes(
+        line(0, "study_started", metric="reward", direction="maximize", config={})
+        + line(
+            1,
+            "trial_finished",
+            index=0,
+            source="baseline",
+            result={"status": "ok", "value": 1.0, "metric": "reward"},
+            kept=True,
+        )
+        + line(
+            2,
+            "trial_finished",
+            index=1,
+            result={"status": "ok", "value": 0.5},
+            kept=False,
+            best_value=1.0,
+        )
+    )
+    view = RunsDir(tmp_path).view("r")
+    assert view is not None and (view.metric.name, view.metric.direction) == ("reward", "maximize")
+    assert view.best == 1.0 and view.improvement == 0.0
