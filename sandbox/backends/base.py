@@ -245,11 +245,13 @@ class Backend(ABC):
     @staticmethod
     def warm_key(request: dict[str, Any]) -> str:
         """The kind of request a warm sandbox is started for: ``ladder``, or
-        ``call:<stage>:<sha>`` (one sandbox per mechanism and stage: a mechanism never
-        shares its sandbox, and each finds one ready that imported what it imports)."""
+        ``call:<stage>:<name>:<sha>`` (one sandbox per mechanism and stage: a mechanism
+        never shares its sandbox, and each finds one ready that imported what it imports)."""
         if request.get("op") == "call":
-            shas = ",".join(str(m.get("sha", "")) for m in request.get("mechanisms") or [])
-            return f"call:{request.get('stage')}:{shas}"
+            who = ",".join(
+                f"{m.get('name', '')}:{m.get('sha', '')}" for m in request.get("mechanisms") or []
+            )
+            return f"call:{request.get('stage')}:{who}"
         return str(request.get("op"))
 
     def harness_args(self, key: str = "") -> list[str]:

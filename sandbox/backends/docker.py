@@ -13,24 +13,24 @@ import contextlib
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sandbox.backends.base import (
-    MAX_OUTPUT_BYTES,
-    STDERR_TAIL_BYTES,
     WARM_MAX_AGE_S,
     Backend,
     RawRun,
     SandboxUnavailable,
     WarmSlot,
 )
+from sandbox.backends.docker_stream import read_until_report
 
 DEFAULT_IMAGE = "bilevel/sandbox:latest"  # what images/build.sh builds
 IMAGE_ENV = "BILEVEL_SANDBOX_IMAGE"  # another tag (a registry copy, a test's missing image)
 SANDBOX_LABEL = "org.bilevel.sandbox"
 DEADLINE_LABEL = "org.bilevel.sandbox.deadline"
 SANDBOX_UID = "10001:10001"  # the image's unprivileged user; no entry in any host group
-MEMORY_LIMIT = "1g"  # whole container: supervisor + one worker per mechanism of a batch
+MEMORY_LIMIT = "1g"  # whole container: the supervisor and its mechanism's worker
 PIDS_LIMIT = 64  # processes + threads; a hook needs a handful, a fork bomb hits the wall
 NANO_CPUS = 1_000_000_000  # one CPU: hooks are small; a spin cannot starve the host
 WORK_DIR = "/work"  # the image's empty read-only directory: nothing to import or plant there
@@ -46,6 +46,14 @@ REMOVE_ATTEMPTS = 3
 # A warm container serves calls with deadlines up to this (the ladder's); its reaper label
 # is set at creation, so a longer call starts a cold container with its own label.
 WARM_MAX_DEADLINE_S = 60.0
+# OOM events are looked for this far back: a warm container's whole life and its call.
+OOM_LOOKBACK_S = WARM_MAX_AGE_S + WARM_MAX_DEADLINE_S + REAP_GRACE_S
+# A container that closed its output without a report has exited or is about to: how long
+# to wait for its exit code.
+EXIT_WAIT_S = 5.0
+# Containers are removed in the background once their call has its answer (removal takes
+# 20-100 ms, more on a busy engine); these threads are joined at interpreter exit.
+_REMOVER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-remove")
 
 
 def _docker_client() -> Any:
@@ -153,14 +161,16 @@ class DockerBackend(Backend):
             raise SandboxUnavailable(f"docker sandbox failed to run: {exc}") from exc
 
     def _prepare(self, label_deadline: float, key: str = "") -> tuple[str, Any]:
-        """Create, attach stdin and start a container; its harness waits for the request."""
+        """Create, attach (stdin, stdout, stderr) and start a container; its harness waits
+        for the request. Attaching before the start means no output is ever missed."""
         api = self.client.api
         config = self.container_config(label_deadline)
         if self.warm:
             config["command"] = self.harness_args(key)
         cid = api.create_container(**config)["Id"]
         try:
-            sock = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            sock = api.attach_socket(cid, params=params)
             api.start(cid)
         except Exception:
             self._remove(cid)
@@ -184,8 +194,6 @@ class DockerBackend(Backend):
     def _run_container(
         self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None
     ) -> RawRun:
-        import requests.exceptions
-
         api = self.client.api
         warm = slot.take() if slot and deadline_s <= WARM_MAX_DEADLINE_S else None
         if warm is None:
@@ -195,37 +203,54 @@ class DockerBackend(Backend):
         if slot:
             slot.refill()
         self.last_container_id = cid  # lets tests check that this very container is gone
-        timed_out = False
         try:
             raw = _raw_socket(sock)
             with contextlib.suppress(OSError):  # the harness may already have exited
                 raw.sendall(payload)
                 raw.shutdown(socket.SHUT_WR)
-            with contextlib.suppress(OSError):
-                sock.close()
-            left = max(deadline_s - (time.monotonic() - start), 0.1)
-            try:
-                exit_code: int | None = api.wait(cid, timeout=left)["StatusCode"]
-            except requests.exceptions.RequestException:  # ReadTimeout: the deadline passed
-                timed_out = True
+            got = read_until_report(raw, start + deadline_s)
+            seconds = time.monotonic() - start
+            exit_code = None
+            if got.timed_out or got.overflow:
                 with contextlib.suppress(Exception):
                     api.kill(cid)
-                exit_code = None
-            seconds = time.monotonic() - start
-            state = api.inspect_container(cid)["State"]
-            stdout, overflow = self._read_logs(cid, stdout=True)
-            stderr, _ = self._read_logs(cid, stdout=False)
+            elif got.eof and not got.report_seen:  # it exited without a report: how?
+                with contextlib.suppress(Exception):
+                    exit_code = api.wait(cid, timeout=EXIT_WAIT_S)["StatusCode"]
             return RawRun(
                 exit_code=exit_code,
-                stdout=stdout,
-                stderr=stderr[-STDERR_TAIL_BYTES:],
-                timed_out=timed_out,
-                oom_killed=bool(state.get("OOMKilled")),
-                overflow=overflow,
+                stdout=got.stdout,
+                stderr=got.stderr,
+                timed_out=got.timed_out and not got.report_seen,
+                oom_killed=self._oom_killed(cid),
+                overflow=got.overflow,
                 seconds=seconds,
             )
         finally:
-            self._remove(cid)
+            with contextlib.suppress(Exception):
+                sock.close()
+            _REMOVER.submit(self._remove, cid)  # off the call's latency; the reaper backs it
+
+    def _oom_killed(self, cid: str) -> bool:
+        """Whether the kernel OOM-killed anything in the container so far. The engine logs
+        an ``oom`` event as it happens (its ``OOMKilled`` state waits for the exit, which
+        the call no longer waits for); the look-up is one quick, bounded API call."""
+        api = self.client.api
+        since = time.time() - OOM_LOOKBACK_S
+        try:
+            events = list(  # read to the end: the stream closes at ``until``
+                api.events(
+                    since=f"{since:.9f}",
+                    until=f"{time.time():.9f}",
+                    filters={"container": cid, "event": "oom"},
+                    decode=True,
+                )
+            )
+            return any(e.get("status") == "oom" for e in events)
+        except Exception:
+            with contextlib.suppress(Exception):
+                return bool(api.inspect_container(cid)["State"].get("OOMKilled"))
+        return False
 
     def _remove(self, cid: str) -> None:
         # An engine busy with an OOM-thrashing container can time out a removal; retry, and
@@ -238,18 +263,3 @@ class DockerBackend(Backend):
                 if "No such container" in str(exc) or "is already in progress" in str(exc):
                     return
                 time.sleep(0.5 * (attempt + 1))
-
-    def _read_logs(self, cid: str, *, stdout: bool) -> tuple[bytes, bool]:
-        data = bytearray()
-        stream = self.client.api.logs(
-            cid, stdout=stdout, stderr=not stdout, stream=True, follow=False
-        )
-        try:
-            for chunk in stream:
-                data += chunk
-                if len(data) > MAX_OUTPUT_BYTES:
-                    return bytes(data[:MAX_OUTPUT_BYTES]), True
-        finally:
-            with contextlib.suppress(Exception):
-                stream.close()
-        return bytes(data), False

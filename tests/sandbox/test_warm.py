@@ -118,10 +118,10 @@ def test_each_mechanism_and_stage_gets_its_own_warm_sandbox_with_its_imports_loa
             assert got.outputs[0].ok, got.outputs[0].error
             assert got.outputs[0].value == expected.outputs[0].value
             time.sleep(1.0)
-        args = warm.harness_args(f"call:propose:{sha}")
+        args = warm.harness_args(f"call:propose:fit:{sha}")
         assert args == ["--prefork", "1", "--preload", "statistics,sklearn.gaussian_process"]
-        assert warm.harness_args(f"call:guide:{sha}") == ["--prefork", "1"]  # nothing learnt
-        assert set(warm._slots) == {f"call:propose:{sha}"}  # type: ignore[attr-defined]
+        assert warm.harness_args(f"call:guide:fit:{sha}") == ["--prefork", "1"]  # nothing learnt
+        assert set(warm._slots) == {f"call:propose:fit:{sha}"}  # type: ignore[attr-defined]
     finally:
         warm.close()
         cold.close()

@@ -103,7 +103,10 @@ def assert_nothing_left(backend: Backend, marker: str) -> None:
         time.sleep(0.1)
     assert not left, f"processes of the sandbox run survived it: {left}"
     if backend.name == "docker":
+        # Removed in the background right after the answer: gone within a few seconds.
         cid = backend.last_container_id  # type: ignore[attr-defined]
+        while cid and container_exists(cid) and time.monotonic() < deadline + LEFTOVER_WAIT_S:
+            time.sleep(0.1)
         assert cid and not container_exists(cid), "the sandbox container outlived its call"
 
 
