@@ -211,7 +211,13 @@ def create_app(runs_dir: Path, *, allowed_hosts: list[str] | None = None) -> Sta
             return not_found()
         from orchestrator.dashboard.ablations import ablation_table
 
-        return page("ablation.html", tab="index", ablation=name, **ablation_table(runs, name))
+        return page(
+            "ablation.html",
+            tab="index",
+            script="static",
+            ablation=name,
+            **ablation_table(runs, name),
+        )
 
     routes = [
         Route("/", index, methods=["GET"]),

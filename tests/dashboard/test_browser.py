@@ -47,7 +47,9 @@ def test_study_page_shows_its_trials_and_plots(server: str, browser: Browser) ->
         browser.open(f"{server}/{page}/alpha")
         browser.wait_for("document.getElementById('live').textContent.startsWith('live')")
     assert browser.eval("document.querySelectorAll('#calls tbody tr').length") > 0
-    browser.pump(0.3)
+    browser.open(server + "/ablation/abl")
+    assert browser.eval("document.querySelectorAll('table.data tbody tr').length") >= 2 + 4
+    browser.pump(0.5)
     assert browser.errors == []
 
 

@@ -66,6 +66,12 @@
     else td.textContent = content === null || content === undefined ? "" : String(content);
     return td;
   }
+  // A cell for long free text in a summary table: one line, the whole text on hover.
+  function clipped(text) {
+    const td = cell(text, "clip");
+    td.title = text === null || text === undefined ? "" : String(text);
+    return td;
+  }
   function tableRow(cells) {
     const tr = document.createElement("tr");
     for (const c of cells) tr.appendChild(c instanceof Node && c.tagName === "TD" ? c : cell(c));
@@ -170,8 +176,8 @@
     const rows = (data.studies || []).map((s) => tableRow([
       cell(link("/study/" + studyPath(s.name), s.name)),
       cell(s.state, "state " + s.state),
-      s.objective,
-      s.agent,
+      clipped(s.objective),
+      clipped(s.agent),
       cell(s.trials, "num"),
       cell(s.running, "num"),
       s.metric + (s.direction === "maximize" ? " ↑" : " ↓"),
@@ -452,7 +458,7 @@
     let total = 0;
     const cumulative = calls.map((c) => (total += c.cost_usd));
     plot("llm-plot", [
-      { name: "prompt tokens", x, y: calls.map((c) => c.prompt_tokens), type: "bar", text: hover, hoverinfo: "x+y+text", marker: { color: SERIES[0] } },
+      { name: "prompt tokens", x, y: calls.map((c) => c.prompt_tokens), type: "bar", text: hover, textposition: "none", hoverinfo: "x+y+text", marker: { color: SERIES[0] } },
       { name: "completion tokens", x, y: calls.map((c) => c.completion_tokens), type: "bar", marker: { color: SERIES[1] } },
       { name: "cost $ (cumulative)", x, y: cumulative, type: "scatter", mode: "lines", yaxis: "y2", line: { color: SERIES[2] } },
       { name: "latency s", x, y: calls.map((c) => c.latency_s), type: "scatter", mode: "markers", yaxis: "y3", text: hover, hoverinfo: "x+y+text", marker: { color: calls.map((c) => (c.ok ? SERIES[3] : COLOURS.failed)) } },
