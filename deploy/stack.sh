@@ -44,6 +44,8 @@ UP_TIMEOUT=$(setting BILEVEL_UP_TIMEOUT 240)
 SANDBOX_RUNNERS=$(setting BILEVEL_SANDBOX_RUNNERS 2)
 # Where the study file goes inside the orchestrator: its runs volume, which it can write.
 STUDY_DROP_DIR=/app/runs/.submitted
+# Files beside a study file larger than this (KiB) stay behind: code, not data sets.
+SUBMIT_MAX_KB=1024
 
 log() { echo "[stack] $*" >&2; }
 die() { echo "error: $*" >&2; exit 2; }
@@ -178,16 +180,21 @@ cmd_down() {
   log "stack '$PROJECT' is down (volumes kept: \`deploy/stack.sh compose down -v\` removes them)"
 }
 
-# Copy the study file into the orchestrator's runs volume and run it there, trials through
-# Redis on the trainer workers. The output is the study's own progress, followed live.
+# Copy the study file, with the files beside it (a `function` or `command` objective's code),
+# into the runs volume and run it there, trials through Redis on the trainer workers, which
+# see the same folder read-only. The output is the study's own progress, followed live.
 cmd_study() {
   local study=${1:?usage: stack.sh study FILE}
   [ -f "$study" ] || die "study file '$study' not found; pass an existing file (STUDY=path)"
   orchestrator_running || die "the stack '$PROJECT' is not running; start it with \`make up\`"
-  local name target
+  local name folder target files
   name=$(basename "$study")
-  target=$STUDY_DROP_DIR/$name
-  compose exec -T orchestrator sh -c 'mkdir -p "$(dirname "$1")" && cat > "$1"' sh "$target" <"$study"
+  folder=$STUDY_DROP_DIR/${name%.toml}
+  target=$folder/$name
+  # Top-level regular files only: the study's folder, not everything under it.
+  mapfile -t files < <(cd "$(dirname "$study")" && find . -maxdepth 1 -type f -size -"$SUBMIT_MAX_KB"k)
+  (cd "$(dirname "$study")" && tar -cf - "${files[@]}") |
+    compose exec -T orchestrator sh -c 'mkdir -p "$1" && tar -xf - -C "$1"' sh "$folder"
   log "running $study in the orchestrator container (trials on the trainer workers)"
   local tty=()
   [ -t 0 ] && [ -t 1 ] || tty=(-T)
