@@ -114,6 +114,10 @@ class AcceptanceConfig(_Strict):
     rule: Literal["strict", "noise-aware"] = "strict"
     baseline_repeats: int = Field(default=DEFAULT_BASELINE_REPEATS, ge=2)
     final_reruns: int = Field(default=DEFAULT_FINAL_RERUNS, ge=0)
+    final_test: bool = Field(
+        default=True,
+        description="GPT, noise-aware: score the best and the baseline on the held-out test split",
+    )
 
 
 class RqConfig(_Strict):

@@ -40,6 +40,7 @@ class TrialRecord(BaseModel):
     hypothesis: str = ""
     fired: list[str] = Field(default_factory=list)
     seed: int = 0
+    eval_split: str = "val"  # "test": a final scoring on the held-out split, never compared
     result: dict[str, Any] | None = None
 
     @property
@@ -65,7 +66,7 @@ class TrialRecord(BaseModel):
 
 # Sources that are part of the search (and count towards ``iterations``); the others are
 # measurements of noise around it.
-SEARCH_SOURCES_EXCLUDED = ("noise", "reseed", "reseed-baseline")
+SEARCH_SOURCES_EXCLUDED = ("noise", "reseed", "reseed-baseline", "test-best", "test-baseline")
 
 
 @dataclass
@@ -175,6 +176,7 @@ class StudyState:
                 hypothesis=event.get("hypothesis", ""),
                 fired=list(event.get("fired", [])),
                 seed=event.get("seed", self.config.seed),
+                eval_split=event.get("eval_split", "val"),
             )
         elif kind == ev.TRIAL_FINISHED:
             result = event["result"]

@@ -36,7 +36,7 @@ from orchestrator.levels.hooks import (
 )
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
-from orchestrator.state import StudyState, rebuild_state
+from orchestrator.state import SEARCH_SOURCES_EXCLUDED, StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
 from trainer.spec import TrialResult, TrialSpec
 
@@ -128,7 +128,9 @@ class StudyRunner:
         return self.journal.append(event_type, **fields)
 
     # -------------------------------------------------------------- dispatch
-    def spec_for(self, index: int, config: dict[str, Any], seed: int) -> TrialSpec:
+    def spec_for(
+        self, index: int, config: dict[str, Any], seed: int, eval_split: str = "val"
+    ) -> TrialSpec:
         return TrialSpec(
             trial_id=f"{self.config.name}-{self.state.run_id}-{index}",
             index=index,
@@ -139,15 +141,17 @@ class StudyRunner:
             seed=seed,
             device=self.config.objective.device,  # type: ignore[arg-type]
             objective=self.objective,
+            eval_split=eval_split,  # type: ignore[arg-type]
         )
 
     def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
         index = self.state.next_index()
         seed = fields.pop("seed", self.config.seed)
+        split = fields.get("eval_split", "val")
         self.emit(
             ev.TRIAL_PROPOSED, index=index, changes=changes, config=config, seed=seed, **fields
         )
-        self.executor.submit(self.spec_for(index, config, seed))
+        self.executor.submit(self.spec_for(index, config, seed, split))
 
     def finish(self, result: TrialResult) -> None:
         record = self.state.trials.get(result.spec.index)
@@ -189,7 +193,7 @@ class StudyRunner:
         return refuse_other_data(result, reference, baseline.index)
 
     def keep(self, source: str, result: TrialResult) -> bool:
-        if result.status != "ok" or result.value is None or source in ("noise", "reseed"):
+        if result.status != "ok" or result.value is None or source in SEARCH_SOURCES_EXCLUDED:
             return False
         best = self.state.best()
         if best is None or best.value is None:
@@ -255,6 +259,29 @@ class StudyRunner:
                 hypothesis=f"final re-run of best trial #{best.index} on another seed",
                 fired=[],
                 seed=self.config.seed + 1000 + len(reruns),
+            )
+        return self.plan_final_test()
+
+    def plan_final_test(self) -> Callable[[], None] | None:
+        """GPT, noise-aware: the best and the baseline scored once on the held-out test
+        split, after everything else (no trial was ever selected on it)."""
+        state, acc = self.state, self.config.acceptance
+        if not (self.noise_aware and acc.final_test and self.objective is None):
+            return None
+        if any(not t.finished for t in state.ordered()):
+            return None  # the best is final only when every trial is in
+        best, baseline = state.best(), state.baseline()
+        done = {t.source for t in state.ordered()}
+        for source, record in (("test-best", best), ("test-baseline", baseline)):
+            if source in done or record is None:
+                continue
+            return lambda: self.propose(
+                {},
+                record.config,
+                source=source,
+                hypothesis=f"trial #{record.index} scored on the held-out test split",
+                fired=[],
+                eval_split="test",
             )
         return None
 
@@ -335,7 +362,9 @@ class StudyRunner:
     # -------------------------------------------------------------- the loop
     def run(self) -> None:
         for record in self.state.pending():  # resume: same index, same trial id
-            self.executor.submit(self.spec_for(record.index, record.config, record.seed))
+            self.executor.submit(
+                self.spec_for(record.index, record.config, record.seed, record.eval_split)
+            )
         while True:
             can_plan = len(self.executor.in_flight()) < self.config.parallel
             plan = self.next_plan() if can_plan else None
@@ -377,6 +406,9 @@ class StudyRunner:
             final_reruns=reruns,
             baseline_reruns=summary.baseline_reruns,
             rerun_improvement=summary.rerun_improvement,
+            test_best=summary.test_best,
+            test_baseline=summary.test_baseline,
+            test_improvement=summary.test_improvement,
         )
 
 

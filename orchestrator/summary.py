@@ -34,6 +34,10 @@ class StudySummary:
     # The baseline re-run on the best's fresh seeds (noise-aware): the unbiased comparison.
     baseline_reruns: list[float] = field(default_factory=list)
     rerun_improvement: float | None = None  # mean baseline re-run vs mean best re-run
+    # GPT: the best and the baseline scored on the held-out test split (never selected on).
+    test_best: float | None = None
+    test_baseline: float | None = None
+    test_improvement: float | None = None
     llm_tokens: int = 0
     llm_cost_known: bool = True  # False: a call's model had no price (orchestrator.prices)
 
@@ -71,6 +75,15 @@ class StudySummary:
                     f"on the same {len(self.baseline_reruns)} fresh seeds)"
                 ]
                 if self.baseline_reruns
+                else []
+            ),
+            *(
+                [
+                    f"test_improvement: {_fmt(self.test_improvement)} (best "
+                    f"{_fmt(self.test_best)} vs baseline {_fmt(self.test_baseline)} on the "
+                    "held-out test split, which no trial was selected on)"
+                ]
+                if self.test_best is not None or self.test_baseline is not None
                 else []
             ),
             f"noise_floor: {_fmt(self.noise_floor)}",
@@ -126,9 +139,18 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         credits=[asdict(row) for row in credit_table(state)],
         baseline_reruns=reruns_of(state, "reseed-baseline"),
         llm_tokens=state.llm_tokens,
+        test_best=_first(reruns_of(state, "test-best")),
+        test_baseline=_first(reruns_of(state, "test-baseline")),
+        test_improvement=metric.improvement(
+            _first(reruns_of(state, "test-baseline")), _first(reruns_of(state, "test-best"))
+        ),
         llm_cost_known=not state.llm_unpriced,
         rerun_improvement=rerun_improvement(state),
     )
+
+
+def _first(values: list[float]) -> float | None:
+    return values[0] if values else None
 
 
 def reruns_of(state: StudyState, source: str) -> list[float]:

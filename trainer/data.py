@@ -22,7 +22,9 @@ import numpy as np
 from trainer.datasets import Dataset, Split, cache_dir
 from trainer.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer, describe, train_bpe
 
-SPLITS: tuple[Split, ...] = ("train", "val")
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+# Cache layout version: v2 added the test split; older caches are rebuilt beside them.
+CACHE_VERSION = "v2"
 # Tokens are appended to the output file in chunks of about this many, bounding memory
 # while tokenizing a large corpus.
 WRITE_CHUNK_TOKENS = 1 << 22
@@ -55,6 +57,7 @@ class TokenData:
 
     train: np.ndarray
     val: np.ndarray
+    test: np.ndarray  # the held-out split no trial is selected on (may be empty)
     token_bytes: np.ndarray
     vocab_size: int
     path: Path
@@ -92,7 +95,7 @@ def _make_shareable(folder: Path) -> None:
 
 def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
     """Tokenize both splits into the cache (if absent) and return the cache folder."""
-    final = cache_dir() / "tokens" / f"{dataset.key}--{tokenizer.name}"
+    final = cache_dir() / "tokens" / f"{dataset.key}--{tokenizer.name}--{CACHE_VERSION}"
     if (final / "meta.json").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +105,7 @@ def build_cache(dataset: Dataset, tokenizer: Tokenizer) -> Path:
             split: _write_split(tokenizer, dataset, split, tmp / f"{split}.bin") for split in SPLITS
         }
         for split, n in counts.items():
-            if n < 2:
+            if n < 2 and split != "test":  # a data set may have no test split (climbmix)
                 raise ValueError(f"data set {dataset.name!r} has no {split} text after splitting")
         np.save(tmp / "token_bytes.npy", tokenizer.token_bytes())
         meta = {"dataset": dataset.name, "key": dataset.key, "tokens": counts}
@@ -140,12 +143,19 @@ def load_tokens(dataset: Dataset, tokenizer_kind: str, vocab_size: int) -> Token
         )
     folder = build_cache(dataset, tokenizer)
     dtype = _dtype_for(tokenizer.vocab_size)
-    train, val = (np.memmap(folder / f"{s}.bin", dtype=dtype, mode="r") for s in SPLITS)
+    train, val, test = (_map(folder / f"{s}.bin", dtype) for s in SPLITS)
     token_bytes = np.load(folder / "token_bytes.npy")
     meta = json.loads((folder / "meta.json").read_text())
     # Caches written before fingerprints existed are hashed on load (tens of milliseconds).
     fingerprint = meta.get("fingerprint") or token_fingerprint(folder)
-    return TokenData(train, val, token_bytes, vocab_size, folder, fingerprint)
+    return TokenData(train, val, test, token_bytes, vocab_size, folder, fingerprint)
+
+
+def _map(path: Path, dtype: np.dtype) -> np.ndarray:
+    # np.memmap refuses an empty file; an empty split is an empty array.
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
 
 
 class BatchSampler:

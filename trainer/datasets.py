@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Split = Literal["train", "val"]
+Split = Literal["train", "val", "test"]
 
 CACHE_ENV = "BILEVEL_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "bilevel"
@@ -36,6 +36,11 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "bilevel"
 VAL_PERCENT = 5
 # A single text file keeps its last 10% (cut at a line break) for validation.
 SINGLE_FILE_VAL_FRACTION = 0.1
+# Another 1 file in 20 (taken from training) is the held-out test split: no trial is ever
+# selected on it, so the final best and baseline scored there are free of selection bias.
+TEST_PERCENT = 5
+# A single text file gives the 5% before its validation part to test.
+SINGLE_FILE_TEST_FRACTION = 0.05
 CLIMBMIX_TEXT_COLUMN = "text"
 CLIMBMIX_DIRNAME = "climbmix"
 DATASET_NAMES = ("pinned", "stdlib", "text:PATH", "climbmix")
@@ -54,9 +59,28 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR).expanduser()
 
 
-def _in_val(relative: str) -> bool:
+def split_of(relative: str) -> Split:
+    """The split a file belongs to, from a hash of its stable relative name."""
     digest = hashlib.sha256(relative.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % 100 < VAL_PERCENT
+    bucket = int.from_bytes(digest[:8], "big") % 100
+    if bucket < VAL_PERCENT:
+        return "val"
+    return "test" if bucket < VAL_PERCENT + TEST_PERCENT else "train"
+
+
+def _in_val(relative: str) -> bool:
+    return split_of(relative) == "val"
+
+
+def _choose(named: list[tuple[str, Path]], split: Split) -> list[Path]:
+    """The files of ``split``. A tiny folder whose hash put no file in validation gives its
+    last file to validation (deterministic, and the split is never empty)."""
+    chosen = {s: [f for n, f in named if split_of(n) == s] for s in ("train", "val", "test")}
+    if not chosen["val"] and named:
+        last = named[-1][1]
+        chosen = {s: [f for f in files if f != last] for s, files in chosen.items()}
+        chosen["val"] = [last]
+    return chosen[split]
 
 
 def _read_text(path: Path) -> str | None:
@@ -78,11 +102,10 @@ class Dataset:
 
     def documents(self, split: Split) -> Iterator[str]:
         if self.kind == "pinned":
-            for path in self.files:
-                if _in_val(_pinned_name(path)) == (split == "val"):
-                    text = _read_text(path)
-                    if text:
-                        yield text
+            for path in _choose([(_pinned_name(p), p) for p in self.files], split):
+                text = _read_text(path)
+                if text:
+                    yield text
             return
         if self.kind == "climbmix":
             yield from _parquet_documents(self.root, split)
@@ -91,14 +114,8 @@ class Dataset:
             yield from _single_file_split(self.root, split)
             return
         files = _text_files(self.root, self.kind)
-        chosen = [
-            f for f in files if _in_val(f.relative_to(self.root).as_posix()) == (split == "val")
-        ]
-        if not chosen and files:
-            # A tiny folder where the hash put every file on one side: keep the split
-            # non-empty and still deterministic by moving the last file.
-            chosen = [files[-1]] if split == "val" else files[:-1]
-        for path in chosen:
+        named = [(f.relative_to(self.root).as_posix(), f) for f in files]
+        for path in _choose(named, split):
             text = _read_text(path)
             if text:
                 yield text
@@ -115,7 +132,9 @@ def _text_files(root: Path, kind: str) -> list[Path]:
 def _single_file_split(path: Path, split: Split) -> Iterator[str]:
     text = _read_text(path) or ""
     cut = text.rfind("\n", 0, int(len(text) * (1 - SINGLE_FILE_VAL_FRACTION))) + 1
-    part = text[cut:] if split == "val" else text[:cut]
+    test_at = int(len(text) * (1 - SINGLE_FILE_VAL_FRACTION - SINGLE_FILE_TEST_FRACTION))
+    test_cut = text.rfind("\n", 0, test_at) + 1
+    part = {"val": text[cut:], "test": text[test_cut:cut], "train": text[:test_cut]}[split]
     if part:
         yield part
 
@@ -144,7 +163,8 @@ def _parquet_documents(root: Path, split: Split) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     shards = sorted(root.glob("shard_*.parquet"))
-    chosen = shards[-1:] if split == "val" else shards[:-1]
+    # No test split: every shard but the last trains (a test shard would cost a download).
+    chosen = {"val": shards[-1:], "train": shards[:-1], "test": []}[split]
     for shard in chosen:
         table = pq.read_table(shard, columns=[CLIMBMIX_TEXT_COLUMN])
         for text in table.column(CLIMBMIX_TEXT_COLUMN).to_pylist():

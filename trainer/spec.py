@@ -244,6 +244,9 @@ class TrialSpec(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     objective: ObjectiveSpec | None = None
+    # GPT: the split the metric is measured on. "test" is held out from every search
+    # decision; only the study's final scoring of the best and the baseline uses it.
+    eval_split: Literal["val", "test"] = "val"
 
     @property
     def kind(self) -> str:

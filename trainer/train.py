@@ -176,7 +176,15 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     report({"phase": "data", "pid": os.getpid()})
     data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
     measured = {"data_fingerprint": data.fingerprint, "software": software_fingerprint(device)}
-    val_rows = validation_windows(data.val, preset.seq_len, preset.eval_tokens)
+    eval_tokens = data.test if spec.eval_split == "test" else data.val
+    if len(eval_tokens) <= preset.seq_len:
+        return TrialResult.failed(
+            spec,
+            "invalid",
+            f"data set {spec.dataset!r} has no {spec.eval_split} split to score on",
+            **measured,
+        )
+    val_rows = validation_windows(eval_tokens, preset.seq_len, preset.eval_tokens)
 
     cfg = spec.config
     if device.type == "cuda":

@@ -20,7 +20,7 @@ from orchestrator.metric import DIRECTIONS, Metric
 
 JOURNAL_NAME = "events.jsonl"
 # Trial sources that measure noise rather than search; they are drawn but never "kept".
-NON_SEARCH_SOURCES = frozenset({"noise", "reseed", "reseed-baseline"})
+NON_SEARCH_SOURCES = frozenset({"noise", "reseed", "reseed-baseline", "test-best", "test-baseline"})
 
 
 @dataclass(frozen=True)

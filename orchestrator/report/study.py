@@ -135,6 +135,15 @@ def _summary(doc: Document, run: RunData) -> None:
         rows.append(
             [f"improvement on fresh seeds ({gap} of the re-run means)", fmt(gain, signed=True)]
         )
+    summary = run.summary or {}
+    if summary.get("test_best") is not None or summary.get("test_baseline") is not None:
+        rows.append(
+            [
+                f"held-out test split: best / baseline / improvement ({gap})",
+                f"{fmt(summary.get('test_best'))} / {fmt(summary.get('test_baseline'))} / "
+                f"{fmt(summary.get('test_improvement'), signed=True)}",
+            ]
+        )
     doc.table(["", "value"], rows)
 
 

@@ -29,9 +29,14 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     events = read_events(tmp_path / "run")
     sources = [e["source"] for e in events if e["type"] == "trial_proposed"]
     # At the end the best and the baseline run on the same fresh seed (paired, unselected).
-    assert sources == ["baseline", "noise", "builtin", "builtin", "reseed", "reseed-baseline"]
+    # ...and both are scored once on the held-out test split, which no trial was selected on.
+    assert sources == [
+        "baseline", "noise", "builtin", "builtin", "reseed", "reseed-baseline",
+        "test-best", "test-baseline",
+    ]  # fmt: skip
     proposed = [e for e in events if e["type"] == "trial_proposed"]
-    assert proposed[-1]["seed"] == proposed[-2]["seed"] not in {p["seed"] for p in proposed[:-2]}
+    assert proposed[5]["seed"] == proposed[4]["seed"] not in {p["seed"] for p in proposed[:4]}
+    assert [p.get("eval_split", "val") for p in proposed][-3:] == ["val", "test", "test"]
     floor = [e for e in events if e["type"] == "noise_floor"]
     assert len(floor) == 1 and len(floor[0]["values"]) == 2 and floor[0]["floor"] >= 0
     noise_idx = sources.index("noise")
@@ -50,4 +55,6 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
         done["baseline_reruns"][0] - done["final_reruns"][0]
     )
     assert any(line.startswith("rerun_improvement: ") for line in summary.lines())
+    assert summary.test_best is not None and summary.test_baseline is not None
+    assert done["test_improvement"] == pytest.approx(summary.test_baseline - summary.test_best)
     assert summary_from_journal(tmp_path / "run").as_dict() == summary.as_dict()

@@ -53,9 +53,10 @@ def test_text_folder_splits_by_file_deterministically_and_both_sides_nonempty(
 ) -> None:
     ds = datasets.resolve(f"text:{_corpus(tmp_path / 'corpus', 40)}")
     train, val = list(ds.documents("train")), list(ds.documents("val"))
+    test = list(ds.documents("test"))  # held out from every search decision
     assert train and val
-    assert len(train) + len(val) == 40
-    assert not set(train) & set(val)
+    assert len(train) + len(val) + len(test) == 40
+    assert not set(train) & set(val) and not set(test) & (set(train) | set(val))
     again = datasets.resolve(f"text:{tmp_path / 'corpus'}")
     assert again.key == ds.key and list(again.documents("val")) == val
 
@@ -64,8 +65,8 @@ def test_single_text_file_keeps_its_tail_for_validation(tmp_path: Path) -> None:
     path = tmp_path / "book.txt"
     path.write_text("".join(f"line {i}\n" for i in range(100)))
     ds = datasets.resolve(f"text:{path}")
-    (train,), (val,) = ds.documents("train"), ds.documents("val")
-    assert train + val == path.read_text()
+    (train,), (test,), (val,) = ds.documents("train"), ds.documents("test"), ds.documents("val")
+    assert train + test + val == path.read_text()
     assert val.startswith("line 9") and val.endswith("line 99\n")
 
 
