@@ -305,7 +305,14 @@ class Backend(ABC):
         payload = json.dumps({**request, "nonce": nonce, "deadline_s": deadline_s}, allow_nan=False)
         payload = payload.encode()
         start = time.monotonic()
-        raw = self._launch(payload, deadline_s, self.warm_slot(key))
+        try:
+            raw = self._launch(payload, deadline_s, self.warm_slot(key))
+        except SandboxUnavailable:
+            raise
+        except Exception as exc:  # an engine or OS surprise is infrastructure, never a verdict
+            raise SandboxUnavailable(
+                f"{self.name} sandbox failed to run: {type(exc).__name__}: {exc}".splitlines()[0]
+            ) from exc
         seconds = raw.seconds or time.monotonic() - start
         report = None if raw.overflow else parse_report(raw.stdout, nonce)
         status: RunStatus
