@@ -137,7 +137,10 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
     metric = runs_metric(runs)
     doc.paragraph(
         f"{len(finished)} finished runs, {len(unfinished)} unfinished, in {folder}. "
-        f"Δ{metric.name} = best − baseline of each run ({better_sign(metric)} is better).",
+        f"Δ{metric.name} = best − baseline of each run ({better_sign(metric)} is better): the "
+        "mean of the best's fresh-seed re-runs minus the baseline's on the same seeds when the "
+        "run made them (noise-aware), else the search's best draw (the selection figure, "
+        "biased towards luck). The runs table shows both, and the held-out test split's Δ.",
         note=True,
     )
     rows = stats.summarize_groups(deltas_by_group(runs))
@@ -185,6 +188,9 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
             "baseline",
             "best",
             f"Δ{metric.name}",
+            "Δ selection",
+            "Δ re-runs",
+            "Δ test",
             "state",
             "report",
         ],
@@ -197,6 +203,9 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
                 fmt(r.run.baseline_value),
                 fmt(r.run.best_value),
                 fmt(r.run.delta, signed=True),
+                fmt(r.run.selection_delta, signed=True),
+                fmt(r.run.rerun_delta, signed=True),
+                fmt(_test_delta(r.run), signed=True),
                 "finished" if r.run.finished else "unfinished",
                 f"`{r.run.run_dir.name}/report.html`"
                 if (r.run.run_dir / "report.html").is_file()
@@ -204,9 +213,16 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
             ]
             for r in runs
         ],
-        numeric=[False, False, True, True, True, True, True, False, False],
+        numeric=[False, False, True, True, True, True, True, True, True, True, False, False],
     )
     return doc
+
+
+def _test_delta(run: RunData) -> float | None:
+    """best − baseline on the held-out test split (GPT, noise-aware runs)."""
+    summary = run.summary or {}
+    best, base = summary.get("test_best"), summary.get("test_baseline")
+    return None if best is None or base is None else float(best) - float(base)
 
 
 def _delta_curve(run: RunData) -> list[float]:
