@@ -368,20 +368,27 @@ def test_oversized_output_is_rejected(backend: Any) -> None:
     _failed_in_time(attack, CALL_S, error="larger than")
 
 
-@pytest.mark.parametrize("mode", ["no_subclass", "with_subclass", "token_then_exit"])
-def test_forged_worker_answers_are_not_a_verdict(backend: Any, mode: str) -> None:
+def test_forged_load_answer_without_a_mechanism_is_not_a_verdict(backend: Any) -> None:
     # Issue 10's forged verdict: "load ok, hooks: []" written into the worker's channel
-    # through /proc/self/fd/N with numpy's text writer.
-    report = _ladder(backend, "forged_channel", mode)
+    # through /proc/self/fd/N with numpy's text writer, by a module with no Mechanism.
+    report = _ladder(backend, "forged_channel")
     assert not report.accepted, report.reason
     assert report.stage == "smoke"
-    assert not any(
-        c.name.startswith(("guide:", "propose:", "screen:")) and c.ok for c in report.checks
-    )
+
+
+@pytest.mark.parametrize("mode", ["plain", "token_then_exit", "right_token"])
+def test_forged_worker_answers_are_not_a_verdict(backend: Any, mode: str) -> None:
+    report = _ladder(backend, "forged_channel_hooked", mode)
+    assert not report.accepted, report.reason
+    # Caught by the channel (no token, extra bytes, a dead worker) or by the hooks the
+    # source defines being tested regardless of the claim: never a passed guide check.
+    assert not any(c.name.startswith("guide:") and c.ok for c in report.checks)
+    if mode != "right_token":
+        assert report.stage == "smoke", report.reason
 
 
 def test_forged_worker_answer_in_a_live_call_fails_that_call(backend: Any) -> None:
-    outputs, _ = run_batch(backend, [("forger", "forged_channel:with_subclass")])
+    outputs, _ = run_batch(backend, [("forger", "forged_channel_hooked:plain")])
     assert outputs["forger"].ok is False
 
 
