@@ -14,6 +14,7 @@ mechanism can cause.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal, Protocol
 
 from sandbox.backends import Backend, SandboxUnavailable, make_backend
@@ -24,6 +25,7 @@ DEFAULT_QUEUE = "bilevel-sandbox"
 # How long a caller waits for the runner beyond the sandbox's own deadline (queueing, a
 # container start on a busy host) before it calls the runner missing.
 RUNNER_SLACK_S = 30.0
+SANDBOX_JOB_ID_PREFIX = "sandbox-"  # deploy/redis-entrypoint.sh: the runner's job keys
 RESULT_TTL_S = 300  # a finished job's result stays this long; the client deletes it on read
 # Waiting for a result blocks on the socket for up to a whole deadline plus slack; redis-py's
 # default read timeout (5 s) would turn a busy machine's slow ladder into "Redis unreachable".
@@ -132,11 +134,13 @@ class RunnerClient:
         )
         self.queue = Queue(queue, connection=self.connection, serializer=JSONSerializer)
         self.limits = limits or {}
+        self._isolation = "docker"
 
     @property
     def isolation(self) -> str:
-        """The runner service runs only the docker backend (it holds the Docker socket)."""
-        return "docker"
+        """The runner's backend: docker (``bilevel sandbox-runner``'s default) until the
+        runner says otherwise in an answer; then what it last reported."""
+        return self._isolation
 
     def _ask(self, job_name: str, payload: dict[str, Any], deadline_s: float) -> dict[str, Any]:
         import redis
@@ -145,6 +149,8 @@ class RunnerClient:
             job = self.queue.enqueue_call(
                 f"sandbox.runner.{job_name}",
                 kwargs={"payload": payload},
+                # The prefix is what the stack's Redis ACL lets a sandbox runner touch.
+                job_id=f"{SANDBOX_JOB_ID_PREFIX}{uuid.uuid4().hex}",
                 timeout=int(deadline_s + RUNNER_SLACK_S),
                 result_ttl=RESULT_TTL_S,
                 failure_ttl=RESULT_TTL_S,
@@ -181,7 +187,9 @@ class RunnerClient:
             "filename": filename,
             "limits": self.limits,
         }
-        return LadderReport.from_dict(self._ask("ladder_job", payload, LADDER_DEADLINE_S))
+        report = LadderReport.from_dict(self._ask("ladder_job", payload, LADDER_DEADLINE_S))
+        self._isolation = report.isolation or self._isolation
+        return report
 
     def call(
         self,
@@ -197,7 +205,9 @@ class RunnerClient:
             "candidates": candidates,
             "limits": self.limits,
         }
-        return StageResult.from_dict(self._ask("call_job", payload, CALL_DEADLINE_S))
+        result = StageResult.from_dict(self._ask("call_job", payload, CALL_DEADLINE_S))
+        self._isolation = result.isolation or self._isolation
+        return result
 
     def close(self) -> None:
         self.connection.close()

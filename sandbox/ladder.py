@@ -77,7 +77,12 @@ def run_ladder(
     checks = [CheckResult("static:gate", gate.ok, gate.seconds, "" if gate.ok else gate.reason)]
     checks += [CheckResult(f"static:line-{i.line}", False, 0.0, i.message) for i in gate.issues]
     timings = {"static": gate.seconds}
-    base = {"sha": sha, "backend": backend.name, "warnings": list(backend.warnings)}
+    base = {
+        "sha": sha,
+        "backend": backend.name,
+        "warnings": list(backend.warnings),
+        "isolation": backend.isolation,
+    }
     if not gate.ok:
         timings["total"] = round(time.perf_counter() - start, 4)
         return LadderReport(
@@ -132,7 +137,12 @@ def sandbox_ladder(
     start = started if started is not None else time.perf_counter()
     checks = list(prior_checks or [])
     timings = dict(prior_timings or {})
-    base = {"sha": source_sha(source), "backend": backend.name, "warnings": list(backend.warnings)}
+    base = {
+        "sha": source_sha(source),
+        "backend": backend.name,
+        "warnings": list(backend.warnings),
+        "isolation": backend.isolation,
+    }
 
     def rejected(stage: str, reason: str, seconds: float = 0.0) -> LadderReport:
         checks.append(CheckResult(f"{stage}:host", False, seconds, reason))
@@ -267,7 +277,9 @@ def call_stage(
         raise ValueError("the screen stage needs the candidates to screen")
     start = time.perf_counter()
     if not mechanisms:
-        return StageResult(stage=stage, outputs=[], seconds=0.0, backend=backend.name)  # type: ignore[arg-type]
+        return StageResult(
+            stage=stage, outputs=[], seconds=0.0, backend=backend.name, isolation=backend.isolation
+        )  # type: ignore[arg-type]
 
     def one(mechanism: tuple[str, str, str]) -> MechanismOutput:
         name, sha, source = mechanism
@@ -299,7 +311,13 @@ def call_stage(
     if unavailable and len(unavailable) == len(mechanisms):
         raise unavailable[0]  # the sandbox itself is down: infrastructure, not a verdict
     seconds = round(time.perf_counter() - start, 4)
-    return StageResult(stage=stage, outputs=outputs, seconds=seconds, backend=backend.name)  # type: ignore[arg-type]
+    return StageResult(
+        stage=stage,
+        outputs=outputs,
+        seconds=seconds,
+        backend=backend.name,
+        isolation=backend.isolation,
+    )  # type: ignore[arg-type]
 
 
 def _mechanism_output(

@@ -43,6 +43,7 @@ class LadderReport:
     backend: str = ""
     warnings: list[str] = field(default_factory=list)
     module_output: str = ""
+    isolation: str = ""  # the backend's isolation strength (sandbox.backends.ISOLATION_LEVELS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +85,7 @@ class StageResult:
     seconds: float = 0.0
     backend: str = ""
     error: str = ""
+    isolation: str = ""  # the backend's isolation strength (sandbox.backends.ISOLATION_LEVELS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -99,9 +99,11 @@ def test_runner_serves_the_same_interface_over_redis(
     )  # fmt: skip
     try:
         client = RunnerClient(redis_url, unique_name, limits=FAST_LIMITS)
+        assert client.isolation == "docker"  # the runner's default, until it answers
         report = client.check(EXAMPLE, space)
         assert isinstance(report, LadderReport)
         assert report.accepted and report.backend == "process"
+        assert client.isolation == report.isolation != "docker"  # what the runner really runs
         rejected = client.check("import os\n", space)
         assert (rejected.accepted, rejected.stage) == (False, "static")
         result = client.call("guide", [_ref(EXAMPLE, "trust_region")], _long_context(space))
