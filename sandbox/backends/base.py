@@ -137,7 +137,7 @@ def parse_report(stdout: bytes, nonce: str) -> dict[str, Any] | None:
         return None
     try:
         report = json.loads(found[0])
-    except ValueError:
+    except Exception:  # ValueError, RecursionError on absurd nesting: no valid report
         return None
     if not isinstance(report, dict) or report.get("nonce") != nonce:
         return None
