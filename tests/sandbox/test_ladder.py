@@ -155,3 +155,59 @@ def test_an_internal_error_is_a_rejection_with_one_line(
     report = _ladder(MIXIN, space, process_backend)
     assert not report.accepted and report.stage == "static"
     assert "\n" not in report.reason and "RuntimeError" in report.reason
+
+
+# ---------------------------------------------------------------- the host decides, never raises
+
+GARBAGE_REPORTS: list[Any] = [
+    {"accepted": True, "stage": "contract", "checks": [], "name": "m", "class": "M", "hooks": []},
+    {"accepted": True, "stage": "contract", "name": "m", "class": "M", "hooks": ["guide"],
+     "checks": [{"name": "smoke:load", "ok": True}, {"name": "propose:x", "ok": True}]},
+    {"accepted": True, "stage": "contract", "name": "M!", "class": "M", "hooks": ["guide"],
+     "checks": [{"name": "smoke:load", "ok": True}, {"name": "guide:x", "ok": True}]},
+    {"accepted": True, "stage": "contract", "name": "m", "class": "Other", "hooks": ["guide"],
+     "checks": [{"name": "smoke:load", "ok": True}, {"name": "guide:x", "ok": True}]},
+    {"accepted": True, "stage": "contract", "checks": [7, None, {"seconds": 2**1200}]},
+    {"accepted": True, "stage": "contract", "checks": "all", "reason": float("nan")},
+    {"accepted": "yes", "stage": ["contract"], "name": 2**1100, "hooks": {"a": 1}},
+    {"error": {"nested": [[[]]]}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("report", GARBAGE_REPORTS)
+def test_a_report_that_does_not_show_every_test_passing_is_rejected(report: Any) -> None:
+    from sandbox.ladder import _verdict
+    from sandbox.source_hooks import source_hooks
+
+    verdict = _verdict(report, "", source_hooks(MIXIN), [], 0.0)
+    assert verdict["accepted"] is False
+    assert isinstance(verdict["reason"], str) and "\n" not in verdict["reason"]
+
+
+def test_the_well_formed_report_is_accepted() -> None:
+    from sandbox.ladder import _verdict
+    from sandbox.source_hooks import source_hooks
+
+    report = {"accepted": True, "stage": "contract", "name": "m", "class": "M", "hooks": ["guide"],
+              "reason": "passed 3 checks",
+              "checks": [{"name": "smoke:load", "ok": True}, {"name": "guide:a", "ok": True},
+                         {"name": "guide:b", "ok": True}]}  # fmt: skip
+    assert _verdict(report, "", source_hooks(MIXIN), [], 0.0)["accepted"] is True
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"ok": false, "error": NaN}',
+        b'{"ok": true, "seconds": 1e999}',
+        b'{"ok": true, "value": ' + b"9" * 5000 + b"}",
+        b"\xff\xfe not json",
+        b"[1, 2]",
+    ],
+)
+def test_a_worker_line_that_is_not_one_plain_answer_is_a_channel_error(line: bytes) -> None:
+    from sandbox.channel import ChannelError, parse_answer
+
+    with pytest.raises(ChannelError):
+        parse_answer(line)
