@@ -37,10 +37,7 @@ class ProgressFile:
         self._last: dict[str, Any] | None = None
 
     def write(self, progress: dict[int, dict[str, Any]]) -> None:
-        trials = {
-            str(index): {k: _finite(p.get(k)) for k in FIELDS if k in p}
-            for index, p in progress.items()
-        }
+        trials = {str(index): _fields(p) for index, p in progress.items()}
         now = time.time()
         if trials == self._last and now - self._last_write < STALE_AFTER_S / 2:
             return  # unchanged, and refreshed recently enough not to look stale
@@ -72,6 +69,19 @@ def read_progress(run_dir: Path, now: float | None = None) -> dict[int, dict[str
     for key, fields in data["trials"].items():
         if str(key).isdigit() and isinstance(fields, dict):
             out[int(key)] = {k: _finite(fields.get(k)) for k in FIELDS}
+    return out
+
+
+def _fields(progress: dict[str, Any]) -> dict[str, float | None]:
+    """The kept fields of one trial's progress, under their file names. The trainer reports
+    the budget fraction as ``progress`` and the time as ``elapsed_s``."""
+    aliases = {"budget_frac": ("budget_frac", "progress"), "elapsed": ("elapsed", "elapsed_s")}
+    out: dict[str, float | None] = {}
+    for name in FIELDS:
+        for key in aliases.get(name, (name,)):
+            if key in progress:
+                out[name] = _finite(progress[key])
+                break
     return out
 
 

@@ -18,6 +18,18 @@ def test_progress_round_trips_and_goes_stale(tmp_path: Path) -> None:
     assert read_progress(tmp_path, now=time.time() + 3600) == {}  # a study that stopped
 
 
+def test_the_trainers_field_names_are_understood(tmp_path: Path) -> None:
+    ProgressFile(tmp_path).write(
+        {1: {"phase": "train", "step": 3, "progress": 0.25, "elapsed_s": 2.0}}
+    )
+    assert read_progress(tmp_path)[1] == {
+        "step": 3.0,
+        "loss": None,
+        "budget_frac": 0.25,
+        "elapsed": 2.0,
+    }
+
+
 def test_damaged_or_odd_progress_files_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / PROGRESS_FILENAME
     for text in ("{", "[]", json.dumps({"updated": "x", "trials": {}})):
