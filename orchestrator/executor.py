@@ -132,7 +132,12 @@ class InlineExecutor:
         for pid in pids:
             if isinstance(pid, int):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+                    # A command objective runs in its own process group: end its children
+                    # too. Anything else (the training child) shares ours: only itself.
+                    if os.getpgid(pid) == pid:
+                        os.killpg(pid, signal.SIGKILL)
+                    else:
+                        os.kill(pid, signal.SIGKILL)
 
 
 def job_id_for(spec: TrialSpec, attempt: int) -> str:
