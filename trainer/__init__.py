@@ -1,8 +1,11 @@
 """The fixed training harness: model, optimiser, data, budget, val_bpb, and the rq job.
 
-The contract with the rest of the system is :mod:`trainer.spec` (no torch import there).
-The trainer receives validated hyperparameters, never code. Entry points (none of them
-imports torch in the caller's process):
+The contract with the rest of the system is :mod:`trainer.spec` (no torch import there);
+the objective kinds (GPT pretraining, a user's function or command, benchmark functions)
+are :mod:`trainer.objective`. The trainer receives validated hyperparameters and an
+objective's definition, never code: a function or command objective is the user's own
+code, installed on the trainer by the user. Entry points (none of them imports torch in
+the caller's process):
 
 - :func:`trainer.supervise.run_supervised` — run one trial locally in a supervised child.
 - :func:`trainer.jobs.run_trial` — the same as an rq job (JSON in, JSON out).
