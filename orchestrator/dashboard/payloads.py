@@ -171,6 +171,10 @@ def mechanisms(view: StudyView) -> dict[str, Any]:
         if not _mechanism_source(trial.source):
             level1_total += trial.credit
         level1.append(level1_total)
+    arbiter = _arbiter_credit(view)
+    for row in rows:  # the arbiter's latest credit, where the journal has it
+        series = arbiter["series"].get(MECHANISM_PREFIX + row["name"])
+        row["arbiter_credit"] = series[-1] if series else None
     verdicts = [v for m in view.mechanisms.values() for v in m.verdicts]
     return {
         "seq": view.seq,
@@ -180,7 +184,20 @@ def mechanisms(view: StudyView) -> dict[str, Any]:
         "firing": firing,
         "credit": credit,
         "level1_credit": level1,
+        "arbiter": arbiter,
         "verdicts": sorted(verdicts, key=lambda v: (v["session"], v["attempt"])),
+    }
+
+
+def _arbiter_credit(view: StudyView) -> dict[str, Any]:
+    """The arbiter's credit per source at each choice: ``{indices, series: {source: [..]}}``
+    (a source's value is None before it was offered). Empty for journals without it."""
+    sources: list[str] = []
+    for _, credits in view.credits:
+        sources += [s for s in credits if s not in sources]
+    return {
+        "indices": [index for index, _ in view.credits],
+        "series": {s: [credits.get(s) for _, credits in view.credits] for s in sources},
     }
 
 

@@ -150,6 +150,9 @@ class StudyView:
         self.mechanisms: dict[str, Mechanism] = {}
         self.sessions: dict[int, Session] = {}
         self.llm: list[dict[str, Any]] = []
+        # The arbiter's credit per source before each choice (source_chosen events, when the
+        # journal has them): [(trial index, {source: credit})].
+        self.credits: list[tuple[int, dict[str, float | None]]] = []
         self.noise_floor: float | None = None
         self.summary: dict[str, Any] | None = None
         self._best: float | None = None
@@ -352,6 +355,13 @@ class StudyView:
             }
         )
 
+    def _source_chosen(self, event: dict[str, Any]) -> None:
+        credits = {
+            str(source): number(_dict(entry).get("credit"))
+            for source, entry in _dict(event.get("credits")).items()
+        }
+        self.credits.append((_int(event.get("index")), credits))
+
     def _noise_floor(self, event: dict[str, Any]) -> None:
         self.noise_floor = number(event.get("floor"))
 
@@ -404,5 +414,6 @@ _HANDLERS = {
     ev.CONTEXT_RESET: StudyView._context_reset,
     ev.LLM_CALL: StudyView._llm_call,
     ev.NOISE_FLOOR: StudyView._noise_floor,
+    ev.SOURCE_CHOSEN: StudyView._source_chosen,
     ev.STUDY_FINISHED: StudyView._study_finished,
 }

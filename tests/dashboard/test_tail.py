@@ -113,3 +113,34 @@ def test_the_metric_fields_of_study_started_are_read(tmp_path: Path) -> None:
     view = RunsDir(tmp_path).view("r")
     assert view is not None and (view.metric.name, view.metric.direction) == ("reward", "maximize")
     assert view.best == 1.0 and view.improvement == 0.0
+
+
+def test_the_arbiters_credit_is_shown_when_journaled(tmp_path: Path) -> None:
+    from orchestrator.dashboard.payloads import mechanisms
+
+    run = tmp_path / "c"
+    run.mkdir()
+    credits = {"level1": {"credit": 0.1}, "mechanism:tabu": {"credit": 0.4, "bonus": None}}
+    (run / "events.jsonl").write_bytes(
+        line(
+            0,
+            "mechanism_promoted",
+            name="tabu",
+            sha="s",
+            path="mechanisms/tabu-s.py",
+            active_from=1,
+        )
+        + line(1, "source_chosen", index=1, chosen="mechanism:tabu", credits=credits)
+        + line(2, "trial_proposed", index=1, source="mechanism:tabu", fired=["tabu"], config={})
+    )
+    view = RunsDir(tmp_path).view("c")
+    assert view is not None
+    data = mechanisms(view)
+    assert data["arbiter"] == {"indices": [1], "series": {"level1": [0.1], "mechanism:tabu": [0.4]}}
+    (row,) = data["mechanisms"]
+    assert (row["name"], row["status"], row["fired"], row["arbiter_credit"]) == (
+        "tabu",
+        "live",
+        1,
+        0.4,
+    )

@@ -371,7 +371,8 @@
     const rows = data.mechanisms.map((m) => tableRow([
       cell(m.name, "name"), cell(m.status, "status " + m.status), (m.hooks || []).join(", "),
       cell(m.session === null ? "–" : m.session, "num"), cell(m.active_from === null ? "–" : m.active_from, "num"),
-      cell(m.fired, "num"), cell(m.ran, "num"), cell(fmt(m.credit), "num"), cell(m.reason, "text"),
+      cell(m.fired, "num"), cell(m.ran, "num"), cell(fmt(m.credit), "num"),
+      cell(fmt(m.arbiter_credit, 3), "num"), cell(m.reason, "text"),
       m.has_source && m.sha ? cell(sourceLink(m.sha, "source")) : "",
     ]));
     fillBody("mechanisms", rows, "no-mechanisms");
@@ -380,15 +381,29 @@
       line: { shape: "hv", color: SERIES[i % SERIES.length], width: 2 },
     }));
     plot("firing", series(data.firing), { height: 300, xaxis: trialAxis(data.indices.length), yaxis: { title: { text: "trials fired in (cumulative)" } } });
-    const credit = series(data.credit);
-    credit.push({
-      name: "Level 1", x: data.indices, y: data.level1_credit, mode: "lines", type: "scatter",
-      line: { shape: "hv", color: "#999999", width: 2, dash: "dot" },
-    });
-    plot("credit", credit, {
-      height: 300, xaxis: trialAxis(data.indices.length),
-      yaxis: { title: { text: plotText("improvement of best " + data.metric + " (cumulative)") } },
-    });
+    const arbiter = data.arbiter || { indices: [], series: {} };
+    if (arbiter.indices.length) {
+      // The arbiter's own credit (discounted mean reward per source), choice by choice.
+      const credit = Object.entries(arbiter.series).map(([source, values], i) => ({
+        name: plotText(source === "level1" ? "Level 1" : source.replace(/^mechanism:/, "")),
+        x: arbiter.indices, y: values, mode: "lines", type: "scatter", connectgaps: false,
+        line: { shape: "hv", color: source === "level1" ? "#999999" : SERIES[i % SERIES.length], width: 2, dash: source === "level1" ? "dot" : "solid" },
+      }));
+      plot("credit", credit, {
+        height: 300, xaxis: trialAxis(Math.max(...arbiter.indices, 1)),
+        yaxis: { title: { text: "arbiter credit" } },
+      });
+    } else {
+      const credit = series(data.credit);
+      credit.push({
+        name: "Level 1", x: data.indices, y: data.level1_credit, mode: "lines", type: "scatter",
+        line: { shape: "hv", color: "#999999", width: 2, dash: "dot" },
+      });
+      plot("credit", credit, {
+        height: 300, xaxis: trialAxis(data.indices.length),
+        yaxis: { title: { text: plotText("improvement of best " + data.metric + " (cumulative)") } },
+      });
+    }
     fillBody("verdicts", data.verdicts.map((v) => tableRow([
       cell(v.session, "num"), cell(v.mechanism, "name"), cell(v.attempt, "num"),
       cell(v.accepted ? "accepted" : "rejected", v.accepted ? "status ok" : "status crashed"), v.stage,
