@@ -23,6 +23,8 @@ STALE_AFTER_S = 15 * 60
 # The longest string one payload carries (LLM round text, error tracebacks): more is cut
 # with an ellipsis. A hostile journal cannot make the browser render megabytes per cell.
 MAX_STRING_CHARS = 20_000
+# The status shown for a trial that was in flight when its study stopped (`--resume` re-runs it).
+INTERRUPTED = "interrupted"
 # How deep a payload (round outputs, diffs) may nest before it is summarised.
 MAX_DEPTH = 24
 
@@ -62,6 +64,7 @@ def state_of(view: StudyView, modified: float, now: float | None = None) -> str:
 def study_row(view: StudyView, modified: float) -> dict[str, Any]:
     """One line of the studies index."""
     search = [t for t in view.ordered() if t.source not in NOISE_SOURCES]
+    state = state_of(view, modified)
     return {
         "name": view.name,
         "study": view.study,
@@ -70,11 +73,13 @@ def study_row(view: StudyView, modified: float) -> dict[str, Any]:
         "metric": view.metric.name,
         "direction": view.metric.direction,
         "trials": sum(1 for t in search if t.status != "running"),
-        "running": sum(1 for t in view.ordered() if t.status == "running"),
+        "running": sum(1 for t in view.ordered() if t.status == "running")
+        if state == "running"
+        else 0,
         "best": view.best,
         "improvement": view.improvement,
         "last_at": view.last_at,
-        "state": state_of(view, modified),
+        "state": state,
     }
 
 
@@ -111,14 +116,20 @@ def overview(
     """The study page: its header, trials (``live``: progress of those in flight, from
     progress.json), markers, parameters and policy changes."""
     params = varied_params(view)
+    row = study_row(view, modified)
+    trials = [_trial(t, live) for t in view.ordered()]
+    if row["state"] != "running":  # a killed study's trials in flight will never finish
+        for trial in trials:
+            if trial["status"] == "running":
+                trial["status"] = INTERRUPTED
     return {
         "seq": view.seq,
-        "row": study_row(view, modified),
+        "row": row,
         "hardware": view.hardware,
         "started_at": view.started_at,
         "noise_floor": view.noise_floor,
         "baseline": view.baseline,
-        "trials": [_trial(t, live) for t in view.ordered()],
+        "trials": trials,
         "configs": {str(t.index): {k: t.config.get(k) for k in params} for t in view.ordered()},
         "params": params,
         "markers": view.markers,

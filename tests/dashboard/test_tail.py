@@ -144,3 +144,26 @@ def test_the_arbiters_credit_is_shown_when_journaled(tmp_path: Path) -> None:
         1,
         0.4,
     )
+
+
+def test_a_killed_study_is_stopped_and_its_trials_in_flight_interrupted(tmp_path: Path) -> None:
+    import os
+
+    from orchestrator.dashboard.payloads import overview
+
+    run = tmp_path / "k"
+    run.mkdir()
+    journal = run / "events.jsonl"
+    journal.write_bytes(
+        line(0, "study_started", study="k", config={})
+        + line(1, "trial_proposed", index=0, source="baseline", config={"A": 1})
+    )
+    runs = RunsDir(tmp_path)
+    assert runs.view("k") is not None
+    live = overview(runs.view("k"), runs.modified("k"))
+    assert live["row"]["state"] == "running" and live["trials"][0]["status"] == "running"
+    os.utime(journal, (1, 1))  # silent for decades: the process is gone
+    runs = RunsDir(tmp_path)
+    stopped = overview(runs.view("k"), runs.modified("k"))
+    assert stopped["row"]["state"] == "stopped" and stopped["row"]["running"] == 0
+    assert stopped["trials"][0]["status"] == "interrupted"

@@ -245,7 +245,7 @@
     const search = data.trials.filter((t) => t.source !== "noise" && t.source !== "reseed");
     const ok = search.filter((t) => t.value !== null);
     const noise = data.trials.filter((t) => (t.source === "noise" || t.source === "reseed") && t.value !== null);
-    const failed = search.filter((t) => t.status !== "ok" && t.status !== "running");
+    const failed = search.filter((t) => !["ok", "running", "interrupted"].includes(t.status));
     const finished = search.filter((t) => t.status !== "running" && t.best !== null);
     const label = (t) => plotText("#" + t.index + " " + t.source + ": " + t.hypothesis).slice(0, 300);
     const metric = data.row.metric;
