@@ -30,6 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 from trainer.spec import TrialResult, TrialSpec
 
 TRIAL_JOB = "trainer.jobs.run_trial"
+# rq job ids of trials start with this: the stack's Redis ACL lets a trainer touch only these
+# (deploy/redis-entrypoint.sh).
+TRIAL_JOB_ID_PREFIX = "trial-"
 # A worker death is retried once (the issue's rule): a second death is the trial's fault.
 MAX_ATTEMPTS = 2
 # Results outlive any sane orchestrator outage, so a resumed study still finds them.
@@ -141,9 +144,11 @@ class InlineExecutor:
 
 
 def job_id_for(spec: TrialSpec, attempt: int) -> str:
-    """Deterministic rq job id: a resumed study finds the jobs it enqueued before."""
+    """Deterministic rq job id: a resumed study finds the jobs it enqueued before. The
+    ``trial-`` prefix is what the stack's Redis ACL lets a trainer touch
+    (deploy/redis-entrypoint.sh)."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", spec.trial_id)
-    return f"{safe}-a{attempt}"
+    return f"{TRIAL_JOB_ID_PREFIX}{safe}-a{attempt}"
 
 
 class RqExecutor:
