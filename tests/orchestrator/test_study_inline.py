@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.orchestrator.helpers import (
+    REPO,
     assert_each_index_once,
     events,
     run_cli,
@@ -19,8 +20,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_builtin_study_runs_summarises_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    # The quickstart with strict acceptance: this is about the CLI's lifecycle, and the
+    # shipped noise-aware rule adds noise, re-run and test trials around the search.
+    quick = (REPO / "studies/quickstart.toml").read_text()
+    strict = write_study(tmp_path / "quickstart.toml", quick.replace('"noise-aware"', '"strict"'))
     out = tmp_path / "run"
-    done = run_cli(study_args(out, "--iterations", "3", "--executor", "inline"))
+
+    def args(out: Path, *extra: str) -> list[str]:
+        return study_args(out, *extra, study=str(strict))
+
+    done = run_cli(args(out, "--iterations", "3", "--executor", "inline"))
     assert done.returncode == 0, done.stderr
     assert_each_index_once(out, 3)
     assert "== bilevel summary ==" in done.stdout and "agent: builtin" in done.stdout
@@ -28,12 +37,12 @@ def test_builtin_study_runs_summarises_and_refuses_to_overwrite(tmp_path: Path) 
     assert events(out, "trial_proposed")[0]["source"] == "baseline"
     finished = events(out, "study_finished")
     assert len(finished) == 1 and finished[0]["baseline_val_bpb"] is not None
-    status = run_cli([*study_args(out)[:3], "status", str(out)])
+    status = run_cli([*args(out)[:3], "status", str(out)])
     assert status.returncode == 0 and "best_val_bpb:" in status.stdout
-    again = run_cli(study_args(out, "--iterations", "3"))
+    again = run_cli(args(out, "--iterations", "3"))
     assert again.returncode == 2 and "--resume" in again.stderr
     assert "Traceback" not in again.stderr
-    more = run_cli(study_args(out, "--iterations", "4", "--resume"))  # extend a finished study
+    more = run_cli(args(out, "--iterations", "4", "--resume"))  # extend a finished study
     assert more.returncode == 0, more.stderr
     assert_each_index_once(out, 4)
 
