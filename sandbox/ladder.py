@@ -72,6 +72,8 @@ def run_ladder(
     sha = source_sha(source)
     try:
         gate = check_source(source, filename)
+    except SandboxUnavailable:  # e.g. no sandbox lock to read the allowlist from
+        raise
     except Exception as exc:  # the gate never crashes a check: an internal error rejects
         gate = _gate_failure(exc)
     checks = [CheckResult("static:gate", gate.ok, gate.seconds, "" if gate.ok else gate.reason)]
