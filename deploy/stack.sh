@@ -93,14 +93,33 @@ if [ -S "$DOCKER_SOCKET" ]; then
   export DOCKER_GID
 fi
 
-# A fresh clone has no .env: make one with a random Redis password rather than run
-# Redis with a well-known one. Never overwrites an existing .env.
+# Redis credentials, one per role (deploy/redis-entrypoint.sh): the default user (health
+# check), the orchestrator, the trainers and the sandbox runners.
+REDIS_PASSWORD_VARS=(REDIS_PASSWORD REDIS_ORCHESTRATOR_PASSWORD REDIS_TRAINER_PASSWORD REDIS_RUNNER_PASSWORD)
+
+random_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# A fresh clone has no .env: make one with random Redis passwords rather than run Redis
+# with well-known ones. An existing .env is never overwritten; one from before per-role
+# credentials gets the missing passwords appended.
 ensure_env_file() {
-  if [ -n "${REDIS_PASSWORD:-}" ] || [ -f "$ENV_FILE" ]; then return; fi
-  local password
-  password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  (umask 077 && sed "s/^REDIS_PASSWORD=.*/REDIS_PASSWORD=$password/" .env.example >"$ENV_FILE")
-  log "created .env from .env.example with a random REDIS_PASSWORD (edit it for your LLM key)"
+  local var missing=0
+  for var in "${REDIS_PASSWORD_VARS[@]}"; do [ -n "${!var:-}" ] || missing=1; done
+  if [ "$missing" = 0 ]; then return; fi  # all given in the environment
+  if [ ! -f "$ENV_FILE" ]; then
+    (umask 077 && cp .env.example "$ENV_FILE")
+    for var in "${REDIS_PASSWORD_VARS[@]}"; do
+      sed -i "s/^$var=.*/$var=$(random_password)/" "$ENV_FILE"
+    done
+    log "created .env from .env.example with random Redis passwords (edit it for your LLM key)"
+    return
+  fi
+  for var in "${REDIS_PASSWORD_VARS[@]}"; do
+    if [ -z "${!var:-}" ] && ! grep -q "^$var=." "$ENV_FILE"; then
+      echo "$var=$(random_password)" >>"$ENV_FILE"
+      log "added a random $var to .env (per-role Redis credentials)"
+    fi
+  done
 }
 
 # The v1 rewrite of the files lives only as long as this script (it holds no secrets).
@@ -201,10 +220,14 @@ cmd_study() {
   compose exec "${tty[@]}" orchestrator bilevel study "$target" --executor rq "${@:2}"
 }
 
-# Only `up` reads the password (into the containers); the other commands parse the same
-# files, whose interpolation demands it, so they get a stand-in when none is set.
-if [ "${1:-}" != up ] && [ -z "${REDIS_PASSWORD:-}" ] && [ -z "$(setting REDIS_PASSWORD '')" ]; then
-  export REDIS_PASSWORD=unused-outside-up
+# Only `up` reads the passwords (into the containers); the other commands parse the same
+# files, whose interpolation demands them, so they get a stand-in when one is not set.
+if [ "${1:-}" != up ]; then
+  for var in "${REDIS_PASSWORD_VARS[@]}"; do
+    if [ -z "${!var:-}" ] && [ -z "$(setting "$var" '')" ]; then
+      export "$var=unused-outside-up"
+    fi
+  done
 fi
 
 case "${1:-}" in

@@ -22,6 +22,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 SERVICES = {"redis", "orchestrator", "sandbox-runner", "trainer", "dashboard"}
 SOCKET = "docker.sock"
 SHARED_REDIS_PORT = "6379"
+# The Redis user of each service that talks to Redis (deploy/redis-entrypoint.sh).
+REDIS_ROLES = {"orchestrator": "orchestrator", "trainer": "trainer", "sandbox-runner": "runner"}
 
 
 def load(*files: Path, tmp_path: Path) -> dict[str, Any]:
@@ -101,6 +103,29 @@ def test_dashboard_is_read_only_on_loopback_and_reaches_nothing(base: dict[str, 
     assert "BILEVEL_REDIS_URL" not in (dashboard.get("environment") or {})
 
 
+@pytest.mark.parametrize("overlay", [False, True], ids=["bridge", "host-network"])
+def test_each_service_has_its_own_redis_user(tmp_path: Path, overlay: bool) -> None:
+    """A trainer's credentials cannot enqueue sandbox work (the ACL itself is tested on a
+    real Redis in test_redis_acl.py); here: each service is handed only its own user."""
+    merged = load(BASE, *([HOSTNET] if overlay else []), tmp_path=tmp_path)
+    passwords = {f"REDIS_{role.upper()}_PASSWORD" for role in REDIS_ROLES.values()}
+    for name, service in merged["services"].items():
+        env = service.get("environment") or {}
+        url = env.get("BILEVEL_REDIS_URL", "")
+        if name in REDIS_ROLES:
+            role = REDIS_ROLES[name]
+            assert url.startswith(f"redis://{role}:${{REDIS_{role.upper()}_PASSWORD:?"), name
+            assert [p for p in sorted(passwords) if p in url] == [f"REDIS_{role.upper()}_PASSWORD"]
+        else:
+            assert not url, name
+        if name != "redis":  # only Redis itself holds every role's password
+            assert not passwords & set(env), name
+    redis_env = merged["services"]["redis"]["environment"]
+    assert {"REDIS_PASSWORD", "BILEVEL_TRIAL_QUEUE", "BILEVEL_SANDBOX_QUEUE"} <= set(redis_env)
+    runner = merged["services"]["sandbox-runner"]["command"]
+    assert runner[runner.index("--queue") + 1] == "${BILEVEL_SANDBOX_QUEUE:-bilevel-sandbox}"
+
+
 def test_trainer_reserves_an_nvidia_gpu(base: dict[str, Any]) -> None:
     devices = base["services"]["trainer"]["deploy"]["resources"]["reservations"]["devices"]
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
@@ -163,16 +188,22 @@ def test_no_secrets_in_the_files() -> None:
     for path in (BASE, CPU, HOSTNET, ENV_EXAMPLE):
         text = path.read_text()
         assert not SECRET_PATTERN.search(text), path
-    # The password only ever arrives as a variable, and compose refuses to start without it.
+    # Passwords only ever arrive as variables, and compose refuses to start without them.
     assert re.findall(r"REDIS_PASSWORD[^\n]*", BASE.read_text())
-    for line in re.findall(r"redis://[^\s\"']*", BASE.read_text() + HOSTNET.read_text()):
-        assert line.startswith("redis://:${REDIS_PASSWORD:?"), line
+    urls = re.findall(r"redis://[^\s\"']*", BASE.read_text() + HOSTNET.read_text())
+    assert len(urls) == 6  # one per role (orchestrator, trainer, runner), in both files
+    for line in urls:
+        role = line.removeprefix("redis://").split(":", 1)[0]
+        assert role in REDIS_ROLES.values(), line
+        assert line.startswith(f"redis://{role}:${{REDIS_{role.upper()}_PASSWORD:?"), line
     example = dict(
         line.split("=", 1)
         for line in ENV_EXAMPLE.read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
     assert example["REDIS_PASSWORD"] == "change-me"
+    for role in REDIS_ROLES.values():
+        assert example[f"REDIS_{role.upper()}_PASSWORD"].startswith("change-me")
     assert all(not v for k, v in example.items() if k.endswith("API_KEY"))
 
 

@@ -129,10 +129,15 @@ def stack(docker_engine: None, tmp_path: Path) -> Iterator[Stack]:
         "BILEVEL_HOST_NETWORK": "yes",
         "BILEVEL_STACK_REDIS_PORT": str(port),
         "BILEVEL_DASHBOARD_PORT": str(free_port()),
+        # One Redis user per role (deploy/redis-entrypoint.sh); the test reads the queues
+        # with the orchestrator's credentials.
         "REDIS_PASSWORD": password,
+        "REDIS_ORCHESTRATOR_PASSWORD": password + "o",
+        "REDIS_TRAINER_PASSWORD": password + "t",
+        "REDIS_RUNNER_PASSWORD": password + "r",
         "BILEVEL_UP_TIMEOUT": str(UP_TIMEOUT_S),
     }
-    handle = Stack(project, env, f"redis://:{password}@127.0.0.1:{port}/0")
+    handle = Stack(project, env, f"redis://orchestrator:{password}o@127.0.0.1:{port}/0")
     try:
         yield handle
     finally:
