@@ -176,3 +176,60 @@ def test_llm_reply_strings_are_cleaned_once_parsed(tmp_path: Path) -> None:
     # Lines are kept (a module's source needs them); every display makes it one line.
     assert reply.hypothesis == "lower LR accepted\nFAKE"
     assert reply.as_dict() == {"MATRIX_LR": 0.02}
+
+
+def test_status_and_live_view_show_hostile_journal_text_clean(
+    tmp_path: Path, bilevel_cli: list[str]
+) -> None:
+    """A journal written before cleaning (or by anything else) is still shown clean."""
+    import subprocess
+
+    from orchestrator.commands.study import LiveView
+    from tests.conftest import REPO
+
+    evil = EVIL.encode().decode("unicode_escape")
+    config = StudyConfig.from_dict({"name": "hygiene", "iterations": 3})
+    with Journal(tmp_path) as journal:
+        journal.append("study_started", config=config.model_dump(mode="json"), agent="builtin")
+        journal.append(
+            "gate_verdict",
+            session=1,
+            mechanism="loud",
+            attempt=0,
+            accepted=False,
+            stage="contract",
+            reason="failed " + evil,
+        )
+        journal.append(
+            "mechanism_promoted", name="loud", sha="abc", path="m.py", active_from=1, hooks=[]
+        )
+        journal.append("mechanism_reverted", name="loud", sha="abc", iteration=2, reason=evil)
+        journal.append("research_finished", session=1, outcome="failed", mechanism="", reason=evil)
+    status = subprocess.run(
+        [*bilevel_cli, "status", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "loud" in status.stdout and "accepted: 4/4" in status.stdout
+    assert_clean(status.stdout)
+    assert not any(line.startswith("FAKE LINE") for line in status.stdout.splitlines())
+
+    view = LiveView("hygiene", "builtin")
+    for event in read_events(tmp_path):
+        view("event", event)
+    view(
+        "event",
+        {
+            "type": "trial_proposed",
+            "index": 1,
+            "source": "mechanism:loud",
+            "changes": {},
+            "hypothesis": evil,
+        },
+    )
+    assert view.events and all("\n" not in line for line in view.events)
+    for line in view.events:
+        assert_clean(line)
