@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -41,6 +42,10 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    from orchestrator.commands.mechanism import json_failure_for
+
+    global _json_failure
+    _json_failure = json_failure_for(sys.argv[1:] if argv is None else argv)
     try:
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:
@@ -60,8 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+# Set by main() for a command whose stdout must stay one JSON object whatever happens
+# (`bilevel mechanism check --json`): it turns a usage error into that object.
+_json_failure: Callable[[str], None] | None = None
+
+
 def _fail(message: str) -> NoReturn:
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    if _json_failure is not None:
+        _json_failure(message)
     sys.exit(EXIT_USAGE)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ def _failure_json(reason: str, error: str) -> dict[str, Any]:
         "reason": clean_text(reason, MAX_REASON_CHARS),
         "error": error,
     }
+
+
+def json_failure_for(argv: list[str]) -> Callable[[str], None] | None:
+    """For ``bilevel mechanism check ... --json``: what prints the one JSON object when the
+    command line itself is wrong (a missing file argument, an unknown flag), before the
+    command runs; None for any other command line."""
+    words = [a for a in argv if not a.startswith("-")]
+    if words[:2] != ["mechanism", "check"] or "--json" not in argv:
+        return None
+    return lambda message: _emit_json(_failure_json(message, "usage"))
 
 
 def _report_json(report: Any) -> dict[str, Any]:

@@ -129,6 +129,8 @@ def test_mechanism_check_json_is_one_object_whatever_happens(
         ([str(hostile)], "cannot read"),  # a hostile file name is cleaned too
         (["--backend", "nope", str(EXAMPLE)], "unknown --backend"),
         (["--preset", "nope", str(EXAMPLE)], "--preset"),
+        ([], "Missing argument"),  # the command line itself is wrong: still one object
+        (["--bogus", str(EXAMPLE)], "No such option"),
     ]
     for args, expected in cases:
         proc = run(bilevel_cli, ["mechanism", "check", "--json", *args], env)
