@@ -39,7 +39,14 @@ from typing import Any
 
 from sandbox import contexts
 from sandbox.api import HOOKS
-from sandbox.channel import ALL_WORKERS, CLASS_PATTERN, NAME_PATTERN, Worker, failure
+from sandbox.channel import (
+    ALL_WORKERS,
+    CLASS_PATTERN,
+    NAME_PATTERN,
+    Worker,
+    failure,
+    seconds_of,
+)
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
@@ -106,7 +113,7 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
             limits["load_seconds"],
         )
         error = answer["error"] if answer.get("ok") is not True else _load_problem(answer, hooks)
-        checks.append(_check("smoke:load", error is None, _seconds(answer), error or ""))
+        checks.append(_check("smoke:load", error is None, seconds_of(answer), error or ""))
         if error is not None:
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
@@ -131,11 +138,6 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
     finally:
         worker.kill()
         report["module_output"] = worker.module_output()
-
-
-def _seconds(answer: dict[str, Any]) -> float:
-    value = answer.get("seconds")
-    return float(value) if isinstance(value, float | int) and not isinstance(value, bool) else 0.0
 
 
 def _contract_call(
@@ -164,7 +166,7 @@ def _contract_call(
                 "not deterministic: a second call with the same context returned a different "
                 "result (hooks must be pure; keep no state on self and draw randomness from ctx.seed)"
             )
-    checks.append(_check(label, error is None, _seconds(first), str(error or "")))
+    checks.append(_check(label, error is None, seconds_of(first), str(error or "")))
     if error is None:
         if hook == "screen":
             screens.append((candidates, first.get("value")))
