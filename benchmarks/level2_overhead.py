@@ -1,5 +1,6 @@
 """Level 2's cost to a study: ladder time per library mechanism, and the per-iteration
-planning overhead of live mechanisms (one sandbox call per hook stage).
+planning overhead of live mechanisms (one sandbox call per hook stage, each mechanism in a
+sandbox of its own).
 
 The planning overhead is paid between trials, when the trainer would otherwise start the
 next one, so it is reported against a trial's length. The ladder runs in a background

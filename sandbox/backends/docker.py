@@ -1,10 +1,14 @@
 """The production boundary: one hardened, throw-away container per sandbox run (DESIGN §2).
 
+A run serves one mechanism (the host starts one per mechanism of a hook stage), so no two
+mechanisms ever share a container, pid namespace, ``/tmp`` or channel.
 Profile: no network, read-only root, a small noexec tmpfs, a non-root uid, every capability
 dropped, no-new-privileges, pids/memory/CPU/file-size/open-file limits, an empty
-environment, a wall-clock deadline enforced from the host, and capped logs. Each container
-is labelled with its deadline; :func:`reap_containers` removes any that outlived it (a host
-process killed mid-call), and every call removes its own container in ``finally``.
+environment, an empty read-only working directory, a wall-clock deadline enforced from the
+host, and capped logs. The answer is read off the attach socket as soon as the report line
+arrives (:mod:`sandbox.backends.docker_stream`); the container is then removed in the
+background. Each container is labelled with its deadline; :func:`reap_containers` removes
+any that outlived it (a host process killed mid-call).
 """
 
 from __future__ import annotations
