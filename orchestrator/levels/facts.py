@@ -30,8 +30,8 @@ def objective_facts(config: StudyConfig) -> dict[str, Any]:
     """What no parameter shows about the objective (sequence length, tokens per step, model
     size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
     facts_of = getattr(config, "objective_facts", None)
-    if callable(facts_of):  # an objective that states its own facts
-        return dict(facts_of())
+    if callable(facts_of):  # the objective states its own facts (trainer.objective)
+        return _with_size(dict(facts_of()))
     try:
         from trainer.presets import get_preset, gpt_facts
 
@@ -51,9 +51,14 @@ def objective_facts(config: StudyConfig) -> dict[str, Any]:
         }
     except (AttributeError, KeyError):  # not a GPT preset: nothing known beyond the space
         return {}
-    facts.setdefault("approx_parameters", _gpt_parameters(facts))
-    if facts["approx_parameters"] is None:
-        facts.pop("approx_parameters")
+    return _with_size(facts)
+
+
+def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
+    """GPT facts gain the model size (the presets state depth and width, not the count)."""
+    size = _gpt_parameters(facts)
+    if size is not None:
+        facts.setdefault("approx_parameters", size)
     return facts
 
 

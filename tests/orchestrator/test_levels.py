@@ -143,3 +143,24 @@ def test_llm_down_for_good_falls_back_to_the_builtin_agent_and_says_so(tmp_path:
         plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
     assert plan.source == "builtin" and plan.hypothesis.startswith("[fallback: LLMError]")
     assert plan.changes
+
+
+def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> None:
+    from orchestrator.levels.facts import study_facts
+    from orchestrator.levels.level1 import build_prompt
+
+    state = state_with_baseline()
+    state.apply({"type": "noise_floor", "values": [5.0, 5.02], "floor": 0.028})
+    state.apply({"type": "policy_changed", "policy": {"focus": ["MATRIX_LR"], "step_scale": 0.5}})
+    guidance = [{"mechanism": "ucb", "hint": "try WD\x1b[2J\u202e", "focus": ["WEIGHT_DECAY"]}]
+    _, user, _ = build_prompt(
+        state.context(1), state.policy, guidance, [], facts=study_facts(state.config, state)
+    )
+    assert "budget per trial: 5 seconds" in user  # the preset's budget, mode and size
+    assert "seq_len=128" in user and "approx_parameters=" in user
+    assert "measured noise floor: 0.02800" in user
+    assert "step scale multiplies the default move size" in user
+    # Focus by where it came from: the policy's on the policy line, the mechanism's quoted.
+    assert "step scale: 0.5; focus on: MATRIX_LR" in user
+    assert '- mechanism ucb: hint "try WD"; focus ["WEIGHT_DECAY"]' in user
+    assert "\x1b" not in user and "\u202e" not in user
