@@ -9,8 +9,9 @@ normalised by the largest improvement of the study so far), with two guarantees 
 whatever the credits say:
 
 1. **Level 1's share.** Counted from the first trial where a mechanism competed, Level 1
-   runs at least one trial in ``LEVEL1_EVERY`` at every point of the study (whenever it has
-   a valid, unscreened proposal).
+   runs at least one trial in every ``LEVEL1_EVERY`` consecutive ones, and at least
+   1/``LEVEL1_EVERY`` of them at every point of the study (whenever it has a valid,
+   unscreened proposal).
 2. **Exploration of a new mechanism.** A mechanism that has run fewer than
    ``NEW_MECHANISM_TRIALS`` trials gets the next contested trial (after Level 1's share),
    so no mechanism is judged on zero evidence.
@@ -166,8 +167,12 @@ class CreditArbiter:
             return Choice(offered[0], "only", table)
         if LEVEL1 in offered:
             level1_runs = sum(1 for s in data.ran if s == LEVEL1)
-            # After this trial, Level 1 must hold at least 1/LEVEL1_EVERY of the window.
-            if level1_runs < math.ceil((len(data.ran) + 1) / LEVEL1_EVERY):
+            recent = data.ran[-(LEVEL1_EVERY - 1) :]
+            # After this trial, Level 1 holds at least 1/LEVEL1_EVERY of the window, and
+            # every LEVEL1_EVERY consecutive trials of it include one of Level 1's.
+            behind = level1_runs < math.ceil((len(data.ran) + 1) / LEVEL1_EVERY)
+            starved = len(recent) == LEVEL1_EVERY - 1 and LEVEL1 not in recent
+            if behind or starved:
                 return Choice(LEVEL1, "level1-share", table)
         new = [s for s in offered if s != LEVEL1 and data.runs.get(s, 0) < NEW_MECHANISM_TRIALS]
         if new:

@@ -51,6 +51,7 @@ def test_level1_keeps_a_quarter_of_every_prefix_even_against_a_winning_mechanism
     sources = [c.source for c in choices]
     for n in range(1, len(sources) + 1):
         assert sources[:n].count(LEVEL1) >= n / LEVEL1_EVERY, (n, sources[:n])
+        assert LEVEL1 in sources[max(0, n - LEVEL1_EVERY) : n], (n, sources[:n])
     # ...and the mechanism that keeps earning gets everything else.
     assert sources.count(MECH) == 40 - math.ceil(40 / LEVEL1_EVERY)
     assert {c.rule for c in choices if c.source == LEVEL1} == {"level1-share"}
@@ -134,3 +135,19 @@ def test_the_rule_is_swappable_from_the_study_file_and_a_bad_one_is_one_line() -
         make_arbiter("orchestrator.levels.arbiter:NoSuchRule")
     with pytest.raises(UserError, match=r"levels\.arbiter"):
         StudyConfig.from_dict({"name": "t", "iterations": 2, "levels": {"arbiter": "no colon"}})
+
+
+def test_a_level1_surplus_never_lets_a_mechanism_run_four_in_a_row() -> None:
+    # Level 1 ran the first 8 contested trials; a mechanism now earns everything.
+    history = [Outcome(i, LEVEL1, 0.0, False) for i in range(1, 9)]
+    ran = [LEVEL1] * 8
+    arbiter = CreditArbiter()
+    for i in range(9, 30):
+        runs = {MECH: ran.count(MECH), LEVEL1: ran.count(LEVEL1)}
+        data = ArbiterInput(iteration=i, seed=0, outcomes=list(history), ran=list(ran), runs=runs)
+        choice = arbiter.choose([LEVEL1, MECH], data)
+        history.append(Outcome(i, choice.source, 1.0 if choice.source == MECH else 0.0, True))
+        ran.append(choice.source)
+    tail = ran[8:]
+    assert all(LEVEL1 in tail[k : k + LEVEL1_EVERY] for k in range(len(tail) - LEVEL1_EVERY + 1))
+    assert tail.count(MECH) >= 15  # the mechanism still runs three in four
