@@ -259,6 +259,14 @@ def test_study_runs_through_the_stack_and_survives_a_trainer_kill(
     )
     assert "trial" in trainer_logs.stdout + trainer_logs.stderr
 
+    # A user's own objective on the stack: the example's code travels with its study file
+    # (runs/.submitted/), and the trainer runs it: a command, and a scikit-learn function.
+    for example, metric in (("train.toml", "val_loss"), ("digits.toml", "accuracy")):
+        file = REPO / "examples" / "objectives" / example
+        own = stack.run("study", str(file), "--plain", "--iterations", "2", timeout=300)
+        assert own.returncode == 0, own.stdout[-3000:] + "\n".join(stack.log)
+        assert f"best_{metric}:" in own.stdout and "trials: ok=2" in own.stdout, own.stdout
+
     down = stack.run("down")
     assert down.returncode == 0, "\n".join(stack.log)
     assert stack.containers() == []
