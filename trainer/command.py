@@ -60,7 +60,9 @@ def resolve_command(command: tuple[str, ...]) -> list[str]:
 
 
 def trial_env(spec: TrialSpec, config_path: Path, result_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    from trainer.supervise import child_env  # supervise imports this module lazily
+
+    env = child_env()
     for name, value in spec.config.items():
         env[param_env_name(name)] = value if isinstance(value, str) else json.dumps(value)
     env.update(

@@ -56,6 +56,9 @@ STDERR_TAIL_CHARS = 1500
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # How long to wait for a killed child to be reaped.
 KILL_WAIT_S = 10.0
+# Variables a trial's process does not inherit: the worker's Redis URL (with its password).
+WORKER_SECRETS = frozenset({"BILEVEL_REDIS_URL"})
+WORKER_SECRET_PREFIXES = ("REDIS_",)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -126,6 +129,19 @@ def _death_message(returncode: int, stderr_tail: str) -> str:
     return f"{why}\n{stderr_tail}".strip()
 
 
+def child_env() -> dict[str, str]:
+    """The environment a trial's process gets: ours, less the worker's Redis credentials.
+
+    A trial (GPT, or a user's function or command) reports through its pipe or exit, never
+    through Redis; objective code is trusted, but it has no use for the worker's password.
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith(WORKER_SECRET_PREFIXES) or k in WORKER_SECRETS)
+    }
+
+
 def _kill(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
@@ -164,6 +180,7 @@ def _run_child(
     with tempfile.TemporaryFile() as stderr_log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trainer.child"],
+            env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr_log,

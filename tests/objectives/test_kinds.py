@@ -216,3 +216,15 @@ def test_the_python_of_a_command_is_the_trainers_own(tmp_path: Path) -> None:
     )
     result = run_supervised(spec_for(objective))
     assert result.value == len(sys.executable)
+
+
+def test_a_trial_does_not_inherit_the_workers_redis_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILEVEL_REDIS_URL", "redis://:secret@127.0.0.1:6379/0")
+    monkeypatch.setenv("REDIS_PASSWORD", "secret")
+    objective = command_objective(
+        tmp_path,
+        "import os\nleaked = [k for k in os.environ if 'REDIS' in k]\nprint(f'loss: {len(leaked)}')",
+    )
+    assert run_supervised(spec_for(objective)).value == 0
