@@ -186,7 +186,7 @@ def read_metric(returned: Any, metric: str) -> tuple[float | None, dict[str, flo
         extras = {
             str(k): float(v)
             for k, v in list(returned.items())[: MAX_EXTRAS + 1]
-            if k != metric and _is_number(v)
+            if k != metric and _is_number(v) and math.isfinite(float(v))  # JSON-safe only
         }
         if metric not in returned:
             return None, extras, f"the result has no {metric!r} key (keys: {sorted(returned)[:10]})"
