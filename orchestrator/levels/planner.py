@@ -159,7 +159,7 @@ def plan_search_trial(
             facts=facts, notices=notices,
         )  # fmt: skip
 
-    for _ in range(MAX_SCREEN_ROUNDS):
+    for round_no in range(MAX_SCREEN_ROUNDS):
         candidates: list[dict[str, Any]] = []
         try:
             changes, hypothesis, reasons = level1(agent, rejected)
@@ -193,11 +193,14 @@ def plan_search_trial(
                 offered.add(str(v["mechanism"]))
         survivors = [c for c, v in zip(candidates, verdicts, strict=False) if v.get("accept", True)]
         # What would have run without any screen: a screen that removed it changed the trial.
-        _, unscreened = pick(arbiter, candidates, data)
+        due, unscreened = pick(arbiter, candidates, data)
         verdict = verdicts[next(i for i, c in enumerate(candidates) if c is unscreened)]
         if not verdict.get("accept", True):
             screen_fired.add(str(verdict.get("mechanism", "")))
-        if survivors:
+        # A screen does not take Level 1's guaranteed share away: while rounds remain, Level
+        # 1 is asked again with the screens' reasons rather than another source running.
+        level1_screened = due.rule == "level1-share" and all(c["key"] != LEVEL1 for c in survivors)
+        if survivors and (not level1_screened or round_no == MAX_SCREEN_ROUNDS - 1):
             choice, chosen = pick(arbiter, survivors, data)
             fired = set(screen_fired)
             if chosen["key"] == LEVEL1:

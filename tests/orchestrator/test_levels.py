@@ -164,3 +164,27 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
     assert "step scale: 0.5; focus on: MATRIX_LR" in user
     assert '- mechanism ucb: hint "try WD"; focus ["WEIGHT_DECAY"]' in user
     assert "\x1b" not in user and "\u202e" not in user
+
+
+class ScreenFirstLevel1Host(RejectFirstHost):
+    """Rejects Level 1's candidate in the first screen round only; proposes its own."""
+
+    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+        self.screens += 1
+        verdicts = [
+            {"accept": self.screens > 1 or c["source"] != "builtin", "reason": "tabu",
+             "mechanism": "s"}
+            for c in candidates
+        ]  # fmt: skip
+        return HookOutcome(verdicts=verdicts, fired=["s"])
+
+
+def test_a_screen_cannot_take_level1s_share_away() -> None:
+    state = state_with_baseline()
+    host = ScreenFirstLevel1Host()
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
+    # Level 1 was due (the first contested trial): asked again with the reason, it ran.
+    assert plan.source == "builtin" and host.screens == 2
+    assert plan.choice is not None and plan.choice["rule"] == "level1-share"
+    assert any("rejected by s: tabu" in r for r in plan.rejected)
+    assert "s" in plan.fired  # its screen changed what ran
