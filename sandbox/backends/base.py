@@ -34,6 +34,9 @@ NONCE_BYTES = 16  # 128 bits: unguessable by the module, which never sees it any
 # A warm sandbox (started ahead of its request, idle) is used only while younger than this,
 # so an idle one never lingers long; the reaper's deadline label covers it plus its call.
 WARM_MAX_AGE_S = 60.0
+# How long a call waits for a warm sandbox that is still starting before it starts a cold
+# one: about a cold container start on a busy machine (a cold start would compete with it).
+WARM_TAKE_WAIT_S = 3.0
 # Workers a warm harness pre-starts: one, since each sandbox serves one mechanism.
 WARM_PREFORK = 1
 # Warm sandboxes kept ready at most (one per live mechanism and hook stage): a study with
@@ -158,15 +161,24 @@ class WarmSlot(Generic[T]):
     ) -> None:
         self._start, self._alive, self._dispose = start, alive, dispose
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a start finished (or failed)
         self._ready: tuple[T, float] | None = None
+        self._starting = False
         self._wanted = threading.Event()
         self._closed = False
         threading.Thread(target=self._fill_forever, daemon=True, name="warm-sandbox").start()
         atexit.register(self.close)
 
     def take(self) -> T | None:
-        """The warm sandbox if one is ready, fresh and alive; it is the caller's from now on."""
+        """The warm sandbox if one is ready, fresh and alive; it is the caller's from now on.
+
+        One still starting is waited for (up to WARM_TAKE_WAIT_S): it is further along than
+        a cold start begun now would be, and on a busy machine the two would only compete."""
         with self._lock:
+            if self._ready is None and self._starting:
+                self._changed.wait_for(
+                    lambda: self._ready is not None or not self._starting, WARM_TAKE_WAIT_S
+                )
             ready, self._ready = self._ready, None
         if ready is None:
             return None
@@ -191,13 +203,17 @@ class WarmSlot(Generic[T]):
             with self._lock:
                 if self._ready is not None:
                     continue
+                self._starting = True
+            handle: T | None = None
             try:
                 handle = self._start()
             except Exception:  # the next call starts cold and reports the problem itself
-                continue
+                handle = None
             with self._lock:
-                if self._ready is None and not self._closed:
+                self._starting = False
+                if handle is not None and self._ready is None and not self._closed:
                     self._ready, handle = (handle, time.monotonic()), None
+                self._changed.notify_all()
             if handle is not None:
                 self._dispose(handle)
 
