@@ -125,3 +125,36 @@ def test_each_mechanism_and_stage_gets_its_own_warm_sandbox_with_its_imports_loa
     finally:
         warm.close()
         cold.close()
+
+
+def test_warm_slots_are_capped_least_recently_used_first() -> None:
+    from sandbox.backends.base import MAX_WARM_SLOTS
+    from sandbox.backends.process import ProcessBackend
+
+    backend = ProcessBackend(warm=True)
+    try:
+        keys = [f"call:guide:m{i}:0" for i in range(MAX_WARM_SLOTS + 1)]
+        for key in keys[:-1]:
+            backend.warm_slot(key)
+        backend.warm_slot(keys[0])  # used again: now the most recent
+        backend.warm_slot(keys[-1])
+        assert len(backend._slots) == MAX_WARM_SLOTS  # type: ignore[attr-defined]
+        assert keys[0] in backend._slots and keys[1] not in backend._slots  # type: ignore[attr-defined]
+    finally:
+        backend.close()
+
+
+def test_a_call_takes_the_warm_sandbox_still_starting_rather_than_none() -> None:
+    from sandbox.backends.base import WarmSlot
+
+    def slow_start() -> str:
+        time.sleep(0.5)
+        return "sandbox"
+
+    slot: WarmSlot[str] = WarmSlot(slow_start, lambda _: True, lambda _: None)
+    try:
+        slot.refill()
+        time.sleep(0.1)  # the start is under way
+        assert slot.take() == "sandbox"
+    finally:
+        slot.close()
