@@ -1,6 +1,7 @@
 """The effect-based circuit breaker, through the real study loop (issue 10 item 8).
 
-Each study here trains for real (cpu-tiny, a few thousand tokens per trial) and calls its
+Each study here runs its trials for real (a `function` objective, tests/security/
+breaker_objective.py: a child process per trial, a NaN is a `diverged` trial) and calls its
 mechanism in the real process sandbox. The mechanism is handed to the live host as a
 promotion, the way a research session does after the ladder; a small research driver
 applies the host's boundary and starts no sessions. A mechanism whose output is valid but
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal, read_events
@@ -30,11 +29,17 @@ from orchestrator.state import StudyState
 from orchestrator.study import run_study
 from tests.research.support import direct_client
 
-# Tokens per trial: the least real training (one optimizer step of cpu-tiny).
-TINY_TOKENS = 2048
-# Ten steps at the 2048-token batch the diverging mechanism picks: past the trainer's
-# divergence grace steps.
-DIVERGE_TOKENS = 20_480
+# The objective: two parameters in [0, 1]; x above 0.9 diverges.
+OBJECTIVE = {
+    "kind": "function",
+    "target": "tests.security.breaker_objective:evaluate",
+    "metric": "loss",
+    "direction": "minimize",
+}
+SPACE = {
+    "x": {"kind": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+    "y": {"kind": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+}
 
 VETO_ALL = """
 from sandbox.api import Mechanism, Verdict
@@ -47,8 +52,8 @@ class Naysayer(Mechanism):
         return [Verdict(accept=False, reason="not this one") for _ in candidates]
 """
 
-# A learning rate that diverges within the grace steps, a new weight decay each time so
-# the candidate is never a config that already ran.
+# Always into the diverging region, a new y each time so the candidate is never a config
+# that already ran.
 DIVERGE = """
 from sandbox.api import Candidate, Mechanism
 
@@ -57,8 +62,7 @@ class Blowup(Mechanism):
     name = "blowup"
 
     def propose(self, ctx):
-        decay = round(0.01 * (len(ctx.history) + 1), 4)
-        changes = {"UNEMBEDDING_LR": 10.0, "TOTAL_BATCH_SIZE": 2048, "WEIGHT_DECAY": decay}
+        changes = {"x": 0.95, "y": round(0.05 * (len(ctx.history) + 1), 4)}
         return [Candidate(changes=changes, rationale="bigger steps", priority=1.0)]
 """
 
@@ -109,7 +113,6 @@ def study(
     iterations: int,
     *,
     arbiter: str | None = None,
-    tokens: int = TINY_TOKENS,
 ) -> list[dict[str, Any]]:
     levels: dict[str, Any] = {"policy": False, "research": True, "research_every": 1000}
     if arbiter:
@@ -118,7 +121,8 @@ def study(
         {
             "name": name,
             "iterations": iterations,
-            "objective": {"preset": "cpu-tiny", "budget_mode": "tokens", "budget": tokens},
+            "objective": OBJECTIVE,
+            "space": SPACE,
             "levels": levels,
         }
     )
@@ -138,7 +142,6 @@ def trials(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {e["index"]: e for e in events if e["type"] == "trial_finished"}
 
 
-@pytest.mark.slow
 def test_a_screen_that_vetoes_everything_is_reverted(tmp_path: Path) -> None:
     events = study(tmp_path, "naysayer", VETO_ALL, ("screen",), VETO_ALL_TRIALS_TO_REVERT + 2)
     reverted = only(events, "mechanism_reverted")
@@ -157,7 +160,6 @@ def test_a_screen_that_vetoes_everything_is_reverted(tmp_path: Path) -> None:
     assert "naysayer" not in done[reverted["iteration"]]["fired"]
 
 
-@pytest.mark.slow
 def test_a_mechanism_whose_chosen_candidates_keep_diverging_is_reverted(tmp_path: Path) -> None:
     events = study(
         tmp_path,
@@ -166,7 +168,6 @@ def test_a_mechanism_whose_chosen_candidates_keep_diverging_is_reverted(tmp_path
         ("propose",),
         CHOSEN_HARMFUL_TO_REVERT + 2,
         arbiter="tests.security.test_host_breaker:MechanismFirst",
-        tokens=DIVERGE_TOKENS,
     )
     done = trials(events)
     own = [i for i, e in sorted(done.items()) if e.get("source") == "mechanism:blowup"]
