@@ -77,9 +77,9 @@ def _requested_hooks(request: dict[str, Any]) -> list[str] | None:
 
 def _load_problem(answer: dict[str, Any], hooks: list[str]) -> str | None:
     """Why a worker's "loaded" answer is not acceptable for a module with ``hooks``."""
-    if not isinstance(answer.get("name"), str) or not NAME_PATTERN.match(answer["name"]):
+    if not isinstance(answer.get("name"), str) or not NAME_PATTERN.fullmatch(answer["name"]):
         return "the mechanism's name is not a short lowercase identifier"
-    if not isinstance(answer.get("class"), str) or not CLASS_PATTERN.match(answer["class"]):
+    if not isinstance(answer.get("class"), str) or not CLASS_PATTERN.fullmatch(answer["class"]):
         return "the mechanism's class name is not an identifier"
     claimed = answer.get("hooks")
     if not isinstance(claimed, list) or sorted(map(str, claimed)) != sorted(hooks):

@@ -226,7 +226,7 @@ def _acceptance_problem(
         return "it stopped before the contract tests"
     if not all(c.ok for c in checks):
         return "a check failed"
-    if name is None or not NAME_PATTERN.match(name):
+    if name is None or not NAME_PATTERN.fullmatch(name):
         return "the mechanism's name is not a short lowercase identifier"
     if class_name != declared.class_name:
         return f"the loaded class is not {declared.class_name}, the one its source defines"

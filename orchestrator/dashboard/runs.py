@@ -50,7 +50,7 @@ class RunsDir:
     def resolve(self, name: str) -> Path | None:
         """The folder ``name`` denotes inside the root, or None (never raises)."""
         parts = name.split("/")
-        if not 1 <= len(parts) <= MAX_NAME_DEPTH or not all(SEGMENT.match(p) for p in parts):
+        if not 1 <= len(parts) <= MAX_NAME_DEPTH or not all(SEGMENT.fullmatch(p) for p in parts):
             return None
         try:
             real = self.root.joinpath(*parts).resolve(strict=True)
@@ -111,7 +111,7 @@ class RunsDir:
     @staticmethod
     def _children(folder: Path) -> list[Path]:
         try:
-            return sorted(p for p in folder.iterdir() if SEGMENT.match(p.name) and _is_dir(p))
+            return sorted(p for p in folder.iterdir() if SEGMENT.fullmatch(p.name) and _is_dir(p))
         except OSError:
             return []
 

@@ -46,7 +46,7 @@ def source_sha(source: str) -> str:
 
 def safe_name(name: str) -> str:
     """``name`` if it can be a file-name stem, else a sanitised version of it."""
-    if NAME_PATTERN.match(name):
+    if NAME_PATTERN.fullmatch(name):
         return name
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name).lstrip("_0123456789")[:64]
     return cleaned or "mechanism"

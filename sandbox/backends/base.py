@@ -81,7 +81,7 @@ def preload_modules(request: dict[str, Any]) -> tuple[str, ...]:
                 names.update((alias.name, None) for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names[node.module] = None
-    wanted = [n for n in names if _MODULE_PATH.match(n) and not n.startswith("sandbox")]
+    wanted = [n for n in names if _MODULE_PATH.fullmatch(n) and not n.startswith("sandbox")]
     return tuple(wanted[:MAX_PRELOAD])
 
 
