@@ -137,13 +137,15 @@ def register(app: typer.Typer) -> None:
             executor=executor,
             parallel=parallel,
         )
+        if allow_weak_sandbox:  # journaled with the config: the opt-in is on record
+            levels = config.levels.model_copy(update={"allow_weak_sandbox": True})
+            config = config.model_copy(update={"levels": levels})
         run_dir = out or default_run_dir(config.name, resume=resume)
         if out is None:
             print(f"run dir: {run_dir}", flush=True)
         _stop_on_sigterm()
-        level2 = level2_for_study(config, run_dir)  # {} unless levels.research is on
-        if level2:
-            _require_sandbox(config, level2["mechanism_host"].client, allow_weak_sandbox)
+        # {} unless levels.research is on; refuses a weak sandbox for LLM-written code
+        level2 = level2_for_study(config, run_dir)
         console = Console()
         view = LiveView(config.name, config.llm.label(), config.metric().name)
         if plain or not console.is_terminal:
@@ -183,25 +185,6 @@ def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
         return newest
     number = int(newest.name[len(name) + 1 :]) + 1 if newest != root / name else 2
     return root / f"{name}-{number}"
-
-
-def _require_sandbox(config: Any, client: Any, allow_weak_flag: bool) -> None:
-    """Refuse (exit 2) a weak sandbox for LLM-written mechanisms unless opted in; warn when
-    a weak one runs anyway (the built-in library, or an explicit opt-in)."""
-    from orchestrator.mechanisms.isolation import check_isolation
-
-    try:
-        warning = check_isolation(
-            str(getattr(client, "isolation", "bare")),
-            untrusted=config.llm.provider != "builtin",
-            allow_weak=allow_weak_flag or config.levels.allow_weak_sandbox,
-            what="Level 2 with an LLM provider",
-        )
-    except Exception:
-        client.close()
-        raise
-    if warning:
-        typer.echo(f"warning: {warning}", err=True)
 
 
 def _stop_on_sigterm() -> None:

@@ -10,6 +10,8 @@ a warning.
 
 from __future__ import annotations
 
+from typing import Any
+
 from orchestrator.errors import UserError
 from sandbox.backends.base import STRONG_ISOLATION
 
@@ -35,6 +37,18 @@ def fixes() -> str:
         "build the sandbox image (`make images`) with a Docker engine running, install "
         f"bubblewrap (`apt-get install bubblewrap`), or opt in with {ALLOW_WEAK_FLAG} "
         f"(study files: {ALLOW_WEAK_KEY})"
+    )
+
+
+def require_study_sandbox(config: Any, client: Any) -> str | None:
+    """A study's Level-2 sandbox: refused (``UserError``) when weak and the mechanisms may be
+    LLM-written (a non-builtin provider) unless ``levels.allow_weak_sandbox``; else the
+    warning to show for a weak one (None for a strong one)."""
+    return check_isolation(
+        str(getattr(client, "isolation", "bare")),
+        untrusted=config.llm.provider != "builtin",
+        allow_weak=bool(config.levels.allow_weak_sandbox),
+        what="Level 2 with an LLM provider",
     )
 
 

@@ -8,6 +8,7 @@ client is the rq kind.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
 from trainer.spec import SearchSpace
 
 SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
+
+log = logging.getLogger(__name__)
 
 
 class SandboxLadder:
@@ -77,7 +80,17 @@ def make_level2(
     """The live host and the research driver for ``run_study(mechanism_host=, research=)``."""
     from sandbox.gate import allowed_modules
 
-    client = client if client is not None else make_sandbox_client(config)
+    if client is None:  # the study's own sandbox: never a weak one for LLM-written code
+        from orchestrator.mechanisms.isolation import require_study_sandbox
+
+        client = make_sandbox_client(config)
+        try:
+            warning = require_study_sandbox(config, client)
+        except UserError:
+            client.close()
+            raise
+        if warning:
+            log.warning("%s", warning)
     host = LiveMechanismHost(client, max_failures=max_failures)
     driver = Level2Driver(
         config,

@@ -150,6 +150,18 @@ def test_study_with_an_llm_refuses_a_weak_sandbox(bilevel_cli: list[str], tmp_pa
         assert fix in line
     assert not (tmp_path / "run" / "events.jsonl").exists()  # nothing ran
 
+    # Opted in (flag or study file): the sandbox is accepted with a warning, and the study
+    # gets as far as the next check (this LLM address answers nothing).
+    for args, allow in (
+        (["--allow-weak-sandbox"], ""),
+        ([], "allow_weak_sandbox = true"),
+    ):
+        study.write_text(STUDY.format(provider="openai", allow=allow))
+        out = str(tmp_path / f"run-{len(allow)}")
+        opted = run(bilevel_cli, ["study", str(study), "--out", out, "--plain", *args], env)
+        assert "weak sandbox (bare" in opted.stderr and "opted in" in opted.stderr
+        assert "would run LLM-written code" not in opted.stderr
+
 
 def test_isolation_policy() -> None:
     for strong in ("docker", "bwrap"):
