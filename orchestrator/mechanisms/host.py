@@ -34,6 +34,7 @@ from orchestrator.mechanisms.outputs import (
 )
 from orchestrator.mechanisms.store import StoredMechanism
 from sandbox.backends.base import SandboxUnavailable
+from sandbox.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from sandbox.text import clean_text
 from trainer.spec import Param, SearchSpace
 
@@ -45,10 +46,6 @@ DEFAULT_MAX_FAILURES = 3
 HOOKS = ("guide", "propose", "screen")
 # Longest failure reason kept per call (journaled with the revert).
 MAX_ERROR_CHARS = 300
-# Longest hint kept from a guide call: the shared output limit (sandbox/limits.py).
-MAX_HINT_CHARS = 600
-# Longest rationale or screen reason kept: the shared output limit (sandbox/limits.py).
-MAX_TEXT_CHARS = 300
 
 Emit = Callable[..., Any]  # emit(event_type, **fields): journal the event, fold it into state
 
@@ -332,7 +329,7 @@ class LiveMechanismHost:
             out.candidates.extend(
                 {
                     "changes": c.changes,
-                    "rationale": clean_text(c.rationale, MAX_TEXT_CHARS),
+                    "rationale": clean_text(c.rationale, MAX_RATIONALE_CHARS),
                     "priority": c.priority,
                     "mechanism": name,
                 }
@@ -366,7 +363,7 @@ class LiveMechanismHost:
                 m.effects.note_screen(iteration, len(candidates), vetoed)
             for folded, verdict in zip(out.verdicts, verdicts, strict=True):
                 if not verdict.accept and folded["accept"]:
-                    reason = clean_text(verdict.reason, MAX_TEXT_CHARS)
+                    reason = clean_text(verdict.reason, MAX_REASON_CHARS)
                     folded.update(accept=False, reason=reason, mechanism=name)
                 if not verdict.accept and name not in out.fired:
                     out.fired.append(name)
