@@ -31,6 +31,16 @@ RoleFn = Callable[[dict[str, Any]], dict[str, Any]]
 LOG_STEP_FACTOR = 2.0
 # Default additive move on linear params, as a fraction of the range.
 LINEAR_STEP_FRACTION = 0.15
+# Level 1: per-param step adaptation (compass search): three failed moves in a row halve
+# that param's step (two would be both directions once, but one unlucky draw under noise
+# then shrinks it for good: 3 did better on the noisy benchmarks); a kept move in the same
+# direction as its last kept move doubles it. Bounds keep a step useful and inside the range.
+STEP_FACTOR_MIN = 1 / 64
+STEP_FACTOR_MAX = 4.0
+FAILS_BEFORE_SHRINK = 3
+# Level 1: a param with no move yet tries up or down first as the seed says, so seeds differ
+# in their paths (a study's outcome is then a sample, not one fixed trajectory).
+RANDOM_FIRST_DIRECTION = True
 # Level 1.5: a param whose last this-many moves all failed to improve gets frozen.
 FREEZE_AFTER_FAILED_MOVES = 3
 # Level 1.5: trials without improvement after which the search switches to exploit.
@@ -103,6 +113,44 @@ def _value_before(history: list[dict[str, Any]], trial: dict[str, Any], name: st
     return None
 
 
+def _direction(history: list[dict[str, Any]], trial: dict[str, Any], name: str) -> int:
+    """+1/-1 when ``trial`` moved numeric ``name`` up/down from its base, else 0."""
+    after = trial["config"].get(name)
+    before = _value_before(history, trial, name)
+    if not isinstance(after, int | float) or not isinstance(before, int | float):
+        return 0
+    return 0 if after == before else (1 if after > before else -1)
+
+
+def _step_factor(history: list[dict[str, Any]], name: str) -> float:
+    """How much this param's step has grown (kept moves one way) or shrunk (failed moves)."""
+    factor, fails, last_kept = 1.0, 0, 0
+    for t in history:
+        if name not in t["changes"] or t["status"] == "invalid":
+            continue
+        direction = _direction(history, t, name)
+        if direction == 0:
+            continue
+        if t["kept"]:
+            if direction == last_kept:
+                factor = min(STEP_FACTOR_MAX, factor * 2)
+            last_kept, fails = direction, 0
+        else:
+            fails += 1
+            if fails >= FAILS_BEFORE_SHRINK:
+                factor, fails = max(STEP_FACTOR_MIN, factor / 2), 0
+    return factor
+
+
+def _failed_choices(history: list[dict[str, Any]], name: str) -> set[str]:
+    """Values of a choice param that lost since its last kept change: not worth a retry."""
+    failed: set[str] = set()
+    for t in history:
+        if name in t["changes"] and t["status"] != "invalid":
+            failed = set() if t["kept"] else failed | {json.dumps(t["config"].get(name))}
+    return failed
+
+
 def level1(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = payload["ctx"], payload["policy"]
     rng = random.Random(ctx["seed"])
@@ -124,12 +172,17 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     history = ctx["history"]
     for p in order:
         value = ctx["base"][p["name"]]
-        moves = _moves(p, value, scale)
+        moves = _moves(p, value, scale * _step_factor(history, p["name"]))
+        if p["kind"] == "choice":
+            failed = _failed_choices(history, p["name"])
+            moves = [v for v in moves if json.dumps(v) not in failed]
         last = _last_move(history, p["name"])
         if last and isinstance(value, int | float) and len(moves) == 2:
             direction, improved = last
             want_up = direction > 0 if improved else direction < 0
             moves.sort(key=lambda v: (v > value) != want_up)
+        elif RANDOM_FIRST_DIRECTION and len(moves) == 2 and rng.random() < 0.5:
+            moves.reverse()  # no evidence yet: the seed picks which way to try first
         for new in moves:
             change = {p["name"]: new}
             if json.dumps(change) in rejected or _tried(history, ctx["base"], change):
