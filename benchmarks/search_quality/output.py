@@ -174,7 +174,7 @@ def html_page(
     header: Sequence[str], results: Sequence[ProblemResult], goal: Sequence[GoalRow]
 ) -> str:
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         "<title>Search quality</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>Search quality</h1>",
@@ -191,8 +191,8 @@ def html_page(
         table = problem_table(result)
         parts.append(f"<h2>{html.escape(table[0].lstrip('# '))}</h2>")
         parts.append(
-            f"<img alt='median best-so-far regret, {html.escape(result.name)}' "
-            f"src='data:image/png;base64,{curve_png(result)}'>"
+            f'<img alt="median best-so-far regret, {html.escape(result.name)}" '
+            f'src="data:image/png;base64,{curve_png(result)}">'
         )
         parts.append(_md_table_html(table[2:]))
     parts.append("</body></html>")
