@@ -277,7 +277,9 @@ def optuna_method(problem: Problem, method: str, seed: int, trials: int) -> Run:
         asked.append(trial)
         return {**space.defaults(), **{p.name: _suggest(trial, p) for p in space.tunable()}}
 
-    first = study.ask()  # the enqueued defaults
+    first = study.ask()  # the enqueued defaults, suggested so the trial records its params:
+    for p in space.tunable():  # relative samplers (CMA-ES, GP) model only params every
+        _suggest(first, p)  # completed trial has, so a trial without them disables them
     asked.append(first)
     return _sequential(problem, method, seed, trials, propose)
 
