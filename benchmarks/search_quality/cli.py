@@ -12,12 +12,14 @@ every trial on the noisy problems, so runs are paired across methods by seed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -232,5 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search_quality.md").write_text(text + "\n")
     (args.out / "search_quality.html").write_text(html_page(header, results, goal))
+    # Every run's scores and configs, so the tables can be re-derived without re-running.
+    (args.out / "runs.json").write_text(json.dumps([asdict(r) for r in runs], default=str))
     print(f"wrote {args.out / 'search_quality.md'} and {args.out / 'search_quality.html'}")
     return 0 if runs else 1

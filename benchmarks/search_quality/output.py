@@ -15,6 +15,8 @@ from .measures import TARGET_REGRET, GoalRow, MethodSummary, goal_met
 # Regret is plotted on a log axis from this floor: 0 (the optimum) has no logarithm.
 PLOT_FLOOR = 1e-4
 PLOT_DPI = 90
+# Values below this print in scientific notation, not as a misleading 0.000.
+SMALL = 0.001
 
 
 @dataclass
@@ -29,6 +31,8 @@ class ProblemResult:
 def _num(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if 0 < abs(value) < SMALL:  # two regrets of "0.000" may still differ: show which is lower
+        return f"{value:.1e}"
     return f"{value:.{digits}f}"
 
 
