@@ -307,7 +307,8 @@ def _seconds(events: list[dict[str, Any]], start: str, end: str, key: str) -> li
 
 def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> str:
     """Why a session started now could not shape MIN_TRIALS_AFTER_SESSION trials before
-    the study ends ("" when it could), from the journal's own timings."""
+    the study ends ("" when it could): from the trials left and, when the session pays for
+    LLM calls, from the journal's own timings."""
     config = state.config
     left = config.iterations - len(state.search_trials())
     if left < MIN_TRIALS_AFTER_SESSION:
@@ -315,6 +316,11 @@ def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> 
             f"only {left} search trial(s) left: a mechanism promoted after this session would "
             f"shape fewer than {MIN_TRIALS_AFTER_SESSION}"
         )
+    if config.llm.provider == "builtin":
+        # The built-in agent's sessions cost no LLM calls and run beside the trials, so a
+        # late one wastes nothing but a little CPU: only the trial count above applies.
+        # Judging them by time would stop short studies of fast trials from ever researching.
+        return ""
     trial_s = _seconds(events, "trial_proposed", "trial_finished", "index")
     if not trial_s:
         return ""

@@ -16,9 +16,12 @@ def _at(seconds: float, kind: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "ts": (T0 + timedelta(seconds=seconds)).isoformat(), **fields}
 
 
-def _study(proposed: int, session_s: float | None) -> tuple[Any, list[dict[str, Any]]]:
+def _study(
+    proposed: int, session_s: float | None, provider: str = "openai"
+) -> tuple[Any, list[dict[str, Any]]]:
     """``proposed`` search trials of 10 s each, and one earlier session of ``session_s``."""
-    config = StudyConfig.from_dict({"name": "t", "iterations": 10})
+    llm = {"provider": provider} if provider == "builtin" else {"provider": provider, "model": "m"}
+    config = StudyConfig.from_dict({"name": "t", "iterations": 10, "llm": llm})
     spec = {
         "trial_id": "x", "index": 0, "preset": "cpu-tiny", "dataset": "pinned",
         "budget": {"mode": "tokens", "amount": 8192}, "config": {}, "seed": 0, "device": "cpu",
@@ -47,5 +50,14 @@ def test_a_session_longer_than_what_is_left_is_skipped_with_the_reason() -> None
 def test_no_session_when_fewer_trials_are_left_than_it_could_shape() -> None:
     reason = session_would_be_wasted(
         *_study(proposed=10 - MIN_TRIALS_AFTER_SESSION + 1, session_s=None)
+    )
+    assert "search trial(s) left" in reason
+
+
+def test_a_builtin_session_is_judged_by_trials_left_only() -> None:
+    # Free sessions beside fast trials: the time rule would skip them, the count rule not.
+    assert session_would_be_wasted(*_study(proposed=6, session_s=300, provider="builtin")) == ""
+    reason = session_would_be_wasted(
+        *_study(proposed=10 - MIN_TRIALS_AFTER_SESSION + 1, session_s=300, provider="builtin")
     )
     assert "search trial(s) left" in reason
