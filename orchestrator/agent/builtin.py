@@ -41,6 +41,10 @@ FAILS_BEFORE_SHRINK = 3
 # Level 1: a param with no move yet tries up or down first as the seed says, so seeds differ
 # in their paths (a study's outcome is then a sample, not one fixed trajectory).
 RANDOM_FIRST_DIRECTION = True
+# A rejected random jump is redrawn up to this many times, from a stream that moves on with
+# every round of rejections (a prime stride keeps the streams of nearby seeds apart).
+JUMP_DRAWS = 8
+JUMP_RESEED = 7919
 # Level 1.5: a param whose last this-many moves all failed to improve gets frozen.
 FREEZE_AFTER_FAILED_MOVES = 3
 # Level 1.5: trials without improvement after which the search switches to exploit.
@@ -154,7 +158,8 @@ def _failed_choices(history: list[dict[str, Any]], name: str) -> set[str]:
 def level1(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = payload["ctx"], payload["policy"]
     rng = random.Random(ctx["seed"])
-    rejected = " ".join(payload.get("rejected", []))
+    rejections = payload.get("rejected", [])
+    rejected = " ".join(rejections)
     params = [p for p in ctx["space"] if not p["frozen"]]
     focus = [p for p in params if p["name"] in payload.get("focus", [])]
     order = focus + [p for p in params if p not in focus]
@@ -185,22 +190,40 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
             moves.reverse()  # no evidence yet: the seed picks which way to try first
         for new in moves:
             change = {p["name"]: new}
-            if json.dumps(change) in rejected or _tried(history, ctx["base"], change):
+            if _was_rejected(change, rejected) or _tried(history, ctx["base"], change):
                 continue
             return {
                 "hypothesis": f"heuristic coordinate step: {p['name']} {value!r} -> {new!r}",
                 "changes": [{"name": p["name"], "value": new}],
             }
     # Everything near the base was tried: a random two-param jump keeps the search moving.
-    picks = rng.sample(params, k=min(2, len(params)))
+    # Each round of rejections draws afresh (the same seed would repeat the rejected jump).
+    if rejections:
+        rng = random.Random(ctx["seed"] + JUMP_RESEED * len(rejections))
+    changes: list[dict[str, Any]] = []
+    for _ in range(JUMP_DRAWS):
+        changes = _random_jump(rng, params, ctx["base"], scale)
+        jump = {c["name"]: c["value"] for c in changes}
+        if not _was_rejected(jump, rejected) and not _tried(history, ctx["base"], jump):
+            break
+    return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+
+
+def _random_jump(
+    rng: random.Random, params: list[dict[str, Any]], base: dict[str, Any], scale: float
+) -> list[dict[str, Any]]:
     changes = []
-    for p in picks:
-        options = _moves(p, ctx["base"][p["name"]], scale * 2) or _moves(
-            p, ctx["base"][p["name"]], scale
-        )
+    for p in rng.sample(params, k=min(2, len(params))):
+        options = _moves(p, base[p["name"]], scale * 2) or _moves(p, base[p["name"]], scale)
         if options:
             changes.append({"name": p["name"], "value": rng.choice(options)})
-    return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+    return changes
+
+
+def _was_rejected(change: dict[str, Any], rejected: str) -> bool:
+    """Whether a screen already turned this change down: the planner quotes candidates as
+    Python dicts, an LLM's own reasons may quote them as JSON."""
+    return bool(change) and (json.dumps(change) in rejected or repr(change) in rejected)
 
 
 def _tried(history: list[dict[str, Any]], base: dict[str, Any], change: dict[str, Any]) -> bool:

@@ -188,3 +188,34 @@ def test_a_screen_cannot_take_level1s_share_away() -> None:
     assert plan.choice is not None and plan.choice["rule"] == "level1-share"
     assert any("rejected by s: tabu" in r for r in plan.rejected)
     assert "s" in plan.fired  # its screen changed what ran
+
+
+class TabuLikeHost(RejectFirstHost):
+    """A tabu-style screen: it turns down Level 1's first proposal, then only repeats of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turned_down: list[dict[str, Any]] = []
+
+    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+        self.screens += 1
+        verdicts = []
+        for c in candidates:
+            if c["source"] == "builtin" and (
+                not self.turned_down or c["changes"] in self.turned_down
+            ):
+                self.turned_down.append(c["changes"])
+                verdicts.append({"accept": False, "reason": "repeats trial 0", "mechanism": "s"})
+            else:
+                verdicts.append({"accept": True, "reason": "", "mechanism": "s"})
+        return HookOutcome(verdicts=verdicts, fired=["s"])
+
+
+def test_the_builtin_level1_does_not_repeat_a_proposal_a_screen_turned_down() -> None:
+    # The planner quotes a turned-down candidate as a Python dict; the built-in agent must
+    # recognise it there and move on, or a tabu screen starves Level 1 of its share.
+    state = state_with_baseline()
+    host = TabuLikeHost()
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
+    assert plan.source == "builtin" and host.screens == 2
+    assert plan.changes not in host.turned_down
