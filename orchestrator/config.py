@@ -14,7 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.errors import UserError
 from orchestrator.metric import Metric
@@ -53,6 +60,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
 # The rule that shares trials between Level 1 and mechanisms by earned credit (issue 11).
+# `parallel = "auto"`: the executor decides how many trials to keep in flight (rq: live trainer
+# workers + 1, so a worker never waits for planning; inline: 1, today's sequential loop).
+PARALLEL_AUTO = "auto"
+DEFAULT_PARALLEL = PARALLEL_AUTO
 DEFAULT_ARBITER = "orchestrator.levels.arbiter:CreditArbiter"
 
 
@@ -139,7 +150,10 @@ class StudyConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     iterations: int = Field(ge=1)
     seed: int = 0
-    parallel: int = Field(default=1, ge=1)
+    parallel: int | Literal["auto"] = Field(
+        default=DEFAULT_PARALLEL,
+        description='trials in flight: a number, or "auto" (rq: live workers + 1; inline: 1)',
+    )
     executor: ExecutorKind = "inline"
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     space: dict[str, dict[str, Any]] = Field(
@@ -151,6 +165,24 @@ class StudyConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     rq: RqConfig = Field(default_factory=RqConfig)
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel_is_count_or_auto(cls, value: Any) -> int | str:
+        # bool is an int to Python: `parallel = true` is a typo, not one trial.
+        if value == PARALLEL_AUTO or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ):
+            return value
+        raise ValueError(
+            f'{value!r}: choose a positive number of trials in flight or "{PARALLEL_AUTO}" '
+            "(live trainer workers + 1 with rq, 1 inline)"
+        )
+
+    def parallel_trials(self) -> int:
+        """Trials in flight as far as the config alone knows: the number, or 1 for "auto"
+        (only the executor sees live workers; this is the floor it keeps)."""
+        return self.parallel if isinstance(self.parallel, int) else 1
 
     @model_validator(mode="after")
     def _space_overrides_apply(self) -> StudyConfig:

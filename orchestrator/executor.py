@@ -5,7 +5,8 @@
 - :class:`RqExecutor` enqueues ``trainer.jobs.run_trial`` on an rq queue with the JSON
   serializer; any number of trainer workers on any hosts take trials from it. Dispatch is
   asynchronous: the loop keeps ``parallel`` trials in flight and plans the next trial while
-  they run, so no worker waits for another.
+  they run, so no worker waits for another. With ``parallel = "auto"`` that is the live
+  workers on the queue + 1 (:meth:`RqExecutor.useful_in_flight`), re-counted as they come and go.
 
 A trial whose worker dies is re-run once, then recorded as ``crashed``; the study loop
 records exactly one ``trial_finished`` per index, so an index is never lost or duplicated.
@@ -41,6 +42,12 @@ RESULT_TTL_S = 7 * 24 * 3600
 DEAD_WORKER_CHECK_S = 5.0
 # Markers in an rq failure that mean the worker process died, not that the trial failed.
 WORKER_DEATH_MARKERS = ("Work-horse terminated unexpectedly", "AbandonedJobError")
+# parallel = "auto" keeps this many trials beyond the live workers: the spare one is planned
+# while the others train, so a worker never waits for the LLM (benchmarks/study_overhead.py).
+AUTO_SPARE_TRIALS = 1
+# The loop asks for the in-flight limit on every turn; live workers are re-counted at most this
+# often, so a worker that joins is followed within ~2 s without a Redis round-trip per turn.
+WORKER_COUNT_TTL_S = 1.5
 
 
 @runtime_checkable
@@ -63,6 +70,11 @@ class Executor(Protocol):
 
     def attempts(self, index: int) -> int:
         """How many times trial ``index`` was dispatched (2 after a worker death)."""
+        ...
+
+    def useful_in_flight(self) -> int:
+        """How many trials are worth keeping in flight now (what ``parallel = "auto"`` uses);
+        at least 1."""
         ...
 
     def close(self) -> None: ...
@@ -127,6 +139,10 @@ class InlineExecutor:
     def attempts(self, index: int) -> int:
         return 1
 
+    def useful_in_flight(self) -> int:
+        # Trials share this machine's cores: "auto" keeps the sequential loop it always had.
+        return 1
+
     def close(self) -> None:
         """End trials still running (an interrupted study): a resumed study re-runs them,
         so an orphaned child would only burn the CPU the next run needs."""
@@ -166,6 +182,8 @@ class RqExecutor:
         self._progress: dict[int, dict[str, Any]] = {}
         self._attempts: dict[int, int] = {}
         self._last_dead_check = 0.0
+        self._live_workers = 0
+        self._workers_counted_at = -WORKER_COUNT_TTL_S
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -264,6 +282,33 @@ class RqExecutor:
 
     def attempts(self, index: int) -> int:
         return self._attempts.get(index, 1)
+
+    def useful_in_flight(self) -> int:
+        """Live workers listening on the queue + 1 (1 before any worker starts); a Redis blip
+        keeps the last count."""
+        now = time.monotonic()
+        if now - self._workers_counted_at >= WORKER_COUNT_TTL_S:
+            self._workers_counted_at = now
+            try:
+                self._live_workers = self.live_workers()
+            except Exception as exc:
+                if not _is_redis_error(exc):
+                    raise
+                self.redis_errors += 1
+        return self._live_workers + AUTO_SPARE_TRIALS
+
+    def live_workers(self) -> int:
+        """Workers registered on the queue whose rq key still exists. A worker that stops
+        cleanly leaves at once; one killed outright when its key expires (rq's worker_ttl)."""
+        from rq import worker_registration
+
+        keys = worker_registration.get_keys(queue=self._queue, connection=self._redis)
+        if not keys:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return sum(1 for exists in pipe.execute() if exists)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}

@@ -360,13 +360,19 @@ class StudyRunner:
         )
 
     # -------------------------------------------------------------- the loop
+    def in_flight_limit(self) -> int:
+        """``parallel`` as a number, or for "auto" what the executor finds worth running now
+        (rq: live workers + 1, followed as workers join or leave)."""
+        parallel = self.config.parallel
+        return parallel if isinstance(parallel, int) else self.executor.useful_in_flight()
+
     def run(self) -> None:
         for record in self.state.pending():  # resume: same index, same trial id
             self.executor.submit(
                 self.spec_for(record.index, record.config, record.seed, record.eval_split)
             )
         while True:
-            can_plan = len(self.executor.in_flight()) < self.config.parallel
+            can_plan = len(self.executor.in_flight()) < self.in_flight_limit()
             plan = self.next_plan() if can_plan else None
             if plan is not None:
                 plan()

@@ -324,7 +324,7 @@ def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> 
     trial_s = _seconds(events, "trial_proposed", "trial_finished", "index")
     if not trial_s:
         return ""
-    per_trial = statistics.mean(trial_s) / max(config.parallel, 1)
+    per_trial = statistics.mean(trial_s) / config.parallel_trials()
     sessions = _seconds(events, "research_started", "research_finished", "session")
     if sessions:
         session_s = statistics.mean(sessions)
