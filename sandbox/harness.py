@@ -44,6 +44,7 @@ from sandbox.channel import (
     CLASS_PATTERN,
     NAME_PATTERN,
     Worker,
+    error_text,
     failure,
     seconds_of,
 )
@@ -151,17 +152,18 @@ def _contract_call(
 ) -> str | None:
     """Call one hook twice on one context; record the check; the failure reason or None."""
     candidates = contexts.screen_candidates(ctx) if hook == "screen" else None
-    message = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates}
+    # The worker answers from a fresh fork of the loaded module, as live; "repeat" makes it
+    # call once more in that same fork, so state kept between calls shows as a difference.
+    message = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates, "repeat": True}
     label = f"{hook}:{case}"
-    first = worker.ask(message, limits["call_seconds"])
+    first = worker.ask(message, 2 * limits["call_seconds"])
     error = first.get("error") if first.get("ok") is not True else None
     if error is None:
         error = _validated(hook, first.get("value"), ctx, candidates)
     if error is None:
-        second = worker.ask(message, limits["call_seconds"])
-        if second.get("ok") is not True:
-            error = f"second identical call failed: {second.get('error')}"
-        elif second.get("value") != first.get("value"):
+        if "again_error" in first:
+            error = f"second identical call failed: {error_text(first['again_error'])}"
+        elif "again" not in first or first.get("again") != first.get("value"):
             error = (
                 "not deterministic: a second call with the same context returned a different "
                 "result (hooks must be pure; keep no state on self and draw randomness from ctx.seed)"

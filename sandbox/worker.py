@@ -96,7 +96,6 @@ def _apply_limits(memory_mb: int, cpu_seconds: int) -> None:
 
 def _worker_main() -> None:
     """Serve one mechanism: a ``load`` message, then ``call`` messages, until EOF."""
-    from sandbox.api import Candidate
 
     # The protocol pipes move to private descriptors; fd 0 becomes /dev/null and fds 1 and
     # 2 both go to the module-output pipe, so prints never mix with protocol messages.
@@ -142,19 +141,77 @@ def _worker_main() -> None:
                 send({"ok": True, **info, "seconds": time.perf_counter() - start})
                 continue
             assert instance is not None, "call before load"
-            hook = msg["hook"]
-            ctx = Context.from_dict(msg["context"])
-            if hook == "screen":
-                candidates = [Candidate.from_dict(c) for c in msg.get("candidates") or []]
-                value = instance.screen(ctx, candidates)
-            else:
-                value = getattr(instance, hook)(ctx)
-            out = _encode_output(hook, value)
-            send({"ok": True, "value": out, "seconds": time.perf_counter() - start})
+            # Every call runs in its own fork of the loaded worker, so it starts from the
+            # state right after load: exactly what a live call (a fresh worker per call)
+            # sees. A module cannot tell contract calls from live ones by counting calls,
+            # and no call sees what an earlier one left behind.
+            pid = os.fork()
+            if pid == 0:
+                _reseed_after_fork()
+                try:
+                    reply = _call(instance, msg, start)
+                    if msg.get("repeat"):  # contract test: the same call again, same process
+                        reply.update(_again(instance, msg, start, filename))
+                    send(reply)
+                except BaseException as exc:
+                    with contextlib.suppress(BaseException):
+                        error = _describe_error(exc, filename)
+                        send({"ok": False, "error": error, "seconds": time.perf_counter() - start})
+                finally:
+                    with contextlib.suppress(BaseException):
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFSIGNALED(status):  # killed mid-call (memory, a signal): no answer came
+                signal_number = os.WTERMSIG(status)
+                send(
+                    {
+                        "ok": False,
+                        "error": f"the hook's process was killed (signal {signal_number})",
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
         except BaseException as exc:  # the module's failure is the report, not ours
             error = _describe_error(exc, filename)
             with contextlib.suppress(BaseException):
                 send({"ok": False, "error": error, "seconds": time.perf_counter() - start})
+
+
+def _call(instance: Mechanism, msg: dict[str, Any], start: float) -> dict[str, Any]:
+    """One hook call on a loaded mechanism, as the answer to send."""
+    from sandbox.api import Candidate
+
+    hook = msg["hook"]
+    ctx = Context.from_dict(msg["context"])
+    if hook == "screen":
+        candidates = [Candidate.from_dict(c) for c in msg.get("candidates") or []]
+        value = instance.screen(ctx, candidates)
+    else:
+        value = getattr(instance, hook)(ctx)
+    out = _encode_output(hook, value)
+    return {"ok": True, "value": out, "seconds": time.perf_counter() - start}
+
+
+def _again(instance: Mechanism, msg: dict[str, Any], start: float, filename: str) -> dict[str, Any]:
+    """The second of two identical calls in one process, for the contract test that hooks
+    keep no state and draw randomness only from ``ctx.seed`` (a second fork would start
+    from the same state and the same generators, and hide both)."""
+    try:
+        return {"again": _call(instance, msg, start)["value"]}
+    except BaseException as exc:
+        return {"again_error": _describe_error(exc, filename)}
+
+
+def _reseed_after_fork() -> None:
+    """Fresh entropy for global generators a fork would otherwise share with its siblings:
+    live calls run in fresh processes, so a module that draws unseeded randomness must
+    look as nondeterministic in the contract tests as it is live (``random`` reseeds
+    itself at fork; numpy's legacy global generator does not)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        with contextlib.suppress(Exception):
+            numpy.random.seed()
 
 
 def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
