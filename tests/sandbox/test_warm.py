@@ -107,7 +107,7 @@ def test_each_mechanism_and_stage_gets_its_own_warm_sandbox_with_its_imports_loa
         ensure_sandbox_image()
     cold = make_backend(name)
     warm = make_backend(name, warm=True)
-    ctx = contract_contexts(space, [])[1][1]  # a long history: the GP has data
+    ctx = dict(contract_contexts(space, []))["long-history"]  # the GP has data
     sha = source_sha(GP_LIKE)
     ref = [("fit", sha, GP_LIKE)]
     try:

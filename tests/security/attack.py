@@ -153,7 +153,7 @@ def run_batch(
     from sandbox.ladder import call_stage
 
     marker = new_marker()
-    ctx = contract_contexts(quickstart_space(), [])[1][1]
+    ctx = dict(contract_contexts(quickstart_space(), []))["long-history"]
     mechanisms = []
     for name, spec in payloads:
         payload, _, mode = spec.partition(":")
