@@ -8,7 +8,6 @@ reads only the nonce-carrying report, re-validates every hook output against the
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from typing import Any
 
 from sandbox import contexts
 from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
+from sandbox.channel import seconds_of
 from sandbox.gate import check_source
 from sandbox.reports import CheckResult, LadderReport, MechanismOutput, StageResult
 from sandbox.source_hooks import SourceHooks, source_hooks
@@ -195,7 +195,7 @@ def _verdict(
             CheckResult(
                 one_line(c.get("name")),
                 c.get("ok") is True,
-                _number(c.get("seconds")),
+                seconds_of(c),
                 one_line(c.get("detail")),
             )
         )
@@ -238,16 +238,6 @@ def _acceptance_problem(
     if min(per_hook) < 1 or len(set(per_hook)) != 1:
         return "not every hook was tested on every contract context"
     return None
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    try:
-        number = float(value)
-    except OverflowError:
-        return 0.0
-    return round(number, 4) if math.isfinite(number) and number >= 0 else 0.0
 
 
 def one_line(value: Any, max_chars: int = MAX_REASON_CHARS) -> str:
@@ -347,6 +337,6 @@ def _mechanism_output(
         ok=ok,
         value=out.get("value") if ok else None,
         error=error or ("" if ok else "failed"),
-        seconds=_number(out.get("seconds")),
+        seconds=seconds_of(out),
         output=out.get("output") if isinstance(out.get("output"), str) else "",
     )
