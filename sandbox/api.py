@@ -58,7 +58,7 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 # 2: every trial has ``value`` (the study's metric in its own units) and ``score`` (lower
 # is better in every study); the context names the ``metric`` and its ``direction``.
@@ -68,7 +68,9 @@ DIRECTIONS = ("minimize", "maximize")
 
 PARAM_KINDS = ("float", "int", "pow2", "choice")
 TRIAL_STATUSES = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
-HOOKS = ("guide", "propose", "screen")
+# The hooks a mechanism may define, in call order: the one definition of their names.
+Hook = Literal["guide", "propose", "screen"]
+HOOKS: tuple[Hook, ...] = get_args(Hook)
 
 
 def _fmt(x: float) -> str:

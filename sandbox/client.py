@@ -17,9 +17,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal, Protocol
 
+from sandbox.api import Hook
 from sandbox.backends import Backend, SandboxUnavailable, make_backend
 from sandbox.ladder import CALL_DEADLINE_S, LADDER_DEADLINE_S, call_stage, run_ladder, space_dicts
-from sandbox.reports import Hook, LadderReport, StageResult
+from sandbox.reports import LadderReport, StageResult
 
 DEFAULT_QUEUE = "bilevel-sandbox"
 # How long a caller waits for the runner beyond the sandbox's own deadline (queueing, a

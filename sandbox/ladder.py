@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sandbox import contexts
+from sandbox.api import HOOKS
 from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
 from sandbox.channel import seconds_of
 from sandbox.gate import check_source
@@ -25,7 +26,6 @@ from sandbox.source_hooks import SourceHooks, source_hooks
 LADDER_DEADLINE_S = 60.0
 # Whole-batch deadline for one hook stage; per-mechanism limits inside are much tighter.
 CALL_DEADLINE_S = 30.0
-HOOK_STAGES = ("guide", "propose", "screen")
 # A reason or check detail from the sandbox is cut to this (it reaches terminals and prompts).
 MAX_REASON_CHARS = 2000
 NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -263,8 +263,8 @@ def call_stage(
     files and channel), all in parallel: no mechanism can read, signal or write another's
     process, files or output, and one mechanism's failure is never its batch's.
     """
-    if stage not in HOOK_STAGES:
-        raise ValueError(f"unknown hook stage {stage!r}; use one of {', '.join(HOOK_STAGES)}")
+    if stage not in HOOKS:
+        raise ValueError(f"unknown hook stage {stage!r}; use one of {', '.join(HOOKS)}")
     if stage == "screen" and candidates is None:
         raise ValueError("the screen stage needs the candidates to screen")
     start = time.perf_counter()

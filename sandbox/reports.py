@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sandbox.api import Hook
+
 Stage = Literal["static", "smoke", "contract"]
-Hook = Literal["guide", "propose", "screen"]
 
 
 @dataclass

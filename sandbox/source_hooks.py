@@ -15,7 +15,8 @@ import ast
 import threading
 from dataclasses import dataclass
 
-HOOK_NAMES = ("guide", "propose", "screen")  # sandbox.api.HOOKS, in call order
+from sandbox.api import HOOKS
+
 API_MODULE = "sandbox.api"
 BASE_CLASS = "Mechanism"
 # CPython 3.11's AST constructor keeps its recursion bookkeeping in shared state: parses
@@ -124,11 +125,11 @@ def _source_hooks(source: str) -> SourceHooks:
         if name in seen:
             continue
         seen.add(name)
-        hooks |= _defined_names(classes[name]) & set(HOOK_NAMES)
+        hooks |= _defined_names(classes[name]) & set(HOOKS)
         todo += [ref for b in classes[name].bases if (ref := _dotted(b)) in classes]
     if not hooks:
         return SourceHooks(
             class_name=found[0],
             problem=f"{found[0]} overrides no hook: define guide, propose or screen",
         )
-    return SourceHooks(class_name=found[0], hooks=tuple(h for h in HOOK_NAMES if h in hooks))
+    return SourceHooks(class_name=found[0], hooks=tuple(h for h in HOOKS if h in hooks))

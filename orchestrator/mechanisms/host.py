@@ -33,6 +33,7 @@ from orchestrator.mechanisms.outputs import (
     check_verdicts,
 )
 from orchestrator.mechanisms.store import StoredMechanism
+from sandbox.api import HOOKS
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from sandbox.text import clean_text
@@ -43,7 +44,6 @@ from trainer.spec import Param, SearchSpace
 # acted after repeated failure too.
 DEFAULT_MAX_FAILURES = 3
 
-HOOKS = ("guide", "propose", "screen")
 # Longest failure reason kept per call (journaled with the revert).
 MAX_ERROR_CHARS = 300
 

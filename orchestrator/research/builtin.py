@@ -30,6 +30,7 @@ from orchestrator.research.rounds import (
     Score,
     SpecifyReply,
 )
+from sandbox.api import HOOKS
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 # Finished ok trials a surrogate model needs before its predictions beat a guess (the GP
@@ -41,7 +42,6 @@ STAGNATION_TRIALS = 4
 NARROW_SHARE = 0.6
 # Below this score a mechanism is not worth a sandbox slot; the session is discarded.
 MIN_SCORE = 1.0
-HOOKS = ("guide", "propose", "screen")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from orchestrator.config import StudyConfig
 from orchestrator.journal import RESEARCH_SKIPPED, Journal, read_events
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
-from orchestrator.mechanisms.host import HOOKS, LiveMechanism, LiveMechanismHost
+from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
 from orchestrator.research.builtin import register_level2_roles
 from orchestrator.research.replays import recent_contexts
@@ -34,6 +34,7 @@ from orchestrator.research.session import (
     ResearchSession,
 )
 from orchestrator.state import StudyState
+from sandbox.api import HOOKS
 
 # How long closing the study waits for a running session to journal its outcome. A
 # builtin session takes seconds; an LLM session that needs longer is cut off and recorded

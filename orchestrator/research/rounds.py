@@ -9,11 +9,12 @@ back round by round whoever wrote it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-HookName = Literal["guide", "propose", "screen"]
+from sandbox.api import Hook
+
 ROUNDS = ("explore", "critique", "specify", "generate")
 
 
@@ -67,7 +68,7 @@ class SpecifyReply(_Reply):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="snake_case, unique")
     class_name: str = Field(default="", description="the Mechanism subclass name")
-    hooks: list[HookName] = Field(min_length=1)
+    hooks: list[Hook] = Field(min_length=1)
     reads: list[str] = Field(default_factory=list, description="Context fields it uses")
     packages: list[str] = Field(default_factory=list, description="imports it needs")
     supersedes: list[str] = Field(default_factory=list, description="active mechanisms it replaces")
