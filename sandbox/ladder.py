@@ -7,7 +7,6 @@ reads only the nonce-carrying report, re-validates every hook output against the
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,13 @@ from sandbox.api import HOOKS
 from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
 from sandbox.channel import seconds_of
 from sandbox.gate import check_source
-from sandbox.reports import CheckResult, LadderReport, MechanismOutput, StageResult
+from sandbox.reports import (
+    CheckResult,
+    LadderReport,
+    MechanismOutput,
+    StageResult,
+    source_sha,
+)
 from sandbox.source_hooks import SourceHooks, source_hooks
 
 # Whole-ladder deadline: import (~1-2 s with scikit-learn) + 4 contexts × 3 hooks × 2 calls,
@@ -44,11 +49,6 @@ def space_dicts(space: Any) -> list[dict[str, Any]]:
         else:
             out.append(p.to_dict())
     return out
-
-
-def source_sha(source: str) -> str:
-    """Content address of a mechanism module (``mechanisms/<name>-<sha>.py``)."""
-    return hashlib.sha256(source.encode()).hexdigest()
 
 
 def run_ladder(

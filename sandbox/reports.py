@@ -6,12 +6,23 @@ serializer) and come out of ``bilevel mechanism check --json``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sandbox.api import Hook
 
 Stage = Literal["static", "smoke", "contract"]
+# A module's content address: the first 16 hex digits (64 bits) of the sha256 of its UTF-8
+# text. Unique across any realistic number of generated modules while keeping file names
+# (``mechanisms/<name>-<sha>.py``) and journal lines readable. Ladder reports written
+# before this was the one definition carry all 64 digits; nothing compares them.
+SHA_LENGTH = 16
+
+
+def source_sha(source: str) -> str:
+    """The content address of a mechanism module: the same text always gets the same sha."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:SHA_LENGTH]
 
 
 @dataclass
@@ -29,7 +40,7 @@ class LadderReport:
     """The verdict on one mechanism module.
 
     ``stage`` is where it was decided (``contract`` when accepted); ``reason`` one line a
-    person or an LLM can act on. ``sha`` is the sha256 of the source (content address).
+    person or an LLM can act on. ``sha`` is the source's content address (:func:`source_sha`).
     """
 
     accepted: bool

@@ -122,9 +122,7 @@ def run_stage(
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for m in mechanisms:
-        item = by_name.get(m.name) or next(
-            (o for o in items if str(o.get("sha", "")).startswith(m.sha)), None
-        )
+        item = by_name.get(m.name) or next((o for o in items if o.get("sha") == m.sha), None)
         if item is None:
             errors[m.name] = data.get("error") or "the sandbox returned no output for it"
         elif item.get("ok") is True:

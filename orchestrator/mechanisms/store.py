@@ -8,15 +8,13 @@ files as text to hand them to the sandbox; it never imports them.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.reports import source_sha
+
 MECHANISMS_DIRNAME = "mechanisms"
-# 16 hex digits (64 bits) are unique across any realistic number of generated modules
-# while keeping file names and journal lines readable.
-SHA_LENGTH = 16
 # Mechanism names become file names: keep them to a safe, portable alphabet.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -37,11 +35,6 @@ class StoredMechanism:
     def ref(self) -> tuple[str, str, str]:
         """The ``(name, sha, source)`` triple the sandbox client takes."""
         return (self.name, self.sha, self.source)
-
-
-def source_sha(source: str) -> str:
-    """Hash of the exact UTF-8 text: the same module always gets the same address."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:SHA_LENGTH]
 
 
 def safe_name(name: str) -> str:
