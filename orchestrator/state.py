@@ -17,6 +17,7 @@ from orchestrator import journal as ev
 from orchestrator.config import StudyConfig
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
+from sandbox.api import NON_SEARCH_SOURCES
 from sandbox.contexts import context_seed
 from trainer.spec import TRIAL_STATUSES
 
@@ -64,11 +65,6 @@ class TrialRecord(BaseModel):
         }
 
 
-# Sources that are part of the search (and count towards ``iterations``); the others are
-# measurements of noise around it.
-SEARCH_SOURCES_EXCLUDED = ("noise", "reseed", "reseed-baseline", "test-best", "test-baseline")
-
-
 @dataclass
 class StudyState:
     config: StudyConfig
@@ -88,6 +84,7 @@ class StudyState:
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
     choices: list[dict[str, Any]] = field(default_factory=list)  # source_chosen events
+    pruned_saved_s: float = 0.0  # training seconds pruned trials did not run (estimated)
     starts: int = 0
 
     # ------------------------------------------------------------------ queries
@@ -110,7 +107,7 @@ class StudyState:
         return [t for t in self.ordered() if not t.finished]
 
     def search_trials(self) -> list[TrialRecord]:
-        return [t for t in self.ordered() if t.source not in SEARCH_SOURCES_EXCLUDED]
+        return [t for t in self.ordered() if t.source not in NON_SEARCH_SOURCES]
 
     def next_index(self) -> int:
         return max(self.trials, default=-1) + 1
@@ -199,6 +196,9 @@ class StudyState:
             record.fired = list(event.get("fired", record.fired))
             if record.kept:
                 self.best_index = record.index
+            pruned = event.get("pruned")
+            if isinstance(pruned, dict):
+                self.pruned_saved_s += float(pruned.get("saved_s") or 0.0)
         elif kind == ev.NOISE_FLOOR:
             self.noise_values = list(event.get("values", []))
             self.noise_floor = event.get("floor")

@@ -36,8 +36,10 @@ from orchestrator.levels.hooks import (
 )
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
-from orchestrator.state import SEARCH_SOURCES_EXCLUDED, StudyState, rebuild_state
+from orchestrator.pruning import Pruner
+from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
+from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from trainer.spec import TrialResult, TrialSpec
 
 # Seconds the loop waits for a result when it cannot plan anything else.
@@ -116,6 +118,7 @@ class StudyRunner:
         self.metric = config.metric()  # every comparison of two values goes through it (I4)
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         self.arbiter = make_arbiter(config.levels.arbiter)
+        self.pruner = Pruner(config.pruning, self.metric) if config.pruning_active() else None
         self.progress_file = ProgressFile(journal.run_dir)
         journal.subscribe(self._on_event)
 
@@ -153,7 +156,7 @@ class StudyRunner:
         )
         self.executor.submit(self.spec_for(index, config, seed, split))
 
-    def finish(self, result: TrialResult) -> None:
+    def finish(self, result: TrialResult, **extra: Any) -> None:
         record = self.state.trials.get(result.spec.index)
         if record is None or record.finished:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
@@ -181,7 +184,31 @@ class StudyRunner:
             fired=record.fired,
             attempts=self.executor.attempts(record.index),
             **refused,
+            **extra,
         )
+
+    def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Stop the running trials whose curve is clearly worse than the incumbent's
+        (orchestrator/pruning.py): journaled first as ``pruned``, then stopped, so a crash in
+        between costs only the stopped trial's compute, never a record."""
+        if self.pruner is None:
+            return progress
+        for index, verdict in self.pruner.check(self.state, progress):
+            record, info = self.state.trials[index], progress[index]
+            spec = self.spec_for(record.index, record.config, record.seed, record.eval_split)
+            result = TrialResult.failed(
+                spec,
+                "pruned",
+                verdict.reason(),
+                steps=int(info.get("step") or 0),
+                tokens=int(info.get("tokens") or 0),
+                train_seconds=float(info.get("elapsed_s") or 0.0),
+                curve=self.pruner.forget(index),
+            )
+            self.finish(result, pruned=verdict.as_event())
+            self.executor.stop(index)
+            progress = {i: p for i, p in progress.items() if i != index}
+        return progress
 
     def comparable(self, result: TrialResult) -> tuple[TrialResult, dict[str, Any]]:
         """The result, or an invalid one when it was measured on other data than the
@@ -193,7 +220,7 @@ class StudyRunner:
         return refuse_other_data(result, reference, baseline.index)
 
     def keep(self, source: str, result: TrialResult) -> bool:
-        if result.status != "ok" or result.value is None or source in SEARCH_SOURCES_EXCLUDED:
+        if result.status != "ok" or result.value is None or source in NON_SEARCH_SOURCES:
             return False
         best = self.state.best()
         if best is None or best.value is None:
@@ -210,7 +237,7 @@ class StudyRunner:
         """The next trial to plan now, or None when nothing can be planned yet."""
         state, acc = self.state, self.config.acceptance
         space = self.config.search_space()
-        baseline_like = [t for t in state.ordered() if t.source in ("baseline", "noise")]
+        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, "noise")]
         if state.baseline() is None:
             return lambda: self.propose(
                 {},
@@ -385,7 +412,7 @@ class StudyRunner:
                 continue
             for result in self.executor.wait(POLL_INTERVAL_S):
                 self.finish(result)
-            progress = self.executor.progress()
+            progress = self.prune(self.executor.progress())
             self.progress_file.write(progress)  # live step/loss for `bilevel dashboard`
             if self.observer:
                 self.observer("tick", progress)

@@ -71,6 +71,15 @@ TRIAL_STATUSES = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
 # The hooks a mechanism may define, in call order: the one definition of their names.
 Hook = Literal["guide", "propose", "screen"]
 HOOKS: tuple[Hook, ...] = get_args(Hook)
+# Trial sources (``Trial.source``) that are not proposals of the search, in one place.
+# The study's first trial is its ``baseline``. ``noise`` repeats the baseline and ``reseed``
+# the best config with other seeds: they measure the noise floor around the search.
+# ``reseed-baseline`` repeats the baseline for the final comparison and ``test-*`` measure
+# the best and the baseline on the test split. None of these counts as a search iteration
+# or can become the incumbent.
+BASELINE_SOURCE = "baseline"
+NOISE_SOURCES = ("noise", "reseed")
+NON_SEARCH_SOURCES = (*NOISE_SOURCES, "reseed-baseline", "test-best", "test-baseline")
 
 
 def _fmt(x: float) -> str:

@@ -21,7 +21,7 @@ import random
 from typing import Any
 
 from sandbox import limits
-from sandbox.api import TRIAL_STATUSES, Context, Param
+from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
 
 # The live host's context seed for planning trial ``iteration`` of a study whose config seed
 # is ``study_seed`` (orchestrator/state.py calls this): a prime stride keeps studies apart,
@@ -122,7 +122,7 @@ class _Study:
         self.borrowed = [
             (str(t.get("source")), str(t.get("hypothesis")))
             for t in trials
-            if t.get("source") not in (None, "baseline", "noise", "reseed")
+            if t.get("source") not in (None, BASELINE_SOURCE, *NOISE_SOURCES)
         ]
         sources = {s.split(":", 1)[1] for s, _ in self.borrowed if s.startswith("mechanism:")}
         self.mechanisms = sorted(sources) or list(KNOWN_MECHANISMS)

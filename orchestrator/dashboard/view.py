@@ -22,12 +22,11 @@ from typing import Any
 
 from orchestrator import journal as ev
 from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Metric
+from sandbox.api import NOISE_SOURCES
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
 # budget fraction of a trial still training). Not every writer journals progress.
 TRIAL_PROGRESS = "trial_progress"
-# Trials that measure noise around the search: they never move the best value.
-NOISE_SOURCES = frozenset({"noise", "reseed"})
 MECHANISM_PREFIX = "mechanism:"
 
 

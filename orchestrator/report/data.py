@@ -17,10 +17,9 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.metric import DIRECTIONS, Metric
+from sandbox.api import NON_SEARCH_SOURCES
 
 JOURNAL_NAME = "events.jsonl"
-# Trial sources that measure noise rather than search; they are drawn but never "kept".
-NON_SEARCH_SOURCES = frozenset({"noise", "reseed", "reseed-baseline", "test-best", "test-baseline"})
 
 
 @dataclass(frozen=True)
