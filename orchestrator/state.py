@@ -17,7 +17,7 @@ from orchestrator import journal as ev
 from orchestrator.config import StudyConfig
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
-from sandbox.api import NON_SEARCH_SOURCES
+from sandbox.api import NON_SEARCH_SOURCES, Trial
 from sandbox.contexts import context_seed
 from trainer.spec import TRIAL_STATUSES
 
@@ -48,21 +48,25 @@ class TrialRecord(BaseModel):
     def finished(self) -> bool:
         return self.status != PENDING
 
-    def as_trial(self, metric: Metric = GPT_METRIC) -> dict[str, Any]:
-        """The JSON form of ``sandbox.api.Trial``: ``value`` in the metric's own units, and
-        under the legacy key ``val_bpb`` the minimise-normal score (value, or -value when
+    def api_trial(self, metric: Metric = GPT_METRIC) -> Trial:
+        """This trial as the mechanism API's ``Trial``: ``value`` in the metric's own units,
+        and as ``val_bpb`` (the API's score) the minimise-normal value (value, or -value when
         maximising), so code written for "lower is better" stays right in both directions."""
-        return {
-            "index": self.index,
-            "config": self.config,
-            "changes": self.changes,
-            "value": self.value,
-            "val_bpb": metric.score(self.value),
-            "status": self.status,
-            "kept": self.kept,
-            "source": self.source,
-            "hypothesis": self.hypothesis,
-        }
+        return Trial(
+            index=self.index,
+            config=self.config,
+            changes=self.changes,
+            val_bpb=metric.score(self.value),
+            status=self.status,
+            kept=self.kept,
+            source=self.source,
+            hypothesis=self.hypothesis,
+            value=self.value,
+        )
+
+    def as_trial(self, metric: Metric = GPT_METRIC) -> dict[str, Any]:
+        """The JSON form of :meth:`api_trial` (``sandbox.api.Trial.to_dict``)."""
+        return self.api_trial(metric).to_dict()
 
 
 @dataclass

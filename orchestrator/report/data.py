@@ -69,7 +69,10 @@ class LlmCall:
 
 
 @dataclass(frozen=True)
-class ResearchSession:
+class SessionRow:
+    """One Level-2 research session as the report tables show it (not the session itself:
+    that is :class:`orchestrator.research.session.ResearchSession`)."""
+
     session: int
     trigger: str
     iteration: int
@@ -90,7 +93,7 @@ class RunData:
     started_at: datetime | None = None
     trials: list[TrialRow] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
-    research: list[ResearchSession] = field(default_factory=list)
+    research: list[SessionRow] = field(default_factory=list)
     policy_changes: list[dict[str, Any]] = field(default_factory=list)
     gate_verdicts: list[dict[str, Any]] = field(default_factory=list)
     llm_calls: list[LlmCall] = field(default_factory=list)
@@ -260,7 +263,7 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
     data = RunData(run_dir=run_dir)
     finished: dict[int, TrialRow] = {}
     proposed: dict[int, dict[str, Any]] = {}
-    sessions: dict[int, ResearchSession] = {}
+    sessions: dict[int, SessionRow] = {}
     for event in events:
         kind = event["type"]
         if kind == "study_started":
@@ -284,7 +287,7 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
             data.policy_changes.append(event)
         elif kind == "research_started":
             session = int(event.get("session", len(sessions)))
-            sessions[session] = ResearchSession(
+            sessions[session] = SessionRow(
                 session=session,
                 trigger=str(event.get("trigger", "")),
                 iteration=int(event.get("iteration", 0)),
@@ -296,7 +299,7 @@ def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
         elif kind == "research_finished":
             session = int(event.get("session", -1))
             started = sessions.get(session)
-            sessions[session] = ResearchSession(
+            sessions[session] = SessionRow(
                 session=session,
                 trigger=started.trigger if started else "",
                 iteration=started.iteration if started else 0,
