@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UserError
+from orchestrator.events import ResearchFinished, StudyFinished
 
 if TYPE_CHECKING:
     from orchestrator.config import StudyConfig
-    from orchestrator.journal import Journal
+    from orchestrator.journal import E, Journal
     from orchestrator.levels.hooks import BoundaryUpdate, MechanismHost, ResearchDriver
     from orchestrator.state import StudyState
     from orchestrator.summary import StudySummary
@@ -44,6 +45,10 @@ class Group:
     research: bool  # Level 2 sessions run
     restart: bool  # Level-1 context reset where Level 2 would run
     discard: bool  # mechanisms that pass the ladder are dropped, never promoted
+    # Stop doomed trials early (orchestrator/pruning.py). Off in every group: the paper's
+    # groups A-D ran every trial to the end, and the controls R and N must run exactly as the
+    # groups they are compared with, or pruning would be part of the measured difference.
+    pruning: bool = False
 
 
 GROUPS: dict[str, Group] = {
@@ -114,6 +119,7 @@ def group_config(base: StudyConfig, group: str, repeat: int) -> StudyConfig:
     data["name"] = f"{base.name}-{group}-r{repeat}"
     data["seed"] = base.seed + repeat
     data["levels"].update(policy=spec.policy, research=spec.research, restart=spec.restart)
+    data["pruning"]["enabled"] = spec.pruning
     return type(base).from_dict(data, source=f"ablation group {group}")
 
 
@@ -133,7 +139,7 @@ def run_state(out_dir: Path) -> str:
         return "new"
     from orchestrator.journal import read_events
 
-    finished = any(e.get("type") == "study_finished" for e in read_events(path))
+    finished = any(isinstance(e, StudyFinished) for e in read_events(path))
     return "finished" if finished else "unfinished"
 
 
@@ -176,10 +182,10 @@ class _DiscardingJournal:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._journal, name)
 
-    def append(self, event_type: str, **fields: Any) -> dict[str, Any]:
-        if event_type == "research_finished" and fields.get("outcome") == "promoted":
-            fields = {**fields, "outcome": "discarded", "reason": NULL_L2_REASON}
-        return self._journal.append(event_type, **fields)
+    def append(self, event: E) -> E:
+        if isinstance(event, ResearchFinished) and event.outcome == "promoted":
+            event.outcome, event.reason = "discarded", NULL_L2_REASON
+        return self._journal.append(event)
 
 
 class NullResearchDriver:

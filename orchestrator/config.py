@@ -31,6 +31,7 @@ from orchestrator.objective_config import (
     objective_spec,
     resolve_paths,
 )
+from orchestrator.pruning import PruningConfig, check_objective
 from trainer.spec import Budget, ObjectiveSpec, SearchSpace
 
 # Level 1.5 runs after every k finished trials; the paper's cadence.
@@ -165,6 +166,7 @@ class StudyConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     rq: RqConfig = Field(default_factory=RqConfig)
+    pruning: PruningConfig = Field(default_factory=PruningConfig)
 
     @field_validator("parallel", mode="before")
     @classmethod
@@ -188,7 +190,12 @@ class StudyConfig(_Strict):
     def _space_overrides_apply(self) -> StudyConfig:
         self.search_space()  # raises on unknown params or bad bounds
         self.objective.resolved_budget()
+        check_objective(self.pruning, self.objective.kind)
         return self
+
+    def pruning_active(self) -> bool:
+        """Whether this study stops doomed trials early (orchestrator/pruning.py)."""
+        return self.pruning.active_for(self.objective.kind)
 
     def search_space(self) -> SearchSpace:
         return build_space(self.objective, self.space)

@@ -72,6 +72,11 @@ class Executor(Protocol):
         """How many times trial ``index`` was dispatched (2 after a worker death)."""
         ...
 
+    def stop(self, index: int) -> bool:
+        """End in-flight trial ``index`` now (pruning) and free its trainer: its result never
+        comes back from :meth:`wait`. False when it was not in flight here."""
+        ...
+
     def useful_in_flight(self) -> int:
         """How many trials are worth keeping in flight now (what ``parallel = "auto"`` uses);
         at least 1."""
@@ -91,6 +96,7 @@ class InlineExecutor:
         self._done: queue_mod.Queue[TrialResult] = queue_mod.Queue()
         self._running: dict[int, threading.Thread] = {}
         self._progress: dict[int, dict[str, Any]] = {}
+        self._stopped: set[int] = set()
         self._lock = threading.Lock()
 
     def submit(self, spec: TrialSpec) -> None:
@@ -126,7 +132,9 @@ class InlineExecutor:
             for result in results:
                 self._running.pop(result.spec.index, None)
                 self._progress.pop(result.spec.index, None)
-        return results
+            kept = [r for r in results if r.spec.index not in self._stopped]
+            self._stopped -= {r.spec.index for r in results}
+        return kept
 
     def in_flight(self) -> list[int]:
         with self._lock:
@@ -143,20 +151,37 @@ class InlineExecutor:
         # Trials share this machine's cores: "auto" keeps the sequential loop it always had.
         return 1
 
+    def stop(self, index: int) -> bool:
+        """Kill trial ``index``'s child; its supervisor thread's result is dropped."""
+        with self._lock:
+            if index not in self._running:
+                return False
+            pid = self._progress.get(index, {}).get("pid")
+            self._running.pop(index, None)
+            self._progress.pop(index, None)
+            self._stopped.add(index)
+        _kill_trial_process(pid)
+        return True
+
     def close(self) -> None:
         """End trials still running (an interrupted study): a resumed study re-runs them,
         so an orphaned child would only burn the CPU the next run needs."""
         with self._lock:
             pids = [p.get("pid") for i, p in self._progress.items() if i in self._running]
         for pid in pids:
-            if isinstance(pid, int):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    # A command objective runs in its own process group: end its children
-                    # too. Anything else (the training child) shares ours: only itself.
-                    if os.getpgid(pid) == pid:
-                        os.killpg(pid, signal.SIGKILL)
-                    else:
-                        os.kill(pid, signal.SIGKILL)
+            _kill_trial_process(pid)
+
+
+def _kill_trial_process(pid: Any) -> None:
+    if not isinstance(pid, int):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # A command objective runs in its own process group: end its children too.
+        # Anything else (the training child) shares ours: only itself.
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
 
 
 def job_id_for(spec: TrialSpec, attempt: int) -> str:
@@ -282,6 +307,35 @@ class RqExecutor:
 
     def attempts(self, index: int) -> int:
         return self._attempts.get(index, 1)
+
+    def stop(self, index: int) -> bool:
+        """Stop trial ``index``'s job: a started one through rq's stop-job command (its
+        worker kills the work-horse's process group, the training child with it; the job
+        ends ``stopped``), a queued one is cancelled. Forgotten here either way, so its
+        outcome never comes back from :meth:`wait`. A Redis error leaves the job to finish
+        on its own (its result is then ignored) rather than fail the study."""
+        from rq.command import send_stop_job_command
+        from rq.exceptions import InvalidJobOperation, NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        entry = self._jobs.pop(index, None)
+        self._progress.pop(index, None)
+        if entry is None:
+            return False
+        job_id = job_id_for(*entry)
+        try:
+            job = Job.fetch(job_id, connection=self._redis, serializer=self._serializer)
+            if job.get_status(refresh=False) == JobStatus.STARTED:
+                send_stop_job_command(self._redis, job_id, serializer=self._serializer)
+            else:
+                job.cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass  # finished or gone meanwhile: nothing left to stop
+        except Exception as exc:
+            if not _is_redis_error(exc):
+                raise
+            self.redis_errors += 1
+        return True
 
     def useful_in_flight(self) -> int:
         """Live workers listening on the queue + 1 (1 before any worker starts); a Redis blip

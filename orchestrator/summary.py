@@ -40,6 +40,10 @@ class StudySummary:
     test_improvement: float | None = None
     llm_tokens: int = 0
     llm_cost_known: bool = True  # False: a call's model had no price (orchestrator.prices)
+    # Trials stopped early as doomed (orchestrator/pruning.py) and the training seconds
+    # they did not run (estimated from each one's pace when it was stopped).
+    pruned: int = 0
+    pruned_saved_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +92,7 @@ class StudySummary:
             ),
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
+            f"pruned: {self.pruned} (saved {self.pruned_saved_s:.1f} s)",
             *(credit_line(row) for row in self.credits),
             f"llm_cost_usd: {self.llm_cost_usd:.4f}"
             if self.llm_cost_known
@@ -146,6 +151,8 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         ),
         llm_cost_known=not state.llm_unpriced,
         rerun_improvement=rerun_improvement(state),
+        pruned=state.trials_by_status().get("pruned", 0),
+        pruned_saved_s=state.pruned_saved_s,
     )
 
 

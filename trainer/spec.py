@@ -22,7 +22,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ParamKind = Literal["float", "int", "pow2", "choice"]
-TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed"]
+# `pruned`: stopped early by the study because its loss curve was clearly worse than the
+# incumbent's at the same budget fraction (orchestrator/pruning.py); never has a value.
+TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed", "pruned"]
 BudgetMode = Literal["seconds", "tokens", "steps"]
 ObjectiveKind = Literal["gpt", "function", "command", "benchmark"]
 Direction = Literal["minimize", "maximize"]
@@ -34,7 +36,15 @@ MAX_ERROR_CHARS = 2000
 # A benchmark's simulated trial duration stays a demo/test aid, never a real wait.
 MAX_BENCHMARK_DELAY_S = 60.0
 
-TRIAL_STATUSES: tuple[str, ...] = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
+TRIAL_STATUSES: tuple[str, ...] = (
+    "ok",
+    "oom",
+    "diverged",
+    "timeout",
+    "invalid",
+    "crashed",
+    "pruned",
+)
 
 
 def _is_pow2(value: int) -> bool:
@@ -287,6 +297,9 @@ class TrialResult(BaseModel):
     # other data are not comparable: the orchestrator refuses them.
     data_fingerprint: str = ""
     software: dict[str, str] = Field(default_factory=dict)
+    # GPT: the smoothed training loss on the metric's scale, as [fraction of budget, loss]
+    # every 5% (trainer/progress.py); what pruning compares later trials against.
+    curve: list[list[float]] = Field(default_factory=list)
     error: str = ""
     spec: TrialSpec
 

@@ -30,6 +30,7 @@ from trainer.metric import evaluate_bpb
 from trainer.model import GPT, GPTConfig
 from trainer.optim import build_optimizers, lr_multiplier, set_lr
 from trainer.presets import Preset, get_preset, model_dim
+from trainer.progress import FRACTION, SMOOTH_LOSS, CurveRecorder
 from trainer.spec import TrialResult, TrialSpec
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -206,6 +207,11 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     token_steps = math.ceil(spec.budget.amount / total_batch) if spec.budget.mode == "tokens" else 0
     untimed_steps = COMPILE_UNTIMED_STEPS if use_cuda else 0
     guard = DivergenceGuard(preset.vocab_size)
+    # The curve is on val_bpb's scale: nats per token / (ln 2 x bytes per evaluated token).
+    eval_bytes = (
+        float(np.asarray(data.token_bytes)[val_rows[:, 1:]].mean()) if val_rows.size else 1.0
+    )
+    recorder = CurveRecorder(1.0 / (math.log(2) * max(eval_bytes, 1e-9)))
 
     def budget_progress(step: int, train_seconds: float) -> float:
         if spec.budget.mode == "tokens":
@@ -241,6 +247,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
             step += 1
             tokens += total_batch
             guard.update(loss_value, step)
+            recorder.update(min(1.0, budget_progress(step, train_seconds)), loss_value)
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
@@ -252,14 +259,22 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
                         "loss": loss_value,
                         "elapsed_s": train_seconds,
                         "tokens": tokens,
-                        "progress": min(1.0, budget_progress(step, train_seconds)),
+                        FRACTION: recorder.fraction,
+                        SMOOTH_LOSS: recorder.smoothed,
                     }
                 )
         report({"phase": "eval", "pid": os.getpid(), "step": step, "progress": 1.0})
         val_bpb = evaluate_bpb(model, val_rows, data.token_bytes, device, autocast)
     except Diverged as exc:
         return TrialResult.failed(
-            spec, "diverged", str(exc), steps=step, tokens=tokens, hardware=hardware, **measured
+            spec,
+            "diverged",
+            str(exc),
+            steps=step,
+            tokens=tokens,
+            hardware=hardware,
+            curve=recorder.curve(),
+            **measured,
         )
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         return TrialResult.failed(
@@ -283,6 +298,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         peak_mem_mb=peak_memory_mb(device),
         mfu=mfu,
         hardware=hardware,
+        curve=recorder.curve(),
         **measured,
         spec=spec,
     )
