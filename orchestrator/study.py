@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import journal as ev
-from orchestrator.agent.base import Agent
+from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
@@ -374,7 +374,7 @@ class StudyRunner:
                 space,
                 facts=study_facts(self.config, self.state),
             )
-        except Exception as exc:  # LLM down for good: the old policy stays, the study goes on
+        except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []
         self.emit(
             ev.POLICY_CHANGED,
@@ -454,6 +454,7 @@ def run_study(
     research: ResearchDriver | None = None,
     observer: Observer | None = None,
     executor: Executor | None = None,
+    agent: Agent | None = None,
 ) -> StudySummary:
     """Run (or resume) a study to the end and return its summary.
 
@@ -486,7 +487,7 @@ def run_study(
             "resume it with its own study file or pick another --out"
         )
     state = rebuild_state(config, events)
-    agent = make_agent(config, journal)
+    agent = agent or make_agent(config, journal)  # a caller's own agent (tests, libraries)
     if executor is None:
         executor = make_executor(
             config.executor, redis_url=config.rq.redis_url, queue_name=config.rq.queue

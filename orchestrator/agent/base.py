@@ -11,12 +11,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.llm import LLMError
 
 if TYPE_CHECKING:
     from orchestrator.llm import LLMClient
 
 T = TypeVar("T", bound=BaseModel)
+
+
+# What an agent raises when it has failed for good, and the only errors a level with a
+# fallback (Level 1 -> the built-in agent, Level 1.5 -> the old policy, a Level-2 session ->
+# a "failed" outcome) may catch: the LLM client spent its retries and repairs (LLMError,
+# CostCapExceeded; it wraps every openai error and unparsable reply into these), a reply
+# did not validate, or the network timed out or dropped. Anything else (TypeError,
+# AttributeError, KeyError, NameError...) is a bug in our code and must surface.
+AGENT_FAILURES: tuple[type[Exception], ...] = (
+    LLMError,
+    ValidationError,
+    TimeoutError,
+    ConnectionError,
+)
 
 
 def role_marker(role: str) -> str:

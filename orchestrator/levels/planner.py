@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.agent.base import Agent
+from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BUILTIN_LABEL
 from orchestrator.levels.arbiter import (
     LEVEL1,
@@ -164,7 +164,7 @@ def plan_search_trial(
         try:
             changes, hypothesis, reasons = level1(agent, rejected)
             source = _source(agent)
-        except Exception as exc:  # the agent failed after its retries and repairs
+        except AGENT_FAILURES as exc:  # the agent failed after its retries and repairs
             log.warning("level 1 agent failed (%s); the built-in agent plans trial %d", exc, index)
             changes, hypothesis, reasons = level1(fallback, rejected)
             source, hypothesis = "builtin", f"[fallback: {type(exc).__name__}] {hypothesis}"

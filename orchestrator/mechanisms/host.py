@@ -108,13 +108,15 @@ def run_stage(
         )
     except SandboxUnavailable as exc:  # infrastructure (runner gone, no engine): skip the stage
         return StageCall(outputs={}, errors={}, unavailable=clean_text(exc, MAX_ERROR_CHARS))
-    except Exception as exc:  # anything else about this call: every mechanism in it failed
+    # The call failed some other way that is not a bug of ours: an OS or engine error, a
+    # timeout, an answer that could not be read (ValueError). Every mechanism in it failed.
+    except (OSError, TimeoutError, ValueError) as exc:
         reason = clean_text(f"sandbox call failed: {type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
     try:
         data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         items = [o for o in data.get("outputs", []) if isinstance(o, dict)]
-    except Exception as exc:  # a malformed answer: every mechanism in this call failed
+    except (TypeError, ValueError) as exc:  # a malformed answer: every mechanism in it failed
         reason = clean_text(f"malformed sandbox answer: {type(exc).__name__}", MAX_ERROR_CHARS)
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
     by_name = {o.get("name"): o for o in items}

@@ -98,10 +98,12 @@ class Level2Driver:
         self._journal: Journal | None = None
         self._closed = threading.Event()
         self._current: int | None = None  # session number of the running session
+        self._crash: BaseException | None = None  # a session's bug, raised in the study thread
         register_level2_roles()  # the built-in agent learns explore/critique/specify/generate
 
     # ------------------------------------------------------------------ boundary
     def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
+        self._raise_crash()
         self._journal = journal
         if self._memory is None:
             self._memory = self._restore(state, journal)
@@ -155,6 +157,15 @@ class Level2Driver:
                 )
         self._closed.set()
         self._release_sandbox()
+        self._raise_crash()
+
+    def _raise_crash(self) -> None:
+        """A session that crashed on a bug fails the study, loudly, in the study's thread."""
+        if self._crash is not None:
+            crash, self._crash = self._crash, None
+            raise RuntimeError(
+                f"a Level-2 research session crashed on a bug: {type(crash).__name__}: {crash}"
+            ) from crash
 
     def _release_sandbox(self) -> None:
         """A warm sandbox client keeps one sandbox started ahead of the next call; the
@@ -195,7 +206,11 @@ class Level2Driver:
         )
 
         def work() -> None:
-            outcome = runner.run()
+            try:
+                outcome = runner.run()
+            except BaseException as exc:  # a bug (run() absorbs outages): the study raises it
+                self._crash = exc
+                return
             if outcome.promotion is not None and not self._closed.is_set():
                 self.host.queue_promotion(outcome.promotion)
                 memory.promoted.append(outcome.mechanism)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator.agent.base import AGENT_FAILURES
 from orchestrator.mechanisms.host import Promotion
 from orchestrator.mechanisms.store import safe_name, source_sha, store_mechanism
 from orchestrator.research import prompts
@@ -26,6 +27,7 @@ from orchestrator.research.rounds import (
     GenerateReply,
     SpecifyReply,
 )
+from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
 
 # Repair attempts after the first generated module fails the ladder. Two repairs fix most
@@ -72,6 +74,10 @@ class SessionOutcome:
 
 
 Emit = Callable[..., Any]
+# What ends a session as "failed" without stopping the study: the agent failed for good
+# (LLM down, cost cap, invalid replies), the sandbox is unreachable, or the run folder
+# cannot be written. Anything else is a bug and is raised (see ResearchSession.run).
+SESSION_FAILURES: tuple[type[Exception], ...] = (*AGENT_FAILURES, SandboxUnavailable, OSError)
 
 
 class ResearchSession:
@@ -121,11 +127,19 @@ class ResearchSession:
         )
 
     def run(self) -> SessionOutcome:
-        """The whole session; never raises (a failure is an outcome, journaled)."""
+        """The whole session. An LLM, sandbox or disk failure is an outcome (journaled), never
+        an exception; a bug in our code is journaled as a failed session and then raised."""
         try:
             outcome = self._run()
-        except Exception as exc:  # an LLM or sandbox outage must not stop the study
+        except SESSION_FAILURES as exc:  # an LLM or sandbox outage must not stop the study
             outcome = SessionOutcome("failed", reason=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug: the session still ends in the journal, then surfaces
+            self._finished(SessionOutcome("failed", reason=f"internal error: {type(exc).__name__}"))
+            raise
+        self._finished(outcome)
+        return outcome
+
+    def _finished(self, outcome: SessionOutcome) -> None:
         self.emit(
             "research_finished",
             session=self.brief.session,
@@ -134,7 +148,6 @@ class ResearchSession:
             reason=clean_text(outcome.reason, 500),
             missing_packages=list(outcome.missing),
         )
-        return outcome
 
     def _run(self) -> SessionOutcome:
         b = self.brief
