@@ -45,6 +45,15 @@ RANDOM_FIRST_DIRECTION = True
 # every round of rejections (a prime stride keeps the streams of nearby seeds apart).
 JUMP_DRAWS = 8
 JUMP_RESEED = 7919
+# Level 1: a pattern move (Hooke-Jeeves): after a kept move, repeat the whole displacement of
+# the last few kept trials at once. Coordinate steps find a descent direction one param at a
+# time; along a valley that runs diagonally they zig-zag, and the pattern move follows it.
+# Measured (benchmarks/search_quality.py, 40 seeds): mixed 0.077 -> 0.024 and hartmann6
+# 0.139 -> 0.087 median regret, the rest within noise. Waiting after a failed pattern move,
+# or keeping multi-param moves out of a param's step memory, did no better.
+PATTERN_MOVES = True
+PATTERN_SPAN = 3  # kept trials the displacement is measured over
+MAX_PATTERN_CHANGES = 3  # Level 1's rule (orchestrator.levels.level1.MAX_CHANGES)
 # Level 1.5: a param whose last this-many moves all failed to improve gets frozen.
 FREEZE_AFTER_FAILED_MOVES = 3
 # Level 1.5: trials without improvement after which the search switches to exploit.
@@ -175,6 +184,13 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         order = order[shift:] + order[:shift]
     scale = float(policy.get("step_scale", 1.0))
     history = ctx["history"]
+    pattern = _pattern_move(history, params, ctx["base"]) if PATTERN_MOVES else {}
+    if pattern and not _was_rejected(pattern, rejected):
+        return {
+            "hypothesis": "heuristic pattern move: repeat the last kept displacement "
+            + ", ".join(f"{k} {ctx['base'][k]!r} -> {v!r}" for k, v in pattern.items()),
+            "changes": [{"name": k, "value": v} for k, v in pattern.items()],
+        }
     for p in order:
         value = ctx["base"][p["name"]]
         moves = _moves(p, value, scale * _step_factor(history, p["name"]))
@@ -207,6 +223,46 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         if not _was_rejected(jump, rejected) and not _tried(history, ctx["base"], jump):
             break
     return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+
+
+def _pattern_move(
+    history: list[dict[str, Any]], params: list[dict[str, Any]], base: dict[str, Any]
+) -> dict[str, Any]:
+    """base + (base - an earlier incumbent) over numeric params, when the last trial was kept
+    and the displacement spans two or more params; {} when there is no such untried move."""
+    if not history or not history[-1]["kept"]:
+        return {}
+    kept = [t for t in history if t["kept"]]
+    if len(kept) < 2:
+        return {}
+    anchor = kept[max(0, len(kept) - 1 - PATTERN_SPAN)]["config"]
+    changes: dict[str, Any] = {}
+    moved: dict[str, float] = {}  # displacement as a fraction of the range, to rank params
+    for p in params:
+        name, now, then = p["name"], base.get(p["name"]), anchor.get(p["name"])
+        if p["kind"] == "choice" or not isinstance(now, int | float):
+            continue
+        if not isinstance(then, int | float) or now == then:
+            continue
+        if p["kind"] == "pow2" or (p["log"] and now > 0 and then > 0):
+            new: Any = now * (now / then)
+        else:
+            new = now + (now - then)
+        if p["kind"] in ("int", "pow2"):
+            new = round(new)
+            if p["kind"] == "pow2":
+                new = 2 ** round(math.log2(max(new, 1)))
+        else:
+            new = float(f"{new:.6g}")
+        if p["low"] <= new <= p["high"] and new != now:
+            changes[name] = new
+            moved[name] = abs(now - then) / (p["high"] - p["low"])
+    if len(changes) < 2:
+        return {}
+    # Level 1's own rule: at most 3 changes; keep the params that moved furthest.
+    furthest = sorted(changes, key=lambda n: -moved[n])[:MAX_PATTERN_CHANGES]
+    changes = {n: changes[n] for n in changes if n in furthest}
+    return {} if _tried(history, base, changes) else changes
 
 
 def _random_jump(
