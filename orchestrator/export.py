@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.dashboard.view import StudyView, Trial
 from orchestrator.errors import UserError
-from orchestrator.journal import read_events
+from orchestrator.journal import read_records
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -63,7 +63,7 @@ def export_to_optuna(
             f"{storage_url!r} is not a storage URL; pass one such as sqlite:///{run_dir}/optuna.db"
         )
     try:
-        events = read_events(journal)
+        events = read_records(journal)  # the JSON form: the dashboard's view folds it
     except ValueError as exc:
         raise UserError(
             f"{journal} is damaged ({exc}); export a copy with the line removed"

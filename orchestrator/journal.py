@@ -14,35 +14,78 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from orchestrator.errors import UserError
+from orchestrator.events import (
+    CONTEXT_RESET,
+    GATE_VERDICT,
+    LLM_CALL,
+    MECHANISM_PROMOTED,
+    MECHANISM_REVERTED,
+    NOISE_FLOOR,
+    POLICY_CHANGED,
+    RESEARCH_FINISHED,
+    RESEARCH_ROUND,
+    RESEARCH_SKIPPED,
+    RESEARCH_STARTED,
+    SOURCE_CHOSEN,
+    STUDY_FINISHED,
+    STUDY_STARTED,
+    TRIAL_FINISHED,
+    TRIAL_PROPOSED,
+    Event,
+    parse_event,
+)
+
+E = TypeVar("E", bound=Event)
 
 JOURNAL_FILENAME = "events.jsonl"
 
-# Event types of docs/journal.md. Readers ignore types they do not know.
-STUDY_STARTED = "study_started"
-LLM_CALL = "llm_call"
-NOISE_FLOOR = "noise_floor"
-TRIAL_PROPOSED = "trial_proposed"
-TRIAL_FINISHED = "trial_finished"
-POLICY_CHANGED = "policy_changed"
-RESEARCH_STARTED = "research_started"
-RESEARCH_ROUND = "research_round"
-GATE_VERDICT = "gate_verdict"
-MECHANISM_PROMOTED = "mechanism_promoted"
-MECHANISM_REVERTED = "mechanism_reverted"
-RESEARCH_FINISHED = "research_finished"
-STUDY_FINISHED = "study_finished"
-# Added by the study loop (documented in docs/journal.md): a Level-1 context reset (group R).
-CONTEXT_RESET = "context_reset"
-# Added by arbitration (issue 11): which source's candidate a search trial runs, and why.
-SOURCE_CHOSEN = "source_chosen"
-# Added by Level 2 (issue 11): a research session not started because it could not finish
-# in time to matter (documented in docs/journal.md).
-RESEARCH_SKIPPED = "research_skipped"
+# The event names live with their models (orchestrator/events.py); re-exported here for
+# callers that import them from the journal.
+__all__ = [
+    "CONTEXT_RESET",
+    "GATE_VERDICT",
+    "JOURNAL_FILENAME",
+    "LLM_CALL",
+    "MECHANISM_PROMOTED",
+    "MECHANISM_REVERTED",
+    "NOISE_FLOOR",
+    "POLICY_CHANGED",
+    "RESEARCH_FINISHED",
+    "RESEARCH_ROUND",
+    "RESEARCH_SKIPPED",
+    "RESEARCH_STARTED",
+    "SOURCE_CHOSEN",
+    "STUDY_FINISHED",
+    "STUDY_STARTED",
+    "TRIAL_FINISHED",
+    "TRIAL_PROPOSED",
+    "Event",
+    "Journal",
+    "iter_events",
+    "journal_path",
+    "read_events",
+    "read_records",
+]
 
 
-def journal_path(run_dir: Path) -> Path:
-    return Path(run_dir) / JOURNAL_FILENAME
+def journal_path(run_dir: Path, *, must_exist: bool = False) -> Path:
+    """``run_dir/events.jsonl``. With ``must_exist``, a UserError that says what to pass
+    instead when ``run_dir`` is not a folder or holds no journal (the report commands)."""
+    run_dir = Path(run_dir)
+    path = run_dir / JOURNAL_FILENAME
+    if must_exist:
+        if not run_dir.is_dir():
+            raise UserError(
+                f"{run_dir} is not a folder; pass the run folder that holds {JOURNAL_FILENAME}"
+            )
+        if not path.is_file():
+            raise UserError(
+                f"no {JOURNAL_FILENAME} in {run_dir}; pass the folder a study wrote (its --out DIR)"
+            )
+    return path
 
 
 def _parse_lines(raw: bytes) -> tuple[list[dict[str, Any]], int]:
@@ -73,19 +116,31 @@ def _parse_lines(raw: bytes) -> tuple[list[dict[str, Any]], int]:
     return events, intact
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """All intact events of a journal file (or of ``run_dir/events.jsonl``), oldest first."""
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """All intact events of a journal file (or of ``run_dir/events.jsonl``) as JSON objects."""
     path = Path(path)
     if path.is_dir():
         path = journal_path(path)
-    events, _ = _parse_lines(path.read_bytes())
+    records, _ = _parse_lines(path.read_bytes())
+    return records
+
+
+def read_events(path: Path) -> list[Event]:
+    """All intact events of a journal file (or of ``run_dir/events.jsonl``), oldest first,
+    each as its model (:mod:`orchestrator.events`; an unknown type as ``UnknownEvent``)."""
+    events: list[Event] = []
+    for number, record in enumerate(read_records(path)):
+        try:
+            events.append(parse_event(record))
+        except ValueError as exc:  # pydantic's ValidationError: a field of the wrong type
+            raise ValueError(f"journal event {number + 1} does not parse: {exc}") from None
     return events
 
 
-def iter_events(path: Path, *types: str) -> Iterator[dict[str, Any]]:
-    """Events of the given types (all when none are given)."""
+def iter_events(path: Path, model: type[E]) -> Iterator[E]:
+    """The events of one type, oldest first."""
     for event in read_events(path):
-        if not types or event.get("type") in types:
+        if isinstance(event, model):
             yield event
 
 
@@ -111,9 +166,9 @@ class Journal:
                     fh.truncate(intact)
         self._next_seq = (existing[-1]["seq"] + 1) if existing else 0
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self._subscribers: list[Callable[[Event], None]] = []
 
-    def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` after every append, from the appending thread.
 
         The study loop folds every event into its state this way, including the ones the
@@ -125,16 +180,12 @@ class Journal:
     def run_dir(self) -> Path:
         return self.path.parent
 
-    def append(self, event_type: str, **fields: Any) -> dict[str, Any]:
-        """Write one event durably and return it (with ``seq`` and ``ts``)."""
+    def append(self, event: E) -> E:
+        """Write one event durably and return it, ``seq`` and ``ts`` set."""
         with self._lock:
-            event = {
-                "seq": self._next_seq,
-                "ts": datetime.now(UTC).isoformat(),
-                "type": event_type,
-                **fields,
-            }
-            line = json.dumps(event, default=_json_default, separators=(",", ":"))
+            event.seq = self._next_seq
+            event.ts = datetime.now(UTC).isoformat()
+            line = json.dumps(event.record(), default=_json_default, separators=(",", ":"))
             self._file.write(line + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())

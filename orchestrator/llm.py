@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import journal as ev
 from orchestrator.config import LLMConfig
 from orchestrator.errors import UserError
-from orchestrator.journal import Journal
+from orchestrator.events import LlmCall
+from orchestrator.journal import Journal, iter_events
 from orchestrator.prices import call_cost, prices_for
 from sandbox.text import clean_data
 
@@ -148,11 +148,9 @@ class LLMClient:
         """A resumed study keeps its spend and tokens: the caps are per study, not process."""
         if not self.journal.path.exists():
             return 0.0, 0
-        calls = [e for e in ev.read_events(self.journal.path) if e.get("type") == ev.LLM_CALL]
-        spent = sum(float(e.get("cost_usd") or 0.0) for e in calls)
-        tokens = sum(
-            int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0) for e in calls
-        )
+        calls = list(iter_events(self.journal.path, LlmCall))
+        spent = sum(e.cost_usd or 0.0 for e in calls)
+        tokens = sum(e.prompt_tokens + e.completion_tokens for e in calls)
         return spent, tokens
 
     # ------------------------------------------------------------------ public
@@ -299,20 +297,21 @@ class LLMClient:
             encoding="utf-8",
         )
         self.journal.append(
-            ev.LLM_CALL,
-            role=role,
-            provider="openai",
-            model=self.config.model,
-            prompt_hash=prompt_hash,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=cost,
-            latency_s=round(time.monotonic() - started, 4),
-            ok=not error,
-            error=error,
-            attempt=attempt,
-            mode=mode,
-            transcript=str(rel),
+            LlmCall(
+                role=role,
+                provider="openai",
+                model=self.config.model,
+                prompt_hash=prompt_hash,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_usd=cost,
+                latency_s=round(time.monotonic() - started, 4),
+                ok=not error,
+                error=error,
+                attempt=attempt,
+                mode=mode,
+                transcript=str(rel),
+            )
         )
 
 

@@ -8,13 +8,28 @@ was interrupted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import journal as ev
 from orchestrator.config import StudyConfig
+from orchestrator.events import (
+    ContextReset,
+    Event,
+    LlmCall,
+    MechanismPromoted,
+    MechanismReverted,
+    NoiseFloor,
+    PolicyChanged,
+    SourceChosen,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialProposed,
+    parse_event,
+)
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
 from sandbox.api import NON_SEARCH_SOURCES, Trial
@@ -87,7 +102,7 @@ class StudyState:
     finished: bool = False
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
-    choices: list[dict[str, Any]] = field(default_factory=list)  # source_chosen events
+    choices: list[SourceChosen] = field(default_factory=list)  # arbitration's choices
     pruned_saved_s: float = 0.0  # training seconds pruned trials did not run (estimated)
     starts: int = 0
 
@@ -161,78 +176,77 @@ class StudyState:
         return {"objective": self.config.objective_info().description}
 
     # ------------------------------------------------------------------ events
-    def apply(self, event: dict[str, Any]) -> None:
+    def apply(self, event: Event) -> None:
         """Fold one journal event into the state; unknown types are ignored."""
-        kind = event.get("type")
-        if kind == ev.STUDY_STARTED:
+        if isinstance(event, StudyStarted):
             self.starts += 1
             self.finished = False  # a (re)start: finished again only at its study_finished
-            self.run_id = self.run_id or event.get("run_id", "")
-        elif kind == ev.TRIAL_PROPOSED:
-            self.trials[event["index"]] = TrialRecord(
-                index=event["index"],
-                config=event["config"],
-                changes=event.get("changes", {}),
-                source=event.get("source", "llm"),
-                hypothesis=event.get("hypothesis", ""),
-                fired=list(event.get("fired", [])),
-                seed=event.get("seed", self.config.seed),
-                eval_split=event.get("eval_split", "val"),
+            self.run_id = self.run_id or event.run_id
+        elif isinstance(event, TrialProposed):
+            self.trials[event.index] = TrialRecord(
+                index=event.index,
+                config=event.config,
+                changes=event.changes,
+                source=event.source,
+                hypothesis=event.hypothesis,
+                fired=list(event.fired),
+                seed=self.config.seed if event.seed is None else event.seed,
+                eval_split=event.eval_split,
             )
-        elif kind == ev.TRIAL_FINISHED:
-            result = event["result"]
-            record = self.trials.get(event["index"])
+        elif isinstance(event, TrialFinished):
+            result = event.result
+            record = self.trials.get(event.index)
             if record is None:  # proposal lost to a torn write: rebuild from the result
                 spec = result.get("spec", {})
                 record = TrialRecord(
-                    index=event["index"],
+                    index=event.index,
                     config=spec.get("config", {}),
-                    source=event.get("source", "llm"),
+                    source=event.source,
                     seed=spec.get("seed", 0),
                 )
                 self.trials[record.index] = record
-            record.status = result["status"]
+            record.status = event.status
             record.val_bpb = result.get("val_bpb")
-            value = result.get("value")  # absent in journals written before issue 12
-            record.value = record.val_bpb if value is None else value
+            record.value = event.value  # val_bpb in journals written before issue 12
             record.result = result
-            record.kept = bool(event.get("kept"))
-            record.fired = list(event.get("fired", record.fired))
+            record.kept = event.kept
+            record.fired = list(record.fired if event.fired is None else event.fired)
             if record.kept:
                 self.best_index = record.index
-            pruned = event.get("pruned")
-            if isinstance(pruned, dict):
-                self.pruned_saved_s += float(pruned.get("saved_s") or 0.0)
-        elif kind == ev.NOISE_FLOOR:
-            self.noise_values = list(event.get("values", []))
-            self.noise_floor = event.get("floor")
-        elif kind == ev.POLICY_CHANGED:
-            self.policy = SearchPolicy.model_validate(event["policy"])
-            self.policy_at = int(event.get("after_trials", self.policy_at))
-        elif kind == ev.LLM_CALL:
-            self.llm_cost_usd += float(event.get("cost_usd") or 0.0)
-            self.llm_tokens += int(event.get("prompt_tokens") or 0)
-            self.llm_tokens += int(event.get("completion_tokens") or 0)
-            self.llm_unpriced |= "cost_usd" in event and event["cost_usd"] is None
-        elif kind == ev.CONTEXT_RESET:
-            self.context_start = int(event["from_index"])
-            self.reset_at = int(event.get("after_trials", self.reset_at))
-        elif kind == ev.MECHANISM_PROMOTED:
-            self.active_mechanisms[event["name"]] = event.get("sha", "")
-            for name in event.get("supersedes", []):
+            if event.pruned is not None:
+                self.pruned_saved_s += float(event.pruned.get("saved_s") or 0.0)
+        elif isinstance(event, NoiseFloor):
+            self.noise_values = list(event.values)
+            self.noise_floor = event.floor
+        elif isinstance(event, PolicyChanged):
+            self.policy = SearchPolicy.model_validate(event.policy)
+            if event.after_trials is not None:
+                self.policy_at = event.after_trials
+        elif isinstance(event, LlmCall):
+            self.llm_cost_usd += event.cost_usd or 0.0
+            self.llm_tokens += event.prompt_tokens + event.completion_tokens
+            self.llm_unpriced |= event.was_set("cost_usd") and event.cost_usd is None
+        elif isinstance(event, ContextReset):
+            self.context_start = event.from_index
+            if event.after_trials is not None:
+                self.reset_at = event.after_trials
+        elif isinstance(event, MechanismPromoted):
+            self.active_mechanisms[event.name] = event.sha
+            for name in event.supersedes:
                 self.active_mechanisms.pop(name, None)
-        elif kind == ev.MECHANISM_REVERTED:
-            self.active_mechanisms.pop(event["name"], None)
-        elif kind == ev.SOURCE_CHOSEN:
-            self.choices = [c for c in self.choices if c.get("index") != event.get("index")]
+        elif isinstance(event, MechanismReverted):
+            self.active_mechanisms.pop(event.name, None)
+        elif isinstance(event, SourceChosen):
+            self.choices = [c for c in self.choices if c.index != event.index]
             self.choices.append(event)
-        elif kind == ev.STUDY_FINISHED:
+        elif isinstance(event, StudyFinished):
             self.finished = True
-            self.final_reruns = list(event.get("final_reruns", []))
+            self.final_reruns = list(event.final_reruns)
 
 
-def rebuild_state(config: StudyConfig, events: list[dict[str, Any]]) -> StudyState:
+def rebuild_state(config: StudyConfig, events: Iterable[Event | dict[str, Any]]) -> StudyState:
+    """The state a journal's events (models, or their JSON objects) add up to."""
     state = StudyState(config=config)
     for event in events:
-        state.apply(event)
+        state.apply(event if isinstance(event, Event) else parse_event(event))
     return state

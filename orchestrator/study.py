@@ -16,15 +16,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import journal as ev
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
 from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
+from orchestrator.events import (
+    JOURNAL_VERSION,
+    ContextReset,
+    Event,
+    NoiseFloor,
+    PolicyChanged,
+    SourceChosen,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialProposed,
+)
 from orchestrator.executor import Executor, make_executor
-from orchestrator.journal import Journal, journal_path, read_events
+from orchestrator.journal import E, Journal, journal_path, read_events
 from orchestrator.levels.arbiter import make_arbiter
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import (
@@ -122,13 +133,13 @@ class StudyRunner:
         self.progress_file = ProgressFile(journal.run_dir)
         journal.subscribe(self._on_event)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: Event) -> None:
         self.state.apply(event)
         if self.observer:
             self.observer("event", event)
 
-    def emit(self, event_type: str, **fields: Any) -> dict[str, Any]:
-        return self.journal.append(event_type, **fields)
+    def emit(self, event: E) -> E:
+        return self.journal.append(event)
 
     # -------------------------------------------------------------- dispatch
     def spec_for(
@@ -151,9 +162,7 @@ class StudyRunner:
         index = self.state.next_index()
         seed = fields.pop("seed", self.config.seed)
         split = fields.get("eval_split", "val")
-        self.emit(
-            ev.TRIAL_PROPOSED, index=index, changes=changes, config=config, seed=seed, **fields
-        )
+        self.emit(TrialProposed(index=index, changes=changes, config=config, seed=seed, **fields))
         self.executor.submit(self.spec_for(index, config, seed, split))
 
     def finish(self, result: TrialResult, **extra: Any) -> None:
@@ -174,17 +183,18 @@ class StudyRunner:
         best_after = result.value if kept else (best.value if best else None)
         metric_fields = {"best_val_bpb": best_after} if self.metric.name == "val_bpb" else {}
         self.emit(
-            ev.TRIAL_FINISHED,
-            index=record.index,
-            result=result.model_dump(mode="json"),
-            kept=kept,
-            best_value=best_after,
-            **metric_fields,
-            source=record.source,
-            fired=record.fired,
-            attempts=self.executor.attempts(record.index),
-            **refused,
-            **extra,
+            TrialFinished(
+                index=record.index,
+                result=result.model_dump(mode="json"),
+                kept=kept,
+                best_value=best_after,
+                **metric_fields,
+                source=record.source,
+                fired=record.fired,
+                attempts=self.executor.attempts(record.index),
+                **refused,
+                **extra,
+            )
         )
 
     def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -316,10 +326,11 @@ class StudyRunner:
         values = [t.value for t in trials if t.value is not None]
         floor = NOISE_FLOOR_SIGMAS * statistics.stdev(values) if len(values) >= 2 else 0.0
         self.emit(
-            ev.NOISE_FLOOR,
-            values=values,
-            floor=floor,
-            method=f"{NOISE_FLOOR_SIGMAS:g} x sample stdev of baseline repeats over seeds",
+            NoiseFloor(
+                values=values,
+                floor=floor,
+                method=f"{NOISE_FLOOR_SIGMAS:g} x sample stdev of baseline repeats over seeds",
+            )
         )
 
     def plan_search(self) -> None:
@@ -333,7 +344,7 @@ class StudyRunner:
             self.arbiter,
         )
         if plan.choice is not None:
-            self.emit(ev.SOURCE_CHOSEN, **plan.choice)
+            self.emit(SourceChosen(**plan.choice))
         self.propose(
             plan.changes,
             plan.config,
@@ -357,10 +368,7 @@ class StudyRunner:
             if trigger:
                 done = sum(1 for t in state.search_trials() if t.finished)
                 self.emit(
-                    ev.CONTEXT_RESET,
-                    from_index=state.next_index(),
-                    trigger=trigger,
-                    after_trials=done,
+                    ContextReset(from_index=state.next_index(), trigger=trigger, after_trials=done)
                 )
 
     def run_policy(self, done: int) -> None:
@@ -377,13 +385,14 @@ class StudyRunner:
         except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []
         self.emit(
-            ev.POLICY_CHANGED,
-            iteration=self.state.next_index(),
-            after_trials=done,
-            diagnosis=diagnosis,
-            diff=diff,
-            policy=policy.model_dump(mode="json"),
-            notes=notes,
+            PolicyChanged(
+                iteration=self.state.next_index(),
+                after_trials=done,
+                diagnosis=diagnosis,
+                diff=diff,
+                policy=policy.model_dump(mode="json"),
+                notes=notes,
+            )
         )
 
     # -------------------------------------------------------------- the loop
@@ -427,21 +436,22 @@ class StudyRunner:
             {"baseline_val_bpb": summary.baseline_value} if self.metric.name == "val_bpb" else {}
         )
         self.emit(
-            ev.STUDY_FINISHED,
-            best=summary.best,
-            metric=self.metric.name,
-            direction=self.metric.direction,
-            baseline_value=summary.baseline_value,
-            **legacy,
-            improvement=summary.improvement,
-            trials_by_status=summary.trials_by_status,
-            llm_cost_usd=summary.llm_cost_usd,
-            final_reruns=reruns,
-            baseline_reruns=summary.baseline_reruns,
-            rerun_improvement=summary.rerun_improvement,
-            test_best=summary.test_best,
-            test_baseline=summary.test_baseline,
-            test_improvement=summary.test_improvement,
+            StudyFinished(
+                best=summary.best,
+                metric=self.metric.name,
+                direction=self.metric.direction,
+                baseline_value=summary.baseline_value,
+                **legacy,
+                improvement=summary.improvement,
+                trials_by_status=summary.trials_by_status,
+                llm_cost_usd=summary.llm_cost_usd,
+                final_reruns=reruns,
+                baseline_reruns=summary.baseline_reruns,
+                rerun_improvement=summary.rerun_improvement,
+                test_best=summary.test_best,
+                test_baseline=summary.test_baseline,
+                test_improvement=summary.test_improvement,
+            )
         )
 
 
@@ -479,11 +489,11 @@ def run_study(
         raise UserError(
             f"{path} is damaged ({exc}); restore it or start with another --out"
         ) from None
-    started = [e for e in events if e.get("type") == ev.STUDY_STARTED]
-    if started and started[0].get("study") != config.name:
+    started = [e for e in events if isinstance(e, StudyStarted)]
+    if started and started[0].study != config.name:
         journal.close()
         raise UserError(
-            f"{path} belongs to study {started[0].get('study')!r}, not {config.name!r}; "
+            f"{path} belongs to study {started[0].study!r}, not {config.name!r}; "
             "resume it with its own study file or pick another --out"
         )
     state = rebuild_state(config, events)
@@ -507,16 +517,18 @@ def run_study(
         more = len(state.search_trials()) < config.iterations
         if not state.finished or more:
             runner.emit(
-                ev.STUDY_STARTED,
-                study=config.name,
-                config=config.public_dict(),
-                versions=_versions(),
-                hardware=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
-                agent=agent.label,
-                metric=config.metric().name,
-                direction=config.metric().direction,
-                resumed=bool(events),
-                run_id=state.run_id or uuid.uuid4().hex[:10],
+                StudyStarted(
+                    version=JOURNAL_VERSION,
+                    study=config.name,
+                    config=config.public_dict(),
+                    versions=_versions(),
+                    hardware=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
+                    agent=agent.label,
+                    metric=config.metric().name,
+                    direction=config.metric().direction,
+                    resumed=bool(events),
+                    run_id=state.run_id or uuid.uuid4().hex[:10],
+                )
             )
             runner.run()
         return summarize(state, out_dir, agent.label)

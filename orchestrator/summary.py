@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
-from orchestrator.journal import STUDY_STARTED, journal_path, read_events
+from orchestrator.events import STUDY_STARTED, StudyStarted
+from orchestrator.journal import journal_path, read_events
 from orchestrator.levels.arbiter import credit_table
 from orchestrator.state import StudyState, rebuild_state
 
@@ -176,9 +177,9 @@ def rerun_improvement(state: StudyState) -> float | None:
 def summary_from_journal(run_dir: Path) -> StudySummary:
     """What ``bilevel status RUN_DIR`` prints: rebuilt from ``events.jsonl`` only."""
     events = read_events(journal_path(run_dir))
-    starts = [e for e in events if e.get("type") == STUDY_STARTED]
+    starts = [e for e in events if isinstance(e, StudyStarted)]
     if not starts:
-        raise ValueError(f"{journal_path(run_dir)} has no study_started event")
-    config = StudyConfig.model_validate(starts[-1]["config"])
+        raise ValueError(f"{journal_path(run_dir)} has no {STUDY_STARTED} event")
+    config = StudyConfig.model_validate(starts[-1].config)
     state = rebuild_state(config, events)
-    return summarize(state, Path(run_dir), starts[-1].get("agent", "?"))
+    return summarize(state, Path(run_dir), starts[-1].agent if starts[-1].was_set("agent") else "?")

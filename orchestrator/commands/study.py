@@ -8,6 +8,20 @@ from typing import Any
 
 import typer
 
+from orchestrator.events import (
+    ContextReset,
+    Event,
+    LlmCall,
+    NoiseFloor,
+    PolicyChanged,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialProposed,
+    UnknownEvent,
+    parse_event,
+)
+
 # Default parent of run dirs: runs/<study-name>.
 RUNS_DIR = Path("runs")
 # Recent events kept on the live view.
@@ -32,10 +46,10 @@ class LiveView:
     def __call__(self, kind: str, payload: Any) -> None:
         if kind == "tick":
             self.progress = payload
-        elif kind == "event":
-            self._event(payload)
+        elif kind == "event":  # a journal event (its model, or its JSON object)
+            self._event(payload if isinstance(payload, Event) else parse_event(payload))
 
-    def _event(self, event: dict[str, Any]) -> None:
+    def _event(self, event: Event) -> None:
         from sandbox.text import clean_text
 
         before = len(self.events), self.events[-1] if self.events else None
@@ -46,35 +60,32 @@ class LiveView:
         if (len(self.events), self.events[-1] if self.events else None) != before:
             self.lines_added += 1
 
-    def _describe(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "trial_finished":
+    def _describe(self, event: Event) -> None:
+        if isinstance(event, TrialFinished):
             self.done += 1
-            result = event["result"]
-            val = result.get("value", result.get("val_bpb"))
-            metric = f"{val:.5f}" if val is not None else result.get("error", "")[:60]
+            val = event.value
+            metric = f"{val:.5f}" if val is not None else str(event.result.get("error", ""))[:60]
+            kept = " KEPT" if event.kept else ""
+            self.events.append(f"#{event.index} {event.status} {metric}{kept}")
+            best = event.best
+            if best is not None and event.kept:
+                self.best = (event.index, best)
+            self.progress.pop(event.index, None)
+        elif isinstance(event, TrialProposed):
             self.events.append(
-                f"#{event['index']} {result['status']} {metric}{' KEPT' if event['kept'] else ''}"
+                f"#{event.index} proposed [{event.source}] {event.changes} {event.hypothesis[:60]}"
             )
-            best = event.get("best_value", event.get("best_val_bpb"))
-            if best is not None and event["kept"]:
-                self.best = (event["index"], best)
-            self.progress.pop(event["index"], None)
-        elif kind == "trial_proposed":
-            self.events.append(
-                f"#{event['index']} proposed [{event['source']}] {event['changes']} "
-                f"{event.get('hypothesis', '')[:60]}"
-            )
-        elif kind == "policy_changed":
-            self.events.append(f"policy: {event['diff']}")
-        elif kind == "llm_call" and not event["ok"]:
-            self.events.append(f"llm {event['role']} failed: {event['error']} (retrying)")
-        elif kind == "noise_floor":
-            self.events.append(f"noise floor {event['floor']:.5f} from {event['values']}")
-        elif kind == "context_reset":
-            self.events.append(f"Level-1 context reset: history from #{event['from_index']}")
-        elif kind not in ("study_started", "llm_call", "study_finished"):
-            self.events.append(kind.replace("_", " "))
+        elif isinstance(event, PolicyChanged):
+            self.events.append(f"policy: {event.diff}")
+        elif isinstance(event, LlmCall):
+            if not event.ok:
+                self.events.append(f"llm {event.role} failed: {event.error} (retrying)")
+        elif isinstance(event, NoiseFloor):
+            self.events.append(f"noise floor {event.floor or 0.0:.5f} from {event.values}")
+        elif isinstance(event, ContextReset):
+            self.events.append(f"Level-1 context reset: history from #{event.from_index}")
+        elif not isinstance(event, StudyStarted | StudyFinished | UnknownEvent):
+            self.events.append(event.type.replace("_", " "))
 
     def __rich__(self) -> Any:
         from rich.panel import Panel
@@ -173,7 +184,7 @@ def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
     unfinished run is never silently side-stepped: it stays the default, and `run_study`
     asks for ``--resume`` (or ``--out``). With ``resume`` it is the newest run of that name.
     """
-    from orchestrator.journal import STUDY_FINISHED, journal_path, read_events
+    from orchestrator.journal import journal_path, read_events
 
     numbered = (p for p in root.glob(f"{name}-*") if p.name[len(name) + 1 :].isdigit())
     runs = [root / name, *sorted(numbered, key=lambda p: int(p.name[len(name) + 1 :]))]
@@ -181,7 +192,7 @@ def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
     if not existing:
         return root / name
     newest = existing[-1]
-    if resume or not any(e["type"] == STUDY_FINISHED for e in read_events(journal_path(newest))):
+    if resume or not any(isinstance(e, StudyFinished) for e in read_events(journal_path(newest))):
         return newest
     number = int(newest.name[len(name) + 1 :]) + 1 if newest != root / name else 2
     return root / f"{name}-{number}"

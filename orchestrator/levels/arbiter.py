@@ -229,7 +229,7 @@ def outcomes(state: StudyState) -> list[Outcome]:
 
 def arbiter_input(state: StudyState, iteration: int) -> ArbiterInput:
     """What the rule reads, from the journal-built state (so ``--resume`` rebuilds it)."""
-    contested = [c["index"] for c in state.choices if len(c.get("offered", [])) > 1]
+    contested = [c.index for c in state.choices if len(c.offered) > 1]
     start = contested[0] if contested else iteration
     ran: list[str] = []
     runs: dict[str, int] = {}
@@ -286,9 +286,9 @@ def credit_table(state: StudyState) -> list[CreditRow]:
     rules: dict[str, dict[str, int]] = {}
     preempted: dict[str, int] = {}
     for c in state.choices:
-        by = rules.setdefault(str(c.get("chosen", "?")), {})
-        by[str(c.get("rule", "?"))] = by.get(str(c.get("rule", "?")), 0) + 1
-        for p in c.get("preempted", []):
+        by = rules.setdefault(c.chosen or "?", {})
+        by[c.rule or "?"] = by.get(c.rule or "?", 0) + 1
+        for p in c.preempted:
             preempted[str(p.get("source"))] = preempted.get(str(p.get("source")), 0) + 1
     names = list(dict.fromkeys([*table, *rules, *preempted]))
     return [

@@ -93,15 +93,15 @@ def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]
     """Level 1's proposals that were offered but did not run, since Level 1 last ran."""
     notices: list[str] = []
     for c in reversed(state.choices):
-        if c.get("chosen") == LEVEL1:
+        if c.chosen == LEVEL1:
             break
-        mine = next((p for p in c.get("preempted", []) if p.get("source") == LEVEL1), None)
+        mine = next((p for p in c.preempted if p.get("source") == LEVEL1), None)
         if mine is None:
             continue
-        winner = clean_text(c.get("chosen", "?"), 80)
+        winner = clean_text(c.chosen or "?", 80)
         notices.append(
-            f"your proposal for trial #{c['index']} ({clean_text(mine.get('changes'), 200)}) was "
-            f"not run: {winner}'s candidate ran instead (arbitration rule: {c.get('rule', '?')})"
+            f"your proposal for trial #{c.index} ({clean_text(mine.get('changes'), 200)}) was "
+            f"not run: {winner}'s candidate ran instead (arbitration rule: {c.rule or '?'})"
         )
         if len(notices) >= limit:
             break

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.levels.hooks import HookOutcome
 from orchestrator.mechanisms.breaker import BREAKER_ERRORS, SLOW_CALL_SECONDS, EffectTally
 from orchestrator.mechanisms.outputs import (
@@ -47,7 +48,7 @@ DEFAULT_MAX_FAILURES = 3
 # Longest failure reason kept per call (journaled with the revert).
 MAX_ERROR_CHARS = 300
 
-Emit = Callable[..., Any]  # emit(event_type, **fields): journal the event, fold it into state
+Emit = Callable[[Event], Any]  # emit(event): journal the event, fold it into state
 
 
 @dataclass
@@ -235,14 +236,15 @@ class LiveMechanismHost:
             )
             promoted.append(promo.stored.name)
             emit(
-                "mechanism_promoted",
-                session=promo.session,
-                name=promo.stored.name,
-                sha=promo.stored.sha,
-                path=promo.stored.path,
-                active_from=iteration,
-                supersedes=superseded,
-                hooks=list(promo.hooks),
+                MechanismPromoted(
+                    session=promo.session,
+                    name=promo.stored.name,
+                    sha=promo.stored.sha,
+                    path=promo.stored.path,
+                    active_from=iteration,
+                    supersedes=superseded,
+                    hooks=list(promo.hooks),
+                )
             )
         return promoted, reverted
 
@@ -250,16 +252,16 @@ class LiveMechanismHost:
         self, m: LiveMechanism, iteration: int, emit: Emit, reason: str, breaker: str = ""
     ) -> None:
         self._live.pop(m.name, None)
-        fields: dict[str, Any] = {"breaker": breaker} if breaker else {}
-        emit(
-            "mechanism_reverted",
+        event = MechanismReverted(
             name=m.name,
             sha=m.stored.sha,
             iteration=iteration,
             reason=clean_text(reason, MAX_ERROR_CHARS),
             failures=m.failures,
-            **fields,
         )
+        if breaker:  # only on a circuit-breaker revert: absent otherwise
+            event.breaker = breaker
+        emit(event)
 
     # ------------------------------------------------------------------ hooks
     def _fire(self, name: str, stage: str) -> None:

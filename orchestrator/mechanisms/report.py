@@ -12,16 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from orchestrator.events import (
+    Event,
+    GateVerdict,
+    MechanismPromoted,
+    MechanismReverted,
+    ResearchFinished,
+    ResearchStarted,
+    TrialFinished,
+)
 from sandbox.text import clean_text
 
 # Longest line of the Level 2 block: a summary, not the full ladder output.
 MAX_LINE_CHARS = 400
 
-LEVEL2_EVENTS = frozenset(
-    {"research_started", "gate_verdict", "mechanism_promoted", "mechanism_reverted"}
-)
+LEVEL2_EVENTS = (ResearchStarted, GateVerdict, MechanismPromoted, MechanismReverted)
 
 
 @dataclass
@@ -40,7 +46,7 @@ class MechanismRow:
     shaped: list[int] = field(default_factory=list)  # indices of the trials it fired in
 
 
-def mechanism_rows(events: list[dict[str, Any]]) -> list[MechanismRow]:
+def mechanism_rows(events: list[Event]) -> list[MechanismRow]:
     """One row per mechanism the study's research sessions wrote, in order of appearance."""
     rows: dict[str, MechanismRow] = {}
 
@@ -48,35 +54,33 @@ def mechanism_rows(events: list[dict[str, Any]]) -> list[MechanismRow]:
         return rows.setdefault(name, MechanismRow(name=name))
 
     for e in events:
-        kind = e.get("type")
-        if kind == "gate_verdict":
-            r = row(e["mechanism"])
-            r.session = e.get("session", r.session)
-            verdict = "accepted" if e.get("accepted") else f"rejected: {e.get('reason', '')}"
-            r.verdicts.append(f"attempt {e.get('attempt', 0)} {e.get('stage', '?')} {verdict}")
-            r.sha = e.get("sha", r.sha)
-            if not e.get("accepted") and r.state != "live":
+        if isinstance(e, GateVerdict):
+            r = row(e.mechanism)
+            r.session = e.session
+            verdict = "accepted" if e.accepted else f"rejected: {e.reason}"
+            r.verdicts.append(f"attempt {e.attempt} {e.stage or '?'} {verdict}")
+            r.sha = e.sha if e.was_set("sha") else r.sha
+            if not e.accepted and r.state != "live":
                 r.state = "rejected"
-                r.missing_packages = list(e.get("missing_packages") or r.missing_packages)
-        elif kind == "mechanism_promoted":
-            r = row(e["name"])
-            r.sha, r.state, r.active_from = e.get("sha", ""), "live", e.get("active_from")
-            for old in e.get("supersedes", []):
+                r.missing_packages = list(e.missing_packages or r.missing_packages)
+        elif isinstance(e, MechanismPromoted):
+            r = row(e.name)
+            r.sha, r.state, r.active_from = e.sha, "live", e.active_from
+            for old in e.supersedes:
                 row(old).state = "superseded"
-        elif kind == "mechanism_reverted":
-            r = row(e["name"])
+        elif isinstance(e, MechanismReverted):
+            r = row(e.name)
             if r.state == "live":
                 r.state = "reverted"
-            r.revert_reason = e.get("reason", "")
-        elif kind == "trial_finished":
-            source = str(e.get("source", ""))
-            for name in e.get("fired", []):
+            r.revert_reason = e.reason
+        elif isinstance(e, TrialFinished):
+            for name in e.fired or []:
                 r = row(name)
                 r.fired += 1
-                r.shaped.append(e["index"])
-                r.kept += bool(e.get("kept"))
-            if source.startswith("mechanism:"):
-                row(source.removeprefix("mechanism:")).chosen += 1
+                r.shaped.append(e.index)
+                r.kept += bool(e.kept)
+            if e.source.startswith("mechanism:"):
+                row(e.source.removeprefix("mechanism:")).chosen += 1
     return list(rows.values())
 
 
@@ -94,15 +98,16 @@ def _status(r: MechanismRow) -> str:
     return r.state
 
 
-def render_mechanisms(events: list[dict[str, Any]]) -> str:
+def render_mechanisms(events: list[Event]) -> str:
     """The Level 2 section of the study summary and `bilevel status`, as plain text."""
     rows = mechanism_rows(events)
-    sessions = [e for e in events if e.get("type") == "research_finished"]
+    sessions = [e for e in events if isinstance(e, ResearchFinished)]
     if not rows and not sessions:
         return "Level 2: no research sessions."
     outcomes: dict[str, int] = {}
     for e in sessions:
-        outcomes[e.get("outcome", "?")] = outcomes.get(e.get("outcome", "?"), 0) + 1
+        outcome = e.outcome if e.was_set("outcome") else "?"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
     lines = [
         f"Level 2: {_n(len(sessions), 'research session')} ("
         + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
@@ -120,8 +125,8 @@ def render_mechanisms(events: list[dict[str, Any]]) -> str:
         for verdict in r.verdicts[-3:]:
             lines.append(f"    ladder {verdict[:200]}")
     for e in sessions:
-        if e.get("outcome") == "failed":
-            lines.append(f"  session {e.get('session')} failed: {e.get('reason', '')[:200]}")
+        if e.outcome == "failed":
+            lines.append(f"  session {e.session} failed: {e.reason[:200]}")
     # Hostile text cannot reach the terminal: one clean line per entry (a newline inside a
     # reason cannot forge a line of its own either).
     return "\n".join(clean_text(line, MAX_LINE_CHARS) for line in lines)
@@ -135,6 +140,6 @@ def level2_summary_lines(run_dir: Path) -> list[str]:
     if not path.exists():
         return []
     events = read_events(path)
-    if not any(e.get("type") in LEVEL2_EVENTS for e in events):
+    if not any(isinstance(e, LEVEL2_EVENTS) for e in events):
         return []
     return render_mechanisms(events).splitlines()

@@ -16,9 +16,11 @@ from typing import Any
 from orchestrator import stats
 from orchestrator.ablation import GROUPS
 from orchestrator.errors import UserError
+from orchestrator.events import StudyFinished
+from orchestrator.journal import JOURNAL_FILENAME as JOURNAL_NAME
 from orchestrator.metric import Metric
 from orchestrator.report import style
-from orchestrator.report.data import JOURNAL_NAME, RunData, load_run
+from orchestrator.report.data import RunData, load_run
 from orchestrator.report.document import Document
 from orchestrator.report.study import ReportPaths, fmt
 
@@ -220,8 +222,8 @@ def build_document(folder: Path, runs: list[AblationRun]) -> Document:
 
 def _test_delta(run: RunData) -> float | None:
     """best − baseline on the held-out test split (GPT, noise-aware runs)."""
-    summary = run.summary or {}
-    best, base = summary.get("test_best"), summary.get("test_baseline")
+    summary = run.summary or StudyFinished()
+    best, base = summary.test_best, summary.test_baseline
     return None if best is None or base is None else float(best) - float(base)
 
 

@@ -16,10 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.events import (
+    ContextReset,
+    Event,
+    GateVerdict,
+    MechanismPromoted,
+    MechanismReverted,
+    NoiseFloor,
+    PolicyChanged,
+    ResearchFinished,
+    ResearchStarted,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialProposed,
+)
+from orchestrator.events import LlmCall as LlmCallEvent
+from orchestrator.journal import JOURNAL_FILENAME, journal_path, read_events
 from orchestrator.metric import DIRECTIONS, Metric
 from sandbox.api import NON_SEARCH_SOURCES
 
-JOURNAL_NAME = "events.jsonl"
+JOURNAL_NAME = JOURNAL_FILENAME  # the name before issue 15
 
 
 @dataclass(frozen=True)
@@ -94,13 +111,13 @@ class RunData:
     trials: list[TrialRow] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     research: list[SessionRow] = field(default_factory=list)
-    policy_changes: list[dict[str, Any]] = field(default_factory=list)
-    gate_verdicts: list[dict[str, Any]] = field(default_factory=list)
+    policy_changes: list[PolicyChanged] = field(default_factory=list)
+    gate_verdicts: list[GateVerdict] = field(default_factory=list)
     llm_calls: list[LlmCall] = field(default_factory=list)
     noise_values: list[float] = field(default_factory=list)
     noise_floor: float | None = None
     noise_method: str = ""
-    summary: dict[str, Any] | None = None  # the study_finished event, when there is one
+    summary: StudyFinished | None = None  # the study's end, when it has one
     metric: Metric = field(default_factory=Metric)  # name and direction (GPT's val_bpb)
 
     @property
@@ -116,10 +133,10 @@ class RunData:
 
     @property
     def baseline_value(self) -> float | None:
-        summary = self.summary or {}
-        for key in ("baseline_value", "baseline_val_bpb"):
-            if _finite(summary.get(key)):
-                return float(summary[key])
+        if self.summary is not None:
+            for value in (self.summary.baseline_value, self.summary.baseline_val_bpb):
+                if _finite(value):
+                    return float(value)
         for trial in self.trials:
             if trial.source == "baseline" and trial.value is not None:
                 return trial.value
@@ -127,7 +144,7 @@ class RunData:
 
     @property
     def best_value(self) -> float | None:
-        best = (self.summary or {}).get("best") or {}
+        best = (self.summary.best if self.summary else None) or {}
         for key in ("value", "val_bpb"):
             if _finite(best.get(key)):
                 return float(best[key])
@@ -155,9 +172,9 @@ class RunData:
     @property
     def rerun_delta(self) -> float | None:
         """Mean of the best's re-runs − mean of the baseline's on the same fresh seeds."""
-        summary = self.summary or {}
-        best = [float(v) for v in summary.get("final_reruns") or [] if _finite(v)]
-        base = [float(v) for v in summary.get("baseline_reruns") or [] if _finite(v)]
+        summary = self.summary or StudyFinished()
+        best = [float(v) for v in summary.final_reruns if _finite(v)]
+        base = [float(v) for v in summary.baseline_reruns if _finite(v)]
         if not best or not base:
             return None
         return sum(best) / len(best) - sum(base) / len(base)
@@ -214,11 +231,15 @@ def _preset_of(config: dict[str, Any]) -> str | None:
     return config.get("preset") if isinstance(config.get("preset"), str) else None
 
 
-def _metric_of(started: dict[str, Any]) -> Metric | None:
-    """The metric a study_started event names (journals before issue 12 name none)."""
-    objective = (started.get("config") or {}).get("objective") or {}
-    name = started.get("metric") or objective.get("metric")
-    direction = started.get("direction") or objective.get("direction") or "minimize"
+def _metric_of(started: StudyStarted) -> Metric | None:
+    """The metric a study's start names (journals before issue 12 name none)."""
+    objective = started.config.get("objective") or {}
+    name = (started.metric if started.was_set("metric") else "") or objective.get("metric")
+    direction = (
+        (started.direction if started.was_set("direction") else "")
+        or objective.get("direction")
+        or "minimize"
+    )
     if not isinstance(name, str) or not name or direction not in DIRECTIONS:
         return None
     return Metric(name, direction)
@@ -231,138 +252,115 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
+def read_journal(path: Path) -> list[Event]:
     """Events of a journal (the study loop's reader: a torn last line is skipped)."""
-    from orchestrator.journal import read_events
-
     try:
-        return [e for e in read_events(path) if isinstance(e.get("type"), str)]
+        return read_events(path)
     except ValueError as exc:  # a corrupt line mid-file: not a torn write, a damaged file
         raise UserError(f"{path} is damaged ({exc}); restore it or report on a copy") from None
-
-
-def journal_path(run_dir: Path) -> Path:
-    """The journal of a run folder, or a UserError that says what to pass instead."""
-    path = run_dir / JOURNAL_NAME
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir} is not a folder; pass the run folder that holds {JOURNAL_NAME}")
-    if not path.is_file():
-        raise UserError(
-            f"no {JOURNAL_NAME} in {run_dir}; pass the folder a study wrote (its --out DIR)"
-        )
-    return path
 
 
 def load_run(run_dir: Path) -> RunData:
     """Read a run folder's journal into a :class:`RunData`."""
     run_dir = Path(run_dir)
-    return extract(read_journal(journal_path(run_dir)), run_dir)
+    return extract(read_journal(journal_path(run_dir, must_exist=True)), run_dir)
 
 
-def extract(events: list[dict[str, Any]], run_dir: Path) -> RunData:
+def extract(events: list[Event], run_dir: Path) -> RunData:
     data = RunData(run_dir=run_dir)
     finished: dict[int, TrialRow] = {}
-    proposed: dict[int, dict[str, Any]] = {}
+    proposed: dict[int, TrialProposed] = {}
     sessions: dict[int, SessionRow] = {}
     for event in events:
-        kind = event["type"]
-        if kind == "study_started":
-            data.study = str(event.get("study") or data.study)
-            data.agent = str(event.get("agent") or data.agent)
-            data.hardware = str(event.get("hardware") or data.hardware)
-            data.config = event.get("config") or data.config
-            data.started_at = data.started_at or _time(event.get("ts"))
+        if isinstance(event, StudyStarted):
+            data.study = event.study or data.study
+            data.agent = event.agent or data.agent
+            data.hardware = event.hardware or data.hardware
+            data.config = event.config or data.config
+            data.started_at = data.started_at or _time(event.ts)
             data.metric = _metric_of(event) or data.metric
-        elif kind == "trial_proposed":
-            proposed[int(event["index"])] = event
-        elif kind == "trial_finished":
-            row = _trial_row(event, proposed.get(int(event["index"]), {}))
+        elif isinstance(event, TrialProposed):
+            proposed[event.index] = event
+        elif isinstance(event, TrialFinished):
+            row = _trial_row(event, proposed.get(event.index))
             finished[row.index] = row  # a re-run trial replaces its earlier record
-        elif kind == "noise_floor":
-            data.noise_values = [float(v) for v in event.get("values", []) if _finite(v)]
-            floor = event.get("floor")
-            data.noise_floor = float(floor) if _finite(floor) else None
-            data.noise_method = str(event.get("method", ""))
-        elif kind == "policy_changed":
+        elif isinstance(event, NoiseFloor):
+            data.noise_values = [float(v) for v in event.values if _finite(v)]
+            data.noise_floor = float(event.floor) if _finite(event.floor) else None
+            data.noise_method = event.method
+        elif isinstance(event, PolicyChanged):
             data.policy_changes.append(event)
-        elif kind == "research_started":
-            session = int(event.get("session", len(sessions)))
+        elif isinstance(event, ResearchStarted):
+            session = event.session if event.was_set("session") else len(sessions)
             sessions[session] = SessionRow(
                 session=session,
-                trigger=str(event.get("trigger", "")),
-                iteration=int(event.get("iteration", 0)),
+                trigger=event.trigger,
+                iteration=event.iteration,
                 outcome="",
                 mechanism="",
                 reason="",
             )
-            data.markers.append(Marker(int(event.get("iteration", 0)), "research", f"#{session}"))
-        elif kind == "research_finished":
-            session = int(event.get("session", -1))
+            data.markers.append(Marker(event.iteration, "research", f"#{session}"))
+        elif isinstance(event, ResearchFinished):
+            session = event.session if event.was_set("session") else -1
             started = sessions.get(session)
             sessions[session] = SessionRow(
                 session=session,
                 trigger=started.trigger if started else "",
                 iteration=started.iteration if started else 0,
-                outcome=str(event.get("outcome", "")),
-                mechanism=str(event.get("mechanism") or ""),
-                reason=str(event.get("reason") or ""),
+                outcome=event.outcome,
+                mechanism=event.mechanism,
+                reason=event.reason,
             )
-        elif kind == "gate_verdict":
+        elif isinstance(event, GateVerdict):
             data.gate_verdicts.append(event)
-        elif kind == "mechanism_promoted":
-            data.markers.append(
-                Marker(int(event.get("active_from", 0)), "promoted", str(event.get("name", "")))
-            )
-        elif kind == "mechanism_reverted":
-            data.markers.append(
-                Marker(int(event.get("iteration", 0)), "reverted", str(event.get("name", "")))
-            )
-        elif kind == "context_reset":  # group R's restart of the Level-1 context
-            at = int(event.get("from_index", 0))
-            data.markers.append(Marker(at, "restart", str(event.get("trigger", ""))))
-        elif kind == "llm_call":
+        elif isinstance(event, MechanismPromoted):
+            data.markers.append(Marker(event.active_from, "promoted", event.name))
+        elif isinstance(event, MechanismReverted):
+            data.markers.append(Marker(event.iteration, "reverted", event.name))
+        elif isinstance(event, ContextReset):  # group R's restart of the Level-1 context
+            data.markers.append(Marker(event.from_index, "restart", event.trigger))
+        elif isinstance(event, LlmCallEvent):
             data.llm_calls.append(_llm_call(event))
-        elif kind == "study_finished":
+        elif isinstance(event, StudyFinished):
             data.summary = event
     data.trials = [finished[i] for i in sorted(finished)]
     data.research = [sessions[s] for s in sorted(sessions)]
     return data
 
 
-def _trial_row(event: dict[str, Any], proposal: dict[str, Any]) -> TrialRow:
-    result = event.get("result") or {}
+def _trial_row(event: TrialFinished, proposal: TrialProposed | None) -> TrialRow:
+    result = event.result
     spec = result.get("spec") or {}
-    value = result.get("value", result.get("val_bpb"))
-    best = event.get("best_value", event.get("best_val_bpb"))
+    value, best = event.value, event.best
     return TrialRow(
-        index=int(event["index"]),
+        index=event.index,
         status=str(result.get("status", "crashed")),
         value=float(value) if _finite(value) else None,
-        kept=bool(event.get("kept", False)),
+        kept=event.kept,
         best_value=float(best) if _finite(best) else None,
-        source=str(event.get("source") or proposal.get("source") or ""),
-        fired=tuple(str(n) for n in (event.get("fired") or proposal.get("fired") or [])),
-        config=dict(spec.get("config") or proposal.get("config") or {}),
-        changes=dict(proposal.get("changes") or {}),
-        hypothesis=str(proposal.get("hypothesis") or ""),
+        source=event.source or (proposal.source if proposal else ""),
+        fired=tuple(event.fired or (proposal.fired if proposal else [])),
+        config=dict(spec.get("config") or (proposal.config if proposal else {})),
+        changes=dict(proposal.changes if proposal else {}),
+        hypothesis=proposal.hypothesis if proposal else "",
         preset=str(spec.get("preset") or ""),
         train_seconds=float(result.get("train_seconds") or 0.0),
         error=str(result.get("error") or ""),
-        finished_at=_time(event.get("ts")),
+        finished_at=_time(event.ts),
     )
 
 
-def _llm_call(event: dict[str, Any]) -> LlmCall:
-    def number(name: str) -> float:
-        value = event.get(name)
+def _llm_call(event: LlmCallEvent) -> LlmCall:
+    def number(value: float | None) -> float:
         return float(value) if _finite(value) else 0.0
 
     return LlmCall(
-        at=_time(event.get("ts")),
-        role=str(event.get("role", "")),
-        model=str(event.get("model", "")),
-        tokens=int(number("prompt_tokens") + number("completion_tokens")),
-        cost_usd=number("cost_usd"),
-        latency_s=number("latency_s"),
-        ok=bool(event.get("ok", True)),
+        at=_time(event.ts),
+        role=event.role,
+        model=event.model,
+        tokens=event.prompt_tokens + event.completion_tokens,
+        cost_usd=number(event.cost_usd),
+        latency_s=number(event.latency_s),
+        ok=event.ok,
     )

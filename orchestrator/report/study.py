@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.events import StudyFinished
 from orchestrator.report import plots
 from orchestrator.report.data import RunData, load_run
 from orchestrator.report.document import Document
@@ -122,10 +123,11 @@ def _summary(doc: Document, run: RunData) -> None:
         ["Level-1 context resets", str(sum(1 for m in run.markers if m.kind == "restart"))],
         ["LLM calls / cost", f"{len(run.llm_calls)} / ${run.llm_cost_usd:.4f}"],
     ]
-    reruns = (run.summary or {}).get("final_reruns") or []
+    summary = run.summary or StudyFinished()
+    reruns = summary.final_reruns
     if reruns:
         rows.append(["best re-run on other seeds", ", ".join(fmt(float(v)) for v in reruns)])
-    base_reruns = (run.summary or {}).get("baseline_reruns") or []
+    base_reruns = summary.baseline_reruns
     if base_reruns:
         rows.append(
             ["baseline re-run on the same seeds", ", ".join(fmt(float(v)) for v in base_reruns)]
@@ -135,13 +137,12 @@ def _summary(doc: Document, run: RunData) -> None:
         rows.append(
             [f"improvement on fresh seeds ({gap} of the re-run means)", fmt(gain, signed=True)]
         )
-    summary = run.summary or {}
-    if summary.get("test_best") is not None or summary.get("test_baseline") is not None:
+    if summary.test_best is not None or summary.test_baseline is not None:
         rows.append(
             [
                 f"held-out test split: best / baseline / improvement ({gap})",
-                f"{fmt(summary.get('test_best'))} / {fmt(summary.get('test_baseline'))} / "
-                f"{fmt(summary.get('test_improvement'), signed=True)}",
+                f"{fmt(summary.test_best)} / {fmt(summary.test_baseline)} / "
+                f"{fmt(summary.test_improvement, signed=True)}",
             ]
         )
     doc.table(["", "value"], rows)

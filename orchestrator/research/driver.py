@@ -13,13 +13,25 @@ from __future__ import annotations
 import importlib.util
 import statistics
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
-from orchestrator.journal import RESEARCH_SKIPPED, Journal, read_events
+from orchestrator.events import (
+    Event,
+    LlmCall,
+    MechanismPromoted,
+    MechanismReverted,
+    ResearchFinished,
+    ResearchSkipped,
+    ResearchStarted,
+    TrialFinished,
+    TrialProposed,
+)
+from orchestrator.journal import Journal, read_events
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
@@ -109,11 +121,11 @@ class Level2Driver:
             self._memory = self._restore(state, journal)
         memory = self._memory
 
-        def emit(event_type: str, **fields: Any) -> dict[str, Any]:
-            event = journal.append(event_type, **fields)
+        def emit(event: Event) -> Event:
+            journal.append(event)
             state.apply(event)
-            if event_type == "mechanism_reverted":
-                memory.reverted_shas.append(fields.get("sha", ""))
+            if isinstance(event, MechanismReverted):
+                memory.reverted_shas.append(event.sha)
             return event
 
         finished = [t.as_trial() for t in state.ordered() if t.finished]  # effect breaker
@@ -125,10 +137,9 @@ class Level2Driver:
                 if reason:
                     memory.skipped = reason
                     journal.append(
-                        RESEARCH_SKIPPED,
-                        trigger=trigger,
-                        iteration=state.next_index(),
-                        reason=reason,
+                        ResearchSkipped(
+                            trigger=trigger, iteration=state.next_index(), reason=reason
+                        )
                     )
                 else:
                     self._start(state, journal, trigger)
@@ -149,11 +160,13 @@ class Level2Driver:
             self._closed.set()
             if self._journal is not None and self._current is not None:
                 self._journal.append(
-                    "research_finished",
-                    session=self._current,
-                    outcome="discarded",
-                    mechanism="",
-                    reason=f"the study ended while the session was still running ({CLOSE_WAIT_S:g} s)",
+                    ResearchFinished(
+                        session=self._current,
+                        outcome="discarded",
+                        mechanism="",
+                        reason="the study ended while the session was still running "
+                        f"({CLOSE_WAIT_S:g} s)",
+                    )
                 )
         self._closed.set()
         self._release_sandbox()
@@ -185,14 +198,14 @@ class Level2Driver:
         memory.last_session_at = sum(1 for t in state.search_trials() if t.finished)
         session = memory.sessions
         iteration = state.next_index()
-        journal.append("research_started", session=session, trigger=trigger, iteration=iteration)
+        journal.append(ResearchStarted(session=session, trigger=trigger, iteration=iteration))
         brief = self._brief(state, session, trigger, iteration)
         agent = self.agent or self._make_agent(journal)
 
-        def emit(event_type: str, **fields: Any) -> dict[str, Any] | None:
+        def emit(event: Event) -> Event | None:
             if self._closed.is_set():  # the study is over: nothing may land after its end
                 return None
-            return journal.append(event_type, **fields)
+            return journal.append(event)
 
         runner = ResearchSession(
             brief,
@@ -261,67 +274,78 @@ class Level2Driver:
     def _restore(self, state: StudyState, journal: Journal) -> _Memory:
         """Sessions, verdicts and live mechanisms of an interrupted run, from its journal."""
         memory = _Memory()
-        live: dict[str, dict[str, Any]] = {}
+        live: dict[str, MechanismPromoted] = {}
         for e in read_events(journal.path):
-            kind = e.get("type")
-            if kind == "research_started":
-                memory.sessions = max(memory.sessions, int(e.get("session", 0)))
+            if isinstance(e, ResearchStarted):
+                memory.sessions = max(memory.sessions, e.session)
                 done_before = sum(
-                    1
-                    for t in state.search_trials()
-                    if t.finished and t.index < int(e.get("iteration", 0))
+                    1 for t in state.search_trials() if t.finished and t.index < e.iteration
                 )
                 memory.last_session_at = done_before
-            elif kind == RESEARCH_SKIPPED:
-                memory.skipped = str(e.get("reason", "skipped"))
-            elif kind == "research_finished" and e.get("outcome") == "rejected":
-                memory.rejected.append(e.get("mechanism", ""))
-            elif kind == "mechanism_promoted":
-                memory.promoted.append(e["name"])
-                live[e["name"]] = e
-                for old in e.get("supersedes", []):
+            elif isinstance(e, ResearchSkipped):
+                memory.skipped = e.reason or "skipped"
+            elif isinstance(e, ResearchFinished) and e.outcome == "rejected":
+                memory.rejected.append(e.mechanism)
+            elif isinstance(e, MechanismPromoted):
+                memory.promoted.append(e.name)
+                live[e.name] = e
+                for old in e.supersedes:
                     live.pop(old, None)
-            elif kind == "mechanism_reverted":
-                live.pop(e["name"], None)
-                memory.reverted_shas.append(e.get("sha", ""))
+            elif isinstance(e, MechanismReverted):
+                live.pop(e.name, None)
+                memory.reverted_shas.append(e.sha)
         for name, e in live.items():
             try:
-                stored = load_mechanism(self.run_dir, name, e["sha"], e["path"])
+                stored = load_mechanism(self.run_dir, name, e.sha, e.path)
             except StoreError as exc:
-                event = journal.append(
-                    "mechanism_reverted",
-                    name=name,
-                    sha=e.get("sha", ""),
-                    iteration=state.next_index(),
-                    reason=f"cannot restore on resume: {exc}",
-                    failures=0,
+                reverted = journal.append(
+                    MechanismReverted(
+                        name=name,
+                        sha=e.sha,
+                        iteration=state.next_index(),
+                        reason=f"cannot restore on resume: {exc}",
+                        failures=0,
+                    )
                 )
-                state.apply(event)
+                state.apply(reverted)
                 continue
             self.host.restore(
                 LiveMechanism(
                     stored=stored,
-                    session=e.get("session"),
-                    active_from=e.get("active_from", 0),
-                    hooks=tuple(e.get("hooks") or HOOKS),
+                    session=e.session,
+                    active_from=e.active_from,
+                    hooks=tuple(e.hooks or HOOKS),
                 )
             )
         return memory
 
 
-def _seconds(events: list[dict[str, Any]], start: str, end: str, key: str) -> list[float]:
+def _seconds(
+    events: list[Event],
+    start: type[Event],
+    end: type[Event],
+    key: Callable[[Any], int],
+) -> list[float]:
     """Durations between paired events (``start`` then ``end`` with the same ``key``)."""
-    began: dict[Any, datetime] = {}
+    began: dict[int, datetime] = {}
     out: list[float] = []
     for e in events:
-        if e.get("type") == start:
-            began[e.get(key)] = datetime.fromisoformat(e["ts"])
-        elif e.get("type") == end and e.get(key) in began:
-            out.append((datetime.fromisoformat(e["ts"]) - began.pop(e.get(key))).total_seconds())
+        if isinstance(e, start):
+            began[key(e)] = datetime.fromisoformat(e.ts)
+        elif isinstance(e, end) and key(e) in began:
+            out.append((datetime.fromisoformat(e.ts) - began.pop(key(e))).total_seconds())
     return out
 
 
-def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> str:
+def _index(e: TrialProposed | TrialFinished) -> int:
+    return e.index
+
+
+def _session(e: ResearchStarted | ResearchFinished) -> int:
+    return e.session
+
+
+def session_would_be_wasted(state: StudyState, events: list[Event]) -> str:
     """Why a session started now could not shape MIN_TRIALS_AFTER_SESSION trials before
     the study ends ("" when it could): from the trials left and, when the session pays for
     LLM calls, from the journal's own timings."""
@@ -337,17 +361,15 @@ def session_would_be_wasted(state: StudyState, events: list[dict[str, Any]]) -> 
         # late one wastes nothing but a little CPU: only the trial count above applies.
         # Judging them by time would stop short studies of fast trials from ever researching.
         return ""
-    trial_s = _seconds(events, "trial_proposed", "trial_finished", "index")
+    trial_s = _seconds(events, TrialProposed, TrialFinished, _index)
     if not trial_s:
         return ""
     per_trial = statistics.mean(trial_s) / config.parallel_trials()
-    sessions = _seconds(events, "research_started", "research_finished", "session")
+    sessions = _seconds(events, ResearchStarted, ResearchFinished, _session)
     if sessions:
         session_s = statistics.mean(sessions)
     else:
-        latencies = [
-            float(e.get("latency_s") or 0.0) for e in events if e.get("type") == "llm_call"
-        ]
+        latencies = [e.latency_s for e in events if isinstance(e, LlmCall)]
         llm_s = statistics.mean(latencies) if latencies else 0.0
         session_s = SESSION_CALLS * llm_s + LADDER_ESTIMATE_S
     budget_s = (left - MIN_TRIALS_AFTER_SESSION) * per_trial

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.agent.base import AGENT_FAILURES
+from orchestrator.events import Event, GateVerdict, ResearchFinished, ResearchRound
 from orchestrator.mechanisms.host import Promotion
 from orchestrator.mechanisms.store import safe_name, source_sha, store_mechanism
 from orchestrator.research import prompts
@@ -73,7 +74,7 @@ class SessionOutcome:
     missing: tuple[str, ...] = ()
 
 
-Emit = Callable[..., Any]
+Emit = Callable[[Event], Any]  # journal the event (None once the study has ended)
 # What ends a session as "failed" without stopping the study: the agent failed for good
 # (LLM down, cost cap, invalid replies), the sandbox is unreachable, or the run folder
 # cannot be written. Anything else is a bug and is raised (see ResearchSession.run).
@@ -119,11 +120,12 @@ class ResearchSession:
 
     def _round(self, name: str, summary: str, payload: dict[str, Any]) -> None:
         self.emit(
-            "research_round",
-            session=self.brief.session,
-            round=name,
-            summary=clean_text(summary, 300),  # LLM text: shown by status and reports
-            payload=payload,
+            ResearchRound(
+                session=self.brief.session,
+                round=name,
+                summary=clean_text(summary, 300),  # LLM text: shown by status and reports
+                payload=payload,
+            )
         )
 
     def run(self) -> SessionOutcome:
@@ -141,12 +143,13 @@ class ResearchSession:
 
     def _finished(self, outcome: SessionOutcome) -> None:
         self.emit(
-            "research_finished",
-            session=self.brief.session,
-            outcome=outcome.outcome,
-            mechanism=clean_text(outcome.mechanism, 64),
-            reason=clean_text(outcome.reason, 500),
-            missing_packages=list(outcome.missing),
+            ResearchFinished(
+                session=self.brief.session,
+                outcome=outcome.outcome,
+                mechanism=clean_text(outcome.mechanism, 64),
+                reason=clean_text(outcome.reason, 500),
+                missing_packages=list(outcome.missing),
+            )
         )
 
     def _run(self) -> SessionOutcome:
@@ -221,17 +224,18 @@ class ResearchSession:
             if missing:
                 reason = f"needs {', '.join(missing)}, not shipped in the sandbox: {reason}"
             self.emit(
-                "gate_verdict",
-                session=self.brief.session,
-                mechanism=name,
-                attempt=attempt,
-                accepted=verdict.accepted,
-                stage=verdict.stage,
-                reason=reason,
-                sha=sha,
-                path=self._keep_attempt(name, attempt, sha, source),
-                missing_packages=missing,
-                seconds=round(time.monotonic() - started, 3),
+                GateVerdict(
+                    session=self.brief.session,
+                    mechanism=name,
+                    attempt=attempt,
+                    accepted=verdict.accepted,
+                    stage=verdict.stage,
+                    reason=reason,
+                    sha=sha,
+                    path=self._keep_attempt(name, attempt, sha, source),
+                    missing_packages=missing,
+                    seconds=round(time.monotonic() - started, 3),
+                )
             )
             if verdict.accepted:
                 stored = store_mechanism(self.run_dir, name, source)

@@ -9,20 +9,21 @@ import pytest
 
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
+from orchestrator.events import TrialFinished, TrialProposed
 from orchestrator.journal import Journal, read_events
 
 
 def test_torn_last_line_is_ignored_and_truncated_on_reopen(tmp_path: Path) -> None:
     with Journal(tmp_path) as journal:
-        journal.append("trial_proposed", index=0)
-        journal.append("trial_finished", index=0)
+        journal.append(TrialProposed(index=0))
+        journal.append(TrialFinished(index=0))
     path = tmp_path / "events.jsonl"
     with open(path, "a") as fh:
         fh.write('{"seq": 2, "type": "trial_prop')  # kill -9 mid-write
     assert [e["seq"] for e in read_events(path)] == [0, 1]
     with Journal(tmp_path) as journal:
-        event = journal.append("trial_proposed", index=1)
-    assert event["seq"] == 2
+        event = journal.append(TrialProposed(index=1))
+    assert event.seq == 2
     lines = path.read_text().splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2]
 

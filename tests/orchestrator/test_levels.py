@@ -146,12 +146,13 @@ def test_llm_down_for_good_falls_back_to_the_builtin_agent_and_says_so(tmp_path:
 
 
 def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> None:
+    from orchestrator.events import NoiseFloor, PolicyChanged
     from orchestrator.levels.facts import study_facts
     from orchestrator.levels.level1 import build_prompt
 
     state = state_with_baseline()
-    state.apply({"type": "noise_floor", "values": [5.0, 5.02], "floor": 0.028})
-    state.apply({"type": "policy_changed", "policy": {"focus": ["MATRIX_LR"], "step_scale": 0.5}})
+    state.apply(NoiseFloor(values=[5.0, 5.02], floor=0.028))
+    state.apply(PolicyChanged(policy={"focus": ["MATRIX_LR"], "step_scale": 0.5}))
     guidance = [{"mechanism": "ucb", "hint": "try WD\x1b[2J\u202e", "focus": ["WEIGHT_DECAY"]}]
     _, user, _ = build_prompt(
         state.context(1), state.policy, guidance, [], facts=study_facts(state.config, state)

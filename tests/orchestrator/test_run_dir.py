@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.commands.study import default_run_dir
+from orchestrator.events import StudyFinished, StudyStarted
 from orchestrator.journal import Journal
 
 
 def _study(root: Path, name: str, *, finished: bool) -> None:
     journal = Journal(root / name / "events.jsonl")
-    journal.append("study_started", study=name)
+    journal.append(StudyStarted(study=name))
     if finished:
-        journal.append("study_finished", best=None)
+        journal.append(StudyFinished(best=None))
     journal.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.events import Event
 from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
 from orchestrator.research import library
 from orchestrator.state import rebuild_state
@@ -51,8 +52,8 @@ def test_one_sandbox_call_per_stage_and_the_breaker_reverts_at_the_boundary(tmp_
     host = LiveMechanismHost(client, max_failures=3)
     journaled: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(kind: str, **fields: Any) -> None:
-        journaled.append((kind, fields))
+    def emit(event: Event) -> None:
+        journaled.append(as_pair(event))
 
     ucb, gp = library()["ucb_bandit"], library()["gp_expected_improvement"]
     _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
@@ -87,7 +88,7 @@ def test_a_promotion_that_supersedes_an_active_mechanism_reverts_it(tmp_path: An
     journaled: list[tuple[str, dict[str, Any]]] = []
     ucb, lhs = library()["ucb_bandit"], library()["latin_hypercube"]
     _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
-    host.boundary(0, lambda kind, **fields: journaled.append((kind, fields)))
+    host.boundary(0, lambda event: journaled.append(as_pair(event)))
     host.queue_promotion(
         Promotion(
             stored=store_mechanism(tmp_path, lhs.name, lhs.source),
@@ -95,7 +96,7 @@ def test_a_promotion_that_supersedes_an_active_mechanism_reverts_it(tmp_path: An
             supersedes=("ucb_bandit", "never_existed"),
         )
     )
-    promoted, reverted = host.boundary(5, lambda kind, **fields: journaled.append((kind, fields)))
+    promoted, reverted = host.boundary(5, lambda event: journaled.append(as_pair(event)))
     assert (promoted, reverted) == (["latin_hypercube"], ["ucb_bandit"])
     assert host.active() == ["latin_hypercube"]
     kinds = [(kind, fields.get("name")) for kind, fields in journaled]
@@ -114,10 +115,16 @@ def test_a_sandbox_outage_is_not_held_against_the_mechanisms(tmp_path: Any) -> N
     host = LiveMechanismHost(RunnerClient("redis://127.0.0.1:1/0", "nowhere"), max_failures=3)
     ucb = library()["ucb_bandit"]
     _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
-    host.boundary(0, lambda kind, **fields: None)
+    host.boundary(0, lambda event: None)
     ctx = rebuild_state(StudyConfig.from_dict({"name": "outage", "iterations": 3}), []).context(0)
     for _ in range(4):
         out = host.guide(ctx)
         assert out.fired == [] and "sandbox unavailable" in out.errors[0]
     assert host.active() == ["ucb_bandit"] and host.live()[0].failures == 0
-    assert host.boundary(1, lambda kind, **fields: None) == ([], [])
+    assert host.boundary(1, lambda event: None) == ([], [])
+
+
+def as_pair(event: Event) -> tuple[str, dict[str, Any]]:
+    """An emitted event as (type, the fields its writer set)."""
+    record = event.record()
+    return record.pop("type"), {k: v for k, v in record.items() if k not in ("seq", "ts")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator import journal as ev
+from orchestrator.events import TrialFinished, TrialProposed
 from orchestrator.research.replays import recent_contexts
 from orchestrator.state import StudyState
 from sandbox.api import Context
@@ -18,18 +18,17 @@ def _state(trials: int) -> StudyState:
     for i in range(trials):
         changes = {} if i == 0 else {"MATRIX_LR": 0.01 * i}
         state.apply(
-            {
-                "type": ev.TRIAL_PROPOSED,
-                "index": i,
-                "config": {**defaults, **changes},
-                "changes": changes,
-                "source": "baseline" if i == 0 else "llm",
-                "hypothesis": "baseline: the defaults" if i == 0 else f"raise MATRIX_LR to {i}",
-            }
+            TrialProposed(
+                index=i,
+                config={**defaults, **changes},
+                changes=changes,
+                source="baseline" if i == 0 else "llm",
+                hypothesis="baseline: the defaults" if i == 0 else f"raise MATRIX_LR to {i}",
+            )
         )
         val = 2.0 - 0.01 * i if i % 3 != 2 else None
         result = {"status": "ok" if val else "crashed", "val_bpb": val, "value": val}
-        state.apply({"type": ev.TRIAL_FINISHED, "index": i, "result": result, "kept": bool(val)})
+        state.apply(TrialFinished(index=i, result=result, kept=bool(val)))
     return state
 
 

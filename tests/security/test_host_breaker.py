@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.events import Event
 from orchestrator.journal import Journal, read_events
 from orchestrator.levels.arbiter import Choice
 from orchestrator.levels.hooks import BoundaryUpdate
@@ -195,15 +196,21 @@ def test_a_mechanism_whose_calls_keep_running_slow_is_reverted(tmp_path: Path) -
     try:
         stored = store_mechanism(tmp_path, "sloth", SLOW)
         host.queue_promotion(Promotion(stored=stored, hooks=("guide",)))
-        host.boundary(0, lambda kind, **f: journaled.append((kind, f)))
+        host.boundary(0, lambda event: journaled.append(as_pair(event)))
         for _ in range(3):
             out = host.guide(state.context(0))
             assert out.fired == ["sloth"] and not out.errors  # valid output every time
         assert host.active() == []  # tripped: no longer called
-        _, reverted = host.boundary(1, lambda kind, **f: journaled.append((kind, f)))
+        _, reverted = host.boundary(1, lambda event: journaled.append(as_pair(event)))
     finally:
         host.client.close()
     assert reverted == ["sloth"]
     kind, fields = journaled[-1]
     assert kind == "mechanism_reverted" and fields["breaker"] == BREAKER_SLOW_CALLS
     assert "module load included" in fields["reason"]
+
+
+def as_pair(event: Event) -> tuple[str, dict[str, Any]]:
+    """An emitted event as (type, the fields its writer set)."""
+    record = event.record()
+    return record.pop("type"), {k: v for k, v in record.items() if k not in ("seq", "ts")}

@@ -12,6 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.events import (
+    GateVerdict,
+    MechanismPromoted,
+    MechanismReverted,
+    ResearchFinished,
+    StudyStarted,
+)
 from orchestrator.journal import Journal, read_events
 from orchestrator.levels.level1 import build_prompt
 from orchestrator.levels.policy import SearchPolicy
@@ -190,21 +197,22 @@ def test_status_and_live_view_show_hostile_journal_text_clean(
     evil = EVIL.encode().decode("unicode_escape")
     config = StudyConfig.from_dict({"name": "hygiene", "iterations": 3})
     with Journal(tmp_path) as journal:
-        journal.append("study_started", config=config.model_dump(mode="json"), agent="builtin")
+        journal.append(StudyStarted(config=config.model_dump(mode="json"), agent="builtin"))
         journal.append(
-            "gate_verdict",
-            session=1,
-            mechanism="loud",
-            attempt=0,
-            accepted=False,
-            stage="contract",
-            reason="failed " + evil,
+            GateVerdict(
+                session=1,
+                mechanism="loud",
+                attempt=0,
+                accepted=False,
+                stage="contract",
+                reason="failed " + evil,
+            )
         )
         journal.append(
-            "mechanism_promoted", name="loud", sha="abc", path="m.py", active_from=1, hooks=[]
+            MechanismPromoted(name="loud", sha="abc", path="m.py", active_from=1, hooks=[])
         )
-        journal.append("mechanism_reverted", name="loud", sha="abc", iteration=2, reason=evil)
-        journal.append("research_finished", session=1, outcome="failed", mechanism="", reason=evil)
+        journal.append(MechanismReverted(name="loud", sha="abc", iteration=2, reason=evil))
+        journal.append(ResearchFinished(session=1, outcome="failed", mechanism="", reason=evil))
     status = subprocess.run(
         [*bilevel_cli, "status", str(tmp_path)],
         capture_output=True,
