@@ -120,6 +120,8 @@ def format_history(
     for t in shown:
         value = trial_value(t)
         metric = f"{metric_name}={value:.5f}" if value is not None else f"{metric_name}=-"
+        if t["status"] == "pruned":  # orchestrator/pruning.py: no final value, a failed direction
+            metric += " (stopped early: its loss trailed the incumbent's by far)"
         diff = {k: v for k, v in t["config"].items() if defaults.get(k) != v}
         tags = " KEPT" if t["kept"] else ""
         lines.append(

@@ -60,6 +60,7 @@ STATUS_COLOURS = {
     "timeout": OKABE_ITO["yellow"],
     "invalid": OKABE_ITO["purple"],
     "crashed": OKABE_ITO["black"],
+    "pruned": OKABE_ITO["sky"],  # stopped early as doomed (orchestrator/pruning.py)
 }
 # 150 dpi at ~7 in wide: sharp on a laptop screen and in a two-column paper.
 DPI = 150
