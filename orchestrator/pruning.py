@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from trainer.progress import FRACTION, SMOOTH_LOSS, loss_at
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ PATIENCE = 2
 PRUNABLE_KINDS = frozenset({"gpt"})
 # Trial sources that are measurements, not search: never pruned (the incumbent's own
 # re-runs, the noise floor, the baseline, the test scorings).
-NEVER_PRUNED_SOURCES = frozenset(
-    {"baseline", "noise", "reseed", "reseed-baseline", "test-best", "test-baseline"}
-)
+NEVER_PRUNED_SOURCES = frozenset({BASELINE_SOURCE, *NON_SEARCH_SOURCES})
 
 
 class PruningConfig(BaseModel):

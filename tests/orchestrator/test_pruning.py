@@ -90,6 +90,54 @@ def test_pruning_is_off_in_every_ablation_group() -> None:
         assert not group_config(base, group, 0).pruning_active(), group
 
 
+def test_curve_recorder_and_interpolation() -> None:
+    from trainer.progress import CURVE_STEP, CurveRecorder, loss_at
+
+    fine, coarse = CurveRecorder(), CurveRecorder()
+    for step in range(1, 101):  # 100 steps: one point per 5 steps
+        fine.update(step / 100, 5.0)
+    for step in range(1, 5):  # 4 steps: a point per step, never two at one fraction
+        coarse.update(step / 4, 5.0)
+    assert len(fine.curve()) == round(1 / CURVE_STEP) and fine.curve()[-1] == [1.0, 5.0]
+    assert [f for f, _ in coarse.curve()] == [0.25, 0.5, 0.75, 1.0]
+    curve = [[0.25, 6.0], [0.5, 4.0], [1.0, 3.0]]
+    assert loss_at(curve, 0.2) is None and loss_at([], 0.5) is None
+    assert loss_at(curve, 0.375) == pytest.approx(5.0) and loss_at(curve, 1.0) == 3.0
+
+
+def test_the_verdict_follows_the_metric_direction() -> None:
+    from orchestrator.metric import Metric
+    from orchestrator.state import StudyState, TrialRecord
+
+    config = StudyConfig.from_dict({"name": "g", "iterations": 3})
+    curve = [[0.25, 0.80], [0.5, 0.85], [1.0, 0.90]]  # an accuracy-like curve: higher is better
+    state = StudyState(config=config, noise_floor=0.01)
+    best = TrialRecord(index=0, config={"a": 1}, value=0.9, status="ok", kept=True, source="baseline",
+                       result={"curve": curve})  # fmt: skip
+    state.trials[0], state.best_index = best, 0
+    trial = TrialRecord(index=1, config={"a": 2}, source="llm")
+    state.trials[1] = trial
+    up = Pruner(config.pruning, Metric("acc", "maximize"))
+    assert up.judge(state, best, trial, 0.5, 0.40) is not None  # far below: doomed
+    assert up.judge(state, best, trial, 0.5, 0.99) is None  # above the incumbent
+    assert up.judge(state, best, trial, 0.2, 0.10) is None  # before min_fraction
+    down = Pruner(config.pruning, Metric("loss", "minimize"))
+    assert down.judge(state, best, trial, 0.5, 0.99) is not None
+    assert down.judge(state, best, trial, 0.5, 0.40) is None
+    for source in ("baseline", "noise", "reseed", "reseed-baseline", "test-best"):
+        rerun = trial.model_copy(update={"source": source})
+        assert up.judge(state, best, rerun, 0.5, 0.0) is None, source
+    same = trial.model_copy(update={"config": best.config})  # the incumbent's own config
+    assert up.judge(state, best, same, 0.5, 0.0) is None
+    # Two reports beyond the margin in a row prune; one does not.
+    progress = {1: {"progress": 0.5, "smooth_loss": 0.4, "elapsed_s": 2.0}}
+    assert up.check(state, progress) == []
+    pruned = up.check(state, {1: {**progress[1], "progress": 0.55}})
+    assert [i for i, _ in pruned] == [1] and pruned[0][1].saved_s == pytest.approx(
+        2.0 * 0.45 / 0.55
+    )
+
+
 # ------------------------------------------------------------------------- real studies
 
 
