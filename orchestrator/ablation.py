@@ -24,80 +24,42 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orchestrator.ablation_groups import (
+    DEFAULT_GROUPS,
+    DEFAULT_REPEATS,
+    GROUPS,
+    NULL_L2_REASON,
+    Group,
+    parse_groups,
+)
 from orchestrator.errors import UserError
-from orchestrator.events import ResearchFinished, StudyFinished
+from orchestrator.events import StudyFinished
 
 if TYPE_CHECKING:
     from orchestrator.config import StudyConfig
-    from orchestrator.journal import E, Journal
-    from orchestrator.levels.hooks import BoundaryUpdate, MechanismHost, ResearchDriver
-    from orchestrator.state import StudyState
+    from orchestrator.levels.hooks import MechanismHost, ResearchDriver
     from orchestrator.summary import StudySummary
 
 
-@dataclass(frozen=True)
-class Group:
-    name: str
-    levels: str  # for tables and --help
-    policy: bool  # Level 1.5
-    research: bool  # Level 2 sessions run
-    restart: bool  # Level-1 context reset where Level 2 would run
-    discard: bool  # mechanisms that pass the ladder are dropped, never promoted
-    # Stop doomed trials early (orchestrator/pruning.py). Off in every group: the paper's
-    # groups A-D ran every trial to the end, and the controls R and N must run exactly as the
-    # groups they are compared with, or pruning would be part of the measured difference.
-    pruning: bool = False
-
-
-GROUPS: dict[str, Group] = {
-    g.name: g
-    for g in (
-        Group("A", "L1", policy=False, research=False, restart=False, discard=False),
-        Group("B", "L1 + L1.5", policy=True, research=False, restart=False, discard=False),
-        Group("C", "L1 + L1.5 + L2", policy=True, research=True, restart=False, discard=False),
-        Group("D", "L1 + L2", policy=False, research=True, restart=False, discard=False),
-        Group(
-            "R",
-            "L1 + L1.5 + restarts (control)",
-            policy=True,
-            research=False,
-            restart=True,
-            discard=False,
-        ),
-        Group(
-            "N",
-            "L1 + L1.5 + null L2 (control)",
-            policy=True,
-            research=True,
-            restart=False,
-            discard=True,
-        ),
-    )
-}
-# Every group by default: the controls are what make the comparison trustworthy.
-DEFAULT_GROUPS = "A,B,C,D,R,N"
-# The paper's repeats per group; see orchestrator.stats on what 3 can and cannot show.
-DEFAULT_REPEATS = 3
+# The group data lives in orchestrator.ablation_groups; these names stay importable here.
+__all__ = [
+    "DEFAULT_GROUPS",
+    "DEFAULT_REPEATS",
+    "GROUPS",
+    "NULL_L2_REASON",
+    "Group",
+    "RunOutcome",
+    "RunPlan",
+    "group_config",
+    "parse_groups",
+    "plan_runs",
+    "run_ablation",
+    "run_state",
+]
 MANIFEST = "ablation.json"
 JOURNAL = "events.jsonl"
-# Why a group-N mechanism never went live; written into its research_finished event.
-NULL_L2_REASON = "null Level 2 control (group N): passed the ladder, discarded by design"
-
-
-def parse_groups(text: str) -> list[str]:
-    """``"A, c,N"`` -> ``["A", "C", "N"]``; an unknown or repeated group is a UserError."""
-    names = [part.strip().upper() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in GROUPS]
-    if unknown or not names:
-        raise UserError(
-            f"unknown group(s) {', '.join(unknown) or '(none given)'} in --groups; "
-            f"choose from {', '.join(GROUPS)} (e.g. --groups A,C)"
-        )
-    if len(set(names)) != len(names):
-        raise UserError(f"--groups lists a group twice ({text}); name each group once")
-    return names
 
 
 @dataclass(frozen=True)
@@ -167,51 +129,10 @@ def check_manifest(base: StudyConfig, out: Path) -> None:
 
 # ---------------------------------------------------------------------------- Level 2 wiring
 
-# (config, run_dir) -> (mechanism host, research driver) for a study with Level 2 on. The
-# same factory ``bilevel study`` uses, so groups C/D run exactly what a user's study runs.
-Level2Factory = Callable[["StudyConfig", Path], tuple["MechanismHost", "ResearchDriver"]]
-
-
-class _DiscardingJournal:
-    """A journal view for group N's research driver: a session that would be promoted is
-    journaled as ``discarded`` with :data:`NULL_L2_REASON`; everything else passes through."""
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._journal, name)
-
-    def append(self, event: E) -> E:
-        if isinstance(event, ResearchFinished) and event.outcome == "promoted":
-            event.outcome, event.reason = "discarded", NULL_L2_REASON
-        return self._journal.append(event)
-
-
-class NullResearchDriver:
-    """Group N: Level 2's research driver with promotion switched off.
-
-    Sessions run on the same cadence and stagnation triggers with the same agent and gate
-    ladder; a module that passes is dropped before it reaches the host, so no mechanism is
-    ever live and no ``mechanism_promoted`` event is written.
-    """
-
-    def __init__(self, inner: ResearchDriver, host: Any) -> None:
-        self.inner = inner
-        # Level2Driver hands a module that passed the ladder to ``host.queue_promotion`` and
-        # nowhere else. Replacing that method on this run's own host instance is the whole
-        # switch: no hook in the driver, and the host is never shared with another run.
-        host.queue_promotion = self._drop
-
-    @staticmethod
-    def _drop(promotion: Any) -> None:
-        return None
-
-    def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
-        return self.inner.at_boundary(state, _DiscardingJournal(journal))  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        self.inner.close()
+# (config, run_dir, discard_reason=...) -> (mechanism host, research driver) for a study with
+# Level 2 on. The same factory ``bilevel study`` uses, so groups C/D run exactly what a user's
+# study runs; group N passes ``discard_reason`` (Level2Driver's switch for the null control).
+Level2Factory = Callable[..., tuple["MechanismHost", "ResearchDriver"]]
 
 
 def level2_for(
@@ -223,13 +144,9 @@ def level2_for(
         return None, None
     if factory is None:
         factory = default_level2_factory()
-    host, driver = factory(config, run_dir)
-    if spec.discard:
-        from orchestrator.levels.hooks import NoopMechanismHost
-
-        inner_host = getattr(driver, "host", host)
-        return NoopMechanismHost(), NullResearchDriver(driver, inner_host)
-    return host, driver
+    if spec.discard:  # sessions run in full; what passes the ladder is discarded, by design
+        return factory(config, run_dir, discard_reason=NULL_L2_REASON)
+    return factory(config, run_dir)
 
 
 def default_level2_factory() -> Level2Factory:

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
+from orchestrator.agent.factory import make_agent
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
 from orchestrator.dashboard.progress import ProgressFile
@@ -73,16 +74,6 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-def make_agent(config: StudyConfig, journal: Journal) -> Agent:
-    """The configured agent, after checking the key and the endpoint (UserError if not)."""
-    if config.llm.provider == "builtin":
-        return BuiltinAgent()
-    from orchestrator.agent.base import LLMAgent
-    from orchestrator.llm import LLMClient
-
-    return LLMAgent(LLMClient.from_config(config.llm, journal))
 
 
 def check_services(config: StudyConfig) -> None:

@@ -64,38 +64,6 @@ def llm_configured() -> bool:
 # ------------------------------------------------------------------------- our own methods
 
 
-class _SynchronousResearch:
-    """A Level 2 driver that finishes each session before the study plans the next trial."""
-
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.driver, name)
-
-    def at_boundary(self, state: Any, journal: Any) -> Any:
-        update = self.driver.at_boundary(state, journal)
-        self.driver.wait()
-        return update
-
-
-def _allow_synchronous_sessions() -> None:
-    """The driver skips a session that could not finish before the study ends, judged from
-    the journal's trial and session timings; a synchronous session costs no trials, so only
-    the trial-count part of that rule applies here."""
-    import orchestrator.research.driver as driver_module
-
-    original = driver_module.session_would_be_wasted
-    if getattr(original, "synchronous", False):
-        return
-
-    def trial_count_only(state: Any, events: list[dict[str, Any]]) -> str:
-        return original(state, [])
-
-    trial_count_only.synchronous = True  # type: ignore[attr-defined]
-    driver_module.session_would_be_wasted = trial_count_only
-
-
 def study_method(problem: Problem, method: str, seed: int, trials: int, work: Path) -> Run:
     from orchestrator.journal import read_events
     from orchestrator.study import run_study
@@ -124,9 +92,11 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
         from orchestrator.research.wiring import make_level2
         from sandbox.client import make_client
 
-        _allow_synchronous_sessions()
-        host, inner = make_level2(config, run_dir, client=make_client("direct", "process"))
-        driver = _SynchronousResearch(inner)
+        # Each session finishes before the study plans the next trial: a session costs no
+        # trials here, so only the trial-count part of the wasted-session rule applies.
+        host, driver = make_level2(
+            config, run_dir, client=make_client("direct", "process"), synchronous=True
+        )
     run_study(config, run_dir, mechanism_host=host, research=driver)
     metric = config.metric()
     finished = {

@@ -6,8 +6,10 @@ alongside its prompt. Level 1 is a coordinate search: it walks one tunable param
 (focus first, then the least-tried), keeps a direction that helped and reverses one that hurt. Level 1.5 freezes
 params whose moves keep failing and switches to exploitation when the search stalls.
 
-Roles are plain functions registered by name, so Level 2 adds ``explore``, ``critique``,
-``specify`` and ``generate`` from its own module with :func:`register_builtin_role`.
+Roles are plain functions by name. An agent plays Level 1 and 1.5 and the roles it is
+built with: Level 2 passes ``explore``, ``critique``, ``specify``, ``generate`` and ``repair``
+from its own module (:func:`orchestrator.research.builtin.level2_roles`). There is no
+registry shared between agents.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -59,23 +61,22 @@ FREEZE_AFTER_FAILED_MOVES = 3
 # Level 1.5: trials without improvement after which the search switches to exploit.
 STALL_TRIALS = 4
 
-_ROLES: dict[str, RoleFn] = {}
-
-
-def register_builtin_role(name: str, fn: RoleFn) -> None:
-    """Teach the built-in agent a role: ``fn(payload) -> dict`` matching the reply model."""
-    _ROLES[name] = fn
-
 
 class BuiltinAgent:
+    """Plays Level 1, Level 1.5 and the extra ``roles`` it is given (``fn(payload) -> dict``
+    matching the role's reply model)."""
+
     label = BUILTIN_LABEL
+
+    def __init__(self, roles: Mapping[str, RoleFn] | None = None) -> None:
+        self.roles: dict[str, RoleFn] = {"level1": level1, "level15": level15, **(roles or {})}
 
     def ask(
         self, role: str, *, system: str, user: str, payload: dict[str, Any], reply: type[T]
     ) -> T:
-        fn = _ROLES.get(role)
+        fn = self.roles.get(role)
         if fn is None:
-            raise KeyError(f"the built-in agent has no role {role!r}; known: {sorted(_ROLES)}")
+            raise KeyError(f"the built-in agent has no role {role!r}; known: {sorted(self.roles)}")
         return reply.model_validate(fn(payload))
 
 
@@ -325,7 +326,3 @@ def level15(payload: dict[str, Any]) -> dict[str, Any]:
         else "vary the params that produced kept improvements",
         "focus": focus,
     }
-
-
-register_builtin_role("level1", level1)
-register_builtin_role("level15", level15)

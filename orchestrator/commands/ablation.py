@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from orchestrator.ablation import DEFAULT_GROUPS, DEFAULT_REPEATS, GROUPS
+from orchestrator.ablation_groups import DEFAULT_GROUPS, DEFAULT_REPEATS, GROUPS
 
 if TYPE_CHECKING:
     from orchestrator.ablation import RunPlan

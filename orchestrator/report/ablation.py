@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import stats
-from orchestrator.ablation import GROUPS
+from orchestrator.ablation_groups import GROUPS
 from orchestrator.errors import UserError
 from orchestrator.events import StudyFinished
 from orchestrator.journal import JOURNAL_FILENAME as JOURNAL_NAME

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -225,9 +226,9 @@ ROLE_HANDLERS = {
 }
 
 
-def register_level2_roles() -> None:
-    """Teach the built-in agent the research roles (idempotent)."""
-    from orchestrator.agent import register_builtin_role
-
-    for role, handler in ROLE_HANDLERS.items():
-        register_builtin_role(role, lambda payload, h=handler: h(payload).model_dump(mode="json"))
+def level2_roles() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The research roles for the built-in agent: ``BuiltinAgent(level2_roles())``."""
+    return {
+        role: lambda payload, h=handler: h(payload).model_dump(mode="json")
+        for role, handler in ROLE_HANDLERS.items()
+    }

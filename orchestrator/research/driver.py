@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.agent.factory import make_agent
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     Event,
@@ -36,7 +37,7 @@ from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
-from orchestrator.research.builtin import register_level2_roles
+from orchestrator.research.builtin import level2_roles
 from orchestrator.research.replays import recent_contexts
 from orchestrator.research.rounds import ActiveSummary, Brief
 from orchestrator.research.session import (
@@ -96,7 +97,14 @@ class Level2Driver:
         agent: Asker | None = None,
         max_repairs: int = DEFAULT_MAX_REPAIRS,
         research: bool | None = None,
+        discard_reason: str = "",
+        synchronous: bool = False,
     ) -> None:
+        """``discard_reason``: when set, modules that pass the ladder are journaled as
+        discarded with it and never promoted (the ablation's null-Level-2 control, group N).
+        ``synchronous``: each session runs to its end inside :meth:`at_boundary`, and the
+        wasted-session rule counts trials only (a session then costs no trials; benchmarks).
+        """
         self.config = config
         self.run_dir = Path(run_dir)
         self.host = host
@@ -104,6 +112,8 @@ class Level2Driver:
         self.allowlist = allowlist
         self.agent = agent
         self.max_repairs = max_repairs
+        self.discard_reason = discard_reason
+        self.synchronous = synchronous
         self.research = config.levels.research if research is None else research
         self._memory: _Memory | None = None
         self._thread: threading.Thread | None = None
@@ -111,7 +121,6 @@ class Level2Driver:
         self._closed = threading.Event()
         self._current: int | None = None  # session number of the running session
         self._crash: BaseException | None = None  # a session's bug, raised in the study thread
-        register_level2_roles()  # the built-in agent learns explore/critique/specify/generate
 
     # ------------------------------------------------------------------ boundary
     def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
@@ -133,7 +142,9 @@ class Level2Driver:
         if self.research and not self.running() and not memory.skipped:
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
-                reason = session_would_be_wasted(state, read_events(journal.path))
+                # Synchronous sessions take no time from the trials: only the count matters.
+                events = [] if self.synchronous else read_events(journal.path)
+                reason = session_would_be_wasted(state, events)
                 if reason:
                     memory.skipped = reason
                     journal.append(
@@ -143,6 +154,9 @@ class Level2Driver:
                     )
                 else:
                     self._start(state, journal, trigger)
+                    if self.synchronous:
+                        self.wait()
+                        self._raise_crash()
         return BoundaryUpdate(promoted=promoted, reverted=reverted)
 
     def running(self) -> bool:
@@ -214,6 +228,7 @@ class Level2Driver:
             emit,
             self.run_dir,
             max_repairs=self.max_repairs,
+            discard_reason=self.discard_reason,
             blocked_shas=frozenset([m.stored.sha for m in self.host.live()] + memory.reverted_shas),
             replays=recent_contexts(state, iteration),
         )
@@ -235,9 +250,7 @@ class Level2Driver:
         self._thread.start()
 
     def _make_agent(self, journal: Journal) -> Asker:
-        from orchestrator.study import make_agent
-
-        self.agent = make_agent(self.config, journal)
+        self.agent = make_agent(self.config, journal, roles=level2_roles())
         return self.agent
 
     def _brief(self, state: StudyState, session: int, trigger: str, iteration: int) -> Brief:

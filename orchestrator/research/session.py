@@ -95,8 +95,12 @@ class ResearchSession:
         max_repairs: int = DEFAULT_MAX_REPAIRS,
         blocked_shas: frozenset[str] = frozenset(),
         replays: list[dict[str, Any]] | None = None,
+        discard_reason: str = "",
     ) -> None:
         self.brief = brief
+        # Non-empty: a module that passes the ladder is discarded with this reason instead
+        # of promoted (the ablation's null-Level-2 control); the session runs otherwise alike.
+        self.discard_reason = discard_reason
         self.agent = agent
         self.ladder = ladder
         self.emit = emit
@@ -237,6 +241,8 @@ class ResearchSession:
                     seconds=round(time.monotonic() - started, 3),
                 )
             )
+            if verdict.accepted and self.discard_reason:
+                return SessionOutcome("discarded", name, self.discard_reason)
             if verdict.accepted:
                 stored = store_mechanism(self.run_dir, name, source)
                 promotion = Promotion(

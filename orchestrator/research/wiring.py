@@ -76,8 +76,11 @@ def make_level2(
     agent: Any | None = None,
     max_failures: int = DEFAULT_MAX_FAILURES,
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    discard_reason: str = "",
+    synchronous: bool = False,
 ) -> tuple[LiveMechanismHost, Level2Driver]:
-    """The live host and the research driver for ``run_study(mechanism_host=, research=)``."""
+    """The live host and the research driver for ``run_study(mechanism_host=, research=)``;
+    ``discard_reason`` and ``synchronous`` are :class:`Level2Driver`'s options."""
     from sandbox.gate import allowed_modules
 
     if client is None:  # the study's own sandbox: never a weak one for LLM-written code
@@ -100,6 +103,8 @@ def make_level2(
         allowed_modules(),
         agent=agent,
         max_repairs=max_repairs,
+        discard_reason=discard_reason,
+        synchronous=synchronous,
     )
     return host, driver
 
