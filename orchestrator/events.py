@@ -86,8 +86,10 @@ class StudyStarted(Event):
     """A study started or resumed (each resume writes another)."""
 
     type: Literal["study_started"] = "study_started"
-    version: int = Field(1, description="journal format (`JOURNAL_VERSION`); absent means 1")
-    study: str = Field("", description="the study's name")
+    version: int = Field(
+        default=1, description="journal format (`JOURNAL_VERSION`); absent means 1"
+    )
+    study: str = Field(default="", description="the study's name")
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="the study file as a dict, overrides applied; `config.rq.redis_url` has "
@@ -96,15 +98,17 @@ class StudyStarted(Event):
         "(non-GPT) or the overrides (GPT)",
     )
     versions: dict[str, str] = Field(default_factory=dict, description="package → version")
-    hardware: str = Field("", description="machine, processor and CPU count")
-    agent: str = Field("", description="`builtin` or `openai:<model>`")
-    metric: str = Field("val_bpb", description="the metric's name (issue 12; absent: `val_bpb`)")
-    direction: Literal["minimize", "maximize"] = Field(
-        "minimize", description="`minimize` or `maximize` (issue 12; absent: `minimize`)"
+    hardware: str = Field(default="", description="machine, processor and CPU count")
+    agent: str = Field(default="", description="`builtin` or `openai:<model>`")
+    metric: str = Field(
+        default="val_bpb", description="the metric's name (issue 12; absent: `val_bpb`)"
     )
-    resumed: bool = Field(False, description="a `--resume` of an existing journal")
+    direction: Literal["minimize", "maximize"] = Field(
+        default="minimize", description="`minimize` or `maximize` (issue 12; absent: `minimize`)"
+    )
+    resumed: bool = Field(default=False, description="a `--resume` of an existing journal")
     run_id: str = Field(
-        "",
+        default="",
         description="hex, the same across resumes; part of every `trial_id` "
         "(`<study>-<run_id>-<index>`), so a resumed study adopts its own rq jobs",
     )
@@ -115,31 +119,35 @@ class LlmCall(Event):
 
     type: Literal["llm_call"] = "llm_call"
     role: str = Field(
-        "",
+        default="",
         description="`level1`, `level15`, `explore`, `critique`, `specify`, `generate` or "
         "`repair` (a JSON repair, or a research session's repair after a failed ladder)",
     )
-    provider: str = Field("", description="the client, e.g. `openai`")
-    model: str = Field("", description="the model asked")
-    prompt_hash: str = Field("", description="sha256 hex of the prompt")
+    provider: str = Field(default="", description="the client, e.g. `openai`")
+    model: str = Field(default="", description="the model asked")
+    prompt_hash: str = Field(default="", description="sha256 hex of the prompt")
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = Field(
-        None,
+        default=None,
         description="`null` when the model has no price (not in `orchestrator/prices.py`, "
         "none set with `llm.price_*_per_mtok`): the summary says `cost unknown` and "
         "`llm.token_cap` stops further calls instead of the dollar cap",
     )
     latency_s: float = 0.0
-    ok: bool = Field(True, description="false for a failed attempt")
-    error: str = Field("", description="a failed attempt's error (`HTTP 429`, `empty reply`, ...)")
-    attempt: int = Field(0, description="the retry's number, from 0")
+    ok: bool = Field(default=True, description="false for a failed attempt")
+    error: str = Field(
+        default="", description="a failed attempt's error (`HTTP 429`, `empty reply`, ...)"
+    )
+    attempt: int = Field(default=0, description="the retry's number, from 0")
     mode: str = Field(
-        "",
+        default="",
         description="`json_schema`, `json_object` or `text`: the rung of the fallback ladder "
         "the request used",
     )
-    transcript: str = Field("", description="the request and reply, relative to the run dir")
+    transcript: str = Field(
+        default="", description="the request and reply, relative to the run dir"
+    )
 
 
 class NoiseFloor(Event):
@@ -149,22 +157,23 @@ class NoiseFloor(Event):
     values: list[float] = Field(
         default_factory=list, description="the metric's values of the baseline repeats"
     )
-    floor: float | None = Field(None, description="the margin a change must beat")
-    method: str = Field("", description="how `floor` was computed")
+    floor: float | None = Field(default=None, description="the margin a change must beat")
+    method: str = Field(default="", description="how `floor` was computed")
 
 
 class TrialProposed(Event):
     """A trial planned and dispatched."""
 
     type: Literal["trial_proposed"] = "trial_proposed"
-    index: int = Field(0, description="the trial's index, from 0")
+    index: int = Field(default=0, description="the trial's index, from 0")
     changes: dict[str, Any] = Field(default_factory=dict, description="the changed params")
     config: dict[str, Any] = Field(default_factory=dict, description="the full config")
     hypothesis: str = Field(
-        "", description="why; starts with `[fallback: ...]` when the built-in agent stood in"
+        default="",
+        description="why; starts with `[fallback: ...]` when the built-in agent stood in",
     )
     source: str = Field(
-        "llm",
+        default="llm",
         description="`baseline`, `llm`, `builtin`, `mechanism:<name>` (search trials); "
         "`noise`, `reseed`, `reseed-baseline`, `test-best`, `test-baseline` (noise-aware "
         "acceptance's re-runs and held-out scorings)",
@@ -179,14 +188,16 @@ class TrialProposed(Event):
         default_factory=list,
         description="every mechanism that gave output while the trial was planned (issue 11)",
     )
-    seed: int | None = Field(None, description="the training seed (absent: the study's seed)")
+    seed: int | None = Field(
+        default=None, description="the training seed (absent: the study's seed)"
+    )
     rejected: list[Any] = Field(
         default_factory=list,
         description="why earlier proposals for this index were sent back (invalid values, "
         "mechanism screens)",
     )
     eval_split: str = Field(
-        "val",
+        default="val",
         description="`test` for the final held-out scorings, never kept or compared with "
         "search trials (absent: `val`)",
     )
@@ -198,30 +209,33 @@ class TrialFinished(Event):
     ``data_fingerprint``, ``software``, ``error``, ``spec`` and the timings."""
 
     type: Literal["trial_finished"] = "trial_finished"
-    index: int = Field(0, description="the trial's index")
+    index: int = Field(default=0, description="the trial's index")
     result: dict[str, Any] = Field(
         default_factory=dict,
         description="`TrialResult` as JSON; `status` is a string (`ok`, `crashed`, ... and any "
         "status a newer version adds), `value` is absent before issue 12 (use `val_bpb`)",
     )
-    kept: bool = Field(False, description="it became the incumbent")
+    kept: bool = Field(default=False, description="it became the incumbent")
     best_value: float | None = Field(
-        None, description="the incumbent's value after this trial (issue 12)"
+        default=None, description="the incumbent's value after this trial (issue 12)"
     )
     best_val_bpb: float | None = Field(
-        None, description="GPT: the same number as `best_value` (its only name before issue 12)"
+        default=None,
+        description="GPT: the same number as `best_value` (its only name before issue 12)",
     )
-    source: str = Field("llm", description="as in `trial_proposed`")
-    fired: list[str] | None = Field(None, description="as in `trial_proposed`")
-    attempts: int = Field(1, description="times the trial was dispatched (2 after a dead worker)")
+    source: str = Field(default="llm", description="as in `trial_proposed`")
+    fired: list[str] | None = Field(default=None, description="as in `trial_proposed`")
+    attempts: int = Field(
+        default=1, description="times the trial was dispatched (2 after a dead worker)"
+    )
     refused: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="a result recorded as `invalid` because its `data_fingerprint` differs "
         "from the baseline's: `{status, value, data_fingerprint}` of the refused number, "
         "kept for audit only",
     )
     pruned: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="a trial stopped early as doomed (`orchestrator/pruning.py`): `saved_s` "
         "(training seconds it did not run) and the pruner's figures",
     )
@@ -246,9 +260,9 @@ class PolicyChanged(Event):
     """A Level-1.5 step, journaled every time (an empty ``diff`` when nothing changed)."""
 
     type: Literal["policy_changed"] = "policy_changed"
-    iteration: int = Field(0, description="the next trial's index")
+    iteration: int = Field(default=0, description="the next trial's index")
     after_trials: int | None = Field(
-        None, description="finished search trials when it ran; the cadence counts from it"
+        default=None, description="finished search trials when it ran; the cadence counts from it"
     )
     diagnosis: str = ""
     diff: dict[str, Any] = Field(
@@ -266,9 +280,9 @@ class ResearchStarted(Event):
     """A Level-2 research session started."""
 
     type: Literal["research_started"] = "research_started"
-    session: int = Field(0, description="the session's number, from 1")
-    trigger: str = Field("", description="`cadence` or `stagnation`")
-    iteration: int = Field(0, description="the next trial's index")
+    session: int = Field(default=0, description="the session's number, from 1")
+    trigger: str = Field(default="", description="`cadence` or `stagnation`")
+    iteration: int = Field(default=0, description="the next trial's index")
 
 
 class ResearchRound(Event):
@@ -276,8 +290,8 @@ class ResearchRound(Event):
 
     type: Literal["research_round"] = "research_round"
     session: int = 0
-    round: str = Field("", description="`explore`, `critique`, `specify` or `generate`")
-    summary: str = Field("", description="short text, cleaned")
+    round: str = Field(default="", description="`explore`, `critique`, `specify` or `generate`")
+    summary: str = Field(default="", description="short text, cleaned")
     payload: dict[str, Any] = Field(default_factory=dict, description="the round's output")
 
 
@@ -286,21 +300,21 @@ class GateVerdict(Event):
 
     type: Literal["gate_verdict"] = "gate_verdict"
     session: int = 0
-    mechanism: str = Field("", description="the module's name")
-    attempt: int = Field(0, description="0, then ≥ 1 for each repair")
+    mechanism: str = Field(default="", description="the module's name")
+    attempt: int = Field(default=0, description="0, then ≥ 1 for each repair")
     accepted: bool = False
-    stage: str = Field("", description="`static`, `smoke` or `contract`: where it stopped")
-    reason: str = Field("", description="cleaned of control and bidi characters")
-    sha: str = Field("", description="the first 16 hex digits of the source's sha256")
+    stage: str = Field(default="", description="`static`, `smoke` or `contract`: where it stopped")
+    reason: str = Field(default="", description="cleaned of control and bidi characters")
+    sha: str = Field(default="", description="the first 16 hex digits of the source's sha256")
     path: str = Field(
-        "",
+        default="",
         description="the attempt's source, under `research/session-<n>/<name>-<attempt>-<sha>.py`",
     )
     missing_packages: list[str] = Field(
         default_factory=list,
         description="imports the sandbox does not ship (non-empty: no repair is attempted)",
     )
-    seconds: float | None = Field(None, description="the ladder's wall time")
+    seconds: float | None = Field(default=None, description="the ladder's wall time")
 
 
 class MechanismPromoted(Event):
@@ -309,12 +323,12 @@ class MechanismPromoted(Event):
     type: Literal["mechanism_promoted"] = "mechanism_promoted"
     session: int | None = None
     name: str = ""
-    sha: str = Field("", description="as in `gate_verdict`")
-    path: str = Field("", description="the stored module, relative to the run dir")
-    active_from: int = Field(0, description="the first trial index it shapes")
+    sha: str = Field(default="", description="as in `gate_verdict`")
+    path: str = Field(default="", description="the stored module, relative to the run dir")
+    active_from: int = Field(default=0, description="the first trial index it shapes")
     supersedes: list[str] = Field(default_factory=list, description="mechanisms it replaces")
     hooks: list[str] | None = Field(
-        None,
+        default=None,
         description="the hooks the module overrides: only those stages call it; restored "
         "with it on `--resume` (absent: all hooks)",
     )
@@ -328,14 +342,14 @@ class MechanismReverted(Event):
     sha: str = ""
     iteration: int = 0
     reason: str = Field(
-        "",
+        default="",
         description="starts with `circuit breaker:` (N failed calls, the last error "
         "follows), `circuit breaker (effect):`, `superseded by <name>`, `replaced by a new "
         "version` or `cannot restore on resume:`; cleaned of control and bidi characters",
     )
     failures: int = 0
     breaker: str | None = Field(
-        None,
+        default=None,
         description="only on a circuit-breaker revert: `errors`, or an effect "
         "(`orchestrator/mechanisms/breaker.py`): `chosen_harmful`, `vetoes_all`, `slow_calls`",
     )
@@ -347,7 +361,7 @@ class ResearchFinished(Event):
     type: Literal["research_finished"] = "research_finished"
     session: int = 0
     outcome: str = Field(
-        "",
+        default="",
         description="`promoted`, `rejected`, `discarded` (also: already live, reverted "
         "earlier, the study ended while it ran, or group N's null Level 2) or `failed`",
     )
@@ -361,14 +375,16 @@ class StudyFinished(Event):
 
     type: Literal["study_finished"] = "study_finished"
     best: dict[str, Any] | None = Field(
-        None, description="`{index, value, config}` (GPT also `val_bpb`), or null"
+        default=None, description="`{index, value, config}` (GPT also `val_bpb`), or null"
     )
-    metric: str = Field("val_bpb", description="issue 12")
-    direction: str = Field("minimize", description="issue 12")
+    metric: str = Field(default="val_bpb", description="issue 12")
+    direction: str = Field(default="minimize", description="issue 12")
     baseline_value: float | None = None
-    baseline_val_bpb: float | None = Field(None, description="GPT: the same as `baseline_value`")
+    baseline_val_bpb: float | None = Field(
+        default=None, description="GPT: the same as `baseline_value`"
+    )
     improvement: float | None = Field(
-        None, description="positive when the best beat the baseline, in either direction"
+        default=None, description="positive when the best beat the baseline, in either direction"
     )
     trials_by_status: dict[str, int] = Field(default_factory=dict)
     llm_cost_usd: float = 0.0
@@ -379,11 +395,11 @@ class StudyFinished(Event):
         default_factory=list, description="the baseline's values on the same fresh seeds"
     )
     rerun_improvement: float | None = Field(
-        None, description="mean baseline re-run vs mean best re-run, positive is better"
+        default=None, description="mean baseline re-run vs mean best re-run, positive is better"
     )
-    test_best: float | None = Field(None, description="the best scored on the test split")
+    test_best: float | None = Field(default=None, description="the best scored on the test split")
     test_baseline: float | None = None
-    test_improvement: float | None = Field(None, description="positive is better")
+    test_improvement: float | None = Field(default=None, description="positive is better")
 
 
 class ContextReset(Event):
@@ -392,8 +408,8 @@ class ContextReset(Event):
 
     type: Literal["context_reset"] = "context_reset"
     added_by: ClassVar[str] = "the study loop"
-    from_index: int = Field(0, description="Level 1 sees trials from this index on")
-    trigger: str = Field("", description="`cadence` or `stagnation`")
+    from_index: int = Field(default=0, description="Level 1 sees trials from this index on")
+    trigger: str = Field(default="", description="`cadence` or `stagnation`")
     after_trials: int | None = None
 
 
@@ -404,12 +420,12 @@ class SourceChosen(Event):
     type: Literal["source_chosen"] = "source_chosen"
     added_by: ClassVar[str] = "arbitration (issue 11)"
     index: int = 0
-    chosen: str = Field("", description="`level1` or `mechanism:<name>`")
+    chosen: str = Field(default="", description="`level1` or `mechanism:<name>`")
     trial_source: str = Field(
-        "", description="the trial's `source`: `llm`, `builtin` or `mechanism:<name>`"
+        default="", description="the trial's `source`: `llm`, `builtin` or `mechanism:<name>`"
     )
     rule: str = Field(
-        "",
+        default="",
         description="`only` (one source had a surviving candidate), `level1-share` (Level "
         "1's one trial in four), `explore-new` (a mechanism's first trials), `credit` (the "
         "highest discounted-UCB score) or `no-survivor` (the built-in agent's proposal ran)",

@@ -172,21 +172,20 @@ class StudyRunner:
         kept = self.keep(record.source, result)
         best = self.state.best()
         best_after = result.value if kept else (best.value if best else None)
-        metric_fields = {"best_val_bpb": best_after} if self.metric.name == "val_bpb" else {}
-        self.emit(
-            TrialFinished(
-                index=record.index,
-                result=result.model_dump(mode="json"),
-                kept=kept,
-                best_value=best_after,
-                **metric_fields,
-                source=record.source,
-                fired=record.fired,
-                attempts=self.executor.attempts(record.index),
-                **refused,
-                **extra,
-            )
+        event = TrialFinished(
+            index=record.index,
+            result=result.model_dump(mode="json"),
+            kept=kept,
+            best_value=best_after,
+            source=record.source,
+            fired=record.fired,
+            attempts=self.executor.attempts(record.index),
+            **refused,
+            **extra,
         )
+        if self.metric.name == "val_bpb":  # GPT journals keep the old name too
+            event.best_val_bpb = best_after
+        self.emit(event)
 
     def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """Stop the running trials whose curve is clearly worse than the incumbent's
@@ -423,27 +422,24 @@ class StudyRunner:
         reruns = [
             t.value for t in self.state.ordered() if t.source == "reseed" and t.value is not None
         ]
-        legacy = (
-            {"baseline_val_bpb": summary.baseline_value} if self.metric.name == "val_bpb" else {}
+        event = StudyFinished(
+            best=summary.best,
+            metric=self.metric.name,
+            direction=self.metric.direction,
+            baseline_value=summary.baseline_value,
+            improvement=summary.improvement,
+            trials_by_status=summary.trials_by_status,
+            llm_cost_usd=summary.llm_cost_usd,
+            final_reruns=reruns,
+            baseline_reruns=summary.baseline_reruns,
+            rerun_improvement=summary.rerun_improvement,
+            test_best=summary.test_best,
+            test_baseline=summary.test_baseline,
+            test_improvement=summary.test_improvement,
         )
-        self.emit(
-            StudyFinished(
-                best=summary.best,
-                metric=self.metric.name,
-                direction=self.metric.direction,
-                baseline_value=summary.baseline_value,
-                **legacy,
-                improvement=summary.improvement,
-                trials_by_status=summary.trials_by_status,
-                llm_cost_usd=summary.llm_cost_usd,
-                final_reruns=reruns,
-                baseline_reruns=summary.baseline_reruns,
-                rerun_improvement=summary.rerun_improvement,
-                test_best=summary.test_best,
-                test_baseline=summary.test_baseline,
-                test_improvement=summary.test_improvement,
-            )
-        )
+        if self.metric.name == "val_bpb":  # GPT journals keep the old name too
+            event.baseline_val_bpb = summary.baseline_value
+        self.emit(event)
 
 
 def run_study(
