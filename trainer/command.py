@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from trainer.environ import child_env
 from trainer.objective import read_metric, result_from_value
 from trainer.spec import TrialResult, TrialSpec
 
@@ -60,8 +61,6 @@ def resolve_command(command: tuple[str, ...]) -> list[str]:
 
 
 def trial_env(spec: TrialSpec, config_path: Path, result_path: Path) -> dict[str, str]:
-    from trainer.supervise import child_env  # supervise imports this module lazily
-
     env = child_env()
     for name, value in spec.config.items():
         env[param_env_name(name)] = value if isinstance(value, str) else json.dumps(value)

@@ -266,12 +266,6 @@ class TrialSpec(BaseModel):
     def metric_name(self) -> str:
         return GPT_METRIC_NAME if self.objective is None else self.objective.metric
 
-    def validate_against(self) -> list[str]:
-        """All reasons this spec cannot run, without importing torch."""
-        from trainer.objective import check_spec  # objective imports this module
-
-        return check_spec(self)
-
 
 class TrialResult(BaseModel):
     """What a trial produced. ``value`` (the metric named ``metric``) is set only when

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from trainer.environ import child_env
+from trainer.objective import check_spec
 from trainer.results import ResultStore
 from trainer.spec import TrialResult, TrialSpec
 
@@ -56,9 +58,6 @@ STDERR_TAIL_CHARS = 1500
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # How long to wait for a killed child to be reaped.
 KILL_WAIT_S = 10.0
-# Variables a trial's process does not inherit: the worker's Redis URL (with its password).
-WORKER_SECRETS = frozenset({"BILEVEL_REDIS_URL"})
-WORKER_SECRET_PREFIXES = ("REDIS_",)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -129,19 +128,6 @@ def _death_message(returncode: int, stderr_tail: str) -> str:
     return f"{why}\n{stderr_tail}".strip()
 
 
-def child_env() -> dict[str, str]:
-    """The environment a trial's process gets: ours, less the worker's Redis credentials.
-
-    A trial (GPT, or a user's function or command) reports through its pipe or exit, never
-    through Redis; objective code is trusted, but it has no use for the worker's password.
-    """
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith(WORKER_SECRET_PREFIXES) or k in WORKER_SECRETS)
-    }
-
-
 def _kill(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
@@ -166,7 +152,7 @@ def run_supervised(
 def _run_child(
     spec: TrialSpec, on_progress: ProgressCallback | None, deadline_s: float
 ) -> TrialResult:
-    if errors := spec.validate_against():
+    if errors := check_spec(spec):
         return TrialResult.failed(spec, "invalid", "; ".join(errors))
     if spec.kind == "benchmark":  # microseconds of our own pure code: no child needed
         from trainer.objective import run_benchmark

@@ -28,6 +28,7 @@ from trainer import datasets
 from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.metric import evaluate_bpb
 from trainer.model import GPT, GPTConfig
+from trainer.objective import check_spec
 from trainer.optim import build_optimizers, lr_multiplier, set_lr
 from trainer.presets import Preset, get_preset, model_dim
 from trainer.progress import FRACTION, SMOOTH_LOSS, CurveRecorder
@@ -165,7 +166,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     """Run one trial to completion in this process and return its result."""
     report = on_progress or (lambda _info: None)
     preset = get_preset(spec.preset)
-    errors = spec.validate_against()
+    errors = check_spec(spec)
     device = pick_device(spec, preset)
     if isinstance(device, str):
         errors.append(device)

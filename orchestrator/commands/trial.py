@@ -61,6 +61,7 @@ def build_spec(
 ) -> Any:
     """A validated TrialSpec from command-line values, or a UserError naming the fix."""
     from trainer import datasets
+    from trainer.objective import check_spec
     from trainer.presets import PRESETS
     from trainer.spec import Budget, TrialSpec
 
@@ -91,7 +92,7 @@ def build_spec(
         seed=seed,
         device=device,  # type: ignore[arg-type]
     )
-    if errors := spec.validate_against():
+    if errors := check_spec(spec):
         raise UserError("; ".join(errors))
     if preset.device == "cuda" or device == "cuda":
         import torch  # only here: the CLI is not the rq worker and may probe CUDA
