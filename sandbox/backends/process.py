@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from sandbox.backends.base import (
     SandboxUnavailable,
     WarmSlot,
 )
+from sandbox.backends.cgroup import PIDS_LIMIT, Cgroup, cgroup_available
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,9 @@ JAIL_WORK_DIR = "/work"  # an empty directory, read-only like the whole jail: th
 PYTHON_FLAGS = ("-s", "-P")
 FILE_SIZE_LIMIT = 8 << 20  # RLIMIT_FSIZE: no single file beyond 8 MiB
 OPEN_FILES_LIMIT = 256
-PIDS_LIMIT = 64  # processes + threads, as in the docker profile
 # Per-process address space for the supervisor; workers set their own lower limit.
 ADDRESS_SPACE_LIMIT = 2 << 30
-MEMORY_LIMIT = 1 << 30  # the cgroup's limit for the whole run, as in the docker profile
 CPU_SECONDS_LIMIT = 120  # RLIMIT_CPU per process: a backstop behind the wall-clock deadline
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for the report
 # System directories the interpreter needs, bound read-only when they exist.
 SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
@@ -96,74 +93,6 @@ def _unshare_works() -> bool:
         return False
 
 
-class _Cgroup:
-    """A per-run pids + memory cgroup (v1 or v2) when this user may create one, else inert."""
-
-    def __init__(self) -> None:
-        self.dirs: list[Path] = []
-        name = f"bilevel-sandbox-{uuid.uuid4().hex[:12]}"
-        if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2
-            candidates = [
-                (
-                    CGROUP_ROOT / name,
-                    {"pids.max": PIDS_LIMIT, "memory.max": MEMORY_LIMIT, "memory.swap.max": 0},
-                )
-            ]
-        else:
-            candidates = [
-                (CGROUP_ROOT / "pids" / name, {"pids.max": PIDS_LIMIT}),
-                (CGROUP_ROOT / "memory" / name, {"memory.limit_in_bytes": MEMORY_LIMIT}),
-            ]
-        for path, limits in candidates:
-            try:
-                path.mkdir()
-            except OSError:
-                continue
-            self.dirs.append(path)
-            for key, value in limits.items():
-                with contextlib.suppress(OSError):
-                    (path / key).write_text(str(value))
-
-    @property
-    def active(self) -> bool:
-        return bool(self.dirs)
-
-    def open_procs(self) -> list[int]:
-        """Descriptors of the ``cgroup.procs`` files, opened before fork: between fork and
-        exec the child only writes ``0`` ("this process") to them, no Python-level I/O."""
-        fds = []
-        for path in self.dirs:
-            with contextlib.suppress(OSError):
-                fds.append(os.open(path / "cgroup.procs", os.O_WRONLY))
-        return fds
-
-    def oom_killed(self) -> bool:
-        for path in self.dirs:
-            for name in ("memory.events", "memory.oom_control"):
-                with contextlib.suppress(OSError):
-                    for line in (path / name).read_text().splitlines():
-                        key, _, value = line.partition(" ")
-                        if key == "oom_kill" and int(value) > 0:
-                            return True
-        return False
-
-    def kill_and_remove(self) -> None:
-        for _ in range(50):
-            pids = []
-            for path in self.dirs:
-                with contextlib.suppress(OSError):
-                    pids += [int(p) for p in (path / "cgroup.procs").read_text().split()]
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.02)
-        for path in self.dirs:
-            with contextlib.suppress(OSError):
-                path.rmdir()
-
-
 class ProcessBackend(Backend):
     """Runs the harness as a jailed child process (bubblewrap, unshare or bare)."""
 
@@ -184,7 +113,7 @@ class ProcessBackend(Backend):
                 + ("" if self.mode == "unshare" else ", NO network isolation and NO pid namespace")
                 + "; install bubblewrap or use the docker backend"
             )
-        if os.geteuid() == 0 and not _cgroup_available():
+        if os.geteuid() == 0 and not cgroup_available():
             self.warnings.append(
                 "running as root without a writable cgroup: the process limit (RLIMIT_NPROC) does "
                 "not apply to root, so a fork bomb is bounded only by the deadline"
@@ -251,7 +180,7 @@ class ProcessBackend(Backend):
         ]  # fmt: skip
         return cmd
 
-    def _rlimits(self, cgroup: _Cgroup) -> list[tuple[int, int]]:
+    def _rlimits(self, cgroup: Cgroup) -> list[tuple[int, int]]:
         limits = [
             (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT),
             (resource.RLIMIT_CPU, CPU_SECONDS_LIMIT),
@@ -265,8 +194,8 @@ class ProcessBackend(Backend):
             limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
         return limits
 
-    def _start(self, key: str = "") -> tuple[subprocess.Popen[bytes], _Cgroup]:
-        cgroup = _Cgroup()
+    def _start(self, key: str = "") -> tuple[subprocess.Popen[bytes], Cgroup]:
+        cgroup = Cgroup()
         env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
         if self.mode != "bwrap":  # bwrap sets the jail's environment itself
             env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
@@ -276,14 +205,14 @@ class ProcessBackend(Backend):
             cgroup.kill_and_remove()
             raise SandboxUnavailable(f"process sandbox failed to start: {exc}") from exc
 
-    def _dispose(self, jail: tuple[subprocess.Popen[bytes], _Cgroup]) -> None:
+    def _dispose(self, jail: tuple[subprocess.Popen[bytes], Cgroup]) -> None:
         self._kill(jail[0])
         jail[1].kill_and_remove()
 
-    def _start_warm(self, key: str) -> tuple[subprocess.Popen[bytes], _Cgroup]:
+    def _start_warm(self, key: str) -> tuple[subprocess.Popen[bytes], Cgroup]:
         return self._start(key)
 
-    def _alive(self, jail: tuple[subprocess.Popen[bytes], _Cgroup]) -> bool:
+    def _alive(self, jail: tuple[subprocess.Popen[bytes], Cgroup]) -> bool:
         return jail[0].poll() is None
 
     def _launch(self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None) -> RawRun:
@@ -292,9 +221,7 @@ class ProcessBackend(Backend):
             slot.refill()
         return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
 
-    def _spawn(
-        self, env: dict[str, str], cgroup: _Cgroup, key: str = ""
-    ) -> subprocess.Popen[bytes]:
+    def _spawn(self, env: dict[str, str], cgroup: Cgroup, key: str = "") -> subprocess.Popen[bytes]:
         procs_fds = cgroup.open_procs()
         rlimits = self._rlimits(cgroup)
 
@@ -329,7 +256,7 @@ class ProcessBackend(Backend):
         payload: bytes,
         deadline_s: float,
         start: float,
-        cgroup: _Cgroup,
+        cgroup: Cgroup,
     ) -> RawRun:
         stdout, stderr = bytearray(), bytearray()
         overflow = threading.Event()
@@ -397,10 +324,3 @@ class ProcessBackend(Backend):
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-
-
-def _cgroup_available() -> bool:
-    probe = _Cgroup()
-    active = probe.active
-    probe.kill_and_remove()
-    return active

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sandbox.backends import STRONG_ISOLATION
-from sandbox.backends.process import _cgroup_available
+from sandbox.backends.cgroup import cgroup_available
 from sandbox.ladder import sandbox_ladder
 from tests.conftest import REPO, need
 from tests.sandbox.helpers import quickstart_space
@@ -69,7 +69,7 @@ def test_memory_bomb(backend: Any) -> None:
 def test_memory_bomb_across_processes_trips_the_oom_killer(backend: Any) -> None:
     attack = run_attack(backend, "memory_bomb_forked", limits={"call_seconds": 6.0})
     _failed_in_time(attack, 6.0)
-    if backend.name == "process" and not _cgroup_available():
+    if backend.name == "process" and not cgroup_available():
         return  # without a cgroup only the per-process limits apply (a warning says so)
     assert attack.run.oom_killed, "the run's memory limit did not stop 1.6 GB across 4 processes"
 
