@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from orchestrator import study as study_mod
 from orchestrator.ablation import GROUPS, group_config
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
@@ -22,6 +21,7 @@ from orchestrator.journal import read_events
 from orchestrator.levels.level1 import Level1Reply
 from orchestrator.pruning import Pruner
 from orchestrator.state import rebuild_state
+from orchestrator.study import run_study
 from orchestrator.summary import summary_from_journal
 from tests.deploy.test_redis_acl import TRIAL_QUEUE, AclRedis, acl_redis  # noqa: F401
 from tests.orchestrator.helpers import start_worker, stop, wait_for
@@ -168,9 +168,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _run(config: StudyConfig, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
+def _run(config: StudyConfig, out: Path) -> dict[int, int]:
     """Run the study with the scripted agent; returns the training pid seen per index."""
-    monkeypatch.setattr(study_mod, "make_agent", lambda *_: ScriptedAgent())
     pids: dict[int, int] = {}
 
     def observe(kind: str, payload: Any) -> None:
@@ -179,7 +178,7 @@ def _run(config: StudyConfig, out: Path, monkeypatch: pytest.MonkeyPatch) -> dic
                 if isinstance(info.get("pid"), int) and info.get("phase") == "training":
                     pids[index] = info["pid"]
 
-    study_mod.run_study(config, out, observer=observe)
+    run_study(config, out, observer=observe, agent=ScriptedAgent())
     return pids
 
 
@@ -223,11 +222,9 @@ def _check_journal(out: Path, config: StudyConfig) -> tuple[int, dict[str, Any]]
 
 
 @pytest.mark.slow
-def test_inline_prunes_a_hopeless_trial_and_kills_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_inline_prunes_a_hopeless_trial_and_kills_it(tmp_path: Path) -> None:
     config = _config()
-    pids = _run(config, tmp_path / "run", monkeypatch)
+    pids = _run(config, tmp_path / "run")
     index, _ = _check_journal(tmp_path / "run", config)
     wait_for(lambda: not _alive(pids[index]), 10, "the pruned trial's child to end")
 
@@ -236,7 +233,6 @@ def test_inline_prunes_a_hopeless_trial_and_kills_it(
 @pytest.mark.redis
 def test_rq_prunes_a_hopeless_trial_and_stops_its_job(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     acl_redis: AclRedis,  # noqa: F811
 ) -> None:
     from rq.job import Job, JobStatus
@@ -249,7 +245,7 @@ def test_rq_prunes_a_hopeless_trial_and_stops_its_job(
     )
     worker = start_worker(TRIAL_QUEUE, acl_redis.url("trainer"))
     try:
-        pids = _run(config, tmp_path / "run", monkeypatch)
+        pids = _run(config, tmp_path / "run")
         index, _ = _check_journal(tmp_path / "run", config)
         wait_for(lambda: not _alive(pids[index]), 15, "the pruned trial's child to end")
         events = read_events(tmp_path / "run")
