@@ -65,7 +65,9 @@ class Executor(Protocol):
         ...
 
     def progress(self) -> dict[int, dict[str, Any]]:
-        """Latest progress per in-flight index (``step``, ``loss``, ``elapsed``, ``budget_frac``)."""
+        """Latest progress report per in-flight index: the trainer's dict as it sent it (keys
+        in :mod:`trainer.progress`: ``phase``, ``pid``, ``step``, ``loss``, ``elapsed_s``,
+        ``progress``...)."""
         ...
 
     def attempts(self, index: int) -> int:

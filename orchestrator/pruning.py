@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
-from trainer.progress import FRACTION, SMOOTH_LOSS, loss_at
+from trainer.progress import ELAPSED, FRACTION, SMOOTH_LOSS, loss_at
 
 if TYPE_CHECKING:
     from orchestrator.metric import Metric
@@ -157,7 +157,7 @@ class Pruner:
                 continue
             self.strikes[index] = self.strikes.get(index, 0) + 1
             if self.strikes[index] >= PATIENCE:
-                elapsed = info.get("elapsed_s")
+                elapsed = info.get(ELAPSED)
                 if isinstance(elapsed, int | float) and fraction > 0:
                     verdict.saved_s = float(elapsed) * (1.0 - fraction) / fraction
                 out.append((index, verdict))

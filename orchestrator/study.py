@@ -52,6 +52,7 @@ from orchestrator.pruning import Pruner
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
+from trainer.progress import ELAPSED, STEP, TOKENS
 from trainer.spec import TrialResult, TrialSpec
 
 # Seconds the loop waits for a result when it cannot plan anything else.
@@ -200,9 +201,9 @@ class StudyRunner:
                 spec,
                 "pruned",
                 verdict.reason(),
-                steps=int(info.get("step") or 0),
-                tokens=int(info.get("tokens") or 0),
-                train_seconds=float(info.get("elapsed_s") or 0.0),
+                steps=int(info.get(STEP) or 0),
+                tokens=int(info.get(TOKENS) or 0),
+                train_seconds=float(info.get(ELAPSED) or 0.0),
                 curve=self.pruner.forget(index),
             )
             self.finish(result, pruned=verdict.as_event())

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from trainer.environ import child_env
 from trainer.objective import read_metric, result_from_value
+from trainer.progress import FRACTION, PHASE, PID
 from trainer.spec import TrialResult, TrialSpec
 
 # Characters of stdout quoted when the metric line is missing: the end of what it printed.
@@ -141,7 +142,7 @@ def run_command(
                     "fix objective.command or objective.workdir",
                 )
             if on_progress is not None:
-                on_progress({"phase": "running", "pid": proc.pid, "progress": 0.0})
+                on_progress({PHASE: "running", PID: proc.pid, FRACTION: 0.0})
             try:
                 while proc.poll() is None:
                     if time.monotonic() - started > deadline_s:

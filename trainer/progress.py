@@ -1,9 +1,15 @@
-"""A training run's loss curve on the final metric's scale: what pruning compares.
+"""A trial's progress reports, and its loss curve on the final metric's scale.
 
-The trainer reports progress dicts while it trains (:mod:`trainer.train`); two of their keys
-are defined here, in one place, because the orchestrator reads them to prune doomed trials
-(:mod:`orchestrator.pruning`):
+The trainer reports progress dicts while it trains (:mod:`trainer.train`; a user's command
+reports fewer keys). Their keys are defined here, once; the supervisor, the executors, the
+study loop, pruning, ``bilevel trial``, ``bilevel study``'s live view and the dashboard's
+progress file all read them by these names:
 
+- :data:`PHASE` (``phase``): ``data``, ``training`` or ``eval`` (``running`` for a command).
+- :data:`PID` (``pid``): the process that trains (the supervised child).
+- :data:`STEP` (``step``), :data:`LOSS` (``loss``, the raw training loss) and
+  :data:`TOKENS` (``tokens``, trained so far).
+- :data:`ELAPSED` (``elapsed_s``): seconds of timed training so far.
 - :data:`FRACTION` (``progress``): the fraction of the budget used, 0..1.
 - :data:`SMOOTH_LOSS` (``smooth_loss``): the training loss smoothed over a fixed span of
   the budget and converted to the final metric's units (GPT: nats per token -> bits per
@@ -20,6 +26,12 @@ from __future__ import annotations
 import itertools
 import math
 
+PHASE = "phase"
+PID = "pid"
+STEP = "step"
+LOSS = "loss"
+TOKENS = "tokens"
+ELAPSED = "elapsed_s"
 FRACTION = "progress"
 SMOOTH_LOSS = "smooth_loss"
 # One curve point per 5% of the budget: at most 21 points per result (compact in the

@@ -14,8 +14,7 @@ GPT and ``function`` trials run in ``python -m trainer.child``, never in the cal
 fault, a segfault, an OOM kill or a hang ends that one trial (``crashed``/``oom``/``timeout``)
 and the caller carries on. The caller never imports torch. ``on_progress`` receives dicts
 like ``{"phase": "training", "step": 12, "loss": 3.1, "elapsed_s": 1.4, "tokens": 98304,
-"progress": 0.28, "pid": 4242}`` (``phase`` is ``data``, ``training`` or ``eval``;
-``progress`` is the fraction of the budget used; ``pid`` is the training child's).
+"progress": 0.28, "pid": 4242}``; their keys are defined in :mod:`trainer.progress`.
 ``deadline_s`` (default :func:`default_deadline`) bounds the child's whole life, start-up
 and evaluation included. With a ``store``, a result already stored for ``spec.trial_id``
 is returned without training, and a new one is stored first-writer-wins.

@@ -31,7 +31,17 @@ from trainer.model import GPT, GPTConfig
 from trainer.objective import check_spec
 from trainer.optim import build_optimizers, lr_multiplier, set_lr
 from trainer.presets import Preset, get_preset, model_dim
-from trainer.progress import FRACTION, SMOOTH_LOSS, CurveRecorder
+from trainer.progress import (
+    ELAPSED,
+    FRACTION,
+    LOSS,
+    PHASE,
+    PID,
+    SMOOTH_LOSS,
+    STEP,
+    TOKENS,
+    CurveRecorder,
+)
 from trainer.spec import TrialResult, TrialSpec
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -175,7 +185,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     configure_threads(device)
     seed_everything(spec.seed)
     hardware = hardware_name(device)
-    report({"phase": "data", "pid": os.getpid()})
+    report({PHASE: "data", PID: os.getpid()})
     data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
     measured = {"data_fingerprint": data.fingerprint, "software": software_fingerprint(device)}
     eval_tokens = data.test if spec.eval_split == "test" else data.val
@@ -221,7 +231,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
 
     step, tokens, timed_tokens, train_seconds, last_report = 0, 0, 0, 0.0, 0.0
     try:
-        report({"phase": "training", "pid": os.getpid(), "step": 0, "progress": 0.0})
+        report({PHASE: "training", PID: os.getpid(), STEP: 0, FRACTION: 0.0})
         while budget_progress(step, train_seconds) < 1.0:
             started = time.perf_counter()
             multiplier = lr_multiplier(
@@ -254,17 +264,17 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
                 last_report = now
                 report(
                     {
-                        "phase": "training",
-                        "pid": os.getpid(),
-                        "step": step,
-                        "loss": loss_value,
-                        "elapsed_s": train_seconds,
-                        "tokens": tokens,
+                        PHASE: "training",
+                        PID: os.getpid(),
+                        STEP: step,
+                        LOSS: loss_value,
+                        ELAPSED: train_seconds,
+                        TOKENS: tokens,
                         FRACTION: recorder.fraction,
                         SMOOTH_LOSS: recorder.smoothed,
                     }
                 )
-        report({"phase": "eval", "pid": os.getpid(), "step": step, "progress": 1.0})
+        report({PHASE: "eval", PID: os.getpid(), STEP: step, FRACTION: 1.0})
         val_bpb = evaluate_bpb(model, val_rows, data.token_bytes, device, autocast)
     except Diverged as exc:
         return TrialResult.failed(

@@ -93,6 +93,7 @@ class LiveView:
         from rich.text import Text
 
         from sandbox.text import clean_text
+        from trainer.progress import ELAPSED, FRACTION, LOSS, PHASE, STEP
 
         table = Table.grid(padding=(0, 1))
         best = f"#{self.best[0]} {self.metric} {self.best[1]:.5f}" if self.best else "-"
@@ -100,13 +101,13 @@ class LiveView:
         table.add_row("finished", str(self.done))
         table.add_row("best", best)
         for index, p in sorted(self.progress.items()):
-            loss = p.get("loss")
-            frac = float(p.get("progress") or p.get("budget_frac") or 0.0)
+            loss = p.get(LOSS)
+            frac = float(p.get(FRACTION) or 0.0)
             loss_text = f"loss {loss:.4f}" if isinstance(loss, int | float) else "loss -"
             table.add_row(
                 f"trial #{index}",
-                f"{p.get('phase', '')} step {p.get('step', '-')} {loss_text} "
-                f"{frac:.0%} of budget ({1 - frac:.0%} left), {p.get('elapsed_s', 0):.1f}s",
+                f"{p.get(PHASE, '')} step {p.get(STEP, '-')} {loss_text} "
+                f"{frac:.0%} of budget ({1 - frac:.0%} left), {p.get(ELAPSED, 0):.1f}s",
             )
         for line in self.events:
             table.add_row("", Text(line))  # not markup: "[baseline]" is text

@@ -134,6 +134,7 @@ def run_with_progress(spec: Any) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from trainer.progress import FRACTION, LOSS, PHASE, STEP
     from trainer.supervise import run_supervised
 
     console = Console(stderr=True)
@@ -149,10 +150,10 @@ def run_with_progress(spec: Any) -> Any:
 
         def on_progress(info: dict[str, Any]) -> None:
             detail = ""
-            if "loss" in info:
-                detail = f"step {info['step']}  loss {info['loss']:.4f}"
+            if LOSS in info:
+                detail = f"step {info[STEP]}  loss {info[LOSS]:.4f}"
             bar.update(
-                task, completed=info.get("progress", 0.0), description=info["phase"], detail=detail
+                task, completed=info.get(FRACTION, 0.0), description=info[PHASE], detail=detail
             )
 
         return run_supervised(spec, on_progress)

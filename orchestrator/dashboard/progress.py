@@ -5,7 +5,7 @@ a trial ends, so it is live state, not history: it stays out of the journal (the
 truth, DESIGN §4.4) and goes to one small sidecar file that the study loop rewrites
 atomically while it waits for results, and the dashboard reads without Redis. A file that
 has not been rewritten for :data:`STALE_AFTER_S` belongs to a study that stopped: ignored.
-Standard library only: the study loop imports it.
+Standard library and the trainer's progress keys (:mod:`trainer.progress`) only.
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from trainer.progress import ELAPSED, FRACTION, LOSS, STEP
+
 PROGRESS_FILENAME = "progress.json"
 # The file is rewritten at most this often: live enough for a page polling every 1.5 s,
 # and a handful of small writes a minute for the study loop.
 WRITE_INTERVAL_S = 1.0
 # A progress file older than this is from a study that is no longer running.
 STALE_AFTER_S = 60.0
-# The fields of one trial's progress that the file keeps (the executor also knows a pid).
-FIELDS = ("step", "loss", "budget_frac", "elapsed")
+# The fields of one trial's progress that the file keeps, under the file's names (the
+# dashboard's, as in the journal's trial_progress events), and the trainer's key for each
+# (trainer.progress: the one definition of what a progress report holds).
+FILE_FIELDS = {"step": STEP, "loss": LOSS, "budget_frac": FRACTION, "elapsed": ELAPSED}
+FIELDS = tuple(FILE_FIELDS)
 
 
 class ProgressFile:
@@ -73,15 +78,14 @@ def read_progress(run_dir: Path, now: float | None = None) -> dict[int, dict[str
 
 
 def _fields(progress: dict[str, Any]) -> dict[str, float | None]:
-    """The kept fields of one trial's progress, under their file names. The trainer reports
-    the budget fraction as ``progress`` and the time as ``elapsed_s``."""
-    aliases = {"budget_frac": ("budget_frac", "progress"), "elapsed": ("elapsed", "elapsed_s")}
+    """The kept fields of one trial's progress report (trainer keys), under the file's names.
+    A dict already in the file's names (a copy of the file's own entries) passes as is."""
     out: dict[str, float | None] = {}
-    for name in FIELDS:
-        for key in aliases.get(name, (name,)):
-            if key in progress:
-                out[name] = _finite(progress[key])
-                break
+    for name, key in FILE_FIELDS.items():
+        if key in progress:
+            out[name] = _finite(progress[key])
+        elif name in progress:
+            out[name] = _finite(progress[name])
     return out
 
 
