@@ -28,6 +28,8 @@ import threading
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from trainer.spec import TrialResult, TrialSpec
 
 TRIAL_JOB = "trainer.jobs.run_trial"
@@ -293,7 +295,7 @@ class RqExecutor:
     def _finished(self, spec: TrialSpec, value: Any) -> TrialResult:
         try:
             return TrialResult.model_validate(value)
-        except Exception as exc:
+        except ValidationError as exc:
             return _crashed(spec, f"worker returned an unreadable result: {exc}")
 
     def _maybe_clean_abandoned(self) -> None:
@@ -333,7 +335,7 @@ class RqExecutor:
                 job.cancel()
         except (NoSuchJobError, InvalidJobOperation):
             pass  # finished or gone meanwhile: nothing left to stop
-        except Exception as exc:
+        except Exception as exc:  # only Redis outages are absorbed: anything else is re-raised
             if not _is_redis_error(exc):
                 raise
             self.redis_errors += 1
@@ -347,7 +349,7 @@ class RqExecutor:
             self._workers_counted_at = now
             try:
                 self._live_workers = self.live_workers()
-            except Exception as exc:
+            except Exception as exc:  # only Redis outages are absorbed: anything else is re-raised
                 if not _is_redis_error(exc):
                     raise
                 self.redis_errors += 1

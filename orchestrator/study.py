@@ -90,10 +90,11 @@ def check_services(config: StudyConfig) -> None:
         preflight(config.llm)
     if config.executor == "rq":
         from redis import Redis
+        from redis.exceptions import RedisError
 
         try:
             Redis.from_url(config.rq.redis_url, socket_connect_timeout=3).ping()
-        except Exception as exc:
+        except (RedisError, OSError, ValueError) as exc:  # down, refused, or a malformed URL
             raise UserError(
                 f"Redis at {redact_url(config.rq.redis_url)} does not answer ({type(exc).__name__}); "
                 "start it (make up) or use --executor inline"

@@ -291,7 +291,7 @@ def build_table() -> dict[str, object]:
             if target.split(".")[0] in THIRD_PARTY_ALLOWED and not denied_module(target):
                 try:
                     queue.append(importlib.import_module(target))
-                except Exception:
+                except Exception:  # third-party import-time code: any failure = not importable
                     continue
     return {
         "versions": versions,

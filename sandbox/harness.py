@@ -182,7 +182,7 @@ def _validated(hook: str, value: Any, ctx: dict[str, Any], candidates: Any) -> s
     try:
         problem = contexts.validate_output(hook, value, ctx, candidates)
         json.dumps(value, allow_nan=False)  # it must fit in the report
-    except Exception as exc:
+    except Exception as exc:  # see the docstring: the output's problem, whatever it raised
         return f"invalid output ({type(exc).__name__})"
     return None if problem is None else str(problem)
 

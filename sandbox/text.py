@@ -71,7 +71,7 @@ def clean_text(value: object, max_chars: int | None = None, *, multiline: bool =
     else:
         try:
             text = str(value)
-        except Exception:
+        except Exception:  # an arbitrary object's __str__ (module output): it may raise anything
             text = f"<unprintable {type(value).__name__}>"
         if not isinstance(text, str):  # a str subclass trick or a broken __str__
             text = f"<unprintable {type(value).__name__}>"

@@ -153,7 +153,7 @@ def _worker_main() -> None:
                     if msg.get("repeat"):  # contract test: the same call again, same process
                         reply.update(_again(instance, msg, start, filename))
                     send(reply)
-                except BaseException as exc:
+                except BaseException as exc:  # the module failed (even SystemExit): its answer
                     with contextlib.suppress(BaseException):
                         error = _describe_error(exc, filename)
                         send({"ok": False, "error": error, "seconds": time.perf_counter() - start})
@@ -199,7 +199,7 @@ def _again(instance: Mechanism, msg: dict[str, Any], start: float, filename: str
     from the same state and the same generators, and hide both)."""
     try:
         return {"again": _call(instance, msg, start)["value"]}
-    except BaseException as exc:
+    except BaseException as exc:  # the module's code failed the second time: its answer
         return {"again_error": _describe_error(exc, filename)}
 
 

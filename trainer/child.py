@@ -77,7 +77,7 @@ def main() -> None:
             result = train(spec, lambda info: send({"type": "progress", "info": info}))
     except MemoryError as exc:
         result = TrialResult.failed(spec, "oom", f"host out of memory: {exc}")
-    except Exception as exc:
+    except Exception as exc:  # the trial's own code (a user's function, training): its failure
         status = "oom" if _is_oom(exc) else "crashed"
         result = TrialResult.failed(spec, status, traceback_tail(exc))
     send({"type": "result", "result": result.model_dump(mode="json")})

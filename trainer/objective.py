@@ -281,7 +281,7 @@ paths, module, function = sys.argv[1:-2], sys.argv[-2], sys.argv[-1]
 sys.path[:0] = paths
 try:
     target = getattr(importlib.import_module(module), function, None)
-except Exception as exc:
+except Exception as exc:  # the user's module, imported in a throwaway process to check it
     print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
     sys.exit(3)
 if not callable(target):

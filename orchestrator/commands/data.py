@@ -39,7 +39,7 @@ def _install(target: Path, name: str, source: BinaryIO) -> None:
             shutil.copyfileobj(source, out)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target / name)
-    except BaseException:
+    except BaseException:  # Ctrl-C included: no half-written file is left; re-raised
         Path(tmp).unlink(missing_ok=True)
         raise
 

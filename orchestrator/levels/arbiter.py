@@ -255,7 +255,8 @@ def make_arbiter(path: str = DEFAULT_ARBITER) -> Arbiter:
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
         arbiter = cls()
-    except Exception as exc:
+    except Exception as exc:  # the user's own class, named in the study file: any failure to
+        # load or build it is the user's to fix, reported before the study starts
         raise UserError(
             f"levels.arbiter = {path!r} cannot be loaded ({type(exc).__name__}: {exc}); "
             f"name a class as module:Class, e.g. {DEFAULT_ARBITER!r}"

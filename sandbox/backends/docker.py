@@ -70,7 +70,7 @@ def engine_answers() -> bool:
     """True when a Docker engine answers a ping."""
     try:
         return bool(_docker_client().ping())
-    except Exception:
+    except Exception:  # the Docker SDK raises its own, requests' and OS errors: all mean "no"
         return False
 
 
@@ -82,7 +82,7 @@ def image_exists(image: str | None = None) -> bool:
     try:
         _docker_client().images.get(image or sandbox_image())
         return True
-    except Exception:
+    except Exception:  # not found, or no engine to ask (SDK, requests or OS errors)
         return False
 
 
@@ -176,7 +176,7 @@ class DockerBackend(Backend):
             params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
             sock = api.attach_socket(cid, params=params)
             api.start(cid)
-        except Exception:
+        except Exception:  # whatever failed, the created container is removed; re-raised
             self._remove(cid)
             raise
         return cid, sock
@@ -184,7 +184,7 @@ class DockerBackend(Backend):
     def _alive(self, handle: tuple[str, Any]) -> bool:
         try:
             return bool(self.client.api.inspect_container(handle[0])["State"]["Running"])
-        except Exception:
+        except Exception:  # gone, or the engine cannot say: not alive, start a fresh one
             return False
 
     def _dispose(self, handle: tuple[str, Any]) -> None:
@@ -251,7 +251,7 @@ class DockerBackend(Backend):
                 )
             )
             return any(e.get("status") == "oom" for e in events)
-        except Exception:
+        except Exception:  # the events API failed (SDK or connection error): ask the state
             with contextlib.suppress(Exception):
                 return bool(api.inspect_container(cid)["State"].get("OOMKilled"))
         return False
@@ -263,7 +263,7 @@ class DockerBackend(Backend):
             try:
                 self.client.api.remove_container(cid, force=True)
                 return
-            except Exception as exc:
+            except Exception as exc:  # SDK or connection errors: retried, then the reaper's
                 if "No such container" in str(exc) or "is already in progress" in str(exc):
                     return
                 time.sleep(0.5 * (attempt + 1))
