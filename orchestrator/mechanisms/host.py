@@ -307,7 +307,7 @@ class LiveMechanismHost:
             except InvalidOutput as exc:
                 self._fail(name, str(exc), out.errors)
                 continue
-            if not guidance.empty:
+            if guidance.hint or guidance.focus:
                 self._fire(name, "guide")
                 out.fired.append(name)
                 hint = clean_text(guidance.hint, MAX_HINT_CHARS)
@@ -324,7 +324,7 @@ class LiveMechanismHost:
         space = space_of(ctx)
         for name, raw in self._call("propose", ctx, out.errors).items():
             try:
-                candidates = check_candidates(raw, space, name)
+                candidates = check_candidates(raw, space)
             except InvalidOutput as exc:
                 self._fail(name, str(exc), out.errors)
                 continue

@@ -1,18 +1,20 @@
 """Host-side checks of what a mechanism's hook returned through the sandbox.
 
 The sandbox hands back plain JSON; nothing a mechanism returns is trusted. Each checker
-turns one hook's raw output into the orchestrator's own values or raises
-:class:`InvalidOutput` with a reason that goes to the circuit breaker and the journal.
+turns one hook's raw output into the mechanism API's own types (:class:`sandbox.api.Guidance`,
+:class:`~sandbox.api.Candidate`, :class:`~sandbox.api.Verdict`: the contract's one definition
+of each, on both sides of the sandbox) or raises :class:`InvalidOutput` with a reason that
+goes to the circuit breaker and the journal.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sandbox import limits
+from sandbox.api import Candidate, Guidance, Verdict
 from trainer.spec import SearchSpace
 
 # The limits are the sandbox's own (sandbox/limits.py): the contract tests apply exactly
@@ -47,34 +49,10 @@ def _never_raises(check: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
-@dataclass(frozen=True)
-class GuidanceOut:
-    hint: str = ""
-    focus: tuple[str, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not self.hint and not self.focus
-
-
-@dataclass(frozen=True)
-class CandidateOut:
-    changes: dict[str, Any]
-    rationale: str = ""
-    priority: float = 0.0
-    source: str = ""  # "mechanism:<name>"
-
-
-@dataclass(frozen=True)
-class VerdictOut:
-    accept: bool
-    reason: str = ""
-
-
 @_never_raises
-def check_guidance(raw: Any, space: SearchSpace) -> GuidanceOut:
+def check_guidance(raw: Any, space: SearchSpace) -> Guidance:
     if raw is None:
-        return GuidanceOut()
+        return Guidance()
     if not isinstance(raw, dict):
         raise InvalidOutput(f"guide returned {type(raw).__name__}, expected Guidance or None")
     hint = raw.get("hint", "")
@@ -91,11 +69,11 @@ def check_guidance(raw: Any, space: SearchSpace) -> GuidanceOut:
     frozen = [f for f in focus if space.param(f).frozen]
     if frozen:
         raise InvalidOutput(f"guide: focus names frozen parameters {frozen[:3]}")
-    return GuidanceOut(hint=hint, focus=tuple(dict.fromkeys(focus)))
+    return Guidance(hint=hint, focus=list(dict.fromkeys(focus)))
 
 
 @_never_raises
-def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateOut]:
+def check_candidates(raw: Any, space: SearchSpace) -> list[Candidate]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -104,7 +82,7 @@ def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateO
         raise InvalidOutput(
             f"propose returned {len(raw)} candidates (max {MAX_CANDIDATES_PER_CALL})"
         )
-    out: list[CandidateOut] = []
+    out: list[Candidate] = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("changes"), dict):
             raise InvalidOutput("propose: every candidate needs a changes dict")
@@ -121,18 +99,17 @@ def check_candidates(raw: Any, space: SearchSpace, name: str) -> list[CandidateO
         if err := limits.priority_error("propose: priority", priority):
             raise InvalidOutput(err)
         out.append(
-            CandidateOut(
+            Candidate(
                 changes={k: space.param(k).coerce(v) for k, v in changes.items()},
                 rationale=rationale,
                 priority=float(priority),
-                source=f"mechanism:{name}",
             )
         )
     return out
 
 
 @_never_raises
-def check_verdicts(raw: Any, expected: int) -> list[VerdictOut]:
+def check_verdicts(raw: Any, expected: int) -> list[Verdict]:
     if not isinstance(raw, list) or len(raw) != expected:
         got = len(raw) if isinstance(raw, list) else type(raw).__name__
         raise InvalidOutput(f"screen returned {got} verdicts for {expected} candidates")
@@ -143,5 +120,5 @@ def check_verdicts(raw: Any, expected: int) -> list[VerdictOut]:
         reason = item.get("reason", "")
         if err := limits.text_error("screen: reason", reason, MAX_REASON_CHARS):
             raise InvalidOutput(err)
-        verdicts.append(VerdictOut(accept=item["accept"], reason=reason))
+        verdicts.append(Verdict(accept=item["accept"], reason=reason))
     return verdicts

@@ -39,7 +39,7 @@ def _host(hook: str, value: Any, ctx: dict[str, Any], n: int) -> bool:
         if hook == "guide":
             check_guidance(value, space)
         elif hook == "propose":
-            check_candidates(value, space, "m")
+            check_candidates(value, space)
         else:
             check_verdicts(value, n)
     except InvalidOutput:
