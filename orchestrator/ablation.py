@@ -36,6 +36,7 @@ from orchestrator.ablation_groups import (
 )
 from orchestrator.errors import UserError
 from orchestrator.events import StudyFinished
+from orchestrator.journal import journal_path, read_events
 
 if TYPE_CHECKING:
     from orchestrator.config import StudyConfig
@@ -59,7 +60,6 @@ __all__ = [
     "run_state",
 ]
 MANIFEST = "ablation.json"
-JOURNAL = "events.jsonl"
 
 
 @dataclass(frozen=True)
@@ -96,11 +96,9 @@ def plan_runs(base: StudyConfig, groups: Sequence[str], repeats: int, out: Path)
 
 def run_state(out_dir: Path) -> str:
     """``new`` (no journal), ``unfinished`` or ``finished`` (a study_finished event)."""
-    path = Path(out_dir) / JOURNAL
+    path = journal_path(Path(out_dir))
     if not path.exists() or path.stat().st_size == 0:
         return "new"
-    from orchestrator.journal import read_events
-
     finished = any(isinstance(e, StudyFinished) for e in read_events(path))
     return "finished" if finished else "unfinished"
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.dashboard.view import StudyView, Trial
 from orchestrator.errors import UserError
-from orchestrator.journal import read_records
+from orchestrator.journal import journal_path, read_records
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -53,10 +53,10 @@ def export_to_optuna(
     except ImportError:
         raise UserError("export needs optuna; install it: pip install optuna") from None
     run_dir = Path(run_dir)
-    journal = run_dir / "events.jsonl"
+    journal = journal_path(run_dir)
     if not journal.is_file():
         raise UserError(
-            f"no events.jsonl in {run_dir}; pass the folder a study wrote (its --out DIR)"
+            f"no {journal.name} in {run_dir}; pass the folder a study wrote (its --out DIR)"
         )
     if "://" not in storage_url:
         raise UserError(

@@ -32,13 +32,14 @@ def register(app: typer.Typer) -> None:
         Reads the journals as they grow (no Redis needed): running, finished and killed studies.
         """
         from orchestrator.errors import UserError
+        from orchestrator.journal import journal_path
 
         if not runs_dir.is_dir():
             raise UserError(
                 f"{runs_dir} is not a folder; pass the folder that holds your study folders "
                 "(default: runs)"
             )
-        if (runs_dir / "events.jsonl").is_file():
+        if journal_path(runs_dir).is_file():
             raise UserError(
                 f"{runs_dir} is one study's folder; pass the folder above it "
                 f"(bilevel dashboard {runs_dir.resolve().parent})"

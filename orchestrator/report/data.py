@@ -32,11 +32,9 @@ from orchestrator.events import (
     TrialProposed,
 )
 from orchestrator.events import LlmCall as LlmCallEvent
-from orchestrator.journal import JOURNAL_FILENAME, journal_path, read_events
+from orchestrator.journal import journal_path, read_events
 from orchestrator.metric import DIRECTIONS, Metric
 from sandbox.api import NON_SEARCH_SOURCES
-
-JOURNAL_NAME = JOURNAL_FILENAME  # the name before issue 15
 
 
 @dataclass(frozen=True)
