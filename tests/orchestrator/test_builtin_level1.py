@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.agent.builtin import level1
+from orchestrator.agent.builtin import level1, level15
 
 SPACE = [
     {"name": n, "kind": "float", "low": -5.0, "high": 10.0, "log": False, "choices": [],
@@ -60,3 +60,30 @@ def test_a_pattern_move_never_leaves_the_box_or_repeats_a_configuration() -> Non
     assert reply["hypothesis"].startswith("heuristic coordinate step")
     for c in reply["changes"]:
         assert -5.0 <= c["value"] <= 10.0
+
+
+def test_a_failed_joint_move_does_not_freeze_the_params_it_moved() -> None:
+    history = [*TWO_KEPT_MOVES]
+    for i, x in enumerate((2.0, 3.0, 4.0), start=3):  # three failed pattern-like moves
+        history.append(trial(i, {**ORIGIN, "x1": x, "x2": x}, {"x1": x, "x2": x}, kept=False))
+    policy = level15(payload(history))
+    assert policy["frozen"] == []
+    # Three failed moves of x1 alone are evidence against x1, and freeze it.
+    for i, x in enumerate((2.0, 3.0, 4.0), start=6):
+        history.append(trial(i, {**ORIGIN, "x1": x, "x2": 2.0}, {"x1": x}, kept=False))
+    assert level15(payload(history))["frozen"] == ["x1"]
+
+
+def test_a_param_outside_the_focus_still_gets_its_turn() -> None:
+    # x3's one move failed; x2 keeps paying off and is in focus. Focus goes first only by a
+    # head start of tries, so x3 is tried the other way before x2 is moved a fourth time.
+    history = [trial(0, ORIGIN, {}, kept=True)]
+    history.append(trial(1, {**ORIGIN, "x3": 2.25}, {"x3": 2.25}, kept=False))
+    history.append(trial(2, {**ORIGIN, "x1": 2.25}, {"x1": 2.25}, kept=False))
+    for i, x in enumerate((2.25, 4.5, 6.75), start=3):
+        history.append(trial(i, {**ORIGIN, "x2": x}, {"x2": x}, kept=False))
+    history[-1]["kept"] = True
+    p = payload(history)
+    p["focus"] = ["x2"]
+    reply = level1(p)
+    assert [c["name"] for c in reply["changes"]] in (["x1"], ["x3"])
