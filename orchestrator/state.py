@@ -32,7 +32,7 @@ from orchestrator.events import (
 )
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
-from sandbox.api import NON_SEARCH_SOURCES, Trial
+from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, Trial
 from sandbox.contexts import context_seed
 from trainer.spec import TRIAL_STATUSES
 
@@ -112,7 +112,7 @@ class StudyState:
 
     def baseline(self) -> TrialRecord | None:
         for record in self.ordered():
-            if record.source == "baseline":
+            if record.source == BASELINE_SOURCE:
                 return record
         return None
 

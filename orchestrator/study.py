@@ -51,7 +51,15 @@ from orchestrator.levels.planner import plan_search_trial
 from orchestrator.pruning import Pruner
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
-from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
+from sandbox.api import (
+    BASELINE_SOURCE,
+    NOISE_SOURCE,
+    NON_SEARCH_SOURCES,
+    RESEED_BASELINE_SOURCE,
+    RESEED_SOURCE,
+    TEST_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+)
 from trainer.progress import ELAPSED, STEP, TOKENS
 from trainer.spec import TrialResult, TrialSpec
 
@@ -162,7 +170,7 @@ class StudyRunner:
         record = self.state.trials.get(result.spec.index)
         if record is None or record.finished:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
-        if record.source == "baseline" and result.status == "invalid" and self.objective:
+        if record.source == BASELINE_SOURCE and result.status == "invalid" and self.objective:
             # The defaults cannot run: the objective itself is broken (a target that does
             # not import, a command not found, no metric line). Say so instead of searching.
             first = result.error.strip().splitlines()[0] if result.error.strip() else "invalid"
@@ -239,12 +247,12 @@ class StudyRunner:
         """The next trial to plan now, or None when nothing can be planned yet."""
         state, acc = self.state, self.config.acceptance
         space = self.config.search_space()
-        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, "noise")]
+        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, NOISE_SOURCE)]
         if state.baseline() is None:
             return lambda: self.propose(
                 {},
                 space.defaults(),
-                source="baseline",
+                source=BASELINE_SOURCE,
                 hypothesis="baseline: the defaults",
                 fired=[],
             )
@@ -252,7 +260,7 @@ class StudyRunner:
             return lambda: self.propose(
                 {},
                 space.defaults(),
-                source="noise",
+                source=NOISE_SOURCE,
                 hypothesis="baseline repeat on another seed (noise floor)",
                 fired=[],
                 seed=self.config.seed + len(baseline_like),
@@ -263,8 +271,8 @@ class StudyRunner:
             return None
         if len(state.search_trials()) < self.config.iterations:
             return self.plan_search
-        reruns = [t for t in state.ordered() if t.source == "reseed"]
-        base_reruns = [t for t in state.ordered() if t.source == "reseed-baseline"]
+        reruns = [t for t in state.ordered() if t.source == RESEED_SOURCE]
+        base_reruns = [t for t in state.ordered() if t.source == RESEED_BASELINE_SOURCE]
         wanted = len(reruns) < acc.final_reruns or len(base_reruns) < len(reruns)
         if self.noise_aware and wanted and state.best():
             if any(not t.finished for t in state.search_trials()):
@@ -276,7 +284,7 @@ class StudyRunner:
                 return lambda: self.propose(
                     {},
                     baseline.config,
-                    source="reseed-baseline",
+                    source=RESEED_BASELINE_SOURCE,
                     hypothesis=f"final re-run of the baseline on seed {seed}, paired with the best's",
                     fired=[],
                     seed=seed,
@@ -284,7 +292,7 @@ class StudyRunner:
             return lambda: self.propose(
                 {},
                 best.config,
-                source="reseed",
+                source=RESEED_SOURCE,
                 hypothesis=f"final re-run of best trial #{best.index} on another seed",
                 fired=[],
                 seed=self.config.seed + 1000 + len(reruns),
@@ -301,7 +309,7 @@ class StudyRunner:
             return None  # the best is final only when every trial is in
         best, baseline = state.best(), state.baseline()
         done = {t.source for t in state.ordered()}
-        for source, record in (("test-best", best), ("test-baseline", baseline)):
+        for source, record in ((TEST_BEST_SOURCE, best), (TEST_BASELINE_SOURCE, baseline)):
             if source in done or record is None:
                 continue
             return lambda: self.propose(
@@ -422,7 +430,9 @@ class StudyRunner:
     def finish_study(self) -> None:
         summary = summarize(self.state, self.journal.run_dir, self.agent.label)
         reruns = [
-            t.value for t in self.state.ordered() if t.source == "reseed" and t.value is not None
+            t.value
+            for t in self.state.ordered()
+            if t.source == RESEED_SOURCE and t.value is not None
         ]
         event = StudyFinished(
             best=summary.best,

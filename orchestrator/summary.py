@@ -12,6 +12,12 @@ from orchestrator.events import STUDY_STARTED, StudyStarted
 from orchestrator.journal import journal_path, read_events
 from orchestrator.levels.arbiter import credit_table
 from orchestrator.state import StudyState, rebuild_state
+from sandbox.api import (
+    RESEED_BASELINE_SOURCE,
+    RESEED_SOURCE,
+    TEST_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+)
 
 
 @dataclass
@@ -141,14 +147,15 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         trials_by_status=state.trials_by_status(),
         llm_cost_usd=state.llm_cost_usd,
         noise_floor=state.noise_floor,
-        final_reruns=list(state.final_reruns) or reruns_of(state, "reseed"),
+        final_reruns=list(state.final_reruns) or reruns_of(state, RESEED_SOURCE),
         credits=[asdict(row) for row in credit_table(state)],
-        baseline_reruns=reruns_of(state, "reseed-baseline"),
+        baseline_reruns=reruns_of(state, RESEED_BASELINE_SOURCE),
         llm_tokens=state.llm_tokens,
-        test_best=_first(reruns_of(state, "test-best")),
+        test_best=_first(reruns_of(state, TEST_BEST_SOURCE)),
         test_baseline=_first(reruns_of(state, "test-baseline")),
         test_improvement=metric.improvement(
-            _first(reruns_of(state, "test-baseline")), _first(reruns_of(state, "test-best"))
+            _first(reruns_of(state, TEST_BASELINE_SOURCE)),
+            _first(reruns_of(state, TEST_BEST_SOURCE)),
         ),
         llm_cost_known=not state.llm_unpriced,
         rerun_improvement=rerun_improvement(state),
@@ -168,7 +175,7 @@ def reruns_of(state: StudyState, source: str) -> list[float]:
 def rerun_improvement(state: StudyState) -> float | None:
     """Mean of the best's fresh-seed re-runs against the baseline's on the same seeds:
     the improvement free of the search's selection (positive is better)."""
-    best, base = reruns_of(state, "reseed"), reruns_of(state, "reseed-baseline")
+    best, base = reruns_of(state, RESEED_SOURCE), reruns_of(state, RESEED_BASELINE_SOURCE)
     if not best or not base:
         return None
     return state.config.metric().improvement(statistics.mean(base), statistics.mean(best))

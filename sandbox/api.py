@@ -78,8 +78,18 @@ HOOKS: tuple[Hook, ...] = get_args(Hook)
 # the best and the baseline on the test split. None of these counts as a search iteration
 # or can become the incumbent.
 BASELINE_SOURCE = "baseline"
-NOISE_SOURCES = ("noise", "reseed")
-NON_SEARCH_SOURCES = (*NOISE_SOURCES, "reseed-baseline", "test-best", "test-baseline")
+NOISE_SOURCE = "noise"
+RESEED_SOURCE = "reseed"
+RESEED_BASELINE_SOURCE = "reseed-baseline"
+TEST_BEST_SOURCE = "test-best"
+TEST_BASELINE_SOURCE = "test-baseline"
+NOISE_SOURCES = (NOISE_SOURCE, RESEED_SOURCE)
+NON_SEARCH_SOURCES = (
+    *NOISE_SOURCES,
+    RESEED_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+    TEST_BASELINE_SOURCE,
+)
 
 
 def _fmt(x: float) -> str:

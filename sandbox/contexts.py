@@ -181,7 +181,7 @@ def _history(
     for index in range(size):
         if index == 0:
             changes: dict[str, Any] = {}
-            source, hypothesis = "baseline", "baseline: the defaults"
+            source, hypothesis = BASELINE_SOURCE, "baseline: the defaults"
         else:
             picked = rng.sample(tunable, k=min(len(tunable), rng.randint(1, 3))) if tunable else []
             changes = {p.name: _sample(p, rng) for p in picked}

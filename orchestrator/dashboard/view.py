@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator import journal as ev
 from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Metric
-from sandbox.api import NOISE_SOURCES
+from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
 # budget fraction of a trial still training). Not every writer journals progress.
@@ -382,7 +382,7 @@ class StudyView:
     @property
     def baseline(self) -> float | None:
         for trial in self.ordered():
-            if trial.source == "baseline" and trial.value is not None:
+            if trial.source == BASELINE_SOURCE and trial.value is not None:
                 return trial.value
         return None
 

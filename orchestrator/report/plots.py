@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.report import style
 from orchestrator.report.data import RunData, TrialRow
+from sandbox.api import BASELINE_SOURCE
 
 # More panels than this stop being readable at page width; the most-changed params win.
 MAX_PARAM_PANELS = 12
@@ -238,7 +239,7 @@ def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None
     incumbent: list[tuple[int, float | None]] = []
     current: Any = trials[0].config.get(name) if trials else None
     for trial in trials:
-        if trial.kept or trial.source == "baseline":
+        if trial.kept or trial.source == BASELINE_SOURCE:
             current = trial.config.get(name)
         incumbent.append((trial.index, y(current)))
     for kept, colour, size in ((False, style.DISCARDED, 10), (True, style.KEPT, 14)):
