@@ -532,6 +532,8 @@ def run_study(
             runner.run()
         return summarize(state, out_dir, agent.label)
     finally:
-        runner.research.close()
-        executor.close()
-        journal.close()
+        try:
+            runner.research.close()  # raises a research session's bug, after the cleanup below
+        finally:
+            executor.close()
+            journal.close()

@@ -95,3 +95,25 @@ def test_a_research_session_bug_is_journaled_and_raised(tmp_path: Path) -> None:
     )  # type: ignore[arg-type]
     assert down.run().outcome == "failed"
     assert journaled[-1]["reason"] == "LLMError: explore: HTTP 503"
+
+
+def test_a_research_session_bug_fails_the_study_after_it_is_journaled(tmp_path: Path) -> None:
+    from orchestrator.research.wiring import make_level2
+    from sandbox.client import make_client
+
+    config = StudyConfig.from_dict(
+        {
+            "name": "research-bug",
+            "iterations": 6,
+            "objective": BENCH,
+            "levels": {"policy": False, "research": True, "research_every": 1, "stagnation": 1},
+        }
+    )
+    agent = _Agent(TypeError("explore() takes 1 positional argument"), ("explore",))
+    host, driver = make_level2(
+        config, tmp_path / "run", client=make_client("direct", "process"), agent=agent
+    )
+    with pytest.raises(RuntimeError, match="research session crashed on a bug: TypeError"):
+        run_study(config, tmp_path / "run", mechanism_host=host, research=driver, agent=agent)
+    finished = [e for e in read_events(tmp_path / "run") if e.type == "research_finished"]
+    assert finished and finished[0].reason == "internal error: TypeError"
