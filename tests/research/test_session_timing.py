@@ -6,19 +6,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.events import Event, parse_event
 from orchestrator.research.driver import MIN_TRIALS_AFTER_SESSION, session_would_be_wasted
 from orchestrator.state import rebuild_state
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _at(seconds: float, kind: str, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "ts": (T0 + timedelta(seconds=seconds)).isoformat(), **fields}
+def _at(seconds: float, kind: str, **fields: Any) -> Event:
+    return parse_event(
+        {"type": kind, "ts": (T0 + timedelta(seconds=seconds)).isoformat(), **fields}
+    )
 
 
 def _study(
     proposed: int, session_s: float | None, provider: str = "openai"
-) -> tuple[Any, list[dict[str, Any]]]:
+) -> tuple[Any, list[Event]]:
     """``proposed`` search trials of 10 s each, and one earlier session of ``session_s``."""
     llm = {"provider": provider} if provider == "builtin" else {"provider": provider, "model": "m"}
     config = StudyConfig.from_dict({"name": "t", "iterations": 10, "llm": llm})
@@ -26,7 +29,7 @@ def _study(
         "trial_id": "x", "index": 0, "preset": "cpu-tiny", "dataset": "pinned",
         "budget": {"mode": "tokens", "amount": 8192}, "config": {}, "seed": 0, "device": "cpu",
     }  # fmt: skip
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     for i in range(proposed):
         source = "baseline" if i == 0 else "builtin"
         events.append(_at(10 * i, "trial_proposed", index=i, config={}, source=source))
