@@ -3,8 +3,8 @@
 
 Read from the journal alone (a finished, running or killed study). Each finished trial
 becomes one Optuna trial: its full configuration as parameters, its metric as the value
-(``COMPLETE``) or no value (``FAIL`` for crashed, diverged, out-of-memory, timed-out and
-invalid trials), and user attributes for what Optuna has no field for: the trial's index,
+(``COMPLETE``) or no value (``PRUNED`` for a trial the study stopped early, ``FAIL`` for
+crashed, diverged, out-of-memory, timed-out and invalid trials), and user attributes for what Optuna has no field for: the trial's index,
 source (Level 1, a mechanism, the baseline, a noise repeat), the mechanisms that fired, the
 hypothesis, status, whether it was kept, and its error. Trials still training are left out
 (export again when the study ends).
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 MAX_ATTR_CHARS = 2000
 # The status of a trial that produced its metric; every other finished status is a failure.
 OK_STATUS = "ok"
+# A trial the study stopped early (orchestrator/pruning.py): Optuna's own PRUNED state.
+PRUNED_STATUS = "pruned"
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,13 @@ def export_to_optuna(
 
 def _frozen_trial(optuna: Any, trial: Trial, distributions: dict[str, BaseDistribution]) -> Any:
     ok = trial.status == OK_STATUS and trial.value is not None
+    states = optuna.trial.TrialState
+    state = (
+        states.COMPLETE if ok else states.PRUNED if trial.status == PRUNED_STATUS else states.FAIL
+    )
     params = {name: _param_value(trial.config.get(name)) for name in distributions}
     return optuna.trial.create_trial(
-        state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
+        state=state,
         value=trial.value if ok else None,
         params={k: v for k, v in params.items() if k in trial.config},
         distributions={k: d for k, d in distributions.items() if k in trial.config},

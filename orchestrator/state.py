@@ -32,9 +32,8 @@ from orchestrator.events import (
 )
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
-from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, Trial
+from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, TRIAL_STATUSES, Trial
 from sandbox.contexts import context_seed
-from trainer.spec import TRIAL_STATUSES
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 

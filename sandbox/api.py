@@ -67,7 +67,11 @@ API_VERSION = 2
 DIRECTIONS = ("minimize", "maximize")
 
 PARAM_KINDS = ("float", "int", "pow2", "choice")
-TRIAL_STATUSES = ("ok", "oom", "diverged", "timeout", "invalid", "crashed")
+# How a trial ended: the one definition (trainer.spec imports it). ``pruned``: stopped early
+# by the study because its loss curve was clearly worse than the incumbent's at the same
+# fraction of the budget; like every status but ``ok``, it has no value.
+TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed", "pruned"]
+TRIAL_STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
 # The hooks a mechanism may define, in call order: the one definition of their names.
 Hook = Literal["guide", "propose", "screen"]
 HOOKS: tuple[Hook, ...] = get_args(Hook)

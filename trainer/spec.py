@@ -21,10 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sandbox.api import TrialStatus  # how a trial ended: the mechanism contract defines it
+
 ParamKind = Literal["float", "int", "pow2", "choice"]
-# `pruned`: stopped early by the study because its loss curve was clearly worse than the
-# incumbent's at the same budget fraction (orchestrator/pruning.py); never has a value.
-TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed", "pruned"]
 BudgetMode = Literal["seconds", "tokens", "steps"]
 ObjectiveKind = Literal["gpt", "function", "command", "benchmark"]
 Direction = Literal["minimize", "maximize"]
@@ -35,16 +34,6 @@ GPT_METRIC_NAME = "val_bpb"
 MAX_ERROR_CHARS = 2000
 # A benchmark's simulated trial duration stays a demo/test aid, never a real wait.
 MAX_BENCHMARK_DELAY_S = 60.0
-
-TRIAL_STATUSES: tuple[str, ...] = (
-    "ok",
-    "oom",
-    "diverged",
-    "timeout",
-    "invalid",
-    "crashed",
-    "pruned",
-)
 
 
 def _is_pow2(value: int) -> bool:

@@ -26,7 +26,7 @@ def export(run: Path, storage: str, *extra: str) -> subprocess.CompletedProcess[
 
 def test_export_round_trips_values_params_and_attributes(tmp_path: Path) -> None:
     run = tmp_path / "study"
-    write_study_journal(run, trials=16)
+    write_study_journal(run, trials=16, pruned=(9,))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     done = export(run, storage)
     assert done.returncode == 0, done.stderr
@@ -37,11 +37,14 @@ def test_export_round_trips_values_params_and_attributes(tmp_path: Path) -> None
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.user_attrs["index"])
     assert [t.user_attrs["index"] for t in trials] == [t.index for t in journal.trials]
+    assert [t.status for t in journal.trials].count("pruned") == 1
     for mine, theirs in zip(journal.trials, trials, strict=True):
         assert theirs.params == mine.config
         if mine.status == "ok":
             assert theirs.state == optuna.trial.TrialState.COMPLETE
             assert theirs.value == mine.val_bpb
+        elif mine.status == "pruned":  # stopped early by the study: Optuna's own state
+            assert theirs.state == optuna.trial.TrialState.PRUNED and theirs.value is None
         else:
             assert theirs.state == optuna.trial.TrialState.FAIL and theirs.value is None
         assert theirs.user_attrs["source"] == mine.source

@@ -63,9 +63,11 @@ def write_study_journal(
     gain: float = 0.05,
     with_research: bool = True,
     finished: bool = True,
+    pruned: tuple[int, ...] = (),
 ) -> Path:
     """A plausible study: baseline, noise floor, L1 trials, a policy change, research with a
-    promotion that fires and a revert, LLM calls, a failed trial, and a study_finished."""
+    promotion that fires and a revert, LLM calls, a failed trial, and a study_finished;
+    the trials at ``pruned`` indices were stopped early."""
     rng = random.Random(seed)
     writer = JournalWriter(run_dir / "events.jsonl")
     writer.emit(
@@ -128,6 +130,8 @@ def write_study_journal(
         )
         if index == 7:
             status, val = "diverged", None
+        elif index in pruned:
+            status, val = "pruned", None
         else:
             status = "ok"
             val = baseline - gain * (1 - 0.9**index) + rng.gauss(0, 0.01)
