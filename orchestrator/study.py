@@ -88,14 +88,14 @@ def _versions() -> dict[str, str]:
 def check_services(config: StudyConfig) -> None:
     """Everything that would fail later, checked before any trial runs."""
     if config.executor == "inline":  # rq workers may hold the code elsewhere: they check
-        from trainer.objective import preflight
+        from trainer.objective import preflight as objective_preflight
 
-        if problem := preflight(config.objective_spec()):
+        if problem := objective_preflight(config.objective_spec()):
             raise UserError(problem)
     if config.llm.provider == "openai":
-        from orchestrator.llm import preflight
+        from orchestrator.llm import preflight as llm_preflight
 
-        preflight(config.llm)
+        llm_preflight(config.llm)
     if config.executor == "rq":
         from redis import Redis
         from redis.exceptions import RedisError

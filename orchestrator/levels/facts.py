@@ -29,29 +29,7 @@ STEP_SCALE_MEANING = (
 def objective_facts(config: StudyConfig) -> dict[str, Any]:
     """What no parameter shows about the objective (sequence length, tokens per step, model
     size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
-    facts_of = getattr(config, "objective_facts", None)
-    if callable(facts_of):  # the objective states its own facts (trainer.objective)
-        return _with_size(dict(facts_of()))
-    try:
-        from trainer.presets import get_preset, gpt_facts
-
-        preset = get_preset(config.objective.preset)
-        facts = dict(gpt_facts(preset, config.objective.dataset))
-    except ImportError:  # the presets still live in the trial contract
-        from trainer.spec import get_preset
-
-        preset = get_preset(config.objective.preset)
-        defaults = preset.space.defaults()
-        facts = {
-            "preset": preset.name,
-            "dataset": config.objective.dataset,
-            "vocab_size": preset.vocab_size,
-            "seq_len": preset.seq_len,
-            "tokens_per_step_default": defaults.get("TOTAL_BATCH_SIZE"),
-        }
-    except (AttributeError, KeyError):  # not a GPT preset: nothing known beyond the space
-        return {}
-    return _with_size(facts)
+    return _with_size(dict(config.objective_facts()))
 
 
 def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
