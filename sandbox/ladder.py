@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sandbox import contexts
 from sandbox.api import HOOKS
@@ -21,6 +21,7 @@ from sandbox.reports import (
     CheckResult,
     LadderReport,
     MechanismOutput,
+    Stage,
     StageResult,
     source_sha,
 )
@@ -34,6 +35,35 @@ CALL_DEADLINE_S = 30.0
 # A reason or check detail from the sandbox is cut to this (it reaches terminals and prompts).
 MAX_REASON_CHARS = 2000
 NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+class _BackendFields(TypedDict):
+    """The fields of a :class:`LadderReport` that say which module ran where."""
+
+    sha: str
+    backend: str
+    warnings: list[str]
+    isolation: str
+
+
+class _Verdict(TypedDict):
+    """The fields of a :class:`LadderReport` that :func:`_verdict` decides."""
+
+    accepted: bool
+    stage: Stage
+    reason: str
+    name: NotRequired[str | None]
+    class_name: NotRequired[str | None]
+    hooks: NotRequired[list[str]]
+
+
+def _backend_fields(source: str, backend: Backend) -> _BackendFields:
+    return {
+        "sha": source_sha(source),
+        "backend": backend.name,
+        "warnings": list(backend.warnings),
+        "isolation": backend.isolation,
+    }
 
 
 def space_dicts(space: Any) -> list[dict[str, Any]]:
@@ -69,7 +99,6 @@ def run_ladder(
             "the search space is empty: the contract tests need the study's parameters"
         )
     start = time.perf_counter()
-    sha = source_sha(source)
     try:
         gate = check_source(source, filename)
     except SandboxUnavailable:  # e.g. no sandbox lock to read the allowlist from
@@ -79,12 +108,7 @@ def run_ladder(
     checks = [CheckResult("static:gate", gate.ok, gate.seconds, "" if gate.ok else gate.reason)]
     checks += [CheckResult(f"static:line-{i.line}", False, 0.0, i.message) for i in gate.issues]
     timings = {"static": gate.seconds}
-    base = {
-        "sha": sha,
-        "backend": backend.name,
-        "warnings": list(backend.warnings),
-        "isolation": backend.isolation,
-    }
+    base = _backend_fields(source, backend)
     if not gate.ok:
         timings["total"] = round(time.perf_counter() - start, 4)
         return LadderReport(
@@ -139,19 +163,14 @@ def sandbox_ladder(
     start = started if started is not None else time.perf_counter()
     checks = list(prior_checks or [])
     timings = dict(prior_timings or {})
-    base = {
-        "sha": source_sha(source),
-        "backend": backend.name,
-        "warnings": list(backend.warnings),
-        "isolation": backend.isolation,
-    }
+    base = _backend_fields(source, backend)
 
-    def rejected(stage: str, reason: str, seconds: float = 0.0) -> LadderReport:
+    def rejected(stage: Stage, reason: str, seconds: float = 0.0) -> LadderReport:
         checks.append(CheckResult(f"{stage}:host", False, seconds, reason))
         timings["total"] = round(time.perf_counter() - start, 4)
         return LadderReport(
             accepted=False, stage=stage, reason=reason, checks=checks, timings=timings, **base
-        )  # type: ignore[arg-type]
+        )
 
     declared = source_hooks(source)
     if declared.problem:
@@ -182,7 +201,7 @@ def _verdict(
     declared: SourceHooks,
     checks: list[CheckResult],
     seconds: float,
-) -> dict[str, Any]:
+) -> _Verdict:
     """The verdict fields, decided here from the supervisor's report and the source's hooks."""
     if report is None or "error" in report:
         why = run_error if report is None else one_line(report["error"])
@@ -199,18 +218,28 @@ def _verdict(
                 one_line(c.get("detail")),
             )
         )
-    stage = report.get("stage") if report.get("stage") in ("smoke", "contract") else "smoke"
-    name = report.get("name") if isinstance(report.get("name"), str) else None
-    class_name = report.get("class") if isinstance(report.get("class"), str) else None
-    hooks = report.get("hooks") if isinstance(report.get("hooks"), list) else []
+    stage: Stage = "contract" if report.get("stage") == "contract" else "smoke"
+    name = raw_name if isinstance(raw_name := report.get("name"), str) else None
+    class_name = raw_class if isinstance(raw_class := report.get("class"), str) else None
+    hooks = raw_hooks if isinstance(raw_hooks := report.get("hooks"), list) else []
     reason = one_line(report.get("reason"))
-    fields = {"stage": stage, "name": name, "class_name": class_name, "hooks": list(declared.hooks)}
+
+    def verdict(accepted: bool, why: str) -> _Verdict:
+        return {
+            "accepted": accepted,
+            "stage": stage,
+            "reason": why,
+            "name": name,
+            "class_name": class_name,
+            "hooks": list(declared.hooks),
+        }
+
     if report.get("accepted") is not True:
-        return {"accepted": False, "reason": reason or "rejected in the sandbox", **fields}
+        return verdict(False, reason or "rejected in the sandbox")
     problem = _acceptance_problem(checks, declared, stage, name, class_name, hooks)
     if problem:
-        return {"accepted": False, "reason": f"sandbox report not accepted: {problem}", **fields}
-    return {"accepted": True, "reason": reason, **fields}
+        return verdict(False, f"sandbox report not accepted: {problem}")
+    return verdict(True, reason)
 
 
 def _acceptance_problem(
@@ -271,7 +300,7 @@ def call_stage(
     if not mechanisms:
         return StageResult(
             stage=stage, outputs=[], seconds=0.0, backend=backend.name, isolation=backend.isolation
-        )  # type: ignore[arg-type]
+        )
 
     def one(mechanism: tuple[str, str, str]) -> MechanismOutput:
         name, sha, source = mechanism
@@ -309,7 +338,7 @@ def call_stage(
         seconds=seconds,
         backend=backend.name,
         isolation=backend.isolation,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _mechanism_output(
@@ -338,5 +367,5 @@ def _mechanism_output(
         value=out.get("value") if ok else None,
         error=error or ("" if ok else "failed"),
         seconds=seconds_of(out),
-        output=out.get("output") if isinstance(out.get("output"), str) else "",
+        output=text if isinstance(text := out.get("output"), str) else "",
     )
