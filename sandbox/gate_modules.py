@@ -205,7 +205,6 @@ MODULES: dict[str, dict[str, str]] = {
     "numpy.rec": {},
     "numpy.strings": {},
     "numpy.typing": {"mypy_plugin": "numpy.typing.mypy_plugin", "tests": "numpy.typing.tests"},
-    "numpy.typing.mypy_plugin": {"np": "numpy"},
     "numpy.version": {},
     "scipy": {
         "cluster": "scipy.cluster",

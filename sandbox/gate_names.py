@@ -101,6 +101,8 @@ DENIED_MODULES = {
     "numpy.distutils": "builds code",
     "numpy.testing": "writes temporary files and runs tests",
     "numpy.core": "is a deprecated alias of numpy's private internals",
+    # What it imports depends on whether mypy is installed, which the sandbox never has.
+    "numpy.typing.mypy_plugin": "is a plugin for the mypy type checker",
     "scipy.io": "reads and writes files",
     "scipy.datasets": "downloads and reads files",
     "scipy.misc": "reads data files",
