@@ -26,8 +26,10 @@ from __future__ import annotations
 import ast
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 
@@ -41,6 +43,13 @@ from sandbox.gate_names import (  # noqa: F401 - the lock helpers are part of th
     lock_path,
 )
 from sandbox.gate_reach import DUNDER_RULE, Reach, fail
+
+if TYPE_CHECKING:
+    # The nodes RestrictedPython names (those with a position), as its check_name types them.
+    from RestrictedPython._types import T_pos_ast
+
+# What a RestrictingNodeTransformer visit_* method returns (its own annotation).
+VisitResult: TypeAlias = ast.AST | Iterable[ast.AST] | None
 
 # A mechanism is a few hundred lines; a bigger source is not one, and bounds the gate's time.
 MAX_SOURCE_CHARS = 200_000
@@ -79,7 +88,7 @@ class _ProjectPolicy(RestrictingNodeTransformer):
     the original module), so the overrides only decide what is an error."""
 
     def check_name(
-        self, node: ast.AST, name: str | None, allow_magic_methods: bool = False
+        self, node: T_pos_ast, name: str | None, allow_magic_methods: bool = False
     ) -> None:
         if name is None:
             return
@@ -108,7 +117,7 @@ class _ProjectPolicy(RestrictingNodeTransformer):
             return  # single-underscore helpers are ordinary Python
         super().check_name(node, name, allow_magic_methods)
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
+    def visit_Name(self, node: ast.Name) -> VisitResult:
         if isinstance(node.ctx, ast.Load) and node.id in FORBIDDEN_CALLS:
             why = FORBIDDEN_CALLS[node.id]
             fail(self.errors, node, node.id, f"`{node.id}` {why}; it is not allowed in a mechanism")
@@ -134,7 +143,7 @@ class _ProjectPolicy(RestrictingNodeTransformer):
     def visit_TryStar(self, node: ast.AST) -> ast.AST:
         return self.node_contents_visit(node)  # `except*` is ordinary Python 3.11
 
-    def _visit_pattern(self, node: ast.AST) -> ast.AST:
+    def _visit_pattern(self, node: ast.pattern) -> ast.AST:
         for name in (getattr(node, "name", None), getattr(node, "rest", None)):
             self.check_name(node, name)
         return self.node_contents_visit(node)

@@ -72,9 +72,10 @@ class Reach(ast.NodeVisitor):
             return None
         current = top
         for part in parts[1:]:
-            current = self._step(node, current, part, shown, importing=True)
-            if current is None:
+            reached = self._step(node, current, part, shown, importing=True)
+            if reached is None:
                 return None
+            current = reached
         return current
 
     def _step(
@@ -91,8 +92,8 @@ class Reach(ast.NodeVisitor):
             )
             return None
         if attr in DENIED_NAMES or attr in DENIED_MODULE_ATTRS:
-            why = DENIED_NAMES.get(attr) or DENIED_MODULE_ATTRS[attr]
-            fail(self.errors, node, shown, f"`{attr}` {why}; it is not allowed in a mechanism")
+            rule = DENIED_NAMES.get(attr) or DENIED_MODULE_ATTRS[attr]
+            fail(self.errors, node, shown, f"`{attr}` {rule}; it is not allowed in a mechanism")
             return None
         attrs = module_attributes(module)
         target = None if attrs is None else attrs.get(attr)
@@ -241,8 +242,12 @@ class Reach(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        literal = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant)
-        if literal and func.attr == "format" and isinstance(func.value.value, str):
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Constant)
+            and func.attr == "format"
+            and isinstance(func.value.value, str)
+        ):
             self._literal_formats.add(id(func))
             if why := _format_walk(func.value.value):
                 fail(self.errors, node, ".format", why)

@@ -318,8 +318,8 @@ class Backend(ABC):
             workers = len(request.get("mechanisms") or []) or WARM_PREFORK
             self._warm_specs[key] = WarmSpec(workers, preload_modules(request))
         nonce = secrets.token_hex(NONCE_BYTES)
-        payload = json.dumps({**request, "nonce": nonce, "deadline_s": deadline_s}, allow_nan=False)
-        payload = payload.encode()
+        message = {**request, "nonce": nonce, "deadline_s": deadline_s}
+        payload = json.dumps(message, allow_nan=False).encode()
         start = time.monotonic()
         try:
             raw = self._launch(payload, deadline_s, self.warm_slot(key))
