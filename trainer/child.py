@@ -19,7 +19,10 @@ import os
 import signal
 import sys
 import traceback
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainer.spec import TrialStatus
 
 # Lines of traceback kept in a `crashed` result: enough to see the failing frame and cause.
 TRACEBACK_TAIL_LINES = 15
@@ -78,7 +81,7 @@ def main() -> None:
     except MemoryError as exc:
         result = TrialResult.failed(spec, "oom", f"host out of memory: {exc}")
     except Exception as exc:  # the trial's own code (a user's function, training): its failure
-        status = "oom" if _is_oom(exc) else "crashed"
+        status: TrialStatus = "oom" if _is_oom(exc) else "crashed"
         result = TrialResult.failed(spec, status, traceback_tail(exc))
     send({"type": "result", "result": result.model_dump(mode="json")})
 

@@ -73,6 +73,8 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class CausalSelfAttention(nn.Module):
+    mask: Tensor  # a buffer, registered when the window is shorter than the sequence
+
     def __init__(self, config: GPTConfig, window: int) -> None:
         super().__init__()
         self.n_head, self.head_dim, self.window = config.n_head, config.head_dim, window
@@ -118,6 +120,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    cos: Tensor  # rotary tables (buffers)
+    sin: Tensor
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
@@ -139,6 +144,7 @@ class GPT(nn.Module):
         nn.init.normal_(self.lm_head.weight, std=HEAD_INIT_STD)
         bound = 3**0.5 * self.config.n_embd**-0.5  # uniform with std 1/sqrt(fan_in)
         for block in self.blocks:
+            assert isinstance(block, Block)
             nn.init.uniform_(block.attn.c_qkv.weight, -bound, bound)
             nn.init.uniform_(block.mlp.c_fc.weight, -bound, bound)
             # Zero output projections: every block starts as the identity.

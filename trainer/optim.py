@@ -9,10 +9,13 @@ of steps is unknown in advance.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from trainer.model import GPT
 
 # Quintic Newton–Schulz coefficients from Keller Jordan's Muon: converge to ~orthogonal in
 # 5 iterations without needing the exact polar factor.
@@ -84,7 +87,7 @@ def lr_multiplier(progress: float, warmup: float, warmdown: float, final_frac: f
     return 1.0
 
 
-def build_optimizers(model: torch.nn.Module, config: dict[str, Any]) -> list[torch.optim.Optimizer]:
+def build_optimizers(model: GPT, config: dict[str, Any]) -> list[torch.optim.Optimizer]:
     """Muon for block matrices, AdamW for embedding, head and scalars; sets ``initial_lr``."""
     width = model.wte.weight.size(1)
     scale = (width / REFERENCE_WIDTH) ** -0.5

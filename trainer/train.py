@@ -19,7 +19,7 @@ import random
 import resource
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -164,6 +164,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class Measured(TypedDict):
+    """What a result records about the data and software it was measured on."""
+
+    data_fingerprint: str
+    software: dict[str, str]
+
+
 def configure_threads(device: torch.device) -> None:
     wanted = os.environ.get(THREADS_ENV)
     if wanted:
@@ -180,14 +187,17 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     device = pick_device(spec, preset)
     if isinstance(device, str):
         errors.append(device)
-    if errors:
+    if errors or isinstance(device, str):
         return TrialResult.failed(spec, "invalid", "; ".join(errors))
     configure_threads(device)
     seed_everything(spec.seed)
     hardware = hardware_name(device)
     report({PHASE: "data", PID: os.getpid()})
     data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
-    measured = {"data_fingerprint": data.fingerprint, "software": software_fingerprint(device)}
+    measured: Measured = {
+        "data_fingerprint": data.fingerprint,
+        "software": software_fingerprint(device),
+    }
     eval_tokens = data.test if spec.eval_split == "test" else data.val
     if len(eval_tokens) <= preset.seq_len:
         return TrialResult.failed(
@@ -204,7 +214,7 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     model = GPT(model_config(preset, cfg)).to(device)
     optimizers = build_optimizers(model, cfg)
     use_cuda = device.type == "cuda"
-    step_model: torch.nn.Module = torch.compile(model) if use_cuda else model
+    step_model: Callable[..., torch.Tensor] = torch.compile(model) if use_cuda else model
 
     def autocast() -> contextlib.AbstractContextManager[object]:
         return (
