@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Direction = Literal["minimize", "maximize"]
-DIRECTIONS: tuple[str, ...] = ("minimize", "maximize")
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 # GPT pretraining's metric: validation bits per byte, lower is better (DESIGN §4.1).
 DEFAULT_METRIC = "val_bpb"
 DEFAULT_DIRECTION: Direction = "minimize"
