@@ -63,8 +63,8 @@ DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel work
 # The rule that shares trials between Level 1 and mechanisms by earned credit (issue 11).
 # `parallel = "auto"`: the executor decides how many trials to keep in flight (rq: live trainer
 # workers + 1, so a worker never waits for planning; inline: 1, today's sequential loop).
-PARALLEL_AUTO = "auto"
-DEFAULT_PARALLEL = PARALLEL_AUTO
+PARALLEL_AUTO: Literal["auto"] = "auto"
+DEFAULT_PARALLEL: int | Literal["auto"] = PARALLEL_AUTO
 DEFAULT_ARBITER = "orchestrator.levels.arbiter:CreditArbiter"
 
 

@@ -11,11 +11,15 @@ torch. Run one worker per GPU; workers on many hosts can share one Redis.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from orchestrator.errors import UserError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -36,7 +40,7 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def connect_redis(url: str) -> object:
+def connect_redis(url: str) -> Redis:
     """A connected ``redis.Redis``, or a UserError naming the address and the fix."""
     import redis
 

@@ -146,7 +146,9 @@ def mechanisms(view: StudyView) -> dict[str, Any]:
         for name in [*trial.fired, _mechanism_source(trial.source)]:
             if name and name not in view.mechanisms and name not in names:
                 names.append(name)
-    rows, firing, credit = [], {}, {}
+    rows: list[dict[str, Any]] = []
+    firing: dict[str, list[int]] = {}
+    credit: dict[str, list[float]] = {}
     for name in names:
         mechanism = view.mechanisms.get(name)
         fired_total, credit_total = 0, 0.0

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import journal as ev
-from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Metric
+from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Direction, Metric
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
@@ -59,7 +59,7 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def metric_of(started: dict[str, Any]) -> tuple[str | None, str | None]:
+def metric_of(started: dict[str, Any]) -> tuple[str | None, Direction | None]:
     """(name, direction) a ``study_started`` event names, each None when it names none.
 
     The journal's own fields (``metric``, ``direction``: docs/journal.md) come first, then
@@ -78,7 +78,7 @@ def metric_of(started: dict[str, Any]) -> tuple[str | None, str | None]:
             name = item
     for item in (started.get("direction"), objective.get("direction"), config.get("direction")):
         direction = direction or item
-    return name, direction if direction in DIRECTIONS else None
+    return name, (direction if direction in DIRECTIONS else None)
 
 
 @dataclass
@@ -274,7 +274,7 @@ class StudyView:
         )
 
     def _gate_verdict(self, event: dict[str, Any]) -> None:
-        verdict = {
+        verdict: dict[str, Any] = {
             "session": _int(event.get("session")),
             "mechanism": _str(event.get("mechanism")),
             "attempt": _int(event.get("attempt"), 0),

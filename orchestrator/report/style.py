@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008), the palette most readable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -65,7 +66,7 @@ STATUS_COLOURS = {
 # 150 dpi at ~7 in wide: sharp on a laptop screen and in a two-column paper.
 DPI = 150
 FULL_WIDTH_IN = 7.2
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",

@@ -22,6 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from orchestrator.research.imports import imported_packages
 from orchestrator.research.rounds import (
     CritiqueReply,
@@ -31,7 +33,7 @@ from orchestrator.research.rounds import (
     Score,
     SpecifyReply,
 )
-from sandbox.api import HOOKS
+from sandbox.api import HOOKS, Hook
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 # Finished ok trials a surrogate model needs before its predictions beat a guess (the GP
@@ -49,7 +51,7 @@ MIN_SCORE = 1.0
 class LibraryEntry:
     name: str
     class_name: str
-    hooks: tuple[str, ...]
+    hooks: tuple[Hook, ...]
     packages: tuple[str, ...]
     summary: str  # first line of the module docstring
     rationale: str  # the rest of its first paragraph
@@ -70,6 +72,7 @@ def _entry(path: Path) -> LibraryEntry:
                     if isinstance(stmt, ast.Assign)
                     and any(isinstance(t, ast.Name) and t.id == "name" for t in stmt.targets)
                     and isinstance(stmt.value, ast.Constant)
+                    and isinstance(stmt.value.value, str)
                 ),
                 path.stem,
             )
@@ -228,7 +231,10 @@ ROLE_HANDLERS = {
 
 def level2_roles() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     """The research roles for the built-in agent: ``BuiltinAgent(level2_roles())``."""
-    return {
-        role: lambda payload, h=handler: h(payload).model_dump(mode="json")
-        for role, handler in ROLE_HANDLERS.items()
-    }
+    return {role: _replying_json(handler) for role, handler in ROLE_HANDLERS.items()}
+
+
+def _replying_json(
+    handler: Callable[[dict[str, Any]], BaseModel],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda payload: handler(payload).model_dump(mode="json")

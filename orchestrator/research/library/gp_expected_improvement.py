@@ -106,7 +106,7 @@ class GaussianProcessEI(Mechanism):
 
         sign = -1.0 if ctx.maximize else 1.0  # score back to the metric's own value
         seen = {tuple(round(v, 6) for v in row) for row in x}
-        picks = []
+        picks: list[Candidate] = []
         for i in np.argsort(-scores):
             if len(picks) >= TOP_K:
                 break

@@ -68,7 +68,7 @@ class LatinHypercubeExplore(Mechanism):
                 number = trial.hypothesis[len(ROW_LABEL) :].split()[0]
                 if number.isdigit():
                     used.add(int(number) - 1)
-        candidates = []
+        candidates: list[Candidate] = []
         for row, coords in enumerate(_design(params)):
             if row in used:
                 continue

@@ -25,9 +25,9 @@ LINEAR_STEP = 0.15
 PRIORITY = 0.3
 
 
-def _rewards(ctx: Context) -> dict:
+def _rewards(ctx: Context) -> dict[str, list[float]]:
     """param -> list of rewards from the trials that changed it."""
-    rewards = {p.name: [] for p in ctx.space if not p.frozen}
+    rewards: dict[str, list[float]] = {p.name: [] for p in ctx.space if not p.frozen}
     best = None
     for trial in ctx.history:
         if trial.score is not None and best is not None:
