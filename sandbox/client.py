@@ -66,6 +66,11 @@ class SandboxClient(Protocol):
         """Release what the client holds (a warm sandbox, a Redis connection)."""
         ...
 
+    @property
+    def isolation(self) -> str:
+        """How strongly the sandbox isolates a module (``sandbox.backends.STRONG_ISOLATION``)."""
+        ...
+
 
 class DirectClient:
     """Runs the sandbox backend in this process."""

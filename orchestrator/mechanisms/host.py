@@ -22,7 +22,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.levels.hooks import HookOutcome
@@ -34,11 +34,14 @@ from orchestrator.mechanisms.outputs import (
     check_verdicts,
 )
 from orchestrator.mechanisms.store import StoredMechanism
-from sandbox.api import HOOKS
+from sandbox.api import HOOKS, Hook
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from sandbox.text import clean_text
 from trainer.spec import Param, SearchSpace
+
+if TYPE_CHECKING:
+    from sandbox.client import SandboxClient
 
 # Failures (errors, timeouts, invalid outputs) before a mechanism is reverted. One is too
 # twitchy for a sandbox that can time out under load; the paper's self-healing revert
@@ -91,8 +94,8 @@ class StageCall:
 
 
 def run_stage(
-    client: Any,
-    stage: str,
+    client: SandboxClient,
+    stage: Hook,
     mechanisms: list[StoredMechanism],
     context: dict[str, Any],
     candidates: list[dict[str, Any]] | None = None,
@@ -115,7 +118,7 @@ def run_stage(
         reason = clean_text(f"sandbox call failed: {type(exc).__name__}: {exc}", MAX_ERROR_CHARS)
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
     try:
-        data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        data = result.to_dict()
         items = [o for o in data.get("outputs", []) if isinstance(o, dict)]
     except (TypeError, ValueError) as exc:  # a malformed answer: every mechanism in it failed
         reason = clean_text(f"malformed sandbox answer: {type(exc).__name__}", MAX_ERROR_CHARS)
@@ -155,7 +158,7 @@ class LiveMechanismHost:
 
     def __init__(
         self,
-        client: Any,
+        client: SandboxClient,
         *,
         max_failures: int = DEFAULT_MAX_FAILURES,
         slow_call_seconds: float = SLOW_CALL_SECONDS,
@@ -279,7 +282,7 @@ class LiveMechanismHost:
 
     def _call(
         self,
-        stage: str,
+        stage: Hook,
         context: dict[str, Any],
         errors: list[str],
         candidates: list[dict[str, Any]] | None = None,

@@ -10,10 +10,14 @@ a warning.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import UserError
 from sandbox.backends.base import STRONG_ISOLATION
+
+if TYPE_CHECKING:
+    from orchestrator.config import StudyConfig
+    from sandbox.client import SandboxClient
 
 # The flag and the study-file key that opt in to a weak sandbox for untrusted code.
 ALLOW_WEAK_FLAG = "--allow-weak-sandbox"
@@ -40,12 +44,12 @@ def fixes() -> str:
     )
 
 
-def require_study_sandbox(config: Any, client: Any) -> str | None:
+def require_study_sandbox(config: StudyConfig, client: SandboxClient) -> str | None:
     """A study's Level-2 sandbox: refused (``UserError``) when weak and the mechanisms may be
     LLM-written (a non-builtin provider) unless ``levels.allow_weak_sandbox``; else the
     warning to show for a weak one (None for a strong one)."""
     return check_isolation(
-        str(getattr(client, "isolation", "bare")),
+        client.isolation,
         untrusted=config.llm.provider != "builtin",
         allow_weak=bool(config.levels.allow_weak_sandbox),
         what="Level 2 with an LLM provider",

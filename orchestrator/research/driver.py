@@ -196,13 +196,8 @@ class Level2Driver:
 
     def _release_sandbox(self) -> None:
         """A warm sandbox client keeps one sandbox started ahead of the next call; the
-        study is over, so stop it (clients without resources have nothing to close)."""
-        client = self.host.client
-        for owner in (client, getattr(client, "backend", None)):
-            close = getattr(owner, "close", None)
-            if callable(close):
-                close()
-                return
+        study is over, so stop it (``SandboxClient.close``)."""
+        self.host.client.close()
 
     # ------------------------------------------------------------------ sessions
     def _start(self, state: StudyState, journal: Journal, trigger: str) -> None:

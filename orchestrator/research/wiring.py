@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
@@ -19,6 +19,10 @@ from orchestrator.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
 from orchestrator.research.driver import Level2Driver
 from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
 from trainer.spec import SearchSpace
+
+if TYPE_CHECKING:
+    from orchestrator.research.session import Asker
+    from sandbox.client import SandboxClient
 
 SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
 
@@ -28,13 +32,13 @@ log = logging.getLogger(__name__)
 class SandboxLadder:
     """The gate ladder (static → smoke → contract) through a sandbox client."""
 
-    def __init__(self, client: Any, space: SearchSpace) -> None:
+    def __init__(self, client: SandboxClient, space: SearchSpace) -> None:
         self.client = client
         self.space = space
 
     def check(self, source: str, *, replays: list[dict[str, Any]] | None = None) -> LadderVerdict:
         report = self.client.check(source, self.space, replays=replays)
-        data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        data = report.to_dict()
         return LadderVerdict(
             accepted=bool(data.get("accepted")),
             stage=str(data.get("stage") or "static"),
@@ -50,7 +54,7 @@ def sandbox_kind(config: StudyConfig) -> str:
     return "runner" if config.executor == "rq" else "direct"
 
 
-def make_sandbox_client(config: StudyConfig) -> Any:
+def make_sandbox_client(config: StudyConfig) -> SandboxClient:
     """The study's sandbox client; the runner's queue is ``$BILEVEL_SANDBOX_QUEUE`` or the
     runner's default, so a deployment names it in one place (compose)."""
     from sandbox.client import DEFAULT_QUEUE, make_client
@@ -72,8 +76,8 @@ def make_level2(
     config: StudyConfig,
     run_dir: Path,
     *,
-    client: Any | None = None,
-    agent: Any | None = None,
+    client: SandboxClient | None = None,
+    agent: Asker | None = None,
     max_failures: int = DEFAULT_MAX_FAILURES,
     max_repairs: int = DEFAULT_MAX_REPAIRS,
     discard_reason: str = "",
