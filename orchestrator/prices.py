@@ -10,7 +10,10 @@ free local server); a model with no price at all is *unpriced*: its calls journa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.config import LLMConfig
 
 # USD per million tokens (prompt, completion), providers' list prices for uncached input,
 # as published in 2025. A stale price is still a cap; the study file overrides it.
@@ -26,15 +29,15 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-def prices_for(llm: Any) -> tuple[float, float] | None:
+def prices_for(llm: LLMConfig) -> tuple[float, float] | None:
     """``(prompt, completion)`` USD per 1M tokens for the study's model, or None (unknown).
 
     Explicit study-file prices win; a price given for one side only takes the table's (or
     0) for the other. The model name is matched exactly, then without a ``provider/`` prefix.
     """
-    prompt = getattr(llm, "price_prompt_per_mtok", None)
-    completion = getattr(llm, "price_completion_per_mtok", None)
-    model = str(getattr(llm, "model", ""))
+    prompt = llm.price_prompt_per_mtok
+    completion = llm.price_completion_per_mtok
+    model = llm.model
     table = DEFAULT_PRICES.get(model) or DEFAULT_PRICES.get(model.rsplit("/", 1)[-1])
     if prompt is None and completion is None:
         return table

@@ -35,7 +35,8 @@ from orchestrator.errors import UserError
 from orchestrator.metric import Metric
 
 if TYPE_CHECKING:
-    from orchestrator.state import StudyState
+    from orchestrator.config import StudyConfig
+    from orchestrator.state import StudyState, TrialRecord
 
 LEVEL1 = "level1"
 # Trial sources that are Level 1 (an LLM's proposal, or the built-in agent's).
@@ -187,17 +188,13 @@ class CreditArbiter:
 # ---------------------------------------------------------------------------- from the state
 
 
-def study_metric(config: Any) -> Metric:
+def study_metric(config: StudyConfig) -> Metric:
     """The study's metric (name and direction); minimise val_bpb unless the study says so."""
-    metric = getattr(config, "metric", None)
-    if callable(metric):
-        metric = metric()
-    return metric if isinstance(metric, Metric) else Metric()
+    return config.metric()
 
 
-def _value(record: Any) -> float | None:
-    value = getattr(record, "value", None)
-    return value if value is not None else getattr(record, "val_bpb", None)
+def _value(record: TrialRecord) -> float | None:
+    return record.value if record.value is not None else record.val_bpb
 
 
 def outcomes(state: StudyState) -> list[Outcome]:
