@@ -13,12 +13,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from orchestrator.errors import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UserError
 from sandbox.text import clean_data, clean_text
+
+if TYPE_CHECKING:
+    from sandbox.reports import LadderReport
 
 # The space the contract tests use when none is named: the quickstart's (the parameter
 # names are the same in every preset; only ranges differ).
@@ -57,11 +60,11 @@ def json_failure_for(argv: list[str]) -> Callable[[str], None] | None:
     return lambda message: _emit_json(_failure_json(message, "usage"))
 
 
-def _report_json(report: Any) -> dict[str, Any]:
+def _report_json(report: LadderReport) -> dict[str, Any]:
     """The report as JSON, every string cleaned and the reason one line."""
     data = clean_data(report.to_dict())
     assert isinstance(data, dict)
-    data["reason"] = clean_text(getattr(report, "reason", ""), MAX_REASON_CHARS)
+    data["reason"] = clean_text(report.reason, MAX_REASON_CHARS)
     if isinstance(data.get("module_output"), str):
         data["module_output"] = clean_text(
             report.module_output, MAX_MODULE_OUTPUT_CHARS, multiline=True
@@ -69,7 +72,7 @@ def _report_json(report: Any) -> dict[str, Any]:
     return data
 
 
-def _human(report: Any) -> None:
+def _human(report: LadderReport) -> None:
     for warning in report.warnings:
         typer.echo(f"warning: {clean_text(warning)}", err=True)
     seconds = report.timings.get("total", 0.0)
@@ -131,7 +134,7 @@ def check_command(
     raise typer.Exit(EXIT_OK if report.accepted else EXIT_REJECTED)
 
 
-def _check(file: Path, backend: str, preset: str, allow_weak: bool) -> Any:
+def _check(file: Path, backend: str, preset: str, allow_weak: bool) -> LadderReport:
     """The ladder report for FILE; ``UserError`` for anything the user must fix."""
     from orchestrator.mechanisms.isolation import check_isolation
     from sandbox.backends import BACKEND_NAMES, SandboxUnavailable

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from orchestrator.errors import EXIT_REJECTED, UserError
+
+if TYPE_CHECKING:
+    from trainer.spec import TrialResult, TrialSpec
 
 DEFAULT_PRESET = "cpu-tiny"
 DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's lock
@@ -58,7 +61,7 @@ def build_spec(
     dataset: str,
     seed: int,
     device: str,
-) -> Any:
+) -> TrialSpec:
     """A validated TrialSpec from command-line values, or a UserError naming the fix."""
     from trainer import datasets
     from trainer.objective import check_spec
@@ -105,7 +108,7 @@ def build_spec(
     return spec
 
 
-def summary_block(result: Any) -> str:
+def summary_block(result: TrialResult) -> str:
     """The grep-able ``key: value`` lines for a TrialResult."""
     spec = result.spec
     rows: list[tuple[str, Any]] = [
@@ -129,7 +132,7 @@ def summary_block(result: Any) -> str:
     return "---\n" + "\n".join(f"{k + ':':<{SUMMARY_KEY_WIDTH}} {v}" for k, v in rows)
 
 
-def run_with_progress(spec: Any) -> Any:
+def run_with_progress(spec: TrialSpec) -> TrialResult:
     """Run the trial supervised, drawing a progress bar on stderr."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
