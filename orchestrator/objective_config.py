@@ -26,6 +26,7 @@ from trainer.spec import (
     GPT_METRIC_NAME,
     Budget,
     BudgetMode,
+    Device,
     Direction,
     ObjectiveKind,
     ObjectiveSpec,
@@ -73,7 +74,7 @@ class ObjectiveConfig(BaseModel):
     # gpt
     preset: str = "cpu-tiny"
     dataset: str = "pinned"  # byte-identical wherever the lock is installed (trainer.datasets)
-    device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+    device: Device = "auto"
     budget_mode: BudgetMode | None = Field(
         default=None, description="seconds, tokens or steps; the objective's default when unset"
     )

@@ -154,7 +154,7 @@ class StudyRunner:
             budget=self.config.budget(),
             config=config,
             seed=seed,
-            device=self.config.objective.device,  # type: ignore[arg-type]
+            device=self.config.objective.device,
             objective=self.objective,
             eval_split=eval_split,  # type: ignore[arg-type]
         )

@@ -17,7 +17,7 @@ from it is ``invalid``, never silently "fixed".
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,6 +27,9 @@ ParamKind = Literal["float", "int", "pow2", "choice"]
 BudgetMode = Literal["seconds", "tokens", "steps"]
 ObjectiveKind = Literal["gpt", "function", "command", "benchmark"]
 Direction = Literal["minimize", "maximize"]
+# Where a GPT trial trains: "auto" picks CUDA when there is a GPU.
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[Device, ...] = get_args(Device)
 OBJECTIVE_KINDS: tuple[str, ...] = ("gpt", "function", "command", "benchmark")
 # GPT's metric; a result with this metric name also fills the legacy ``val_bpb`` field.
 GPT_METRIC_NAME = "val_bpb"
@@ -241,7 +244,7 @@ class TrialSpec(BaseModel):
     budget: Budget
     config: dict[str, Any]
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     objective: ObjectiveSpec | None = None
     # GPT: the split the metric is measured on. "test" is held out from every search
     # decision; only the study's final scoring of the best and the baseline uses it.

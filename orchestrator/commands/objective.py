@@ -43,7 +43,7 @@ def check_objective(file: Path) -> tuple[Any, Any]:
         budget=config.budget(),
         config=config.search_space().defaults(),
         seed=config.seed,
-        device=config.objective.device,  # type: ignore[arg-type]
+        device=config.objective.device,
         objective=spec_objective,
     )
     return info, run_supervised(spec)

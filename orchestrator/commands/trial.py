@@ -17,7 +17,7 @@ import typer
 from orchestrator.errors import EXIT_REJECTED, UserError
 
 if TYPE_CHECKING:
-    from trainer.spec import TrialResult, TrialSpec
+    from trainer.spec import Device, TrialResult, TrialSpec
 
 DEFAULT_PRESET = "cpu-tiny"
 DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's lock
@@ -60,7 +60,7 @@ def build_spec(
     budget_tokens: int | None,
     dataset: str,
     seed: int,
-    device: str,
+    device: Device,
 ) -> TrialSpec:
     """A validated TrialSpec from command-line values, or a UserError naming the fix."""
     from trainer import datasets
@@ -93,7 +93,7 @@ def build_spec(
         budget=budget,
         config=config,
         seed=seed,
-        device=device,  # type: ignore[arg-type]
+        device=device,
     )
     if errors := check_spec(spec):
         raise UserError("; ".join(errors))
@@ -179,7 +179,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the TrialResult JSON only"),
     ) -> None:
         """Run one fixed-budget training trial and print its result."""
-        if device not in ("auto", "cpu", "cuda"):
+        from trainer.spec import DEVICES
+
+        if device not in DEVICES:
             raise UserError(f"--device {device!r} is not one of auto, cpu, cuda")
         spec = build_spec(preset, set_, budget_seconds, budget_tokens, dataset, seed, device)
         result = run_with_progress(spec)
