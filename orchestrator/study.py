@@ -156,6 +156,8 @@ class StudyRunner:
             seed=seed,
             device=self.config.objective.device,
             objective=self.objective,
+            # arg-type: the split comes from the journal as a str (events.TrialProposed);
+            # TrialSpec validates it is "val" or "test".
             eval_split=eval_split,  # type: ignore[arg-type]
         )
 

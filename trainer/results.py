@@ -12,10 +12,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from trainer.spec import TrialResult
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 REDIS_KEY_PREFIX = "bilevel:trial-result:"
 # Results outlive any study that could ask for them again, but do not fill Redis forever.
@@ -35,21 +38,21 @@ class ResultStore(Protocol):
 class RedisResultStore:
     """Results as JSON strings under ``bilevel:trial-result:<trial_id>``."""
 
-    def __init__(self, connection: object, prefix: str = REDIS_KEY_PREFIX) -> None:
-        self.redis = connection  # a redis.Redis; typed loosely so this imports without redis
+    def __init__(self, connection: Redis, prefix: str = REDIS_KEY_PREFIX) -> None:
+        self.redis = connection  # imported for type checking only: this imports without redis
         self.prefix = prefix
 
     def key(self, trial_id: str) -> str:
         return f"{self.prefix}{trial_id}"
 
     def get(self, trial_id: str) -> TrialResult | None:
-        raw = self.redis.get(self.key(trial_id))  # type: ignore[attr-defined]
+        raw = self.redis.get(self.key(trial_id))
         return None if raw is None else TrialResult.model_validate_json(raw)
 
     def put_first(self, result: TrialResult) -> TrialResult:
         key = self.key(result.spec.trial_id)
         payload = result.model_dump_json()
-        if self.redis.set(key, payload, nx=True, ex=REDIS_RESULT_TTL_S):  # type: ignore[attr-defined]
+        if self.redis.set(key, payload, nx=True, ex=REDIS_RESULT_TTL_S):
             return result
         return self.get(result.spec.trial_id) or result
 

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
@@ -263,8 +263,8 @@ class ProcessBackend(Backend):
 
         report_seen = threading.Event()
 
-        def pump(stream: object, sink: bytearray, cap: int, is_stdout: bool) -> None:
-            fd = stream.fileno()  # type: ignore[attr-defined]
+        def pump(stream: IO[bytes], sink: bytearray, cap: int, is_stdout: bool) -> None:
+            fd = stream.fileno()
             while chunk := os.read(fd, 65536):
                 if len(sink) < cap:
                     sink += chunk[: cap - len(sink)]
