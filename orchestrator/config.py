@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,9 @@ from orchestrator.objective_config import (
 )
 from orchestrator.pruning import PruningConfig, check_objective
 from trainer.spec import Budget, ObjectiveSpec, SearchSpace
+
+if TYPE_CHECKING:
+    from trainer.objective import Objective
 
 # Level 1.5 runs after every k finished trials; the paper's cadence.
 DEFAULT_POLICY_EVERY = 5
@@ -211,7 +214,7 @@ class StudyConfig(_Strict):
         """What every trial spec carries about a non-GPT objective (None for GPT)."""
         return objective_spec(self.objective, self.search_space(), self.name)
 
-    def objective_info(self) -> Any:
+    def objective_info(self) -> Objective:
         """The :class:`trainer.objective.Objective`: name, description, metric, facts."""
         from trainer.objective import describe
 

@@ -13,17 +13,21 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from orchestrator.errors import EXIT_REJECTED, UserError
 
+if TYPE_CHECKING:
+    from trainer.objective import Objective
+    from trainer.spec import TrialResult
+
 # Width of the key column, as in `bilevel trial`: values line up for humans and grep.
 KEY_WIDTH = 15
 
 
-def check_objective(file: Path) -> tuple[Any, Any]:
+def check_objective(file: Path) -> tuple[Objective, TrialResult]:
     """``(objective info, TrialResult)`` of one default trial; UserError for bad input."""
     from orchestrator.config import StudyConfig
     from trainer.objective import preflight
@@ -49,7 +53,7 @@ def check_objective(file: Path) -> tuple[Any, Any]:
     return info, run_supervised(spec)
 
 
-def report_lines(info: Any, result: Any) -> list[str]:
+def report_lines(info: Objective, result: TrialResult) -> list[str]:
     rows: list[tuple[str, Any]] = [
         ("objective", f"{info.kind}: {info.name}"),
         ("metric", f"{info.metric} ({info.direction})"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,6 +21,11 @@ from orchestrator.events import (
     UnknownEvent,
     parse_event,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestrator.summary import StudySummary
 
 # Default parent of run dirs: runs/<study-name>.
 RUNS_DIR = Path("runs")
@@ -210,7 +215,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def print_summary(console: Any, summary: Any) -> None:
+def print_summary(console: Console, summary: StudySummary) -> None:
     """The one-screen summary: best config, improvement, statuses, cost, journal path."""
     from rich.panel import Panel
     from rich.text import Text
@@ -225,6 +230,6 @@ def print_summary(console: Any, summary: Any) -> None:
     console.print("== bilevel summary ==", markup=False, highlight=False)
     for line in summary.lines():  # one key: value per line, never wrapped (grep-able)
         console.print(clean_text(line), markup=False, highlight=False, soft_wrap=True)
-    for line in level2_summary_lines(summary.run_dir):  # mechanisms, verdicts, firing
+    for line in level2_summary_lines(Path(summary.run_dir)):  # mechanisms, verdicts, firing
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print("== end summary ==", markup=False, highlight=False)

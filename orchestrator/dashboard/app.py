@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader
 from starlette.applications import Starlette
@@ -29,6 +29,9 @@ from orchestrator.dashboard import payloads
 from orchestrator.dashboard.runs import MAX_FILE_BYTES, RunsDir
 from orchestrator.dashboard.source import highlight_python, pygments_css
 from sandbox.text import clean_text
+
+if TYPE_CHECKING:
+    from orchestrator.dashboard.view import StudyView
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -257,7 +260,7 @@ def create_app(runs_dir: Path, *, allowed_hosts: list[str] | None = None) -> Sta
 _NO_STORE = {"cache-control": "no-store"}
 
 
-def _source_path(view: Any, sha: str) -> tuple[str, str] | None:
+def _source_path(view: StudyView, sha: str) -> tuple[str, str] | None:
     """(mechanism name, journal-listed path) of the module with this sha, promoted first."""
     for mechanism in view.mechanisms.values():
         if mechanism.sha == sha and mechanism.path:
