@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator.config import StudyConfig  # noqa: E402
+from orchestrator.events import StudyStarted, TrialFinished  # noqa: E402
 from orchestrator.journal import read_events  # noqa: E402
 from orchestrator.study import run_study  # noqa: E402
 from orchestrator.summary import summary_from_journal  # noqa: E402
@@ -85,16 +86,16 @@ def analyse(out: Path, seed: int, pruning: bool) -> dict[str, Any]:
     """An arm's figures from its journal alone (``--from`` re-reads finished runs)."""
     summary = summary_from_journal(out)
     events = read_events(out)
-    start = datetime.fromisoformat(next(e for e in events if e["type"] == "study_started")["ts"])
-    finished = [e for e in events if e["type"] == "trial_finished"]
+    start = datetime.fromisoformat(next(e for e in events if isinstance(e, StudyStarted)).ts)
+    finished = [e for e in events if isinstance(e, TrialFinished)]
     # (seconds since start, best value so far) after each finished trial
-    steps = [(_seconds(e["ts"], start), e.get("best_value")) for e in finished]
+    steps = [(_seconds(e.ts, start), e.best) for e in finished]
     return {
         "pruning": pruning,
         "seed": seed,
         "wall_s": steps[-1][0] if steps else 0.0,
         "cpu_s": json.loads((out / "bench.json").read_text())["cpu_s"],
-        "tokens": sum(int(e["result"].get("tokens") or 0) for e in finished),
+        "tokens": sum(int(e.result.get("tokens") or 0) for e in finished),
         "best": summary.best["value"] if summary.best else None,
         "baseline": summary.baseline_value,
         "pruned": summary.pruned,

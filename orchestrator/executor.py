@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from trainer.progress import PID
 from trainer.spec import TrialResult, TrialSpec
 
 TRIAL_JOB = "trainer.jobs.run_trial"
@@ -160,7 +161,7 @@ class InlineExecutor:
         with self._lock:
             if index not in self._running:
                 return False
-            pid = self._progress.get(index, {}).get("pid")
+            pid = self._progress.get(index, {}).get(PID)
             self._running.pop(index, None)
             self._progress.pop(index, None)
             self._stopped.add(index)
@@ -171,7 +172,7 @@ class InlineExecutor:
         """End trials still running (an interrupted study): a resumed study re-runs them,
         so an orphaned child would only burn the CPU the next run needs."""
         with self._lock:
-            pids = [p.get("pid") for i, p in self._progress.items() if i in self._running]
+            pids = [p.get(PID) for i, p in self._progress.items() if i in self._running]
         for pid in pids:
             _kill_trial_process(pid)
 

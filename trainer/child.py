@@ -71,8 +71,9 @@ def main() -> None:
     try:
         if spec.kind == "function":  # the user's own code, in this supervised process
             from trainer.objective import call_function
+            from trainer.progress import PHASE, PID
 
-            send({"type": "progress", "info": {"phase": "running", "pid": os.getpid()}})
+            send({"type": "progress", "info": {PHASE: "running", PID: os.getpid()}})
             result = call_function(spec)
         else:
             from trainer.train import train

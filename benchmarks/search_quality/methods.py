@@ -65,7 +65,8 @@ def llm_configured() -> bool:
 
 
 def study_method(problem: Problem, method: str, seed: int, trials: int, work: Path) -> Run:
-    from orchestrator.journal import read_events
+    from orchestrator.events import TrialFinished
+    from orchestrator.journal import iter_events
     from orchestrator.study import run_study
 
     level2 = method in ("builtin-l2", "llm-C")
@@ -100,9 +101,9 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
     run_study(config, run_dir, mechanism_host=host, research=driver)
     metric = config.metric()
     finished = {
-        e["index"]: TrialResult.model_validate(e["result"])
-        for e in read_events(run_dir / "events.jsonl")
-        if e["type"] == "trial_finished" and e.get("index", trials) < trials
+        e.index: TrialResult.model_validate(e.result)
+        for e in iter_events(run_dir, TrialFinished)
+        if e.index < trials
     }
     results = [finished[i] for i in sorted(finished)]
     return Run(
