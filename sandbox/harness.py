@@ -100,8 +100,11 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         return {**report, "accepted": False, "stage": "smoke", "reason": "no hooks to test"}
     worker = _take_worker()
 
+    # Every return below hands back ``report`` itself, so the module output the ``finally``
+    # adds once the worker is dead reaches the host with the verdict.
     def rejected(stage: str, reason: str) -> dict[str, Any]:
-        return {**report, "accepted": False, "stage": stage, "reason": reason}
+        report.update(accepted=False, stage=stage, reason=reason)
+        return report
 
     try:
         answer = worker.ask(
@@ -130,12 +133,8 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         if problem := contexts.screen_problem(screens):
             checks.append(_check("screen:vetoes-everything", False, 0.0, problem))
             return rejected("contract", problem)
-        return {
-            **report,
-            "accepted": True,
-            "stage": "contract",
-            "reason": f"passed {len(checks)} checks",
-        }
+        report.update(accepted=True, stage="contract", reason=f"passed {len(checks)} checks")
+        return report
     finally:
         worker.kill()
         report["module_output"] = worker.module_output()

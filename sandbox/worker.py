@@ -108,6 +108,10 @@ def _worker_main() -> None:
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
 
     def answer(message: dict[str, Any], token: str) -> None:
+        # What the module printed before this answer reaches the output pipe first: the
+        # report carries it, even when the worker is killed right after (a failed load).
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
         message = {**message, "token": token}
         try:
             data = json.dumps(message, allow_nan=False).encode() + b"\n"
