@@ -124,7 +124,7 @@ def check_command(
 
     fmt = "json" if as_json or output_format == "json" else output_format
     try:
-        if fmt not in FORMATS:
+        if output_format not in FORMATS:
             raise UserError(f"unknown --format {output_format!r}; use one of {', '.join(FORMATS)}")
         if as_json and output_format not in ("text", "json"):
             raise UserError(f"--json and --format {output_format} disagree; give one of them")
@@ -301,9 +301,9 @@ def _print(results: list[FileResult], *, fmt: str, single: bool, seconds: float,
             raise UserError(results[0].error)
         _human(results[0])
     else:
-        from rich.console import Console
-
         import os
+
+        from rich.console import Console
 
         # A CI log is no terminal: rich would assume 80 columns and cut every reason short.
         wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
