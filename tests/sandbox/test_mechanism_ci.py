@@ -266,3 +266,24 @@ def test_folder_on_docker_pinned_by_image_id(
     assert (suite.tests, suite.failures, suite.errors) == (3, 2, 0)
     noisy = next(c for c in suite if c.name.endswith("noisy_crash.py"))
     assert "hello from the module" in noisy.result[0].text
+
+
+def test_github_annotation_escapes_workflow_command_characters() -> None:
+    """A hostile file name or reason cannot end the annotation early or inject another."""
+    from orchestrator.mechanism_ci.checks import FileResult
+    from orchestrator.mechanism_ci.reports import github_annotations
+    from sandbox.reports import LadderReport
+
+    report = LadderReport(
+        accepted=False,
+        stage="contract",
+        reason="propose on the long history context: line 12: 100% wrong\r\n::error::forged",
+        sha="0" * 16,
+    )
+    result = FileResult(file="mech,a:b%.py", status="rejected", report=report)
+    (line,) = github_annotations([result])
+    assert line == (
+        "::error file=mech%2Ca%3Ab%25.py,line=12,title=mechanism rejected at contract::"
+        "propose on the long history context: line 12: 100%25 wrong ::error::forged"
+    )
+    assert "\n" not in line and "\r" not in line
