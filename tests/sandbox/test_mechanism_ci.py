@@ -287,3 +287,66 @@ def test_github_annotation_escapes_workflow_command_characters() -> None:
         "propose on the long history context: line 12: 100%25 wrong ::error::forged"
     )
     assert "\n" not in line and "\r" not in line
+
+
+BENCHMARK_STUDY = (
+    'name = "bench"\niterations = 6\n[objective]\nkind = "benchmark"\nbenchmark = "rosenbrock"\n'
+    "dim = 3\n[levels]\nresearch = false\n"
+)
+
+
+@pytest.mark.parametrize(
+    "study",
+    [
+        REPO / "studies" / "quickstart.toml",
+        DIGITS_STUDY,
+        REPO / "examples" / "objectives" / "train.toml",
+        "benchmark",
+    ],
+    ids=["gpt", "function", "command", "benchmark"],
+)
+def test_every_objective_kind_gives_its_space_and_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study: Path | str
+) -> None:
+    from orchestrator.config import StudyConfig
+    from orchestrator.mechanism_ci.targets import study_target
+
+    if study == "benchmark":
+        study = tmp_path / "bench.toml"
+        study.write_text(BENCHMARK_STUDY)
+    assert isinstance(study, Path)
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the study has not run
+    config = StudyConfig.load(study)
+    target = study_target(study)
+    assert target.space.names() == config.search_space().names()
+    (context,) = target.replays
+    metric = config.metric()
+    assert (context["metric"], context["direction"]) == (metric.name, metric.direction)
+    assert context["history"] == [] and config.objective.kind in target.label
+
+
+def test_a_journaled_study_replays_its_recent_contexts(
+    bilevel_cli: list[str], tmp_path: Path
+) -> None:
+    study = tmp_path / "bench.toml"
+    study.write_text(BENCHMARK_STUDY)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ran = subprocess.run(
+        [*bilevel_cli, "study", str(study), "--out", str(tmp_path / "run"), "--plain"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    module = CI / "for_any_space.py"
+    args = [str(module), "--study", str(study), "--backend", "process", "--json"]
+    proc = run_check(bilevel_cli, *args, "--run", str(tmp_path / "run"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = [c["name"] for c in json.loads(proc.stdout)["checks"]]
+    # The live context of the next trial and two earlier ones (orchestrator/research/replays).
+    assert sorted(c for c in checks if ":replay-" in c) == [f"propose:replay-{i}" for i in range(3)]
+    # A --run that holds no journal is a usage error, never a silent check without it.
+    missing = run_check(bilevel_cli, *args, "--run", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and str(tmp_path / "nope") in missing.stdout
