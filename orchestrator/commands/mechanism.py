@@ -376,13 +376,14 @@ def image_command(
         return
     typer.echo(f"image: {ref}")
     typer.echo(f"id: {image.id}")
-    if digests:
-        for digest in digests:
-            typer.echo(f"pin: {IMAGE_ENV}={digest}")
-    else:
+    for digest in digests:
+        typer.echo(f"pin: {IMAGE_ENV}={digest}")
+    # The content id pins the image too, wherever `docker load` puts it (no registry needed).
+    typer.echo(f"pin: {IMAGE_ENV}={image.id}")
+    if not digests:
         typer.echo(
-            "repo digests: none (a locally built image); push it to your registry and pin "
-            f"{IMAGE_ENV}=REGISTRY/NAME@sha256:…, or move it with docker save/load, which keeps the id"
+            "repo digests: none (a locally built image); push it to your registry to pin "
+            "REGISTRY/NAME@sha256:…, or move it with docker save/load, which keeps the id"
         )
 
 
