@@ -50,6 +50,7 @@ from orchestrator.levels.hooks import (
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.pruning import Pruner
+from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
 from sandbox.api import (
@@ -451,7 +452,15 @@ class StudyRunner:
         self.emit(event)
 
 
-def run_study(
+def run_study(config: StudyConfig, out_dir: Path, **options: Any) -> StudySummary:
+    """Run (or resume) a study to the end and return its summary (see :func:`_run_study`),
+    holding the run dir's lock throughout: readers see at once when the process is gone,
+    and a second study on the same run dir is refused."""
+    with RunLock(Path(out_dir)):
+        return _run_study(config, Path(out_dir), **options)
+
+
+def _run_study(
     config: StudyConfig,
     out_dir: Path,
     *,
