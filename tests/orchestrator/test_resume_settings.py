@@ -90,6 +90,13 @@ def test_new_study_starts_a_fresh_run_dir_with_the_new_settings(tmp_path: Path) 
     assert second.returncode == 0, second.stderr[-2000:]
     assert budgets(root / "runs" / "res") == [30, 30]
     assert budgets(root / "runs" / "res-2") == [9, 9]
+    # `status` given the study file finds its newest run dir
+    status = subprocess.run(
+        [*CLI, "status", str(file)], capture_output=True, text=True, env=env(), cwd=root
+    )
+    assert status.returncode == 0, status.stderr
+    assert "run dir: runs/res-2" in status.stdout and "state: finished" in status.stdout
+    assert "pruned:" not in status.stdout  # a function objective cannot be pruned
 
 
 def test_an_interrupted_study_says_what_was_saved_and_how_to_resume(tmp_path: Path) -> None:
