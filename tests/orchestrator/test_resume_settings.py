@@ -158,3 +158,19 @@ def test_a_baseline_that_crashes_stops_the_study_with_its_cause(tmp_path: Path) 
     assert "baseline" in done.stderr and "no data file here: data.bin" in done.stderr
     assert [e["source"] for e in events(out, "trial_proposed")] == ["baseline"]
     assert not events(out, "study_finished")
+
+
+def test_the_live_view_shows_the_cause_not_a_cut_path() -> None:
+    from orchestrator.commands.study import LiveView
+    from orchestrator.events import TrialFinished
+
+    error = (
+        "the command exited with code 2\n"
+        "/work/main/.venv/bin/python3: can't open file '/home/me/project/trian.py': "
+        "[Errno 2] No such file or directory"
+    )
+    view = LiveView("s", "builtin")
+    view("event", TrialFinished(index=0, result={"status": "crashed", "error": error}))
+    line = view.events[-1]
+    assert "python3: can't open file 'trian.py': [Errno 2] No such file or directory" in line
+    assert line.startswith("#0 crashed the command exited with code 2")
