@@ -174,3 +174,18 @@ def test_the_live_view_shows_the_cause_not_a_cut_path() -> None:
     line = view.events[-1]
     assert "python3: can't open file 'trian.py': [Errno 2] No such file or directory" in line
     assert line.startswith("#0 crashed the command exited with code 2")
+
+
+def test_status_and_report_agree_on_a_resumed_study_that_was_stopped(tmp_path: Path) -> None:
+    from orchestrator.events import StudyFinished, StudyStarted
+    from orchestrator.journal import Journal
+    from orchestrator.report.data import load_run
+    from orchestrator.summary import summary_from_journal
+
+    config = {"name": "s", "iterations": 2, "objective": {"kind": "benchmark", "benchmark": "branin"}}
+    with Journal(tmp_path / "events.jsonl") as journal:
+        journal.append(StudyStarted(study="s", config=config))
+        journal.append(StudyFinished(best=None))
+        journal.append(StudyStarted(study="s", config=config, resumed=True))  # then killed
+    assert summary_from_journal(tmp_path).finished is False
+    assert load_run(tmp_path).finished is False
