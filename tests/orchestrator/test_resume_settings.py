@@ -182,7 +182,11 @@ def test_status_and_report_agree_on_a_resumed_study_that_was_stopped(tmp_path: P
     from orchestrator.report.data import load_run
     from orchestrator.summary import summary_from_journal
 
-    config = {"name": "s", "iterations": 2, "objective": {"kind": "benchmark", "benchmark": "branin"}}
+    config = {
+        "name": "s",
+        "iterations": 2,
+        "objective": {"kind": "benchmark", "benchmark": "branin"},
+    }
     with Journal(tmp_path / "events.jsonl") as journal:
         journal.append(StudyStarted(study="s", config=config))
         journal.append(StudyFinished(best=None))
