@@ -4,6 +4,7 @@
 #   make up      build the images and start the stack (GPU or CPU variant, picked and said)
 #   make down    stop the stack, no containers left; `make logs` follows its logs
 #   make dashboard  watch the studies under runs/ live in a browser (http://127.0.0.1:8080/)
+#   make optuna-dashboard RUN=DIR  the same study in Optuna's dashboard (installs the extra)
 #   make test    run the whole test suite (unit, integration, security, end-to-end)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.setup-stamp
 STUDY ?= studies/quickstart.toml
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast study lint format images up down logs report dashboard bench clean
+.PHONY: setup test test-fast study lint format images up down logs report dashboard optuna-dashboard bench clean
 
 # Re-installs only when a lock or pyproject changes, so repeated `make test` is quick.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -72,6 +73,13 @@ dashboard: setup  ## a live web view of every study under RUNS_DIR on http://127
 RUN ?= runs/quickstart
 report: setup  ## report.md + report.html of a study or ablation folder: make report RUN=DIR
 	$(BIN)/bilevel report $(RUN)
+
+# The Optuna view of a study: exports RUN's search into RUN/optuna.db (once) and serves it.
+# optuna-dashboard is an optional extra, installed here on first use (needs the package index).
+optuna-dashboard: setup  ## Optuna's dashboard on a study: make optuna-dashboard RUN=DIR
+	@test -x $(BIN)/optuna-dashboard || $(BIN)/pip install --quiet --disable-pip-version-check -e '.[optuna-dashboard]'
+	@test -f $(RUN)/optuna.db || $(BIN)/bilevel export $(RUN) --optuna sqlite:///$(RUN)/optuna.db
+	$(BIN)/optuna-dashboard sqlite:///$(RUN)/optuna.db
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

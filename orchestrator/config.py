@@ -63,6 +63,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # a study file's rq.redis_url wins over it. Passwords never reach the journal.
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
 DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
+# The deployment's trial queue (.env, compose), served by its `bilevel worker --queue`; a
+# study file's rq.queue wins over it.
+TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"
 # The rule that shares trials between Level 1 and mechanisms by earned credit (issue 11).
 # `parallel = "auto"`: the executor decides how many trials to keep in flight (rq: live trainer
 # workers + 1, so a worker never waits for planning; inline: 1, today's sequential loop).
@@ -139,7 +142,7 @@ class RqConfig(_Strict):
     redis_url: str = Field(
         default_factory=lambda: os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
     )
-    queue: str = DEFAULT_QUEUE
+    queue: str = Field(default_factory=lambda: os.environ.get(TRIAL_QUEUE_ENV) or DEFAULT_QUEUE)
 
 
 def redact_url(url: str) -> str:

@@ -24,6 +24,7 @@ import os
 import queue as queue_mod
 import re
 import signal
+import sys
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
@@ -51,6 +52,9 @@ AUTO_SPARE_TRIALS = 1
 # The loop asks for the in-flight limit on every turn; live workers are re-counted at most this
 # often, so a worker that joins is followed within ~2 s without a Redis round-trip per turn.
 WORKER_COUNT_TTL_S = 1.5
+# Trials waiting this long with no live worker on the queue get one line on stderr: long
+# enough for a worker that is starting up to register, short enough not to look like a hang.
+NO_WORKER_SAY_AFTER_S = 5.0
 
 
 @runtime_checkable
@@ -214,6 +218,8 @@ class RqExecutor:
         self._last_dead_check = 0.0
         self._live_workers = 0
         self._workers_counted_at = -WORKER_COUNT_TTL_S
+        self._waiting_since: float | None = None  # trials queued, no live worker seen
+        self._said_no_worker = False
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -291,7 +297,25 @@ class RqExecutor:
                 continue
             self._jobs.pop(index, None)
             self._progress.pop(index, None)
+        self._say_if_no_worker()
         return results
+
+    def _say_if_no_worker(self) -> None:
+        """One line when trials wait and no worker serves the queue: never a silent wait."""
+        if self._said_no_worker or not self._jobs or self.useful_in_flight() > AUTO_SPARE_TRIALS:
+            self._waiting_since = None
+            return
+        now = time.monotonic()
+        self._waiting_since = self._waiting_since or now
+        if now - self._waiting_since >= NO_WORKER_SAY_AFTER_S:
+            self._said_no_worker = True
+            name = self._queue.name
+            print(
+                f"waiting: no trainer worker serves queue {name!r}; start one "
+                f"(make up, or: bilevel worker --queue {name} --redis-url URL)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _finished(self, spec: TrialSpec, value: Any) -> TrialResult:
         try:

@@ -1,13 +1,19 @@
-"""A study's trials as an Optuna study, so optuna-dashboard and Optuna's analysis tools
+"""A study's search as an Optuna study, so optuna-dashboard and Optuna's analysis tools
 (parameter importances, contour and slice plots) work on our runs.
 
-Read from the journal alone (a finished, running or killed study). Each finished trial
-becomes one Optuna trial: its full configuration as parameters, its metric as the value
-(``COMPLETE``) or no value (``PRUNED`` for a trial the study stopped early, ``FAIL`` for
-crashed, diverged, out-of-memory, timed-out and invalid trials), and user attributes for what Optuna has no field for: the trial's index,
-source (Level 1, a mechanism, the baseline, a noise repeat), the mechanisms that fired, the
-hypothesis, status, whether it was kept, and its error. Trials still training are left out
-(export again when the study ends).
+Read from the journal alone (a finished, running or killed study). Each finished *search*
+trial (the baseline and every proposal of Level 1 or a mechanism) becomes one Optuna trial: its
+full configuration as parameters, its metric as the value (``COMPLETE``) or no value
+(``PRUNED`` for a trial the study stopped early, ``FAIL`` for crashed, diverged,
+out-of-memory, timed-out and invalid trials), and user attributes for what Optuna has no field
+for: the trial's index, source, the mechanisms that fired, the hypothesis, status, whether it
+was kept, and its error. Trials still training are left out (export again when the study ends).
+
+Evaluations that are not search proposals (baseline repeats for the noise floor, final
+re-runs on fresh seeds, held-out test scorings) are not Optuna trials: as trials they would
+compete for Optuna's best (a test-split score is not a search result). They go into the
+``evaluations`` user attribute of the trial whose configuration they re-evaluated (the best
+or the baseline), so Optuna's best trial is the search's best.
 
 Distributions come from the study's search space (the study file in ``study_started``),
 widened where a journaled value lies outside it (an ``invalid`` trial), so every trial fits.
@@ -25,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.dashboard.view import StudyView, Trial
 from orchestrator.errors import UserError
 from orchestrator.journal import journal_path, read_records
+from orchestrator.metric import Metric
+from sandbox.api import NON_SEARCH_SOURCES
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -40,10 +48,15 @@ PRUNED_STATUS = "pruned"
 @dataclass(frozen=True)
 class ExportResult:
     study_name: str
-    trials: int  # trials written
+    trials: int  # search trials written
     skipped_running: int  # trials still training, not written
     direction: str
     metric: str
+    evaluations: int = 0  # re-runs and test scorings, attached to the trial they re-ran
+    # The search's incumbent, and the search trial with the best raw value (Optuna's best):
+    # they differ only where a noise-aware rule did not keep a within-noise "improvement".
+    incumbent: int | None = None
+    best_value_trial: int | None = None
 
 
 def export_to_optuna(
@@ -73,54 +86,116 @@ def export_to_optuna(
     view = StudyView(run_dir.name)
     for event in events:
         view.apply(event)
-    finished = [t for t in view.ordered() if t.status != "running"]
-    distributions = build_distributions(view.config, finished)
+    done = [t for t in view.ordered() if t.status != "running"]
+    search = [t for t in done if t.source not in NON_SEARCH_SOURCES]
+    evaluations = _evaluations_by_trial(search, [t for t in done if t.source in NON_SEARCH_SOURCES])
+    distributions = build_distributions(view.config, search)
     name = study_name or view.study or run_dir.name
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(
-            storage=storage_url, study_name=name, direction=view.metric.direction
-        )
-    except optuna.exceptions.DuplicatedStudyError:
-        raise UserError(
-            f"the storage already holds a study named {name!r}; pass --study-name NEW or delete it"
-        ) from None
+    study = _create_study(optuna, storage_url, name, view.metric.direction, run_dir)
     study.set_user_attr("bilevel_run_dir", str(run_dir.resolve()))
     study.set_user_attr("agent", view.agent)
     study.set_user_attr("metric", view.metric.name)
     study.set_user_attr("objective", json.dumps(view.config.get("objective"), default=str))
-    study.add_trials([_frozen_trial(optuna, t, distributions) for t in finished])
+    best = search_best(search)
+    study.set_user_attr("search_best_index", best.index if best else None)
+    study.add_trials(
+        [_frozen_trial(optuna, t, distributions, evaluations.get(t.index, [])) for t in search]
+    )
     return ExportResult(
         study_name=name,
-        trials=len(finished),
-        skipped_running=len(view.ordered()) - len(finished),
+        trials=len(search),
+        skipped_running=len(view.ordered()) - len(done),
         direction=view.metric.direction,
         metric=view.metric.name,
+        evaluations=len(done) - len(search),
+        incumbent=best.index if best else None,
+        best_value_trial=_best_by_value(search, view.metric),
     )
 
 
-def _frozen_trial(optuna: Any, trial: Trial, distributions: dict[str, BaseDistribution]) -> Any:
+def _create_study(optuna: Any, storage_url: str, name: str, direction: str, run_dir: Path) -> Any:
+    """The new Optuna study; a storage that cannot be opened is one line, never a traceback."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optuna.logging.disable_default_handler()  # its log lines would precede our one line
+    try:
+        return optuna.create_study(storage=storage_url, study_name=name, direction=direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        raise UserError(
+            f"the storage already holds a study named {name!r}; pass --study-name NEW or delete it"
+        ) from None
+    except Exception as exc:  # a bad URL, a missing driver, an unwritable file: any of them
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(
+            f"cannot open the Optuna storage {storage_url!r} ({first}); pass a writable URL "
+            f"such as sqlite:///{run_dir}/optuna.db"
+        ) from None
+
+
+def search_best(search: list[Trial]) -> Trial | None:
+    """The search's incumbent: its last kept trial (the one every later trial had to beat)."""
+    kept = [t for t in search if t.kept and t.value is not None]
+    return kept[-1] if kept else None
+
+
+def _best_by_value(search: list[Trial], metric: Metric) -> int | None:
+    """The index Optuna will call its best: the first search trial with the best value."""
+    best: Trial | None = None
+    for trial in (t for t in search if t.status == OK_STATUS and t.value is not None):
+        if best is None or metric.better(trial.value, best.value):
+            best = trial
+    return best.index if best else None
+
+
+def _evaluations_by_trial(search: list[Trial], others: list[Trial]) -> dict[int, list[Any]]:
+    """Each non-search evaluation under the search trial whose configuration it re-ran."""
+    out: dict[int, list[Any]] = {}
+    best = search_best(search)
+    owners = [*([best] if best else []), *reversed(search)]  # the incumbent first
+    for trial in others:
+        owner = next((t for t in owners if t.config == trial.config), None)
+        if owner is None:
+            continue
+        out.setdefault(owner.index, []).append(
+            {
+                "index": trial.index,
+                "source": trial.source,
+                "status": trial.status,
+                "value": trial.value,
+            }
+        )
+    return out
+
+
+def _frozen_trial(
+    optuna: Any,
+    trial: Trial,
+    distributions: dict[str, BaseDistribution],
+    evaluations: list[Any],
+) -> Any:
     ok = trial.status == OK_STATUS and trial.value is not None
     states = optuna.trial.TrialState
     state = (
         states.COMPLETE if ok else states.PRUNED if trial.status == PRUNED_STATUS else states.FAIL
     )
     params = {name: _param_value(trial.config.get(name)) for name in distributions}
+    attrs: dict[str, Any] = {
+        "index": trial.index,
+        "source": trial.source,
+        "fired": list(trial.fired),
+        "status": trial.status,
+        "kept": trial.kept,
+        "hypothesis": trial.hypothesis[:MAX_ATTR_CHARS],
+        "error": trial.error[:MAX_ATTR_CHARS],
+        "changes": json.dumps(trial.changes, default=str)[:MAX_ATTR_CHARS],
+    }
+    if evaluations:  # re-runs on fresh seeds and test scorings of this configuration
+        attrs["evaluations"] = evaluations
     return optuna.trial.create_trial(
         state=state,
         value=trial.value if ok else None,
         params={k: v for k, v in params.items() if k in trial.config},
         distributions={k: d for k, d in distributions.items() if k in trial.config},
-        user_attrs={
-            "index": trial.index,
-            "source": trial.source,
-            "fired": list(trial.fired),
-            "status": trial.status,
-            "kept": trial.kept,
-            "hypothesis": trial.hypothesis[:MAX_ATTR_CHARS],
-            "error": trial.error[:MAX_ATTR_CHARS],
-            "changes": json.dumps(trial.changes, default=str)[:MAX_ATTR_CHARS],
-        },
+        user_attrs=attrs,
     )
 
 

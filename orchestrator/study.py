@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
+from orchestrator.baseline import refuse_broken_baseline
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
 from orchestrator.dashboard.progress import ProgressFile
@@ -49,6 +50,7 @@ from orchestrator.levels.hooks import (
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.pruning import Pruner
+from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
 from sandbox.api import (
@@ -172,14 +174,8 @@ class StudyRunner:
         record = self.state.trials.get(result.spec.index)
         if record is None or record.finished:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
-        if record.source == BASELINE_SOURCE and result.status == "invalid" and self.objective:
-            # The defaults cannot run: the objective itself is broken (a target that does
-            # not import, a command not found, no metric line). Say so instead of searching.
-            first = result.error.strip().splitlines()[0] if result.error.strip() else "invalid"
-            raise UserError(
-                f"the baseline trial of objective {self.objective.kind!r} is invalid: {first} "
-                "(debug it with: bilevel objective check STUDY.toml)"
-            )
+        if record.source == BASELINE_SOURCE:
+            refuse_broken_baseline(result, self.objective.kind if self.objective else "gpt")
         result, refused = self.comparable(result)
         kept = self.keep(record.source, result)
         best = self.state.best()
@@ -456,7 +452,15 @@ class StudyRunner:
         self.emit(event)
 
 
-def run_study(
+def run_study(config: StudyConfig, out_dir: Path, **options: Any) -> StudySummary:
+    """Run (or resume) a study to the end and return its summary (see :func:`_run_study`),
+    holding the run dir's lock throughout: readers see at once when the process is gone,
+    and a second study on the same run dir is refused."""
+    with RunLock(Path(out_dir)):
+        return _run_study(config, Path(out_dir), **options)
+
+
+def _run_study(
     config: StudyConfig,
     out_dir: Path,
     *,

@@ -51,6 +51,9 @@ class StudySummary:
     # they did not run (estimated from each one's pace when it was stopped).
     pruned: int = 0
     pruned_saved_s: float = 0.0
+    # Whether this study could stop trials early at all: no "pruned: 0" line for one that
+    # could not (a function, command or benchmark objective reports no loss while it runs).
+    pruning: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +102,11 @@ class StudySummary:
             ),
             f"noise_floor: {_fmt(self.noise_floor)}",
             f"trials: {status or 'none'}",
-            f"pruned: {self.pruned} (saved {self.pruned_saved_s:.1f} s)",
+            *(
+                [f"pruned: {self.pruned} (saved {self.pruned_saved_s:.1f} s)"]
+                if self.pruning or self.pruned
+                else []
+            ),
             *(credit_line(row) for row in self.credits),
             f"llm_cost_usd: {self.llm_cost_usd:.4f}"
             if self.llm_cost_known
@@ -161,6 +168,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         rerun_improvement=rerun_improvement(state),
         pruned=state.trials_by_status().get("pruned", 0),
         pruned_saved_s=state.pruned_saved_s,
+        pruning=state.config.pruning_active(),
     )
 
 

@@ -25,6 +25,7 @@ import importlib
 import math
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trainer.spec import GPT_METRIC_NAME, ObjectiveSpec, SearchSpace, TrialResult, TrialSpec
@@ -327,7 +328,7 @@ def preflight(objective: ObjectiveSpec | None) -> str | None:
         return f"objective.workdir {workdir} is not a folder; fix workdir"
     program = objective.command[0]
     if program in ("python", "python3"):  # trainer.command runs the trainer's own Python
-        return None
+        return _missing_script(objective.command[1:], workdir)
     if os.sep in program:
         path = workdir / program
         found = path.is_file() and os.access(path, os.X_OK)
@@ -339,3 +340,31 @@ def preflight(objective: ObjectiveSpec | None) -> str | None:
             "command = ['python', 'train.py']"
         )
     return None
+
+
+# Options of `python` that take the next argument as their value (never the script).
+_PYTHON_OPTIONS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
+
+
+def _missing_script(args: tuple[str, ...], workdir: Path) -> str | None:
+    """Why ``python ARGS`` cannot start: its script does not exist in ``workdir``, or None
+    (``-m module`` and ``-c code`` are left to the baseline trial)."""
+    script, skip = None, False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-m", "-c"):
+            return None
+        elif arg in _PYTHON_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            script = arg
+            break
+    if script is None:
+        return None
+    if (workdir / script).is_file():
+        return None
+    return (
+        f"command script {script!r} does not exist in {workdir}; fix objective.command "
+        "(or objective.workdir)"
+    )

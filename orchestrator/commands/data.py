@@ -1,9 +1,9 @@
 """`bilevel data prepare DATASET`: fetch and tokenize a data set ahead of any trial.
 
 ``climbmix`` downloads Karpathy's ClimbMix parquet shards (needs internet) or copies them
-from a local folder (``--source DIR``), then tokenizes them for a preset. ``stdlib`` and
-``text:PATH`` need no download; preparing them just builds the token cache so the first
-trial starts at once. Tokenization is never inside a trial's budget either way.
+from a local folder (``--source DIR``), then tokenizes them for a preset. ``pinned`` (the
+default), ``stdlib`` and ``text:PATH`` need no download; preparing them just builds the token
+cache so the first trial starts at once. Tokenization is never inside a trial's budget either way.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("prepare")
     def prepare_command(
-        dataset: str = typer.Argument(..., help="climbmix, stdlib or text:PATH"),
+        dataset: str = typer.Argument(
+            ..., help="pinned (the default data of every preset), stdlib, climbmix or text:PATH"
+        ),
         preset: str = typer.Option(
             "paper-gpt50m", help="preset whose tokenizer to build the cache for"
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,8 +34,12 @@ RUNS_DIR = Path("runs")
 RECENT_EVENTS_SHOWN = 8
 # Longest event line on the live view and in --plain output: one terminal line or two.
 MAX_EVENT_LINE_CHARS = 240
+# A failed trial's cause on the live view: the program's own message, not its folders.
+MAX_CAUSE_SHOWN = 160
 # Live-view refreshes per second: smooth enough, cheap on a 2-core machine.
 LIVE_REFRESH_PER_S = 4
+# Exit status of a study stopped by Ctrl-C or SIGTERM: the shell's 128 + SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 class LiveView:
@@ -66,10 +71,13 @@ class LiveView:
             self.lines_added += 1
 
     def _describe(self, event: Event) -> None:
+        from orchestrator.baseline import short_cause
+
         if isinstance(event, TrialFinished):
             self.done += 1
             val = event.value
-            metric = f"{val:.5f}" if val is not None else str(event.result.get("error", ""))[:60]
+            error = str(event.result.get("error", ""))
+            metric = f"{val:.5f}" if val is not None else short_cause(error, MAX_CAUSE_SHOWN)
             kept = " KEPT" if event.kept else ""
             self.events.append(f"#{event.index} {event.status} {metric}{kept}")
             best = event.best
@@ -123,7 +131,16 @@ def register(app: typer.Typer) -> None:
     @app.command("study")
     def study_command(
         file: Path = typer.Argument(..., help="study file, e.g. studies/quickstart.toml"),
-        resume: bool = typer.Option(False, "--resume", help="continue from the run's journal"),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="continue from the run's journal, with the settings it recorded",
+        ),
+        new_study: bool = typer.Option(
+            False,
+            "--new-study",
+            help="start a new study in a new run dir, even where the latest run is unfinished",
+        ),
         out: Path | None = typer.Option(None, "--out", help="run dir (default runs/<name>)"),
         iterations: int | None = typer.Option(None, "--iterations", min=1),
         budget_seconds: float | None = typer.Option(None, "--budget-seconds", min=0.001),
@@ -144,20 +161,29 @@ def register(app: typer.Typer) -> None:
 
         from orchestrator.config import StudyConfig
         from orchestrator.research.wiring import level2_for_study
+        from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
 
-        config = StudyConfig.load(file).with_overrides(
-            iterations=iterations,
-            budget_seconds=budget_seconds,
-            budget_tokens=budget_tokens,
-            llm=llm,
-            executor=executor,
-            parallel=parallel,
-        )
+        file_config = StudyConfig.load(file)
+        overrides = {
+            "iterations": iterations,
+            "budget_seconds": budget_seconds,
+            "budget_tokens": budget_tokens,
+            "llm": llm,
+            "executor": executor,
+            "parallel": parallel,
+        }
+        resume = resume and not new_study
+        run_dir = out or default_run_dir(file_config.name, resume=resume, fresh=new_study)
+        if resume:  # the recorded settings, flags on top; a changed measurement is refused
+            config, note = settings_for_resume(file_config, run_dir, overrides)
+            if note:
+                print(note, flush=True)
+        else:
+            config = file_config.with_overrides(**overrides)
         if allow_weak_sandbox:  # journaled with the config: the opt-in is on record
             levels = config.levels.model_copy(update={"allow_weak_sandbox": True})
             config = config.model_copy(update={"levels": levels})
-        run_dir = out or default_run_dir(config.name, resume=resume)
         if out is None:
             print(f"run dir: {run_dir}", flush=True)
         _stop_on_sigterm()
@@ -165,30 +191,35 @@ def register(app: typer.Typer) -> None:
         level2 = level2_for_study(config, run_dir)
         console = Console()
         view = LiveView(config.name, config.llm.label(), config.metric().name)
-        if plain or not console.is_terminal:
+        try:
+            if plain or not console.is_terminal:
 
-            def observer(kind: str, payload: Any) -> None:
-                added = view.lines_added
-                view(kind, payload)
-                if view.lines_added != added:
-                    console.print(view.events[-1], markup=False, highlight=False)
+                def observer(kind: str, payload: Any) -> None:
+                    added = view.lines_added
+                    view(kind, payload)
+                    if view.lines_added != added:
+                        console.print(view.events[-1], markup=False, highlight=False)
 
-            summary = run_study(config, run_dir, resume=resume, observer=observer, **level2)
-        else:
-            with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
-                summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
+                summary = run_study(config, run_dir, resume=resume, observer=observer, **level2)
+            else:
+                with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
+                    summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what is kept and how to go on
+            print(interrupted_line(run_dir, file), file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
         print_summary(console, summary)
         from orchestrator.report import report_line  # plots: imported only once it is needed
 
         console.print(report_line(run_dir), markup=False, highlight=False)
 
 
-def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
+def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR, fresh: bool = False) -> Path:
     """``runs/<name>``; once that holds a finished study, the next free ``runs/<name>-N``.
 
     So `make study` can be run again and again without losing a finished run, while an
     unfinished run is never silently side-stepped: it stays the default, and `run_study`
-    asks for ``--resume`` (or ``--out``). With ``resume`` it is the newest run of that name.
+    asks for ``--resume`` (or ``--out``). With ``resume`` it is the newest run of that name;
+    with ``fresh`` (``--new-study``) always a dir that holds no journal yet.
     """
     from orchestrator.journal import journal_path, read_events
 
@@ -198,7 +229,8 @@ def default_run_dir(name: str, *, resume: bool, root: Path = RUNS_DIR) -> Path:
     if not existing:
         return root / name
     newest = existing[-1]
-    if resume or not any(isinstance(e, StudyFinished) for e in read_events(journal_path(newest))):
+    finished = any(isinstance(e, StudyFinished) for e in read_events(journal_path(newest)))
+    if not fresh and (resume or not finished):
         return newest
     number = int(newest.name[len(name) + 1 :]) + 1 if newest != root / name else 2
     return root / f"{name}-{number}"

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from redis import Redis
 
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
+# The deployment's trial queue (.env); orchestrator.config reads the same variable, so a
+# study and its workers meet on it without flags. Not imported from there: this command
+# runs in the trainer image, without the orchestrator's dependencies.
+TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Seconds to wait for Redis before saying it is unreachable: a local server answers in ms.
 REDIS_CONNECT_TIMEOUT_S = 3
@@ -58,7 +62,9 @@ def connect_redis(url: str) -> Redis:
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker_command(
-        queue: str = typer.Option("", help="queue name (default: bilevel:trials)"),
+        queue: str = typer.Option(
+            "", help="queue name (default: $BILEVEL_TRIAL_QUEUE, else bilevel:trials)"
+        ),
         redis_url: str | None = typer.Option(
             None, help=f"Redis URL (default: ${REDIS_URL_ENV} or {DEFAULT_REDIS_URL})"
         ),
@@ -73,7 +79,8 @@ def register(app: typer.Typer) -> None:
         from trainer.jobs import TRIAL_QUEUE
 
         connection = connect_redis(redis_url_from(redis_url))
-        trial_queue = Queue(queue or TRIAL_QUEUE, connection=connection, serializer=JSONSerializer)
+        name_of_queue = queue or os.environ.get(TRIAL_QUEUE_ENV) or TRIAL_QUEUE
+        trial_queue = Queue(name_of_queue, connection=connection, serializer=JSONSerializer)
         worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS)
         worker = worker_class(
             [trial_queue], connection=connection, serializer=JSONSerializer, name=name

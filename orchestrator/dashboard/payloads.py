@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from orchestrator.dashboard.view import MECHANISM_PREFIX, NOISE_SOURCES, StudyView, Trial
+from orchestrator.dashboard.view import MECHANISM_PREFIX, StudyView, Trial
 from sandbox.text import clean_text
 
 # A study whose journal has been silent this long, without a study_finished, is shown as
@@ -46,12 +46,30 @@ def safe(value: Any, depth: int = 0) -> Any:
     return clean_text(value, MAX_STRING_CHARS)
 
 
+# What names each objective kind: its other keys hold defaults that do not apply to it
+# (a function objective is not "cpu-tiny, pinned").
+OBJECTIVE_KEYS = {
+    "gpt": ("preset", "dataset"),
+    "function": ("target",),
+    "command": ("command",),
+    "benchmark": ("benchmark",),
+}
+
+
 def objective_text(config: dict[str, Any]) -> str:
+    """``function, userobj:score``; ``gpt, cpu-tiny, stdlib``; ``command, python train.py``."""
     objective = config.get("objective")
     if not isinstance(objective, dict):
         return ""
-    keys = ("kind", "preset", "function", "command", "benchmark", "dataset")
-    return ", ".join(str(objective[k]) for k in keys if isinstance(objective.get(k), str))
+    kind = objective.get("kind") if isinstance(objective.get("kind"), str) else "gpt"
+    parts = [str(kind)]
+    for key in OBJECTIVE_KEYS.get(str(kind), ()):
+        value = objective.get(key)
+        if isinstance(value, list):
+            value = " ".join(str(v) for v in value)
+        if isinstance(value, str) and value:
+            parts.append(value)
+    return ", ".join(parts)
 
 
 def state_of(view: StudyView, modified: float, now: float | None = None) -> str:
@@ -63,7 +81,6 @@ def state_of(view: StudyView, modified: float, now: float | None = None) -> str:
 
 def study_row(view: StudyView, modified: float) -> dict[str, Any]:
     """One line of the studies index."""
-    search = [t for t in view.ordered() if t.source not in NOISE_SOURCES]
     state = state_of(view, modified)
     return {
         "name": view.name,
@@ -72,7 +89,9 @@ def study_row(view: StudyView, modified: float) -> dict[str, Any]:
         "agent": view.agent,
         "metric": view.metric.name,
         "direction": view.metric.direction,
-        "trials": sum(1 for t in search if t.status != "running"),
+        # every finished trial, as `bilevel status` counts them (noise repeats, re-runs and
+        # test scorings included)
+        "trials": sum(1 for t in view.ordered() if t.status != "running"),
         "running": sum(1 for t in view.ordered() if t.status == "running")
         if state == "running"
         else 0,

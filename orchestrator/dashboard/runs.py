@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from orchestrator.dashboard.progress import PROGRESS_FILENAME, read_progress
 from orchestrator.dashboard.tail import JournalTail
 from orchestrator.dashboard.view import StudyView
 from orchestrator.journal import JOURNAL_FILENAME
+from orchestrator.runlock import is_running
 
 # One path segment: what `bilevel study --out` and `bilevel ablation` create. A leading dot
 # is refused (hidden folders, `.` and `..`).
@@ -147,7 +149,16 @@ class RunsDir:
         return read_progress(folder)
 
     def modified(self, name: str) -> float:
-        """When the study's journal last changed (seconds since the epoch), 0 if unknown."""
+        """When the study was last seen alive (seconds since the epoch), 0 if unknown or gone.
+
+        The study's lock (:mod:`orchestrator.runlock`) answers at once: held means alive now,
+        free means its process is gone (0). Runs without one fall back to the time their
+        journal last changed, which only goes stale after :data:`payloads.STALE_AFTER_S`.
+        """
+        folder = self.study_dir(name)
+        held = is_running(folder) if folder is not None else None
+        if held is not None:
+            return time.time() if held else 0.0
         entry = self._entries.get(name)
         return entry.tail.mtime if entry else 0.0
 

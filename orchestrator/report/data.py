@@ -277,6 +277,7 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
             data.config = event.config or data.config
             data.started_at = data.started_at or _time(event.ts)
             data.metric = _metric_of(event) or data.metric
+            data.summary = None  # a resume: finished again only at its own study_finished
         elif isinstance(event, TrialProposed):
             proposed[event.index] = event
         elif isinstance(event, TrialFinished):

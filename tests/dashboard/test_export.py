@@ -3,9 +3,11 @@ storage equal the journal's."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -30,7 +32,7 @@ def test_export_round_trips_values_params_and_attributes(tmp_path: Path) -> None
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     done = export(run, storage)
     assert done.returncode == 0, done.stderr
-    assert "exported 16 trials" in done.stdout
+    assert "exported 16 search trials" in done.stdout
 
     journal = load_run(run)
     study = optuna.load_study(study_name="study", storage=storage)
@@ -100,3 +102,59 @@ def test_a_maximised_metric_exports_as_a_maximised_study(tmp_path: Path) -> None
     study = optuna.load_study(study_name="reward", storage=storage)
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert study.best_value == 3.0 and study.best_params == {"x": 1}
+
+
+def _append(run: Path, *events: dict[str, Any]) -> None:
+    path = run / "events.jsonl"
+    seq = len(path.read_text().splitlines())
+    with path.open("a") as handle:
+        for number, event in enumerate(events):
+            handle.write(json.dumps({"seq": seq + number, "ts": "2026-11-27T00:00:00+00:00",
+                                     **event}) + "\n")  # fmt: skip
+
+
+def test_only_search_trials_are_optuna_trials_and_optunas_best_is_the_search_best(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "study"
+    write_study_journal(run, trials=10, finished=False)
+    search = load_run(run).trials
+    best = min((t for t in search if t.val_bpb is not None), key=lambda t: t.val_bpb or 0.0)
+    incumbent = [t for t in search if t.kept][-1]
+    # A re-run of the best on a fresh seed and its held-out test score, both lower than any
+    # search value (another seed, another split): as Optuna trials they would be its "best".
+    low = best.val_bpb or 0.0
+    extra = [("reseed", low - 0.2, "val"), ("test-best", low - 0.3, "test")]
+    for offset, (source, value, split) in enumerate(extra):
+        index = len(search) + offset
+        result = {"status": "ok", "val_bpb": value, "spec": {"index": index, "config": incumbent.config,
+                  "eval_split": split}}  # fmt: skip
+        proposed = {"type": "trial_proposed", "index": index, "changes": {}, "fired": []}
+        proposed |= {"config": incumbent.config, "source": source, "hypothesis": ""}
+        finished = {"type": "trial_finished", "index": index, "result": result, "kept": False}
+        finished |= {"source": source, "best_val_bpb": best.val_bpb}
+        _append(run, proposed, finished)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    done = export(run, storage)
+    assert done.returncode == 0, done.stderr
+    assert f"exported {len(search)} search trials" in done.stdout
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert len(study.trials) == len(search)
+    assert study.best_trial.user_attrs["index"] == best.index
+    assert study.best_value == best.val_bpb
+    # This journal's noise-aware rule kept an earlier trial: the export says which, and why.
+    assert study.user_attrs["search_best_index"] == incumbent.index != best.index
+    assert f"kept trial #{incumbent.index}" in done.stdout
+    kept = next(t for t in study.trials if t.user_attrs["index"] == incumbent.index)
+    evaluations = kept.user_attrs["evaluations"]
+    assert [(e["source"], e["value"]) for e in evaluations] == [(s, v) for s, v, _ in extra]
+
+
+@pytest.mark.parametrize("url", ["sqlite://q3.db", "bogus://x", "sqlite:////proc/no/such/q.db"])
+def test_a_storage_that_cannot_be_opened_is_one_line_and_exit_2(tmp_path: Path, url: str) -> None:
+    run = tmp_path / "study"
+    write_study_journal(run, trials=3)
+    done = export(run, url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot open the Optuna storage" in done.stderr and "Traceback" not in done.stderr
