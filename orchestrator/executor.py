@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from trainer.progress import PID
+from contract.progress import PID
 from trainer.spec import TrialResult, TrialSpec
 
 TRIAL_JOB = "trainer.jobs.run_trial"

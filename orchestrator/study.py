@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract.progress import ELAPSED, STEP, TOKENS
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
@@ -60,7 +61,6 @@ from sandbox.api import (
     TEST_BASELINE_SOURCE,
     TEST_BEST_SOURCE,
 )
-from trainer.progress import ELAPSED, STEP, TOKENS
 from trainer.spec import TrialResult, TrialSpec
 
 # Seconds the loop waits for a result when it cannot plan anything else.

@@ -97,8 +97,8 @@ class LiveView:
         from rich.table import Table
         from rich.text import Text
 
+        from contract.progress import ELAPSED, FRACTION, LOSS, PHASE, STEP
         from sandbox.text import clean_text
-        from trainer.progress import ELAPSED, FRACTION, LOSS, PHASE, STEP
 
         table = Table.grid(padding=(0, 1))
         best = f"#{self.best[0]} {self.metric} {self.best[1]:.5f}" if self.best else "-"

@@ -18,7 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from trainer.progress import ELAPSED, FRACTION, LOSS, STEP
+from contract.progress import ELAPSED, FRACTION, LOSS, STEP
 
 PROGRESS_FILENAME = "progress.json"
 # The file is rewritten at most this often: live enough for a page polling every 1.5 s,
