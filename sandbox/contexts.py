@@ -20,15 +20,11 @@ import math
 import random
 from typing import Any
 
+from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
 from sandbox import limits
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
 
-# The live host's context seed for planning trial ``iteration`` of a study whose config seed
-# is ``study_seed`` (orchestrator/state.py calls this): a prime stride keeps studies apart,
-# and seeds stay below 2**32, the most numpy's legacy seeding and scikit-learn's
-# ``random_state`` accept (a mechanism passes ctx.seed straight to them).
-SEED_STRIDE = 1_000_003
-SEED_MODULUS = 2**32
+# Contexts' seeds (live and contract alike) come from contract.seeds.context_seed.
 # Trials in the synthetic histories, drawn per run from these ranges: long enough to
 # exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast;
 # a crashed start long enough to trip a mechanism's own "too many failures" logic.
@@ -65,11 +61,6 @@ _MECHANISM_RATIONALES = (
     "UCB1 picks {name} (highest upper confidence bound on gain)",
     "LHS row {row} of 8",
 )
-
-
-def context_seed(study_seed: int, iteration: int) -> int:
-    """The seed of the context for planning trial ``iteration`` (live and contract alike)."""
-    return (study_seed * SEED_STRIDE + iteration) % SEED_MODULUS
 
 
 def _default(p: Param) -> Any:
