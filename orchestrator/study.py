@@ -22,7 +22,6 @@ from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
-from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
 from orchestrator.events import (
     JOURNAL_VERSION,
@@ -131,7 +130,6 @@ class StudyRunner:
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         self.arbiter = make_arbiter(config.levels.arbiter)
         self.pruner = Pruner(config.pruning, self.metric) if config.pruning_active() else None
-        self.progress_file = ProgressFile(journal.run_dir)
         journal.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -424,7 +422,6 @@ class StudyRunner:
             for result in self.executor.wait(POLL_INTERVAL_S):
                 self.finish(result)
             progress = self.prune(self.executor.progress())
-            self.progress_file.write(progress)  # live step/loss for `bilevel dashboard`
             if self.observer:
                 self.observer("tick", progress)
         self.finish_study()

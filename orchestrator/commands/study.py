@@ -143,6 +143,7 @@ def register(app: typer.Typer) -> None:
         from rich.live import Live
 
         from orchestrator.config import StudyConfig
+        from orchestrator.dashboard.progress import progress_observer
         from orchestrator.research.wiring import level2_for_study
         from orchestrator.study import run_study
 
@@ -173,10 +174,22 @@ def register(app: typer.Typer) -> None:
                 if view.lines_added != added:
                     console.print(view.events[-1], markup=False, highlight=False)
 
-            summary = run_study(config, run_dir, resume=resume, observer=observer, **level2)
+            summary = run_study(
+                config,
+                run_dir,
+                resume=resume,
+                observer=progress_observer(run_dir, observer),
+                **level2,
+            )
         else:
             with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
-                summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
+                summary = run_study(
+                    config,
+                    run_dir,
+                    resume=resume,
+                    observer=progress_observer(run_dir, view),
+                    **level2,
+                )
         print_summary(console, summary)
         from orchestrator.report import report_line  # plots: imported only once it is needed
 
