@@ -20,6 +20,7 @@ import math
 import random
 from typing import Any
 
+from contract.hook_output import output_error
 from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
 from sandbox import limits
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
@@ -341,67 +342,12 @@ def validate_output(
 ) -> str | None:
     """Why a hook's JSON output breaks the API for this context, or None when it is valid.
 
-    The limits are :mod:`sandbox.limits`, the same the live host applies. Never raises: any
-    error while looking at the value (a huge int, a strange type) is itself the reason.
+    The one validator the live host applies too (:func:`contract.hook_output.output_error`),
+    with the limits of :mod:`contract.limits`. Never raises: any error while looking at the
+    value (a huge int, a strange type) is itself the reason.
     """
     try:
-        return _output_error(hook, value, Context.from_dict(ctx), candidates)
-    except Exception as exc:  # a value that breaks validation is invalid
+        space, n_candidates = Context.from_dict(ctx).space, len(candidates or [])
+    except Exception as exc:  # a context that cannot be read: nothing to validate against
         return f"{hook} returned a value that could not be checked ({type(exc).__name__})"
-
-
-def _output_error(
-    hook: str, value: Any, context: Context, candidates: list[dict[str, Any]] | None
-) -> str | None:
-    if hook == "guide":
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            return "guide must return Guidance or None"
-        if err := limits.text_error("Guidance.hint", value.get("hint", ""), limits.MAX_HINT_CHARS):
-            return err
-        focus = value.get("focus", [])
-        if not isinstance(focus, list):
-            return "Guidance.focus must be a list of parameter names"
-        if len(focus) > limits.MAX_FOCUS_NAMES:
-            return f"Guidance.focus has {len(focus)} names; at most {limits.MAX_FOCUS_NAMES}"
-        names = context.names()
-        for name in focus:
-            if not isinstance(name, str) or name not in names:
-                return f"Guidance.focus names unknown parameter {name!r}; known: {', '.join(names)}"
-            if context.param(name).frozen:
-                return f"Guidance.focus names {name!r}, which is frozen in this context"
-        return None
-    if not isinstance(value, list):
-        return f"{hook} must return a list"
-    if hook == "propose":
-        if len(value) > limits.MAX_CANDIDATES_PER_CALL:
-            return (
-                f"propose returned {len(value)} candidates; at most "
-                f"{limits.MAX_CANDIDATES_PER_CALL}"
-            )
-        for i, cand in enumerate(value):
-            if not isinstance(cand, dict) or not isinstance(cand.get("changes"), dict):
-                return f"candidate {i}: changes must be a dict of parameter name to value"
-            if err := context.check(cand["changes"]):
-                return f"candidate {i}: {err}"
-            rationale = cand.get("rationale", "")
-            if err := limits.text_error(
-                f"candidate {i} rationale", rationale, limits.MAX_RATIONALE_CHARS
-            ):
-                return err
-            if err := limits.priority_error(f"candidate {i} priority", cand.get("priority", 0.0)):
-                return err
-        return None
-    if hook == "screen":
-        expected = len(candidates or [])
-        if len(value) != expected:
-            return f"screen returned {len(value)} verdicts for {expected} candidates; return exactly one per candidate, in order"
-        for i, verdict in enumerate(value):
-            if not isinstance(verdict, dict) or not isinstance(verdict.get("accept"), bool):
-                return f"verdict {i}: accept must be True or False"
-            reason = verdict.get("reason", "")
-            if err := limits.text_error(f"verdict {i} reason", reason, limits.MAX_REASON_CHARS):
-                return err
-        return None
-    return f"unknown hook {hook!r}"
+    return output_error(hook, value, space, n_candidates)

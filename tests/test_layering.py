@@ -36,8 +36,8 @@ MAY_IMPORT = {
 # trainer.spec), the torch-free descriptions of what a trainer can run (presets, objective
 # checks, benchmark functions, the loss-curve helpers), the sandbox's host-side client (the
 # orchestrator never runs generated code itself: it asks a client, whose results are
-# reports), the static gate (it reads text, never runs it), the cleaning of hostile text,
-# and the hook-output limits both sides of the sandbox apply.
+# reports), the static gate (it reads text, never runs it) and the cleaning of hostile
+# text.
 ORCHESTRATOR_USES = frozenset(
     {
         "sandbox",
@@ -46,7 +46,6 @@ ORCHESTRATOR_USES = frozenset(
         "sandbox.backends.base",
         "sandbox.client",
         "sandbox.gate",
-        "sandbox.limits",
         "sandbox.reports",
         "sandbox.text",
         "trainer",
