@@ -3,7 +3,7 @@
 The contract tests call every hook on synthetic contexts built from the study's search
 space (empty history, long history, only crashed trials, extra frozen parameters) and on
 the study's own recent live contexts (replays); :func:`validate_output` decides whether an
-answer obeys the API, with the limits the live host applies (:mod:`sandbox.limits`).
+answer obeys the API, with the limits the live host applies (:mod:`contract.limits`).
 
 Contract contexts must be indistinguishable from live ones, or a module could behave only
 while tested: seeds follow the live formula (:func:`context_seed`) from a per-run random
