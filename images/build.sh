@@ -49,7 +49,7 @@ build_base() {
 
 build_sandbox() {
   local hash
-  hash=$(content_hash images/sandbox.Dockerfile images/sandbox.lock \
+  hash=$(content_hash images/sandbox.Dockerfile images/sandbox.lock contract/*.py \
     sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/limits.py sandbox/harness.py sandbox/worker.py "$BASE" "$(image_id "$BASE")")
   if [ "$(image_label "$SANDBOX_IMAGE")" = "$hash" ]; then
     log "sandbox: $SANDBOX_IMAGE up to date ($hash)"
@@ -93,7 +93,7 @@ STAGED_WHEELS=build/wheels
 
 # Every project file an image copies, so a source change rebuilds it.
 project_sources() {
-  find pyproject.toml README.md orchestrator trainer sandbox studies deploy -type f \
+  find pyproject.toml README.md contract orchestrator trainer sandbox studies deploy -type f \
     \( -name '*.py' -o -name '*.toml' -o -name '*.sh' -o -name '*.md' \) \
     -not -path '*/__pycache__/*' | LC_ALL=C sort
 }

@@ -14,6 +14,7 @@ RUN python3.11 -m venv /opt/venv \
 # The project as a wheel, built against the pinned setuptools above (no unpinned backend).
 FROM deps AS wheel
 COPY pyproject.toml README.md /src/
+COPY contract /src/contract
 COPY orchestrator /src/orchestrator
 COPY trainer /src/trainer
 COPY sandbox /src/sandbox

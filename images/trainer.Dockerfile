@@ -28,6 +28,7 @@ sys.exit(0 if ('+cpu' in v) == ('$TORCH_VARIANT' == 'cpu') else f'wrong torch bu
 # The project as a wheel, built against the pinned setuptools above (no unpinned backend).
 FROM deps AS wheel
 COPY pyproject.toml README.md /src/
+COPY contract /src/contract
 COPY orchestrator /src/orchestrator
 COPY trainer /src/trainer
 COPY sandbox /src/sandbox

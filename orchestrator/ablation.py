@@ -178,6 +178,7 @@ def run_ablation(
     """Run (or resume) every run of the ablation; finished runs are skipped."""
     if repeats < 1:
         raise UserError(f"--repeats must be at least 1 (got {repeats})")
+    from orchestrator.dashboard.progress import progress_observer
     from orchestrator.report import report_line
     from orchestrator.study import run_study
 
@@ -201,6 +202,7 @@ def run_ablation(
             resume=state == "unfinished",
             mechanism_host=host,
             research=driver,
+            observer=progress_observer(plan.out_dir),  # live progress for `bilevel dashboard`
         )
         if progress:
             progress(position, len(plans), plan, report_line(plan.out_dir))

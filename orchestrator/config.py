@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from contract.jobs import TRIAL_QUEUE
 from orchestrator.errors import UserError
 from orchestrator.metric import Metric
 from orchestrator.objective_config import (
@@ -62,7 +63,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # The deployment names Redis (with its password) here, as it does for `bilevel worker`;
 # a study file's rq.redis_url wins over it. Passwords never reach the journal.
 REDIS_URL_ENV = "BILEVEL_REDIS_URL"
-DEFAULT_QUEUE = "bilevel:trials"  # trainer.jobs.TRIAL_QUEUE, what `bilevel worker` serves
+DEFAULT_QUEUE = TRIAL_QUEUE  # what `bilevel worker` serves
 # The deployment's trial queue (.env, compose), served by its `bilevel worker --queue`; a
 # study file's rq.queue wins over it.
 TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"

@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.trials import Direction
+
 # The journal format written by this code. 1: the untyped journal (no version field);
 # 2: the typed events of this module (issue 15), field for field a superset of 1.
 JOURNAL_VERSION = 2
@@ -103,7 +105,7 @@ class StudyStarted(Event):
     metric: str = Field(
         default="val_bpb", description="the metric's name (issue 12; absent: `val_bpb`)"
     )
-    direction: Literal["minimize", "maximize"] = Field(
+    direction: Direction = Field(
         default="minimize", description="`minimize` or `maximize` (issue 12; absent: `minimize`)"
     )
     resumed: bool = Field(default=False, description="a `--resume` of an existing journal")

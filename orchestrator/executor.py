@@ -31,17 +31,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from trainer.progress import PID
+from contract.jobs import TRIAL_JOB_ID_PREFIX
+from contract.progress import PID
 from trainer.spec import TrialResult, TrialSpec
 
-TRIAL_JOB = "trainer.jobs.run_trial"
-# rq job ids of trials start with this: the stack's Redis ACL lets a trainer touch only these
-# (deploy/redis-entrypoint.sh).
-TRIAL_JOB_ID_PREFIX = "trial-"
 # A worker death is retried once (the rule): a second death is the trial's fault.
 MAX_ATTEMPTS = 2
-# Results outlive any sane orchestrator outage, so a resumed study still finds them.
-RESULT_TTL_S = 7 * 24 * 3600
 # How often started jobs are checked for a dead worker (rq's expired-heartbeat cleanup).
 DEAD_WORKER_CHECK_S = 5.0
 # Markers in an rq failure that mean the worker process died, not that the trial failed.
@@ -237,15 +232,12 @@ class RqExecutor:
         self._enqueue(spec, 1)
 
     def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
-        from trainer.jobs import job_timeout
+        from trainer.jobs import enqueue_trial
 
-        self._queue.enqueue(
-            TRIAL_JOB,
-            spec.model_dump(mode="json"),
+        enqueue_trial(
+            self._queue,
+            spec,
             job_id=job_id_for(spec, attempt),
-            job_timeout=job_timeout(spec),
-            result_ttl=RESULT_TTL_S,
-            failure_ttl=RESULT_TTL_S,
             description=f"trial {spec.index} ({spec.trial_id}) attempt {attempt}",
         )
         self._jobs[spec.index] = (spec, attempt)

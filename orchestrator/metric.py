@@ -7,20 +7,20 @@ as the objective reported it; its *score* is the value made minimise-normal (``v
 minimising, ``-value`` when maximising), for code that wants one ordering for every
 objective. *Improvement* is always positive when the search got better.
 
-Standard library only; imported by the study loop, reports, statistics and Level 2.
+Standard library and the leaf `contract` package only; imported by the study loop,
+reports, statistics and Level 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
-Direction = Literal["minimize", "maximize"]
-DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+from contract.trials import DEFAULT_DIRECTION, DIRECTIONS, Direction
+
 # GPT pretraining's metric: validation bits per byte, lower is better (DESIGN §4.1).
 DEFAULT_METRIC = "val_bpb"
-DEFAULT_DIRECTION: Direction = "minimize"
 
 
 def is_better(

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.seeds import context_seed
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     ContextReset,
@@ -33,7 +34,6 @@ from orchestrator.events import (
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, TRIAL_STATUSES, Trial
-from sandbox.contexts import context_seed
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract.progress import ELAPSED, STEP, TOKENS
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
 from orchestrator.baseline import refuse_broken_baseline
 from orchestrator.comparable import refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
-from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
 from orchestrator.events import (
     JOURNAL_VERSION,
@@ -62,7 +62,6 @@ from sandbox.api import (
     TEST_BASELINE_SOURCE,
     TEST_BEST_SOURCE,
 )
-from trainer.progress import ELAPSED, STEP, TOKENS
 from trainer.spec import TrialResult, TrialSpec
 
 # Seconds the loop waits for a result when it cannot plan anything else.
@@ -133,7 +132,6 @@ class StudyRunner:
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         self.arbiter = make_arbiter(config.levels.arbiter)
         self.pruner = Pruner(config.pruning, self.metric) if config.pruning_active() else None
-        self.progress_file = ProgressFile(journal.run_dir)
         journal.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -420,7 +418,6 @@ class StudyRunner:
             for result in self.executor.wait(POLL_INTERVAL_S):
                 self.finish(result)
             progress = self.prune(self.executor.progress())
-            self.progress_file.write(progress)  # live step/loss for `bilevel dashboard`
             if self.observer:
                 self.observer("tick", progress)
         self.finish_study()

@@ -47,130 +47,43 @@ Rules a mechanism must follow (the gate ladder checks every one of them):
   in every study. Rank and compare with ``score`` (or ``ctx.better``); show ``value``.
   ``val_bpb`` is the same number as ``score``, kept for mechanisms written before API 2.
 
-This module is pure standard library: it is imported inside the sandbox image without the
-rest of the project, and the host uses the same JSON helpers to talk to the sandbox.
+This module is pure standard library plus the stdlib-only ``contract`` package: both are
+imported inside the sandbox image without the rest of the project, and the host uses the
+same JSON helpers to talk to the sandbox.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+# The shared words are defined once, in the stdlib-only ``contract`` package that ships beside
+# this module in the sandbox image; re-exported here, the module a mechanism imports.
+from contract.space import PARAM_KINDS, Param  # noqa: F401
+from contract.trials import (  # noqa: F401
+    BASELINE_SOURCE,
+    DIRECTIONS,
+    NOISE_SOURCE,
+    NOISE_SOURCES,
+    NON_SEARCH_SOURCES,
+    RESEED_BASELINE_SOURCE,
+    RESEED_SOURCE,
+    TEST_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+    TRIAL_STATUSES,
+    TrialStatus,
+)
+
 # 2: every trial has ``value`` (the study's metric in its own units) and ``score`` (lower
 # is better in every study); the context names the ``metric`` and its ``direction``.
 # ``val_bpb`` stays, as the minimise-normal score, so version-1 mechanisms keep working.
 API_VERSION = 2
-DIRECTIONS = ("minimize", "maximize")
-
-PARAM_KINDS = ("float", "int", "pow2", "choice")
-# How a trial ended: the one definition (trainer.spec imports it). ``pruned``: stopped early
-# by the study because its loss curve was clearly worse than the incumbent's at the same
-# fraction of the budget; like every status but ``ok``, it has no value.
-TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed", "pruned"]
-TRIAL_STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
 # The hooks a mechanism may define, in call order: the one definition of their names.
 Hook = Literal["guide", "propose", "screen"]
 HOOKS: tuple[Hook, ...] = get_args(Hook)
-# Trial sources (``Trial.source``) that are not proposals of the search, in one place.
-# The study's first trial is its ``baseline``. ``noise`` repeats the baseline and ``reseed``
-# the best config with other seeds: they measure the noise floor around the search.
-# ``reseed-baseline`` repeats the baseline for the final comparison and ``test-*`` measure
-# the best and the baseline on the test split. None of these counts as a search iteration
-# or can become the incumbent.
-BASELINE_SOURCE = "baseline"
-NOISE_SOURCE = "noise"
-RESEED_SOURCE = "reseed"
-RESEED_BASELINE_SOURCE = "reseed-baseline"
-TEST_BEST_SOURCE = "test-best"
-TEST_BASELINE_SOURCE = "test-baseline"
-NOISE_SOURCES = (NOISE_SOURCE, RESEED_SOURCE)
-NON_SEARCH_SOURCES = (
-    *NOISE_SOURCES,
-    RESEED_BASELINE_SOURCE,
-    TEST_BEST_SOURCE,
-    TEST_BASELINE_SOURCE,
-)
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
-
-
-@dataclass(frozen=True)
-class Param:
-    """One tunable hyperparameter of the search space (read-only).
-
-    ``kind`` is ``"float"``, ``"int"``, ``"pow2"`` (an int that is a power of two) or
-    ``"choice"`` (one of ``choices``). ``low``/``high`` are inclusive bounds for numeric
-    kinds; ``log`` says the parameter is naturally searched on a log scale (e.g. learning
-    rates: multiply/divide rather than add). ``frozen`` parameters must not be changed.
-    """
-
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-    default: Any = None
-    frozen: bool = False
-
-    def check(self, value: Any) -> str | None:
-        """Why ``value`` is not valid for this parameter, or ``None`` when it is."""
-        if self.kind == "choice":
-            if value not in self.choices:
-                return f"{self.name}={value!r} is not one of {list(self.choices)}"
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{self.name}={value!r} must be a number"
-        if not math.isfinite(float(value)):
-            return f"{self.name}={value!r} must be finite"
-        if self.kind in ("int", "pow2"):
-            if isinstance(value, float) and not value.is_integer():
-                return f"{self.name}={value!r} must be an integer"
-            whole = int(value)
-            if self.kind == "pow2" and not (whole > 0 and whole & (whole - 1) == 0):
-                return f"{self.name}={value!r} must be a power of two"
-        if (
-            self.low is not None
-            and self.high is not None
-            and not (self.low <= float(value) <= self.high)
-        ):
-            return f"{self.name}={value!r} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "low": self.low,
-            "high": self.high,
-            "log": self.log,
-            "choices": list(self.choices),
-            "default": self.default,
-            "frozen": self.frozen,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Param:
-        """Build from a plain dict; extra keys (e.g. ``doc`` of ``trainer.spec.Param``) are ignored."""
-        kind = data.get("kind")
-        if kind not in PARAM_KINDS:
-            raise ValueError(f"param {data.get('name')!r}: kind must be one of {PARAM_KINDS}")
-        return cls(
-            name=str(data["name"]),
-            kind=kind,
-            low=None if data.get("low") is None else float(data["low"]),
-            high=None if data.get("high") is None else float(data["high"]),
-            log=bool(data.get("log", False)),
-            choices=tuple(data.get("choices") or ()),
-            default=data.get("default"),
-            frozen=bool(data.get("frozen", False)),
-        )
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,16 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal, Protocol
 
+from contract.jobs import SANDBOX_CALL_JOB, SANDBOX_JOB_ID_PREFIX, SANDBOX_LADDER_JOB, SANDBOX_QUEUE
 from sandbox.api import Hook
 from sandbox.backends import Backend, SandboxUnavailable, make_backend
 from sandbox.ladder import CALL_DEADLINE_S, LADDER_DEADLINE_S, call_stage, run_ladder, space_dicts
 from sandbox.reports import LadderReport, StageResult
 
-DEFAULT_QUEUE = "bilevel-sandbox"
+DEFAULT_QUEUE = SANDBOX_QUEUE  # the queue `bilevel sandbox-runner` serves by default
 # How long a caller waits for the runner beyond the sandbox's own deadline (queueing, a
 # container start on a busy host) before it calls the runner missing.
 RUNNER_SLACK_S = 30.0
-SANDBOX_JOB_ID_PREFIX = "sandbox-"  # deploy/redis-entrypoint.sh: the runner's job keys
 RESULT_TTL_S = 300  # a finished job's result stays this long; the client deletes it on read
 # Waiting for a result blocks on the socket for up to a whole deadline plus slack; redis-py's
 # default read timeout (5 s) would turn a busy machine's slow ladder into "Redis unreachable".
@@ -153,7 +153,7 @@ class RunnerClient:
 
         try:
             job = self.queue.enqueue_call(
-                f"sandbox.runner.{job_name}",
+                job_name,
                 kwargs={"payload": payload},
                 # The prefix is what the stack's Redis ACL lets a sandbox runner touch.
                 job_id=f"{SANDBOX_JOB_ID_PREFIX}{uuid.uuid4().hex}",
@@ -193,7 +193,7 @@ class RunnerClient:
             "filename": filename,
             "limits": self.limits,
         }
-        report = LadderReport.from_dict(self._ask("ladder_job", payload, LADDER_DEADLINE_S))
+        report = LadderReport.from_dict(self._ask(SANDBOX_LADDER_JOB, payload, LADDER_DEADLINE_S))
         self._isolation = report.isolation or self._isolation
         return report
 
@@ -211,7 +211,7 @@ class RunnerClient:
             "candidates": candidates,
             "limits": self.limits,
         }
-        result = StageResult.from_dict(self._ask("call_job", payload, CALL_DEADLINE_S))
+        result = StageResult.from_dict(self._ask(SANDBOX_CALL_JOB, payload, CALL_DEADLINE_S))
         self._isolation = result.isolation or self._isolation
         return result
 

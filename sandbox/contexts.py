@@ -3,7 +3,7 @@
 The contract tests call every hook on synthetic contexts built from the study's search
 space (empty history, long history, only crashed trials, extra frozen parameters) and on
 the study's own recent live contexts (replays); :func:`validate_output` decides whether an
-answer obeys the API, with the limits the live host applies (:mod:`sandbox.limits`).
+answer obeys the API, with the limits the live host applies (:mod:`contract.limits`).
 
 Contract contexts must be indistinguishable from live ones, or a module could behave only
 while tested: seeds follow the live formula (:func:`context_seed`) from a per-run random
@@ -20,15 +20,12 @@ import math
 import random
 from typing import Any
 
+from contract.hook_output import output_error
+from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
 from sandbox import limits
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
 
-# The live host's context seed for planning trial ``iteration`` of a study whose config seed
-# is ``study_seed`` (orchestrator/state.py calls this): a prime stride keeps studies apart,
-# and seeds stay below 2**32, the most numpy's legacy seeding and scikit-learn's
-# ``random_state`` accept (a mechanism passes ctx.seed straight to them).
-SEED_STRIDE = 1_000_003
-SEED_MODULUS = 2**32
+# Contexts' seeds (live and contract alike) come from contract.seeds.context_seed.
 # Trials in the synthetic histories, drawn per run from these ranges: long enough to
 # exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast;
 # a crashed start long enough to trip a mechanism's own "too many failures" logic.
@@ -65,11 +62,6 @@ _MECHANISM_RATIONALES = (
     "UCB1 picks {name} (highest upper confidence bound on gain)",
     "LHS row {row} of 8",
 )
-
-
-def context_seed(study_seed: int, iteration: int) -> int:
-    """The seed of the context for planning trial ``iteration`` (live and contract alike)."""
-    return (study_seed * SEED_STRIDE + iteration) % SEED_MODULUS
 
 
 def _default(p: Param) -> Any:
@@ -350,67 +342,12 @@ def validate_output(
 ) -> str | None:
     """Why a hook's JSON output breaks the API for this context, or None when it is valid.
 
-    The limits are :mod:`sandbox.limits`, the same the live host applies. Never raises: any
-    error while looking at the value (a huge int, a strange type) is itself the reason.
+    The one validator the live host applies too (:func:`contract.hook_output.output_error`),
+    with the limits of :mod:`contract.limits`. Never raises: any error while looking at the
+    value (a huge int, a strange type) is itself the reason.
     """
     try:
-        return _output_error(hook, value, Context.from_dict(ctx), candidates)
-    except Exception as exc:  # a value that breaks validation is invalid
+        space, n_candidates = Context.from_dict(ctx).space, len(candidates or [])
+    except Exception as exc:  # a context that cannot be read: nothing to validate against
         return f"{hook} returned a value that could not be checked ({type(exc).__name__})"
-
-
-def _output_error(
-    hook: str, value: Any, context: Context, candidates: list[dict[str, Any]] | None
-) -> str | None:
-    if hook == "guide":
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            return "guide must return Guidance or None"
-        if err := limits.text_error("Guidance.hint", value.get("hint", ""), limits.MAX_HINT_CHARS):
-            return err
-        focus = value.get("focus", [])
-        if not isinstance(focus, list):
-            return "Guidance.focus must be a list of parameter names"
-        if len(focus) > limits.MAX_FOCUS_NAMES:
-            return f"Guidance.focus has {len(focus)} names; at most {limits.MAX_FOCUS_NAMES}"
-        names = context.names()
-        for name in focus:
-            if not isinstance(name, str) or name not in names:
-                return f"Guidance.focus names unknown parameter {name!r}; known: {', '.join(names)}"
-            if context.param(name).frozen:
-                return f"Guidance.focus names {name!r}, which is frozen in this context"
-        return None
-    if not isinstance(value, list):
-        return f"{hook} must return a list"
-    if hook == "propose":
-        if len(value) > limits.MAX_CANDIDATES_PER_CALL:
-            return (
-                f"propose returned {len(value)} candidates; at most "
-                f"{limits.MAX_CANDIDATES_PER_CALL}"
-            )
-        for i, cand in enumerate(value):
-            if not isinstance(cand, dict) or not isinstance(cand.get("changes"), dict):
-                return f"candidate {i}: changes must be a dict of parameter name to value"
-            if err := context.check(cand["changes"]):
-                return f"candidate {i}: {err}"
-            rationale = cand.get("rationale", "")
-            if err := limits.text_error(
-                f"candidate {i} rationale", rationale, limits.MAX_RATIONALE_CHARS
-            ):
-                return err
-            if err := limits.priority_error(f"candidate {i} priority", cand.get("priority", 0.0)):
-                return err
-        return None
-    if hook == "screen":
-        expected = len(candidates or [])
-        if len(value) != expected:
-            return f"screen returned {len(value)} verdicts for {expected} candidates; return exactly one per candidate, in order"
-        for i, verdict in enumerate(value):
-            if not isinstance(verdict, dict) or not isinstance(verdict.get("accept"), bool):
-                return f"verdict {i}: accept must be True or False"
-            reason = verdict.get("reason", "")
-            if err := limits.text_error(f"verdict {i} reason", reason, limits.MAX_REASON_CHARS):
-                return err
-        return None
-    return f"unknown hook {hook!r}"
+    return output_error(hook, value, space, n_candidates)

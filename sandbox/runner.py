@@ -3,7 +3,7 @@
 ``bilevel sandbox-runner`` serves :func:`ladder_job` and :func:`call_job` from one queue,
 with rq's JSON serializer (a request never unpickles anything), and nothing else: a job naming
 any other function, or carrying callbacks, dependencies or webhooks, is refused before any
-of it runs (:mod:`orchestrator.rq_guard`), so Redis access is not Docker-socket access. A reaper thread removes
+of it runs (:mod:`contract.rq_guard`), so Redis access is not Docker-socket access. A reaper thread removes
 sandbox containers that outlived their deadline, e.g. after the runner itself was killed.
 """
 
@@ -76,7 +76,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from orchestrator.rq_guard import SANDBOX_JOB_FUNCTIONS, guarded_worker
+    from contract.rq_guard import SANDBOX_JOB_FUNCTIONS, guarded_worker
 
     global _backend
     _backend = make_backend(backend, warm=True)  # a service: keep the next sandbox ready

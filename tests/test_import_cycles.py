@@ -15,7 +15,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("orchestrator", "trainer", "sandbox")
+PACKAGES = ("contract", "orchestrator", "trainer", "sandbox")
 
 
 def _modules() -> dict[str, Path]:

@@ -3,7 +3,7 @@
 Public interface::
 
     run_trial(spec: dict) -> dict                  # the job function, by name "trainer.jobs.run_trial"
-    enqueue_trial(queue: rq.Queue, spec: TrialSpec) -> rq.job.Job
+    enqueue_trial(queue: rq.Queue, spec: TrialSpec, ...) -> rq.job.Job   # what RqExecutor calls
     job_timeout(spec: TrialSpec) -> int            # seconds rq lets the job run
 
 ``spec`` is ``TrialSpec.model_dump(mode="json")``; the return value is
@@ -23,17 +23,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from contract.jobs import TRIAL_JOB, TRIAL_QUEUE  # noqa: F401 (TRIAL_QUEUE: re-exported)
 from trainer.results import RedisResultStore
 from trainer.spec import TrialSpec
 from trainer.supervise import default_deadline, run_supervised
 
 log = logging.getLogger(__name__)
 
-TRIAL_QUEUE = "bilevel:trials"
 # rq kills a job past its timeout; the supervisor's own deadline must fire first so the
 # trial ends as `timeout` with a stored result instead of an rq failure.
 JOB_TIMEOUT_MARGIN_S = 120
-# Finished-job records in Redis: long enough for a study to collect them.
+# Finished and failed job records in Redis: they outlive any sane orchestrator outage, so a
+# resumed study still finds them.
 RESULT_TTL_S = 7 * 24 * 3600
 
 
@@ -62,12 +63,21 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     return run_supervised(trial, publish, store=store).model_dump(mode="json")
 
 
-def enqueue_trial(queue: Any, spec: TrialSpec) -> Any:
-    """Enqueue ``spec`` on an rq ``Queue`` built with ``serializer=JSONSerializer``."""
+def enqueue_trial(
+    queue: Any, spec: TrialSpec, *, job_id: str | None = None, description: str | None = None
+) -> Any:
+    """Enqueue ``spec`` on an rq ``Queue`` built with ``serializer=JSONSerializer``.
+
+    The one way a trial becomes a job: the study's :class:`orchestrator.executor.RqExecutor`
+    calls it (with its own ``job_id``, which the Redis ACL and the retry bookkeeping key on).
+    A failed job is kept as long as a result, so a resumed study still reads why it failed.
+    """
     return queue.enqueue(
-        "trainer.jobs.run_trial",
+        TRIAL_JOB,
         spec.model_dump(mode="json"),
+        job_id=job_id,
         job_timeout=job_timeout(spec),
         result_ttl=RESULT_TTL_S,
-        description=f"trial {spec.trial_id}",
+        failure_ttl=RESULT_TTL_S,
+        description=description or f"trial {spec.trial_id}",
     )

@@ -1,7 +1,8 @@
 """A trial's progress reports, and its loss curve on the final metric's scale.
 
 The trainer reports progress dicts while it trains (:mod:`trainer.train`; a user's command
-reports fewer keys). Their keys are defined here, once; the supervisor, the executors, the
+reports fewer keys). Their keys are defined once, in :mod:`contract.progress`, and
+re-exported here; the supervisor, the executors, the
 study loop, pruning, ``bilevel trial``, ``bilevel study``'s live view and the dashboard's
 progress file all read them by these names:
 
@@ -26,14 +27,18 @@ from __future__ import annotations
 import itertools
 import math
 
-PHASE = "phase"
-PID = "pid"
-STEP = "step"
-LOSS = "loss"
-TOKENS = "tokens"
-ELAPSED = "elapsed_s"
-FRACTION = "progress"
-SMOOTH_LOSS = "smooth_loss"
+# The keys are defined once, in the leaf package every service shares; re-exported here.
+from contract.progress import (  # noqa: F401
+    ELAPSED,
+    FRACTION,
+    LOSS,
+    PHASE,
+    PID,
+    SMOOTH_LOSS,
+    STEP,
+    TOKENS,
+)
+
 # One curve point per 5% of the budget: at most 21 points per result (compact in the
 # journal), and fine enough that interpolating between points costs less than the noise.
 CURVE_STEP = 0.05

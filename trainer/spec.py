@@ -21,12 +21,11 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sandbox.api import TrialStatus  # how a trial ended: the mechanism contract defines it
+from contract.space import ParamKind, check_value
+from contract.trials import Direction, TrialStatus
 
-ParamKind = Literal["float", "int", "pow2", "choice"]
 BudgetMode = Literal["seconds", "tokens", "steps"]
 ObjectiveKind = Literal["gpt", "function", "command", "benchmark"]
-Direction = Literal["minimize", "maximize"]
 # Where a GPT trial trains: "auto" picks CUDA when there is a GPU.
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[Device, ...] = get_args(Device)
@@ -37,10 +36,6 @@ GPT_METRIC_NAME = "val_bpb"
 MAX_ERROR_CHARS = 2000
 # A benchmark's simulated trial duration stays a demo/test aid, never a real wait.
 MAX_BENCHMARK_DELAY_S = 60.0
-
-
-def _is_pow2(value: int) -> bool:
-    return value > 0 and value & (value - 1) == 0
 
 
 class Param(BaseModel):
@@ -70,24 +65,9 @@ class Param(BaseModel):
         return self
 
     def check(self, value: Any) -> str | None:
-        """Return why ``value`` is not valid for this param, or None when it is."""
-        if self.kind == "choice":
-            if value not in self.choices:
-                return f"{self.name}={value!r} is not one of {list(self.choices)}"
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{self.name}={value!r} must be a number"
-        if self.kind in ("int", "pow2"):
-            if isinstance(value, float) and not value.is_integer():
-                return f"{self.name}={value!r} must be an integer"
-            if self.kind == "pow2" and not _is_pow2(int(value)):
-                return f"{self.name}={value!r} must be a power of two"
-        if not math.isfinite(float(value)):
-            return f"{self.name}={value!r} must be finite"
-        assert self.low is not None and self.high is not None
-        if not self.low <= float(value) <= self.high:
-            return f"{self.name}={value!r} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
-        return None
+        """Return why ``value`` is not valid for this param, or None when it is (the one
+        check, :func:`contract.space.check_value`, that mechanisms' ``Param`` uses too)."""
+        return check_value(self, value)
 
     def coerce(self, value: Any) -> Any:
         """Normalise a valid value's type (``3.0`` -> ``3`` for ints); never changes its value."""
@@ -113,10 +93,6 @@ class Param(BaseModel):
             if self.kind == "float"
             else (int(number) if number.is_integer() else number)
         )
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 class SearchSpace(BaseModel):

@@ -105,8 +105,8 @@ class LiveView:
         from rich.table import Table
         from rich.text import Text
 
+        from contract.progress import ELAPSED, FRACTION, LOSS, PHASE, STEP
         from sandbox.text import clean_text
-        from trainer.progress import ELAPSED, FRACTION, LOSS, PHASE, STEP
 
         table = Table.grid(padding=(0, 1))
         best = f"#{self.best[0]} {self.metric} {self.best[1]:.5f}" if self.best else "-"
@@ -160,6 +160,7 @@ def register(app: typer.Typer) -> None:
         from rich.live import Live
 
         from orchestrator.config import StudyConfig
+        from orchestrator.dashboard.progress import progress_observer
         from orchestrator.research.wiring import level2_for_study
         from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
@@ -200,10 +201,22 @@ def register(app: typer.Typer) -> None:
                     if view.lines_added != added:
                         console.print(view.events[-1], markup=False, highlight=False)
 
-                summary = run_study(config, run_dir, resume=resume, observer=observer, **level2)
+                summary = run_study(
+                    config,
+                    run_dir,
+                    resume=resume,
+                    observer=progress_observer(run_dir, observer),
+                    **level2,
+                )
             else:
                 with Live(view, console=console, refresh_per_second=LIVE_REFRESH_PER_S):
-                    summary = run_study(config, run_dir, resume=resume, observer=view, **level2)
+                    summary = run_study(
+                        config,
+                        run_dir,
+                        resume=resume,
+                        observer=progress_observer(run_dir, view),
+                        **level2,
+                    )
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what is kept and how to go on
             print(interrupted_line(run_dir, file), file=sys.stderr, flush=True)
             raise SystemExit(EXIT_INTERRUPTED) from None

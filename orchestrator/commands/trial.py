@@ -137,7 +137,7 @@ def run_with_progress(spec: TrialSpec) -> TrialResult:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from trainer.progress import FRACTION, LOSS, PHASE, STEP
+    from contract.progress import FRACTION, LOSS, PHASE, STEP
     from trainer.supervise import run_supervised
 
     console = Console(stderr=True)

@@ -2,7 +2,7 @@
 
 Uses rq's JSON serializer (never pickle) and runs only the trial job: a job naming any other
 function, or carrying callbacks, dependencies or webhooks, is refused unrun
-(:mod:`orchestrator.rq_guard`). Each job forks an rq work horse, which starts the
+(:mod:`contract.rq_guard`). Each job forks an rq work horse, which starts the
 training in its own supervised child process (:mod:`trainer.supervise`): a crash, OOM kill
 or hang in training ends that trial, never the worker. The worker process never imports
 torch. Run one worker per GPU; workers on many hosts can share one Redis.
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from rq import Queue, Worker
         from rq.serializers import JSONSerializer
 
-        from orchestrator.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
+        from contract.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
         from trainer.jobs import TRIAL_QUEUE
 
         connection = connect_redis(redis_url_from(redis_url))

@@ -14,11 +14,12 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from trainer.progress import ELAPSED, FRACTION, LOSS, STEP
+from contract.progress import ELAPSED, FRACTION, LOSS, STEP
 
 PROGRESS_FILENAME = "progress.json"
 # The file is rewritten at most this often: live enough for a page polling every 1.5 s,
@@ -54,6 +55,26 @@ class ProgressFile:
         with suppress(OSError):
             temporary.write_text(json.dumps({"updated": now, "trials": trials}))
             os.replace(temporary, self.path)
+
+
+def progress_observer(
+    run_dir: Path, then: Callable[[str, Any], None] | None = None
+) -> Callable[[str, Any], None]:
+    """A study observer (``run_study(observer=...)``) that keeps ``run_dir``'s progress file
+    current from the loop's ``tick`` calls, then hands every call on to ``then``.
+
+    The study loop knows nothing of the dashboard: whoever starts a study the dashboard
+    should show live (``bilevel study``, ``bilevel ablation``) subscribes this writer.
+    """
+    writer = ProgressFile(run_dir)
+
+    def observe(kind: str, payload: Any) -> None:
+        if kind == "tick":
+            writer.write(payload)
+        if then is not None:
+            then(kind, payload)
+
+    return observe
 
 
 def read_progress(run_dir: Path, now: float | None = None) -> dict[int, dict[str, float | None]]:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.levels.hooks import HookOutcome
 from orchestrator.mechanisms.breaker import BREAKER_ERRORS, SLOW_CALL_SECONDS, EffectTally
@@ -36,7 +37,6 @@ from orchestrator.mechanisms.outputs import (
 from orchestrator.mechanisms.store import StoredMechanism
 from sandbox.api import HOOKS, Hook
 from sandbox.backends.base import SandboxUnavailable
-from sandbox.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from sandbox.text import clean_text
 from trainer.spec import Param, SearchSpace
 

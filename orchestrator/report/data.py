@@ -34,7 +34,7 @@ from orchestrator.events import (
 from orchestrator.events import LlmCall as LlmCallEvent
 from orchestrator.journal import journal_path, read_events
 from orchestrator.metric import DIRECTIONS, Metric
-from sandbox.api import NON_SEARCH_SOURCES
+from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class RunData:
                 if _finite(value):
                     return float(value)
         for trial in self.trials:
-            if trial.source == "baseline" and trial.value is not None:
+            if trial.source == BASELINE_SOURCE and trial.value is not None:
                 return trial.value
         return None
 

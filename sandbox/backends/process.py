@@ -42,6 +42,8 @@ from sandbox.backends.cgroup import PIDS_LIMIT, Cgroup, cgroup_available
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `sandbox` package
+# The stdlib-only leaf package sandbox.api imports; bound beside the sandbox package.
+CONTRACT_DIR = PACKAGE_DIR.parent / "contract"
 JAIL_PACKAGE_ROOT = "/opt/bilevel"  # where the package is bound inside the jail
 JAIL_WORK_DIR = "/work"  # an empty directory, read-only like the whole jail: the cwd
 # No user site-packages (-s), no working or script directory on sys.path (-P); the
@@ -166,6 +168,7 @@ class ProcessBackend(Backend):
                 cmd += ["--ro-bind", prefix, prefix]
         cmd += [
             "--ro-bind", str(PACKAGE_DIR), f"{JAIL_PACKAGE_ROOT}/sandbox",
+            "--ro-bind", str(CONTRACT_DIR), f"{JAIL_PACKAGE_ROOT}/contract",
             "--proc", "/proc",
             "--dev", "/dev",
             "--remount-ro", "/dev",  # /dev/shm would be a writable, executable tmpfs

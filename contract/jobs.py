@@ -1,0 +1,21 @@
+"""The rq queues, job functions and job ids the services share (names only, no rq import).
+
+The orchestrator enqueues by these names; the trainer worker and the sandbox runner accept
+only these functions (:mod:`contract.rq_guard`); the stack's Redis ACL
+(``deploy/redis-entrypoint.sh``) lets each role touch only keys with its job-id prefix.
+"""
+
+from __future__ import annotations
+
+# The trainer's one job: a trial spec as JSON in, a trial result as JSON out.
+TRIAL_QUEUE = "bilevel:trials"
+TRIAL_JOB = "trainer.jobs.run_trial"
+TRIAL_JOB_ID_PREFIX = "trial-"
+TRIAL_JOB_FUNCTIONS = frozenset({TRIAL_JOB})
+
+# The sandbox runner's jobs: the gate ladder on one module, and one hook stage.
+SANDBOX_QUEUE = "bilevel-sandbox"
+SANDBOX_LADDER_JOB = "sandbox.runner.ladder_job"
+SANDBOX_CALL_JOB = "sandbox.runner.call_job"
+SANDBOX_JOB_ID_PREFIX = "sandbox-"
+SANDBOX_JOB_FUNCTIONS = frozenset({SANDBOX_LADDER_JOB, SANDBOX_CALL_JOB})

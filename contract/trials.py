@@ -1,0 +1,37 @@
+"""How a study's metric is ordered, how a trial ended, and where a trial came from."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# Whether the study's metric is better lower (val_bpb, a loss) or higher (an accuracy).
+Direction = Literal["minimize", "maximize"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+# GPT pretraining's val_bpb is minimised: a study that names no direction minimises.
+DEFAULT_DIRECTION: Direction = "minimize"
+
+# How a trial ended. ``pruned``: stopped early by the study because its loss curve was
+# clearly worse than the incumbent's at the same fraction of the budget; like every status
+# but ``ok``, it has no value.
+TrialStatus = Literal["ok", "oom", "diverged", "timeout", "invalid", "crashed", "pruned"]
+TRIAL_STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
+
+# Trial sources (``Trial.source``) that are not proposals of the search, in one place.
+# The study's first trial is its ``baseline``. ``noise`` repeats the baseline and ``reseed``
+# the best config with other seeds: they measure the noise floor around the search.
+# ``reseed-baseline`` repeats the baseline for the final comparison and ``test-*`` measure
+# the best and the baseline on the test split. None of these counts as a search iteration
+# or can become the incumbent.
+BASELINE_SOURCE = "baseline"
+NOISE_SOURCE = "noise"
+RESEED_SOURCE = "reseed"
+RESEED_BASELINE_SOURCE = "reseed-baseline"
+TEST_BEST_SOURCE = "test-best"
+TEST_BASELINE_SOURCE = "test-baseline"
+NOISE_SOURCES = (NOISE_SOURCE, RESEED_SOURCE)
+NON_SEARCH_SOURCES = (
+    *NOISE_SOURCES,
+    RESEED_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+    TEST_BASELINE_SOURCE,
+)

@@ -1,0 +1,212 @@
+"""Which package may import which: the picture of README's layout, checked from the source.
+
+- ``contract/`` is the leaf: standard library only, nothing of the project. It ships in the
+  sandbox image, where nothing else of the project exists.
+- ``sandbox/`` and ``trainer/`` import the leaf and themselves, never ``orchestrator/`` and
+  never each other: each is a service that runs without the others installed.
+- ``orchestrator/`` is the client of both services (DESIGN §3): it imports their contracts
+  and client surfaces (:data:`ORCHESTRATOR_USES`) anywhere, and their service entry points
+  only where it starts or runs a service (:data:`ENTRY_POINTS`: the CLI commands and the
+  inline executor). Anything else it needs of theirs belongs in the leaf.
+- Inside ``orchestrator/``, the study loop (:data:`LOOP`) never imports the user-facing
+  surfaces (:data:`SURFACES`: the dashboard, the CLI commands): they subscribe to the loop
+  (``run_study(observer=...)``), so the loop runs the same with or without them.
+
+Imports are read with ``ast`` (nothing is imported), including imports inside functions and
+under ``if TYPE_CHECKING:``: a type-only import still ties a module to what it names.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAF = "contract"
+PACKAGES = (LEAF, "orchestrator", "sandbox", "trainer")
+# The project packages each package may import besides itself.
+MAY_IMPORT = {
+    LEAF: frozenset(),
+    "sandbox": frozenset({LEAF}),
+    "trainer": frozenset({LEAF}),
+    "orchestrator": frozenset({LEAF, "sandbox", "trainer"}),
+}
+# What any orchestrator module may use of the services: their contracts (sandbox.api,
+# trainer.spec), the torch-free descriptions of what a trainer can run (presets, objective
+# checks, benchmark functions, the loss-curve helpers), the sandbox's host-side client (the
+# orchestrator never runs generated code itself: it asks a client, whose results are
+# reports), the static gate (it reads text, never runs it) and the cleaning of hostile
+# text.
+ORCHESTRATOR_USES = frozenset(
+    {
+        "sandbox",
+        "sandbox.api",
+        "sandbox.backends",
+        "sandbox.backends.base",
+        "sandbox.client",
+        "sandbox.gate",
+        "sandbox.reports",
+        "sandbox.text",
+        "trainer",
+        "trainer.benchmarks",
+        "trainer.objective",
+        "trainer.presets",
+        "trainer.progress",
+        "trainer.spec",
+    }
+)
+# Service entry points, and the orchestrator modules that start or run those services: the
+# CLI is the front door of every service (`bilevel worker`, `bilevel sandbox-runner`,
+# `bilevel trial`, `bilevel data`), and the inline executor runs trials in a local child
+# process on machines without Redis. Prefixes ending in "." cover a whole package.
+ENTRY_POINTS = {
+    "orchestrator.commands.": frozenset(
+        {
+            "sandbox.runner",
+            "trainer.data",
+            "trainer.datasets",
+            "trainer.jobs",
+            "trainer.supervise",
+        }
+    ),
+    "orchestrator.executor": frozenset({"trainer.jobs", "trainer.supervise"}),
+}
+# The study loop: the modules that plan, run and record trials. Prefixes as above.
+LOOP = (
+    "orchestrator.study",
+    "orchestrator.state",
+    "orchestrator.executor",
+    "orchestrator.journal",
+    "orchestrator.events",
+    "orchestrator.pruning",
+    "orchestrator.agent.",
+    "orchestrator.levels.",
+    "orchestrator.mechanisms.",
+    "orchestrator.research.",
+)
+SURFACES = ("orchestrator.dashboard", "orchestrator.commands", "orchestrator.cli")
+
+
+def _covers(prefix: str, name: str) -> bool:
+    return name.startswith(prefix) if prefix.endswith(".") else name == prefix
+
+
+def modules(root: Path = ROOT) -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
+    """The modules an import statement of ``name`` names: ``from a import b`` is ``a.b``
+    when that is a module, else ``a``; relative imports are resolved against the package."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.add(sub if sub in known else module)
+    return found
+
+
+def _entry_point_allowed(importer: str, target: str) -> bool:
+    return any(_covers(p, importer) and target in ts for p, ts in ENTRY_POINTS.items())
+
+
+def violations(root: Path = ROOT) -> list[str]:
+    """Every import against the picture, as ``importer -> imported: why``."""
+    known = modules(root)
+    found = []
+    for name, path in known.items():
+        own = name.split(".")[0]
+        for target in sorted(imported_modules(name, path, set(known))):
+            top = target.split(".")[0]
+            if any(_covers(p, name) for p in LOOP) and any(
+                target == s or target.startswith(s + ".") for s in SURFACES
+            ):
+                found.append(f"{name} -> {target}: the study loop never imports a user surface")
+            if top not in PACKAGES or top == own:
+                continue
+            if top not in MAY_IMPORT[own]:
+                found.append(f"{name} -> {target}: {own}/ never imports {top}/")
+            elif (
+                own == "orchestrator"
+                and top != LEAF
+                and target not in ORCHESTRATOR_USES
+                and not _entry_point_allowed(name, target)
+            ):
+                found.append(
+                    f"{name} -> {target}: not a contract or client surface of {top}/ "
+                    "(move the shared word to contract/, or list it in ORCHESTRATOR_USES)"
+                )
+    return found
+
+
+def non_stdlib_imports(root: Path = ROOT) -> list[str]:
+    """Imports of the leaf package that are neither the standard library nor the leaf."""
+    known = modules(root)
+    allowed = set(sys.stdlib_module_names) | {LEAF, "__future__"}
+    return [
+        f"{name} -> {target}"
+        for name, path in known.items()
+        if name.split(".")[0] == LEAF
+        for target in sorted(imported_modules(name, path, set(known)))
+        if target.split(".")[0] not in allowed
+    ]
+
+
+def test_every_package_imports_only_what_the_layering_allows() -> None:
+    assert len(modules()) > 100  # the walk found the packages
+    assert violations() == []
+
+
+def test_the_leaf_imports_only_the_standard_library() -> None:
+    assert any(name.startswith(f"{LEAF}.") for name in modules())
+    assert non_stdlib_imports() == []
+
+
+def test_the_layering_check_catches_upward_and_sideways_imports(tmp_path: Path) -> None:
+    """The imports this project once had, in a throwaway tree: each is reported."""
+    leaks = {
+        "sandbox/runner.py": "def serve():\n    from orchestrator.rq_guard import guarded_worker\n",
+        "trainer/spec.py": "from sandbox.api import TrialStatus\n",
+        "orchestrator/study.py": (
+            "from sandbox.contexts import context_seed\n"
+            "from orchestrator.dashboard.progress import ProgressFile\n"
+        ),
+        "contract/space.py": "import pydantic\nfrom trainer import spec\n",
+    }
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "orchestrator" / "rq_guard.py").write_text("")
+    (tmp_path / "sandbox" / "api.py").write_text("")
+    (tmp_path / "sandbox" / "contexts.py").write_text("")
+    (tmp_path / "orchestrator" / "dashboard").mkdir()
+    (tmp_path / "orchestrator" / "dashboard" / "progress.py").write_text("")
+    for relative, source in leaks.items():
+        (tmp_path / relative).write_text(source)
+    found = violations(tmp_path)
+    assert any(v.startswith("sandbox.runner -> orchestrator.rq_guard") for v in found)
+    assert any(v.startswith("trainer.spec -> sandbox.api") for v in found)
+    assert any(v.startswith("orchestrator.study -> sandbox.contexts") for v in found)
+    assert any(v.startswith("orchestrator.study -> orchestrator.dashboard.progress") for v in found)
+    assert any(v.startswith("contract.space -> trainer.spec") for v in found)
+    assert non_stdlib_imports(tmp_path) == [
+        "contract.space -> pydantic",
+        "contract.space -> trainer.spec",
+    ]
