@@ -1,0 +1,118 @@
+"""The static gate against routes that run code it never saw, and Python it must not refuse.
+
+Each file in ``payloads/gate`` reaches code, raw memory, a module by name or a clock by a
+route a gate built from a list of known walks let through; each must be rejected statically,
+with the reason its ``# expect:`` line names. Each file in ``payloads/legit`` is ordinary
+Python a mechanism may use (its own future flags, Unicode identifiers, ``__slots__``, the
+``__main__`` guard, private state on ``self``); each must pass the whole ladder on both
+backends. A decorator that swaps the mechanism class passes the gate (it is ordinary code)
+and must be stopped at the smoke test, before any contract test runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.gate import check_source
+from sandbox.ladder import run_ladder
+from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
+
+PAYLOADS = Path(__file__).parent / "payloads"
+HOSTILE = sorted((PAYLOADS / "gate").glob("*.py"))
+LEGIT = sorted((PAYLOADS / "legit").glob("*.py"))
+# Loading scikit-learn or numpy in a fresh worker on a busy machine: the ladder's own limit.
+LADDER_LIMITS = {**FAST_LIMITS, "call_seconds": 3.0}
+
+SWAPPED_CLASS = '''
+from sandbox.api import Candidate, Mechanism
+
+
+def swap(cls):
+    class Impostor(cls):
+        def propose(self, ctx):
+            return [Candidate(changes={"NOT_A_PARAM": 1})]
+
+    return Impostor
+
+
+@swap
+class Honest(Mechanism):
+    name = "honest"
+
+    def propose(self, ctx):
+        return []
+'''
+SWAPPED_HOOK = '''
+from sandbox.api import Candidate, Mechanism
+
+
+def other(self, ctx):
+    return [Candidate(changes={"NOT_A_PARAM": 1})]
+
+
+def swap(cls):
+    cls.propose = other
+    return cls
+
+
+@swap
+class Honest(Mechanism):
+    name = "honest"
+
+    def propose(self, ctx):
+        return []
+'''
+
+
+def _expect(path: Path) -> str:
+    match = re.search(r"^# expect: (.+)$", path.read_text(), re.M)
+    assert match, f"{path.name} lacks '# expect:'"
+    return match.group(1).strip()
+
+
+def test_the_suite_covers_every_route() -> None:
+    assert len(HOSTILE) >= 29 and len(LEGIT) >= 5
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_route_is_rejected_statically(path: Path) -> None:
+    result = check_source(path.read_text(), path.name)
+    assert not result.ok, f"{path.name} passed the static gate"
+    assert _expect(path) in " ".join(i.message for i in result.issues), result.reason
+
+
+@pytest.mark.parametrize("path", LEGIT, ids=lambda p: p.stem)
+def test_legitimate_python_passes_the_gate(path: Path) -> None:
+    result = check_source(path.read_text(), path.name)
+    assert result.ok, result.reason
+
+
+@pytest.mark.parametrize("path", LEGIT, ids=lambda p: p.stem)
+def test_legitimate_python_passes_the_ladder(
+    path: Path, backend: Any, space: list[dict[str, Any]]
+) -> None:
+    report = run_ladder(
+        path.read_text(),
+        space,
+        backend=backend,
+        filename=path.name,
+        limits=LADDER_LIMITS,
+        deadline_s=FAST_DEADLINE_S,
+    )
+    assert report.accepted, f"{report.stage}: {report.reason}"
+
+
+@pytest.mark.parametrize("source", [SWAPPED_CLASS, SWAPPED_HOOK], ids=["class", "hook"])
+def test_a_decorator_that_swaps_the_class_is_caught_at_smoke(
+    source: str, backend: Any, space: list[dict[str, Any]]
+) -> None:
+    assert check_source(source).ok  # ordinary code: the gate cannot tell
+    report = run_ladder(
+        source, space, backend=backend, limits=LADDER_LIMITS, deadline_s=FAST_DEADLINE_S
+    )
+    assert (report.accepted, report.stage) == (False, "smoke"), report.reason
+    assert "class statement" in report.reason or "written in the class body" in report.reason
