@@ -24,17 +24,25 @@ from __future__ import annotations
 import ast
 import re
 
+from sandbox.gate_owners import (
+    OWNER_NAMES,
+    allowed_class_uses,
+    bound_in_body,
+    decorator_names,
+    first_param,
+    instance_methods,
+    is_private,
+    own_private,
+    params,
+    private_readers,
+)
 from sandbox.gate_reach import fail
 
-# The names a method's first parameter conventionally has: the module's own instance or class.
-OWNER_NAMES = frozenset({"self", "cls"})
 # Keyword arguments that turn a string into code or into an attribute name.
 DENIED_KEYWORDS = {
     "eval_str": "evaluates annotation strings as code",
     "globalns": "evaluates strings as code in a namespace",
     "localns": "evaluates strings as code in a namespace",
-    "assigned": "copies attributes named by strings (functools.update_wrapper)",
-    "updated": "copies attributes named by strings (functools.update_wrapper)",
     "metaclass": "builds classes through a custom metaclass",
 }
 # A string constant that names a private or dunder attribute: a route to one by name.
@@ -49,62 +57,6 @@ PRIVATE_RULE = (
     "private attributes may only be used on `self` (or `cls`) in a method, for names this "
     "module defines; give data other objects read a public name"
 )
-
-
-def _is_private(attr: str) -> bool:
-    return attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__"))
-
-
-def _decorator_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    names = set()
-    for dec in func.decorator_list:
-        target = dec.func if isinstance(dec, ast.Call) else dec
-        if isinstance(target, ast.Name):
-            names.add(target.id)
-        elif isinstance(target, ast.Attribute):
-            names.add(target.attr)
-    return names
-
-
-def _first_param(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> str | None:
-    args = [*func.args.posonlyargs, *func.args.args]
-    return args[0].arg if args else None
-
-
-def _params(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
-    a = func.args
-    names = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-    names.update(x.arg for x in (a.vararg, a.kwarg) if x is not None)
-    return names
-
-
-def _bound_in_body(func: ast.AST) -> list[str]:
-    """Names a function body binds (every binding, so one shadowing ``self`` is seen),
-    not counting nested functions, lambdas and classes, which are their own scopes."""
-    found: list[str] = []
-    todo = list(ast.iter_child_nodes(func))
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            found.append(node.name)
-            todo.extend(node.decorator_list)
-            continue
-        if isinstance(node, ast.Lambda | ast.arguments):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            found.append(node.id)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            found.extend(node.names)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-            found.append(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            found.append(node.rest)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            found.append(node.name)
-        elif isinstance(node, ast.alias):
-            found.append(node.asname or node.name.split(".")[0])
-        todo.extend(ast.iter_child_nodes(node))
-    return found
 
 
 # What a quoted annotation may contain: names of types, subscripts, unions, None.
@@ -143,52 +95,17 @@ class Values(ast.NodeVisitor):
 
     def __init__(self, tree: ast.Module) -> None:
         self.errors: list[str] = []
-        self.own_private = self._own_private(tree)
-        self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-        self.methods = self._plain_methods(tree)
+        self.own_private = own_private(tree)
+        self.classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+        self.methods = instance_methods(tree)
+        # Classes whose methods read private attributes: their name may only be called,
+        # subclassed or tested against, never handed around (an alias would let
+        # `alias.method(foreign)` run `self._x` on a foreign object).
+        self.guarded = private_readers(tree)
+        self.class_uses = allowed_class_uses(tree)
         self._scopes: list[tuple[Scope, bool]] = []  # (function, is it a method)
         self._in_class_body = False
         self._annotation_depth = 0
-
-    # ------------------------------------------------------------------ set-up
-    @staticmethod
-    def _own_private(tree: ast.Module) -> set[str]:
-        """Private names the module itself defines: in a class body, or stored on self/cls."""
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef):
-                for stmt in node.body:
-                    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                        names.add(stmt.name)
-                    targets = (
-                        stmt.targets
-                        if isinstance(stmt, ast.Assign)
-                        else [stmt.target]
-                        if isinstance(stmt, ast.AnnAssign)
-                        else []
-                    )
-                    names.update(t.id for t in targets if isinstance(t, ast.Name))
-            elif (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.ctx, ast.Store)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in OWNER_NAMES
-            ):
-                names.add(node.attr)
-        return {n for n in names if _is_private(n)}
-
-    @staticmethod
-    def _plain_methods(tree: ast.Module) -> set[str]:
-        """Names of the module's methods that take an instance (not static or class methods)."""
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef):
-                for stmt in node.body:
-                    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and not (
-                        _decorator_names(stmt) & {"staticmethod", "classmethod"}
-                    ):
-                        names.add(stmt.name)
-        return names
 
     # ------------------------------------------------------------------ scopes
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -210,7 +127,7 @@ class Values(ast.NodeVisitor):
         self._visit_arguments(node.args)
         if node.returns is not None:
             self._annotation(node.returns)
-        is_method = self._in_class_body and "staticmethod" not in _decorator_names(node)
+        is_method = self._in_class_body and "staticmethod" not in decorator_names(node)
         outer, self._in_class_body = self._in_class_body, False
         self._scopes.append((node, is_method))
         for stmt in node.body:
@@ -249,12 +166,12 @@ class Values(ast.NodeVisitor):
         """Whether ``name`` here is the first parameter of an enclosing method, bound
         nowhere else in that method."""
         for scope, is_method in reversed(self._scopes):
-            bound = [] if isinstance(scope, ast.Lambda) else _bound_in_body(scope)
-            if name in _params(scope) or name in bound:
+            bound = [] if isinstance(scope, ast.Lambda) else bound_in_body(scope)
+            if name in params(scope) or name in bound:
                 return (
                     is_method
                     and not isinstance(scope, ast.Lambda)
-                    and _first_param(scope) == name
+                    and first_param(scope) == name
                     and name not in bound
                 )
         return False
@@ -262,7 +179,7 @@ class Values(ast.NodeVisitor):
     # ------------------------------------------------------------ attributes
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr, value = node.attr, node.value
-        if _is_private(attr):
+        if is_private(attr):
             on_owner = isinstance(value, ast.Name) and value.id in OWNER_NAMES
             on_super = (
                 isinstance(value, ast.Call)
@@ -308,10 +225,25 @@ class Values(ast.NodeVisitor):
             )
         self.generic_visit(node)
 
+    def visit_Name(self, node: ast.Name) -> None:
+        if (
+            isinstance(node.ctx, ast.Load)
+            and node.id in self.guarded
+            and id(node) not in self.class_uses
+            and not self._annotation_depth
+        ):
+            fail(
+                self.errors,
+                node,
+                node.id,
+                "a class whose methods read private attributes may only be called, "
+                "subclassed or used in isinstance(); do not hand it around",
+            )
+
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         # `case C(x=v)` reads attribute x of the subject: the same rules as `subject.x`.
         for attr in node.kwd_attrs:
-            if _is_private(attr) or attr in ("obj", "format", "format_map"):
+            if is_private(attr) or attr in ("obj", "format", "format_map"):
                 fail(
                     self.errors,
                     node,
