@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import re
 
+from sandbox.gate_names import API_MODULE
 from sandbox.gate_owners import (
     OWNER_NAMES,
     allowed_class_uses,
@@ -102,6 +103,12 @@ class Values(ast.NodeVisitor):
         # subclassed or tested against, never handed around (an alias would let
         # `alias.method(foreign)` run `self._x` on a foreign object).
         self.guarded = private_readers(tree)
+        self.api_names = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == API_MODULE and not node.level
+            for alias in node.names
+        }
         self.class_uses = allowed_class_uses(tree)
         self._scopes: list[tuple[Scope, bool]] = []  # (function, is it a method)
         self._in_class_body = False
@@ -115,11 +122,20 @@ class Values(ast.NodeVisitor):
                 fail(self.errors, node, f"{keyword.arg}=", f"{why}; not allowed in a mechanism")
         for child in [*node.bases, *node.keywords, *node.decorator_list]:
             self.visit(child)
-        outer, self._in_class_body = self._in_class_body, True
+        # Methods of a class with a foreign base (a library class) may not read private
+        # attributes even on self: one the module never assigned would be the library's.
+        outer, self._in_class_body = self._in_class_body, self._bases_owned(node)
         saved, self._scopes = self._scopes, [*self._scopes]
         for stmt in node.body:
             self.visit(stmt)
         self._scopes, self._in_class_body = saved, outer
+
+    def _bases_owned(self, node: ast.ClassDef) -> bool:
+        """Whether every base of the class is the module's own class, the API's, or object."""
+        return all(
+            isinstance(base, ast.Name) and base.id in self.classes | self.api_names | {"object"}
+            for base in node.bases
+        )
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for dec in node.decorator_list:
