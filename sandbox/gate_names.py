@@ -368,7 +368,9 @@ def build_table() -> dict[str, object]:
                 except Exception:  # third-party import-time code: any failure = not importable
                     continue
     names = {
-        name: " ".join(sorted(a for a in dir(importlib.import_module(name)) if not a.startswith("_")))
+        name: " ".join(
+            sorted(a for a in dir(importlib.import_module(name)) if not a.startswith("_"))
+        )
         for name in modules
         if not any(p.startswith("_") for p in name.split(".")) and not denied_module(name)
     }

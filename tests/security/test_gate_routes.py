@@ -27,7 +27,7 @@ LEGIT = sorted((PAYLOADS / "legit").glob("*.py"))
 # Loading scikit-learn or numpy in a fresh worker on a busy machine: the ladder's own limit.
 LADDER_LIMITS = {**FAST_LIMITS, "call_seconds": 3.0}
 
-SWAPPED_CLASS = '''
+SWAPPED_CLASS = """
 from sandbox.api import Candidate, Mechanism
 
 
@@ -45,8 +45,8 @@ class Honest(Mechanism):
 
     def propose(self, ctx):
         return []
-'''
-SWAPPED_HOOK = '''
+"""
+SWAPPED_HOOK = """
 from sandbox.api import Candidate, Mechanism
 
 
@@ -65,7 +65,7 @@ class Honest(Mechanism):
 
     def propose(self, ctx):
         return []
-'''
+"""
 
 
 def _expect(path: Path) -> str:
