@@ -75,10 +75,10 @@ def bound_in_body(func: ast.AST) -> list[str]:
     return found
 
 
-def own_private(tree: ast.Module) -> set[str]:
+def own_private(nodes: list[ast.AST]) -> set[str]:
     """Private names the module itself defines: in a class body, or stored on self/cls."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.ClassDef):
             for stmt in node.body:
                 if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -101,11 +101,11 @@ def own_private(tree: ast.Module) -> set[str]:
     return {n for n in names if is_private(n)}
 
 
-def instance_methods(tree: ast.Module) -> set[str]:
+def instance_methods(nodes: list[ast.AST]) -> set[str]:
     """Names in the module's class bodies that may hold a function taking an instance: every
     def that is not a static or class method, and every alias of a name or a lambda."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, ast.ClassDef):
             continue
         for stmt in node.body:
@@ -119,10 +119,10 @@ def instance_methods(tree: ast.Module) -> set[str]:
     return names
 
 
-def private_readers(tree: ast.Module) -> set[str]:
+def private_readers(nodes: list[ast.AST]) -> set[str]:
     """Classes (by name) with a method that reads a private attribute of self or cls, and
     every class of the module that derives from one."""
-    classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    classes = [n for n in nodes if isinstance(n, ast.ClassDef)]
     readers = {
         cls.name
         for cls in classes
@@ -144,11 +144,11 @@ def private_readers(tree: ast.Module) -> set[str]:
     return readers
 
 
-def allowed_class_uses(tree: ast.Module) -> set[int]:
+def allowed_class_uses(nodes: list[ast.AST]) -> set[int]:
     """Ids of the Name nodes where a class may appear: called, as a base, in an attribute
     (checked on its own), a class pattern, or an argument of isinstance/issubclass/super."""
     ids: set[int] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             ids.add(id(node.func))
             if isinstance(node.func, ast.Name) and node.func.id in CLASS_TESTS:

@@ -96,23 +96,25 @@ class Values(ast.NodeVisitor):
 
     def __init__(self, tree: ast.Module) -> None:
         self.errors: list[str] = []
-        self.own_private = own_private(tree)
-        self.classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
-        self.methods = instance_methods(tree)
+        nodes = list(ast.walk(tree))  # one walk, shared by every question below
+        self.own_private = own_private(nodes)
+        self.classes = {n.name for n in nodes if isinstance(n, ast.ClassDef)}
+        self.methods = instance_methods(nodes)
         # Classes whose methods read private attributes: their name may only be called,
         # subclassed or tested against, never handed around (an alias would let
         # `alias.method(foreign)` run `self._x` on a foreign object).
-        self.guarded = private_readers(tree)
+        self.guarded = private_readers(nodes)
         self.api_names = {
             alias.asname or alias.name
-            for node in ast.walk(tree)
+            for node in nodes
             if isinstance(node, ast.ImportFrom) and node.module == API_MODULE and not node.level
             for alias in node.names
         }
-        self.class_uses = allowed_class_uses(tree)
+        self.class_uses = allowed_class_uses(nodes)
         self._scopes: list[tuple[Scope, bool]] = []  # (function, is it a method)
         self._in_class_body = False
         self._annotation_depth = 0
+        self._bound_cache: dict[int, list[str]] = {}  # function id -> names its body binds
 
     # ------------------------------------------------------------------ scopes
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -178,11 +180,16 @@ class Values(ast.NodeVisitor):
         self.visit(node)
         self._annotation_depth -= 1
 
+    def _bound(self, scope: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+        if id(scope) not in self._bound_cache:
+            self._bound_cache[id(scope)] = bound_in_body(scope)
+        return self._bound_cache[id(scope)]
+
     def _owner_ok(self, name: str) -> bool:
         """Whether ``name`` here is the first parameter of an enclosing method, bound
         nowhere else in that method."""
         for scope, is_method in reversed(self._scopes):
-            bound = [] if isinstance(scope, ast.Lambda) else bound_in_body(scope)
+            bound = [] if isinstance(scope, ast.Lambda) else self._bound(scope)
             if name in params(scope) or name in bound:
                 return (
                     is_method
