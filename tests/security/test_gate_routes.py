@@ -20,6 +20,7 @@ import pytest
 from sandbox.gate import check_source
 from sandbox.ladder import run_ladder
 from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
+from tests.security.attack import ATTACK_LIMITS, SLACK_S, run_attack
 
 PAYLOADS = Path(__file__).parent / "payloads"
 HOSTILE = sorted((PAYLOADS / "gate").glob("*.py"))
@@ -116,3 +117,23 @@ def test_a_decorator_that_swaps_the_class_is_caught_at_smoke(
     )
     assert (report.accepted, report.stage) == (False, "smoke"), report.reason
     assert "class statement" in report.reason or "written in the class body" in report.reason
+
+
+def test_the_sandbox_contains_a_route_the_gate_stops(backend: Any) -> None:
+    """Straight through the backend, as if the gate had missed it: the fork bomb reached
+    through an AttributeError's .obj is stopped by a limit (the process count or the call's
+    time), and the harness still reports."""
+    attack = run_attack(backend, "gate/attribute_error_obj_bomb")
+    assert attack.run.status == "ok", attack.run.error
+    assert attack.output is not None and attack.output["ok"] is False
+    stopped_by = ("timed out", "resource temporarily unavailable")
+    assert any(why in attack.error.lower() for why in stopped_by), attack.error
+    assert attack.elapsed < ATTACK_LIMITS["call_seconds"] + SLACK_S
+
+
+def test_the_sandbox_reports_after_a_string_evaluated_as_code(backend: Any) -> None:
+    """Registration by annotation runs a shell command at import inside the sandbox: the
+    supervisor still answers for the module, host-side."""
+    attack = run_attack(backend, "gate/singledispatch_annotation")
+    assert attack.run.status == "ok", attack.run.error
+    assert attack.output is not None and attack.output["name"] == "probe"
