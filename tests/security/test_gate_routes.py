@@ -121,12 +121,12 @@ def test_a_decorator_that_swaps_the_class_is_caught_at_smoke(
 
 def test_the_sandbox_contains_a_route_the_gate_stops(backend: Any) -> None:
     """Straight through the backend, as if the gate had missed it: the fork bomb reached
-    through an AttributeError's .obj is stopped by a limit (the process count or the call's
-    time), and the harness still reports."""
+    through an AttributeError's .obj fails (the process limit, the call's time, or its forks
+    writing on the worker channel), within its limits, and the harness still reports."""
     attack = run_attack(backend, "gate/attribute_error_obj_bomb")
     assert attack.run.status == "ok", attack.run.error
     assert attack.output is not None and attack.output["ok"] is False
-    stopped_by = ("timed out", "resource temporarily unavailable")
+    stopped_by = ("timed out", "resource temporarily unavailable", "extra bytes")
     assert any(why in attack.error.lower() for why in stopped_by), attack.error
     assert attack.elapsed < ATTACK_LIMITS["call_seconds"] + SLACK_S
 
