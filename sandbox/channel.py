@@ -62,7 +62,9 @@ WORKER_ENV = {
 # of ignored (-E), because PYTHONHASHSEED must reach the worker.
 PYTHON_FLAGS = ("-s", "-P")
 NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
-CLASS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+# A Python identifier, Unicode included (`class Mécanisme`): letters and digits of any script,
+# never a control, format or punctuation character.
+CLASS_PATTERN = re.compile(r"[^\W\d]\w{0,99}")
 
 ALL_WORKERS: list[Worker] = []  # every worker started, killed after the report is written
 

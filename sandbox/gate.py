@@ -43,6 +43,7 @@ from sandbox.gate_names import (  # noqa: F401 - the lock helpers are part of th
     lock_path,
 )
 from sandbox.gate_reach import DUNDER_RULE, Reach, fail
+from sandbox.gate_values import Values
 
 if TYPE_CHECKING:
     # The nodes RestrictedPython names (those with a position), as its check_name types them.
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
 # What a RestrictingNodeTransformer visit_* method returns (its own annotation).
 VisitResult: TypeAlias = ast.AST | Iterable[ast.AST] | None
 
+# Dunder names that are ordinary Python, with how they may be used: reading the module's name
+# (the `if __name__ == "__main__":` guard; it is "mechanism" in the sandbox) and declaring
+# `__slots__` (storage layout, no behaviour).
+ORDINARY_DUNDER_NAMES = frozenset({("__name__", ast.Load), ("__slots__", ast.Store)})
 # A mechanism is a few hundred lines; a bigger source is not one, and bounds the gate's time.
 MAX_SOURCE_CHARS = 200_000
 
@@ -94,6 +99,8 @@ class _ProjectPolicy(RestrictingNodeTransformer):
             return
         if name.startswith("__") and name.endswith("__"):
             if allow_magic_methods and name in DEFINABLE_DUNDERS:
+                return
+            if isinstance(node, ast.Name) and (node.id, type(node.ctx)) in ORDINARY_DUNDER_NAMES:
                 return
             why = (
                 f"{name} cannot be defined in a mechanism (it intercepts attribute access, "
@@ -172,9 +179,11 @@ def _issues(source: str, filename: str, third_party: frozenset[str]) -> list[Gat
         return [GateIssue(exc.lineno or 0, "SyntaxError", why)]
     reach = Reach(third_party)
     reach.visit(tree)
+    values = Values(tree)
+    values.visit(tree)
     result = compile_restricted_exec(source, filename=filename, policy=_ProjectPolicy)
     issues = []
-    for err in dict.fromkeys([*reach.errors, *result.errors]):
+    for err in dict.fromkeys([*reach.errors, *values.errors, *result.errors]):
         if re.search(r"(Eval|Exec) calls are not allowed", err):
             continue  # the policy's own `eval`/`exec` message says more
         match = re.match(r"(?i)line (\d+)", err)

@@ -87,6 +87,7 @@ FORBIDDEN_CALLS = {
     "quit": "stops the process; return a value instead",
     "help": "is interactive",
     "memoryview": "reaches raw memory",
+    "id": "hands out memory addresses",
 }
 # Modules of the allowed packages that read or write files, download, load compiled code
 # or run test suites; reaching them by import or attribute is rejected (prefix match).
@@ -159,6 +160,47 @@ DENIED_NAMES = {
     "format_map": "walks attributes through a format string; use an f-string",
     "Formatter": "walks attributes through a format string; use an f-string",
     "get_type_hints": "evaluates strings as code",
+    # Strings turned into code: annotations evaluated at run time, forward references.
+    "ForwardRef": "evaluates strings as code",
+    "singledispatch": "registers by annotation, which evaluates annotations as code",
+    "singledispatchmethod": "registers by annotation, which evaluates annotations as code",
+    "signature": "evaluates annotations as code (eval_str)",
+    "update_wrapper": "copies attributes named by strings, dunders included",
+    "make_dataclass": "builds a class from a dictionary of names",
+    "bmat": "looks names up in the caller's frame",
+    "Bunch": "turns any key into an attribute, dunders included",
+    # Raw memory: a view of any address.
+    "as_strided": "reads and writes raw memory",
+    "DummyArray": "reads and writes raw memory",
+    "frombuffer": "reads raw memory",
+    "byte_bounds": "hands out memory addresses",
+    # Clocks: a module that reads one behaves differently later in a study.
+    "datetime64": "reads the clock (datetime64('now'))",
+    "datetime_data": "is numpy's date and time support; a mechanism has no clock",
+    "datetime_as_string": "is numpy's date and time support; a mechanism has no clock",
+    "busday_count": "is numpy's date and time support; a mechanism has no clock",
+    "busday_offset": "is numpy's date and time support; a mechanism has no clock",
+    "is_busday": "is numpy's date and time support; a mechanism has no clock",
+    "busdaycalendar": "is numpy's date and time support; a mechanism has no clock",
+    "DateTime64DType": "is numpy's date and time support; a mechanism has no clock",
+    # Native thread pools: their controllers hold ctypes handles to shared libraries.
+    "threadpoolctl": "holds handles to shared libraries",
+    "threadpool_limits": "holds handles to shared libraries",
+    "threadpool_info": "holds handles to shared libraries",
+    "ThreadpoolController": "holds handles to shared libraries",
+    "lib_controllers": "holds handles to shared libraries",
+    "dynlib": "is a handle to a shared library",
+    "tarfile_extractall": "writes files",
+    "check_memory": "caches to files through joblib",
+    # Import by name, or a module handed out as a value (whose attributes no chain check sees).
+    "all_estimators": "walks and imports the whole package",
+    "add_newdoc": "imports modules by name",
+    "add_docstring": "rewrites the documentation of compiled objects",
+    "get_namespace": "hands out a module as a value",
+    "get_namespace_and_device": "hands out a module as a value",
+    "array_namespace": "hands out a module as a value",
+    "openfile": "opens files",
+    "fromtextfile": "reads files",
     "show_config": "inspects the installation, not the study",
     "show_runtime": "inspects the installation, not the study",
     "show_versions": "inspects the installation, not the study",
@@ -169,6 +211,10 @@ DENIED_NAMES = {
 DENIED_MODULE_ATTRS = {
     "test": "runs the package's test suite",
     "get_include": "inspects the installation",
+    "info": "imports modules by name",
+    "lookfor": "imports modules by name",
+    "source": "reads source files",
+    "who": "inspects the caller's frame",
 }
 
 
@@ -223,6 +269,12 @@ def _table() -> dict[str, dict[str, str]]:
     return MODULES
 
 
+def _names_table() -> dict[str, str]:
+    from sandbox.gate_modules import NAMES
+
+    return NAMES
+
+
 def table_versions() -> dict[str, str]:
     """The package versions ``gate_modules.py`` was generated from."""
     from sandbox.gate_modules import VERSIONS
@@ -246,6 +298,26 @@ def module_attributes(name: str) -> dict[str, str] | None:
     except ImportError:
         return None
     return _module_valued(module)
+
+
+@functools.cache
+def module_names(name: str) -> frozenset[str]:
+    """The allowlist of public attributes of module ``name`` a mechanism may use: for numpy,
+    scipy and scikit-learn the generated table (what the pinned versions define), for the
+    standard library and ``sandbox.api`` what the running interpreter defines. Empty for a
+    module the gate does not know. The denied names are checked separately, first."""
+    if name == "sandbox":
+        return frozenset({"api"})
+    top = name.split(".")[0]
+    if top in THIRD_PARTY_ALLOWED:
+        return frozenset(_names_table().get(name, "").split())
+    if name != API_MODULE and top not in STDLIB_ALLOWED:
+        return frozenset()
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return frozenset()
+    return frozenset(a for a in dir(module) if not a.startswith("_"))
 
 
 def _module_valued(module: types.ModuleType) -> dict[str, str]:
@@ -295,17 +367,43 @@ def build_table() -> dict[str, object]:
                     queue.append(importlib.import_module(target))
                 except Exception:  # third-party import-time code: any failure = not importable
                     continue
+    names = {
+        name: " ".join(
+            sorted(a for a in dir(importlib.import_module(name)) if not a.startswith("_"))
+        )
+        for name in modules
+        if not any(p.startswith("_") for p in name.split(".")) and not denied_module(name)
+    }
     return {
         "versions": versions,
         "modules": {k: dict(sorted(v.items())) for k, v in sorted(modules.items())},
+        "names": dict(sorted(names.items())),
     }
 
 
 TABLE_HEADER = """Generated by `python -m sandbox.gate_names --write`; do not edit.
 
 Module-valued public attributes of every module reachable from numpy, scipy and scikit-learn
-at the versions pinned in images/sandbox.lock (see sandbox/gate_names.py).
+at the versions pinned in images/sandbox.lock (MODULES), and the public names of each module a
+mechanism may reach (NAMES, space-separated): the allowlist of what it may use from them (see
+sandbox/gate_names.py).
 """
+
+
+def _wrapped(names: dict[str, str], width: int = 88) -> str:
+    """Each module's names as implicitly concatenated string lines (a table people can diff)."""
+    out = []
+    for module, text in names.items():
+        lines, line = [], ""
+        for word in text.split():
+            if line and len(line) + len(word) + 1 > width:
+                lines.append(line + " ")
+                line = ""
+            line = f"{line} {word}" if line else word
+        lines.append(line)
+        body = "\n".join(f"        {json.dumps(chunk)}" for chunk in lines)
+        out.append(f"    {json.dumps(module)}: (\n{body}\n    ),\n")
+    return "".join(out)
 
 
 def _main(argv: list[str]) -> int:
@@ -317,6 +415,7 @@ def _main(argv: list[str]) -> int:
         f'"""{TABLE_HEADER}"""\n\n'
         f"VERSIONS = {json.dumps(table['versions'], indent=4, sort_keys=True)}\n"
         f"MODULES: dict[str, dict[str, str]] = {json.dumps(table['modules'], indent=4, sort_keys=True)}\n"
+        f"NAMES: dict[str, str] = {{\n{_wrapped(table['names'])}}}\n"  # type: ignore[arg-type]
     )
     ruff = Path(sys.executable).with_name("ruff")  # the dev venv's formatter: keep CI's check happy
     if ruff.exists():

@@ -23,6 +23,7 @@ from sandbox.gate_names import (
     STDLIB_ALLOWED,
     denied_module,
     module_attributes,
+    module_names,
     top_allowed,
 )
 
@@ -100,6 +101,14 @@ class Reach(ast.NodeVisitor):
         if target is None:
             if importing:
                 fail(self.errors, node, shown, f"{module}.{attr} is not a module of the sandbox")
+            elif attr not in module_names(module):
+                fail(
+                    self.errors,
+                    node,
+                    shown,
+                    f"`{attr}` is not a public name of {module} in the sandbox's pinned version; "
+                    "use a documented public function or class",
+                )
             return None
         why = denied_module(target)
         if why is None and any(p.startswith("_") for p in target.split(".")):

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from sandbox.api import Context, Mechanism
+from sandbox.api import HOOKS, Context, Mechanism
 
 MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -224,7 +224,9 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
     module = types.ModuleType("mechanism")
     module.__file__ = filename
     sys.modules["mechanism"] = module
-    exec(compile(source, filename, "exec"), module.__dict__)
+    # dont_inherit: the module gets its own __future__ flags only, never this file's
+    # `annotations`, so its dataclasses' field types are types, as in any Python process.
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     found = [
         v
         for v in vars(module).values()
@@ -239,6 +241,7 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
             f"a mechanism module must define exactly one subclass of Mechanism; found {len(found)} ({names})"
         )
     cls = found[0]
+    _check_defined_in_place(module, cls)
     instance = cls()
     name = instance.name
     if (
@@ -255,6 +258,27 @@ def _load(source: str, filename: str) -> tuple[Mechanism, dict[str, Any]]:
     if not hooks:
         raise TypeError(f"{cls.__name__} overrides no hook: define guide, propose or screen")
     return instance, {"class": cls.__name__, "name": name, "hooks": hooks}
+
+
+def _check_defined_in_place(module: Any, cls: type) -> None:
+    """The mechanism class is the one its module's class statement made, with the hooks that
+    statement wrote: a decorator that swaps the class (or a hook) for another would be
+    tested as one thing and run as another."""
+    for klass in cls.__mro__:
+        if klass.__module__ != "mechanism":
+            continue
+        if klass.__qualname__ != klass.__name__ or vars(module).get(klass.__name__) is not klass:
+            raise TypeError(
+                f"{klass.__qualname__} is not a class statement at the module's top level: "
+                "define the mechanism class directly, without a decorator that replaces it"
+            )
+        for hook in HOOKS:
+            fn = vars(klass).get(hook)
+            if fn is not None and getattr(fn, "__qualname__", None) != f"{klass.__name__}.{hook}":
+                raise TypeError(
+                    f"{klass.__name__}.{hook} is not a method written in the class body: "
+                    "define hooks with def inside the class"
+                )
 
 
 def _not_dumpable() -> None:

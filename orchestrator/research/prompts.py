@@ -22,14 +22,21 @@ MAX_TRACE_TRIALS = 200
 # them the first time; keep in step with the gate and the README's "mechanism rules".
 GATE_RULES = (
     "Gate rules (a module breaking one is rejected before it runs): use an imported module only "
-    "as `module.name` (`np.mean(x)`, never `m = np`); no private `_x` attributes of imported "
-    "modules and no attribute walk from one module to a module outside the list (`typing.sys`); "
+    "as `module.name` (`np.mean(x)`, never `m = np`), and only its documented public names; no "
+    "private `_x` attribute on any object except your own state on `self`/`cls` inside your "
+    "methods (`other._x` is rejected: give shared data a public name); call methods on "
+    "instances, never through the class or `type(x)`; no attribute walk from one module to a "
+    "module outside the list (`typing.sys`); "
     "no file, process or raw-memory access (`np.load`/`save`/`savetxt`/`loadtxt`/`genfromtxt`/"
-    "`fromfile`/`memmap`, `.tofile()`, `.dump()`, `.ctypes`, `scipy.io`, `sklearn.datasets`, "
-    "joblib); no `exec`, `eval`, `compile`, `open`, `__import__`, `getattr`, `setattr`, "
-    "`globals`, `vars`; no dunder access (`x.__class__`, `__name__`), but defining methods such "
-    "as `__init__`, `__post_init__`, `__eq__`, `__lt__`, `__repr__`, `__hash__` and calling "
-    "`super().__init__()` is fine; `str.format` only on a string literal without `{0.attr}` or "
+    "`fromfile`/`memmap`/`frombuffer`, `as_strided`, `id()`, `.tofile()`, `.dump()`, `.ctypes`, "
+    '`scipy.io`, `sklearn.datasets`, joblib); no clock (`datetime64`, the strings "now"/'
+    '"today"); no `exec`, `eval`, `compile`, `open`, `__import__`, `getattr`, `setattr`, '
+    "`globals`, `vars`, `type()` with three arguments, `metaclass=`, `functools.singledispatch`, "
+    "`typing.get_type_hints`/`ForwardRef`, `eval_str=`, quoted annotations other than type "
+    "names, or strings naming private/dunder attributes; no dunder access (`x.__class__`), but "
+    "defining methods such as `__init__`, `__post_init__`, `__eq__`, `__lt__`, `__repr__`, "
+    '`__hash__`, calling `super().__init__()`, `__slots__` and `if __name__ == "__main__":` '
+    "are fine; `str.format` only on a string literal without `{0.attr}` or "
     "`{0[key]}` fields (prefer f-strings), no `format_map`. `match`, `nonlocal`, dataclasses, "
     "annotations and single-underscore helpers are ordinary Python and fine."
 )
