@@ -63,6 +63,7 @@ ORCHESTRATOR_USES = frozenset(
 ENTRY_POINTS = {
     "orchestrator.commands.": frozenset(
         {
+            "sandbox.backends.docker",  # `mechanism image`: which sandbox image a check uses
             "sandbox.runner",
             "trainer.data",
             "trainer.datasets",
