@@ -48,6 +48,7 @@ from orchestrator.levels.hooks import (
 )
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
+from orchestrator.levels.rules import keep_rule
 from orchestrator.pruning import Pruner
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
@@ -383,6 +384,7 @@ class StudyRunner:
                 self.state.policy,
                 space,
                 facts=study_facts(self.config, self.state),
+                keep_rule=keep_rule(self.config, self.state),
             )
         except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []
