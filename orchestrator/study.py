@@ -383,7 +383,7 @@ class StudyRunner:
                 ctx,
                 self.state.policy,
                 space,
-                facts=study_facts(self.config, self.state),
+                facts=study_facts(self.config, self.state, proposer=False),
                 keep_rule=keep_rule(self.config, self.state),
             )
         except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on

@@ -10,11 +10,11 @@ objective a study runs.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.agent.builtin import LINEAR_STEP_FRACTION, LOG_STEP_FACTOR
 from orchestrator.levels.arbiter import LEVEL1_EVERY, study_metric
-from orchestrator.levels.rules import noise_repeats, noise_sd, progress_line
+from orchestrator.levels.rules import noise_repeats, noise_sd, objective_facts, progress_line
 from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
@@ -45,28 +45,6 @@ def step_scale_meaning(space: SearchSpace) -> str:
         + ", ".join(moves)
         + "; 0.5 means half that move, 2 twice it"
     )
-
-
-def objective_facts(config: StudyConfig) -> dict[str, Any]:
-    """What no parameter shows about the objective (sequence length, tokens per step, model
-    size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
-    return _with_size(dict(config.objective_facts()))
-
-
-def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
-    """GPT facts gain the model size (the presets state depth and width, not the count)."""
-    size = _gpt_parameters(facts)
-    if size is not None:
-        facts.setdefault("approx_parameters", size)
-    return facts
-
-
-def _gpt_parameters(facts: dict[str, Any]) -> int | None:
-    """12·depth·d² for the blocks plus input and output embeddings (tied or not: 2·V·d)."""
-    depth, dim, vocab = facts.get("depth"), facts.get("model_dim"), facts.get("vocab_size")
-    if not (depth and dim and vocab):
-        return None
-    return int(12 * depth * dim * dim + 2 * vocab * dim)
 
 
 def budget_line(config: StudyConfig) -> str:
@@ -170,9 +148,12 @@ def level2_line(config: StudyConfig) -> str | None:
     )
 
 
-def study_facts(config: StudyConfig, state: StudyState | None = None) -> list[str]:
+def study_facts(
+    config: StudyConfig, state: StudyState | None = None, *, proposer: bool = True
+) -> list[str]:
     """The fact lines of a Level-1 (or Level-1.5, or research) prompt: each one true of the
-    study's own objective kind, budget mode, space and levels."""
+    study's own objective kind, budget mode, space and levels. ``proposer``: the prompt is
+    Level 1's, whose proposals compete with mechanisms' where Level 2 runs."""
     metric = study_metric(config)
     lines = [f"objective: {metric.verb} {metric.name} ({metric.word})"]
     if state is not None:
@@ -184,6 +165,6 @@ def study_facts(config: StudyConfig, state: StudyState | None = None) -> list[st
     lines.append(noise_line(config, state))
     space = state.policy.effective_space(config.search_space()) if state else None
     lines.append(step_scale_meaning(space or config.search_space()))
-    if (line := level2_line(config)) is not None:
+    if proposer and (line := level2_line(config)) is not None:
         lines.append(line)
     return lines

@@ -95,10 +95,30 @@ def refused_lines(state: StudyState) -> list[str]:
     return lines[-MAX_REFUSED_SHOWN:]
 
 
+def objective_facts(config: StudyConfig) -> dict[str, Any]:
+    """What no parameter shows about the objective (sequence length, tokens per step, model
+    size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
+    return _with_size(dict(config.objective_facts()))
+
+
+def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
+    """GPT facts gain the model size (the presets state depth and width, not the count)."""
+    size = _gpt_parameters(facts)
+    if size is not None:
+        facts.setdefault("approx_parameters", size)
+    return facts
+
+
+def _gpt_parameters(facts: dict[str, Any]) -> int | None:
+    """12·depth·d² for the blocks plus input and output embeddings (tied or not: 2·V·d)."""
+    depth, dim, vocab = facts.get("depth"), facts.get("model_dim"), facts.get("vocab_size")
+    if not (depth and dim and vocab):
+        return None
+    return int(12 * depth * dim * dim + 2 * vocab * dim)
+
+
 def context_rules(state: StudyState) -> dict[str, Any]:
     """The mechanism context's rule fields (``sandbox.api.Context``, API 3)."""
-    from orchestrator.levels.facts import objective_facts
-
     config = state.config
     facts = objective_facts(config)
     return {
