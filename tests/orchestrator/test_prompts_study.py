@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestrator.helpers import assert_each_index_once, events, run_cli, study_args, write_study
+from tests.orchestrator.helpers import (
+    assert_each_index_once,
+    events,
+    run_cli,
+    study_args,
+    write_study,
+)
 from tests.support.fake_llm import FakeLLM, Reply
 
 pytestmark = pytest.mark.slow
@@ -29,7 +35,7 @@ def test_a_study_tells_the_llm_the_rules_it_is_judged_by(tmp_path: Path) -> None
         study = write_study(
             tmp_path / "s.toml",
             f'name = "rules"\niterations = {ITERATIONS}\n'
-            '[levels]\npolicy_every = 1\n'
+            "[levels]\npolicy_every = 1\n"
             f'[llm]\nprovider = "openai"\nbase_url = "{llm.base_url}"\nmodel = "fake-model"\n'
             '[[constraints]]\nleft = "WARMUP_RATIO + WARMDOWN_RATIO"\nkind = "le"\nright = "1"\n'
             'why = "warm-up and warm-down share one budget"\n',
@@ -50,7 +56,9 @@ def test_a_study_tells_the_llm_the_rules_it_is_judged_by(tmp_path: Path) -> None
         assert "- WARMUP_RATIO+WARMDOWN_RATIO must be <= 1 (warm-up and warm-down" in prompt
         assert "Level 2" not in prompt and "mechanism" not in prompt  # Level 2 is off
     # The refused proposal never ran; its reason, with the numbers, came back to the LLM.
-    assert "TOTAL_BATCH_SIZE=8192 is not a multiple of DEVICE_BATCH_SIZE*seq_len=128*128" in level1[1]
+    assert (
+        "TOTAL_BATCH_SIZE=8192 is not a multiple of DEVICE_BATCH_SIZE*seq_len=128*128" in level1[1]
+    )
     ran = [e["config"]["DEVICE_BATCH_SIZE"] for e in events(out, "trial_proposed")]
     assert 128 not in ran
     assert events(out, "trial_proposed")[1]["changes"] == {"MATRIX_LR": 0.03}

@@ -69,23 +69,36 @@ def test_the_constraint_language_runs_no_code_and_shows_its_numbers() -> None:
             parse_expr(text)
     with pytest.raises(ConstraintError, match="unknown constraint kind"):
         Constraint(left="a", kind="divides", right="b")
-    batch = Constraint(left="TOTAL_BATCH_SIZE", kind="multiple_of", right="DEVICE_BATCH_SIZE * seq_len")
-    assert batch.violation({"TOTAL_BATCH_SIZE": 4096, "DEVICE_BATCH_SIZE": 32, "seq_len": 128}) is None
+    batch = Constraint(
+        left="TOTAL_BATCH_SIZE", kind="multiple_of", right="DEVICE_BATCH_SIZE * seq_len"
+    )
+    assert (
+        batch.violation({"TOTAL_BATCH_SIZE": 4096, "DEVICE_BATCH_SIZE": 32, "seq_len": 128}) is None
+    )
     assert batch.violation({"TOTAL_BATCH_SIZE": 2048, "DEVICE_BATCH_SIZE": 32, "seq_len": 128}) == (
         "TOTAL_BATCH_SIZE=2048 is not a multiple of DEVICE_BATCH_SIZE*seq_len=32*128=4096"
     )
     fits = Constraint(**WARMUP_FITS)
     assert fits.violation({"WARMUP_RATIO": 0.5, "WARMDOWN_RATIO": 0.5}) is None
     assert fits.violation({"WARMUP_RATIO": 0.1 + 0.2, "WARMDOWN_RATIO": 0.7}) is None  # float noise
-    assert "0.6+0.5=1.1 is not <= 1" in str(fits.violation({"WARMUP_RATIO": 0.6, "WARMDOWN_RATIO": 0.5}))
-    assert "0 cannot" not in str(Constraint(left="a", kind="le", right="1 / b").violation({"a": 1, "b": 0}))
-    assert "b is 0" in str(Constraint(left="a", kind="le", right="1 / b").violation({"a": 1, "b": 0}))
+    assert "0.6+0.5=1.1 is not <= 1" in str(
+        fits.violation({"WARMUP_RATIO": 0.6, "WARMDOWN_RATIO": 0.5})
+    )
+    assert "0 cannot" not in str(
+        Constraint(left="a", kind="le", right="1 / b").violation({"a": 1, "b": 0})
+    )
+    assert "b is 0" in str(
+        Constraint(left="a", kind="le", right="1 / b").violation({"a": 1, "b": 0})
+    )
 
 
 @pytest.mark.parametrize(
     ("constraint", "message"),
     [
-        ({"left": "NOPE", "kind": "le", "right": "1"}, "names 'NOPE', which is neither a parameter"),
+        (
+            {"left": "NOPE", "kind": "le", "right": "1"},
+            "names 'NOPE', which is neither a parameter",
+        ),
         ({"left": "WINDOW_PATTERN", "kind": "le", "right": "1"}, "choices are not all numbers"),
         ({"left": "open('x')", "kind": "le", "right": "1"}, "only + - * /"),
         ({"left": "MATRIX_LR", "kind": "below", "right": "1"}, "choose one of multiple_of"),
@@ -104,8 +117,12 @@ def test_a_violating_llm_proposal_is_refused_and_the_reason_goes_back(tmp_path: 
     with FakeLLM() as llm:
         llm.script(
             "level1",
-            Reply.json({"hypothesis": "warm up", "changes": [{"name": "WARMUP_RATIO", "value": 0.45}]}),
-            Reply.json({"hypothesis": "big", "changes": [{"name": "DEVICE_BATCH_SIZE", "value": 128}]}),
+            Reply.json(
+                {"hypothesis": "warm up", "changes": [{"name": "WARMUP_RATIO", "value": 0.45}]}
+            ),
+            Reply.json(
+                {"hypothesis": "big", "changes": [{"name": "DEVICE_BATCH_SIZE", "value": 128}]}
+            ),
             Reply.json({"hypothesis": "ok", "changes": [{"name": "WARMUP_RATIO", "value": 0.3}]}),
         )
         cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="m", timeout_s=5)
@@ -163,7 +180,11 @@ def test_the_mechanism_context_carries_the_rules_and_stays_compatible() -> None:
     ]
     assert Context.from_json(ctx.to_json()) == ctx
     # An API-2 context (none of the new fields) still loads, with the documented defaults.
-    old = {k: v for k, v in raw.items() if k in ("iteration", "seed", "space", "history", "best", "base")}
+    old = {
+        k: v
+        for k, v in raw.items()
+        if k in ("iteration", "seed", "space", "history", "best", "base")
+    }
     legacy = Context.from_dict(old)
     assert (legacy.step_scale, legacy.noise_sd, legacy.trials_left) == (1.0, None, None)
     assert legacy.constraints == [] and legacy.violations({"DEVICE_BATCH_SIZE": 128}) == []
@@ -269,14 +290,18 @@ def test_a_three_param_space_can_still_freeze() -> None:
     proposed = SearchPolicy(frozen=["kernel", "gamma"])
     new, notes = constrain_policy(proposed, SearchPolicy(), space)
     assert new.frozen == ["kernel", "gamma"] and not notes
-    new, notes = constrain_policy(SearchPolicy(frozen=["kernel", "gamma", "C"]), SearchPolicy(), space)
+    new, notes = constrain_policy(
+        SearchPolicy(frozen=["kernel", "gamma", "C"]), SearchPolicy(), space
+    )
     assert new.frozen == ["kernel", "gamma"] and "at least 1 params stay tunable" in notes[0]
     state = state_for(STUDIES["function"], value=0.9)
     _, level15_text = prompts(state)
     assert "at least 1 of the 3 tunable params stay tunable" in level15_text
     gpt_space = StudyConfig.from_dict({"name": "t", "iterations": 3}).search_space()
     many = [p.name for p in gpt_space.tunable()]
-    assert len(constrain_policy(SearchPolicy(frozen=many), SearchPolicy(), gpt_space)[0].frozen) == 3
+    assert (
+        len(constrain_policy(SearchPolicy(frozen=many), SearchPolicy(), gpt_space)[0].frozen) == 3
+    )
 
 
 def test_the_research_prompt_says_what_is_frozen_and_what_is_not() -> None:
