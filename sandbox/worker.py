@@ -21,10 +21,10 @@ import time
 from typing import Any
 
 from sandbox.api import Context, Mechanism
+from sandbox.limits import MAX_NAME_CHARS  # the one definition of a mechanism name's length
 
 MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-MAX_NAME_CHARS = 64
 MODULE_NAME = "mechanism"
 PR_SET_DUMPABLE = 4
 

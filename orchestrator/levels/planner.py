@@ -36,7 +36,7 @@ from orchestrator.levels.level1 import ask_level1, config_key, validate_changes
 from orchestrator.levels.rules import keep_rule
 from orchestrator.metric import trial_value
 from orchestrator.state import StudyState
-from sandbox.limits import MAX_RATIONALE_CHARS, MAX_REASON_CHARS
+from sandbox.limits import MAX_NAME_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from sandbox.text import clean_text
 from trainer.spec import SearchSpace
 
@@ -104,7 +104,7 @@ def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]
         mine = next((p for p in c.preempted if p.get("source") == LEVEL1), None)
         if mine is None:
             continue
-        winner = clean_text(c.chosen or "?", 80)
+        winner = clean_text(c.chosen or "?", MAX_NAME_CHARS + len("mechanism:"))
         notices.append(
             f"your proposal for trial #{c.index} ({clean_text(mine.get('changes'), 200)}) was "
             f"not run: {winner}'s candidate ran instead (arbitration rule: {c.rule or '?'})"
@@ -193,7 +193,7 @@ def plan_search_trial(
             )
         proposed = host.propose(ctx)
         for cand in proposed.candidates:
-            name = clean_text(cand.get("mechanism", "?"), 80)
+            name = clean_text(cand.get("mechanism", "?"), MAX_NAME_CHARS)
             offered.add(name)
             errors = validate_changes(cand.get("changes", {}), ctx, preset, tried, max_changes=None)
             if errors:
@@ -237,7 +237,7 @@ def plan_search_trial(
                 choice={**_choice_fields(choice, chosen, survivors), "index": index},
             )
         rejected = [
-            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), 80)}: "
+            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), MAX_NAME_CHARS)}: "
             f"{clean_text(v.get('reason', ''), MAX_TEXT_CHARS)}"
             for c, v in zip(candidates, verdicts, strict=False)
             if not v.get("accept", True)

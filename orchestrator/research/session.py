@@ -29,6 +29,7 @@ from orchestrator.research.rounds import (
     SpecifyReply,
 )
 from sandbox.backends.base import SandboxUnavailable
+from sandbox.limits import MAX_NAME_CHARS
 from sandbox.text import clean_text
 
 # Repair attempts after the first generated module fails the ladder. Two repairs fix most
@@ -150,7 +151,7 @@ class ResearchSession:
             ResearchFinished(
                 session=self.brief.session,
                 outcome=outcome.outcome,
-                mechanism=clean_text(outcome.mechanism, 64),
+                mechanism=clean_text(outcome.mechanism, MAX_NAME_CHARS),
                 reason=clean_text(outcome.reason, 500),
                 missing_packages=list(outcome.missing),
             )
