@@ -13,7 +13,7 @@ import pytest
 from orchestrator.agent import BuiltinAgent, LLMAgent
 from orchestrator.config import LLMConfig, StudyConfig
 from orchestrator.errors import UserError
-from orchestrator.events import NoiseFloor, PolicyChanged, TrialProposed
+from orchestrator.events import NoiseFloor, PolicyChanged, TrialFinished, TrialProposed
 from orchestrator.journal import Journal
 from orchestrator.levels import level1, level15
 from orchestrator.levels.facts import study_facts
@@ -336,3 +336,27 @@ def test_a_superseded_mechanism_stops_as_soon_as_its_successor_is_queued() -> No
     assert sorted(host.active()) == ["gp_ei_v2", "tabu"]
     revert = next(e for e in events if getattr(e, "name", "") == "gp_ei")
     assert revert.reason == "superseded by gp_ei_v2" and revert.iteration == 5
+
+
+def test_the_builtin_agent_never_wastes_a_round_on_a_constraint_it_can_read() -> None:
+    # Both params start on the edge of x + y <= 1: every upward move breaks the rule, so an
+    # agent that ignores it loses rounds to refusals; the built-in agent reads it and never does.
+    study = {
+        "name": "t", "iterations": 12, "levels": {"policy": False},
+        "objective": {"kind": "function", "target": "m:f", "metric": "loss"},
+        "space": {"x": {"kind": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+                  "y": {"kind": "float", "low": 0.0, "high": 1.0, "default": 0.5}},
+        "constraints": [{"left": "x + y", "kind": "le", "right": "1"}],
+    }  # fmt: skip
+    state = state_for(study, value=1.0)
+    for index in range(1, 9):
+        plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost(), "")
+        assert not [r for r in plan.rejected if "is not <=" in r], plan.rejected
+        assert plan.config["x"] + plan.config["y"] <= 1 + 1e-9
+        state.apply(
+            TrialProposed(index=index, changes=plan.changes, config=plan.config, source="builtin")
+        )
+        state.apply(
+            TrialFinished(index=index, kept=index % 3 == 0,
+                          result={"status": "ok", "value": 1.0 - index / 100, "metric": "loss"})
+        )  # fmt: skip
