@@ -360,3 +360,11 @@ def test_the_builtin_agent_never_wastes_a_round_on_a_constraint_it_can_read() ->
             TrialFinished(index=index, kept=index % 3 == 0,
                           result={"status": "ok", "value": 1.0 - index / 100, "metric": "loss"})
         )  # fmt: skip
+
+
+def test_the_research_facts_state_the_trials_left_but_do_not_address_level1() -> None:
+    state = state_for({"name": "t", "iterations": 8, "levels": {"research": True}})
+    research = study_facts(state.config, state, proposer=False)
+    assert any("7 still to plan" in line for line in research)
+    assert not any("your proposals compete" in line for line in research)
+    assert any("your proposals compete" in line for line in study_facts(state.config, state))
