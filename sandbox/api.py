@@ -51,7 +51,8 @@ Rules a mechanism must follow (the gate ladder checks every one of them):
   candidate with ``ctx.violations``: one that breaks a constraint is refused, never run, and
   the reason shows in ``ctx.refused``), ``ctx.facts`` (the objective's fixed facts such as
   ``seq_len``), ``ctx.step_scale`` (the search policy's move size), ``ctx.noise_sd`` (the
-  metric's estimated noise) and ``ctx.trials_left``. Read them rather than hard-coding them.
+  metric's estimated noise) and ``ctx.trials_left``. Read them rather than hard-coding them,
+  and work without them too: any of them may be empty or ``None`` (``ctx.facts.get(...)``).
 
 This module is pure standard library: it is imported inside the sandbox image without the
 rest of the project, and the host uses the same JSON helpers to talk to the sandbox.
