@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from contract.constraints import RELATIONS, Constraint, ConstraintError, numeric_facts, violations
 from contract.jobs import TRIAL_QUEUE
 from orchestrator.errors import UserError
 from orchestrator.metric import Metric
@@ -139,6 +140,25 @@ class AcceptanceConfig(_Strict):
     )
 
 
+class ConstraintConfig(_Strict):
+    """One ``[[constraints]]`` table: ``left`` stands in relation ``kind`` to ``right``.
+    Both sides are arithmetic over parameter names, the objective's numeric facts
+    (``seq_len``) and numbers (``+ - * /`` and parentheses; never evaluated as code)."""
+
+    left: str = Field(description="an expression, e.g. TOTAL_BATCH_SIZE")
+    kind: str = Field(description=f"one of {', '.join(RELATIONS)}")
+    right: str = Field(description="an expression, e.g. DEVICE_BATCH_SIZE * seq_len")
+    why: str = Field(default="", description="the reason, or how to fix a violation")
+
+    def constraint(self) -> Constraint:
+        try:
+            return Constraint(left=self.left, kind=self.kind, right=self.right, why=self.why)
+        except ConstraintError as exc:
+            raise ValueError(
+                f"constraint {self.left!r} {self.kind} {self.right!r}: {exc}"
+            ) from None
+
+
 class RqConfig(_Strict):
     redis_url: str = Field(
         default_factory=lambda: os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
@@ -174,6 +194,11 @@ class StudyConfig(_Strict):
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     rq: RqConfig = Field(default_factory=RqConfig)
     pruning: PruningConfig = Field(default_factory=PruningConfig)
+    constraints: list[ConstraintConfig] = Field(
+        default_factory=list,
+        description="rules between parameters, on top of the preset's own; a proposal that "
+        "breaks one is refused before it runs",
+    )
 
     @field_validator("parallel", mode="before")
     @classmethod
@@ -198,7 +223,50 @@ class StudyConfig(_Strict):
         self.search_space()  # raises on unknown params or bad bounds
         self.objective.resolved_budget()
         check_objective(self.pruning, self.objective.kind)
+        self._check_constraints()
         return self
+
+    def _check_constraints(self) -> None:
+        """Every name a study constraint reads is a numeric parameter or fact, and the
+        defaults (the baseline) satisfy every constraint, the preset's included."""
+        if not self.constraints:
+            return  # the preset's own are checked against its defaults by its tests
+        space = self.search_space()
+        facts = numeric_facts(self.objective_facts())
+        for entry in self.constraints:
+            constraint = entry.constraint()
+            for name in sorted(constraint.names()):
+                if name in facts:
+                    continue
+                if name not in space.names():
+                    raise ValueError(
+                        f"constraint {constraint.text()!r} names {name!r}, which is neither a "
+                        f"parameter ({', '.join(space.names())}) nor a numeric fact "
+                        f"({', '.join(facts) or 'none'})"
+                    )
+                param = space.param(name)
+                if param.kind == "choice" and not all(
+                    isinstance(c, int | float) and not isinstance(c, bool) for c in param.choices
+                ):
+                    raise ValueError(
+                        f"constraint {constraint.text()!r} does arithmetic on {name!r}, whose "
+                        "choices are not all numbers"
+                    )
+        broken = violations(self.all_constraints(), space.defaults(), facts)
+        if broken:
+            raise ValueError(
+                f"the default configuration breaks a constraint: {broken[0]} (change the "
+                "[space] defaults or the constraint)"
+            )
+
+    def all_constraints(self) -> list[Constraint]:
+        """The preset's constraints (GPT) and then the study file's, in that order."""
+        own = [c.constraint() for c in self.constraints]
+        if self.objective.kind != "gpt":
+            return own
+        from trainer.presets import get_preset
+
+        return [*get_preset(self.objective.preset).constraints, *own]
 
     def pruning_active(self) -> bool:
         """Whether this study stops doomed trials early (orchestrator/pruning.py)."""

@@ -57,6 +57,7 @@ class TrialRecord(BaseModel):
     seed: int = 0
     eval_split: str = "val"  # "test": a final scoring on the held-out split, never compared
     result: dict[str, Any] | None = None
+    rejected: list[Any] = Field(default_factory=list)  # proposals refused while planning it
 
     @property
     def finished(self) -> bool:
@@ -155,6 +156,8 @@ class StudyState:
             for t in self.ordered()
             if t.finished and (not visible_only or t.index >= self.context_start)
         ]
+        from orchestrator.levels.rules import context_rules  # the levels import the state
+
         best = self.best()
         return {
             "iteration": iteration,
@@ -166,6 +169,7 @@ class StudyState:
             "metric": metric.name,
             "direction": metric.direction,
             **self._objective_text(),
+            **context_rules(self),  # constraints, facts, step scale, noise, trials left
         }
 
     def _objective_text(self) -> dict[str, str]:
@@ -191,6 +195,7 @@ class StudyState:
                 fired=list(event.fired),
                 seed=self.config.seed if event.seed is None else event.seed,
                 eval_split=event.eval_split,
+                rejected=list(event.rejected or []),
             )
         elif isinstance(event, TrialFinished):
             result = event.result

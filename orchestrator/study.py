@@ -49,6 +49,7 @@ from orchestrator.levels.hooks import (
 )
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
+from orchestrator.levels.rules import keep_rule
 from orchestrator.pruning import Pruner
 from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
@@ -376,7 +377,8 @@ class StudyRunner:
                 ctx,
                 self.state.policy,
                 space,
-                facts=study_facts(self.config, self.state),
+                facts=study_facts(self.config, self.state, proposer=False),
+                keep_rule=keep_rule(self.config, self.state),
             )
         except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []

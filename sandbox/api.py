@@ -46,6 +46,13 @@ Rules a mechanism must follow (the gate ladder checks every one of them):
   minimise-normal (``-value`` when maximising), so ``min(t.score ...)`` is the best trial
   in every study. Rank and compare with ``score`` (or ``ctx.better``); show ``value``.
   ``val_bpb`` is the same number as ``score``, kept for mechanisms written before API 2.
+- The study's rules are in the context too (API 3): ``ctx.constraints`` between parameters
+  (``TOTAL_BATCH_SIZE`` a multiple of ``DEVICE_BATCH_SIZE * seq_len`` for GPT; check a
+  candidate with ``ctx.violations``: one that breaks a constraint is refused, never run, and
+  the reason shows in ``ctx.refused``), ``ctx.facts`` (the objective's fixed facts such as
+  ``seq_len``), ``ctx.step_scale`` (the search policy's move size), ``ctx.noise_sd`` (the
+  metric's estimated noise) and ``ctx.trials_left``. Read them rather than hard-coding them,
+  and work without them too: any of them may be empty or ``None`` (``ctx.facts.get(...)``).
 
 This module is pure standard library plus the stdlib-only ``contract`` package: both are
 imported inside the sandbox image without the rest of the project, and the host uses the
@@ -59,6 +66,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+
+from contract.constraints import Constraint, violations
 
 # The shared words are defined once, in the stdlib-only ``contract`` package that ships beside
 # this module in the sandbox image; re-exported here, the module a mechanism imports.
@@ -80,7 +89,9 @@ from contract.trials import (  # noqa: F401
 # 2: every trial has ``value`` (the study's metric in its own units) and ``score`` (lower
 # is better in every study); the context names the ``metric`` and its ``direction``.
 # ``val_bpb`` stays, as the minimise-normal score, so version-1 mechanisms keep working.
-API_VERSION = 2
+# 3: the context states the study's rules (constraints, facts, step scale, noise, trials
+# left, refusals); every new field has a default, so version-2 mechanisms keep working.
+API_VERSION = 3
 # The hooks a mechanism may define, in call order: the one definition of their names.
 Hook = Literal["guide", "propose", "screen"]
 HOOKS: tuple[Hook, ...] = get_args(Hook)
@@ -233,6 +244,18 @@ class Context:
     - ``base``: the configuration changes apply to (the incumbent's, or the defaults).
     - ``metric``: the name of the objective's metric (``val_bpb`` for GPT pretraining).
     - ``direction``: ``"minimize"`` or ``"maximize"`` (see :meth:`better`).
+    - ``step_scale``: the search policy's move size, a multiplier on Level 1's default move
+      (x or / 2 on log params, one power of two on pow2 params, 15% of a linear range).
+    - ``noise_sd``: the estimated standard deviation of the metric between repeats of one
+      configuration; ``None`` when not measured, ``0.0`` when repeats are identical.
+    - ``trials_left``: search trials still to plan, this one included (``None``: unknown).
+    - ``facts``: the objective's fixed facts no parameter shows (GPT: ``seq_len``,
+      ``vocab_size``, ...).
+    - ``constraints``: rules between parameters a full configuration must satisfy
+      (:class:`contract.constraints.Constraint`; ``c.text()`` reads it, :meth:`violations`
+      checks a candidate against all of them).
+    - ``refused``: why recent candidates (of any source) were refused before they ran,
+      oldest first.
     """
 
     iteration: int
@@ -243,6 +266,12 @@ class Context:
     base: dict[str, Any]
     metric: str = "val_bpb"
     direction: str = "minimize"
+    step_scale: float = 1.0
+    noise_sd: float | None = None
+    trials_left: int | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    constraints: list[Constraint] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
     @property
     def maximize(self) -> bool:
@@ -292,6 +321,12 @@ class Context:
                 return err
         return None
 
+    def violations(self, candidate: Candidate | Mapping[str, Any]) -> list[str]:
+        """Every constraint the candidate's full configuration breaks (empty: none).
+        :meth:`check` covers each value on its own; this covers values that do not fit
+        together. A candidate that breaks one is refused before it runs."""
+        return violations(self.constraints, self.apply(candidate), self.facts)
+
     def rng(self) -> random.Random:
         """A ``random.Random`` seeded with ``ctx.seed``: the same context gives the same draws."""
         return random.Random(self.seed)
@@ -311,6 +346,12 @@ class Context:
             "base": dict(self.base),
             "metric": self.metric,
             "direction": self.direction,
+            "step_scale": self.step_scale,
+            "noise_sd": self.noise_sd,
+            "trials_left": self.trials_left,
+            "facts": dict(self.facts),
+            "constraints": [c.to_dict() for c in self.constraints],
+            "refused": list(self.refused),
         }
 
     @classmethod
@@ -328,6 +369,12 @@ class Context:
             base=dict(data.get("base") or {}),
             metric=str(data.get("metric") or "val_bpb"),
             direction=direction,
+            step_scale=float(data.get("step_scale", 1.0)),
+            noise_sd=None if data.get("noise_sd") is None else float(data["noise_sd"]),
+            trials_left=None if data.get("trials_left") is None else int(data["trials_left"]),
+            facts=dict(data.get("facts") or {}),
+            constraints=[Constraint.from_dict(c) for c in data.get("constraints") or []],
+            refused=[str(r) for r in data.get("refused") or []],
         )
 
     def to_json(self) -> str:

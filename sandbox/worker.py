@@ -20,11 +20,11 @@ import sys
 import time
 from typing import Any
 
+from contract.limits import MAX_NAME_CHARS  # the one definition of a mechanism name's length
 from sandbox.api import HOOKS, Context, Mechanism
 
 MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-MAX_NAME_CHARS = 64
 MODULE_NAME = "mechanism"
 PR_SET_DUMPABLE = 4
 

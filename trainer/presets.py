@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.constraints import Constraint, violations
 from trainer.spec import BudgetMode, Param, SearchSpace
 
 # ---------------------------------------------------------------------------------------
@@ -19,6 +20,16 @@ from trainer.spec import BudgetMode, Param, SearchSpace
 # ---------------------------------------------------------------------------------------
 
 WINDOW_PATTERNS = ("L", "SL", "SSL", "SSSL", "SSSSL", "SSSSSSSL")
+
+# Every GPT preset's rule between parameters: an optimizer step accumulates whole
+# micro-batches, so the tokens per step must divide into micro-batches of
+# DEVICE_BATCH_SIZE sequences of seq_len tokens (a preset fact, named in the expression).
+BATCH_DIVIDES = Constraint(
+    left="TOTAL_BATCH_SIZE",
+    kind="multiple_of",
+    right="DEVICE_BATCH_SIZE * seq_len",
+    why="lower DEVICE_BATCH_SIZE or raise TOTAL_BATCH_SIZE",
+)
 
 
 def _space(
@@ -160,6 +171,11 @@ class Preset(BaseModel):
     budget: float
     eval_tokens: int = Field(description="validation tokens scored for val_bpb")
     space: SearchSpace
+    constraints: tuple[Constraint, ...] = (BATCH_DIVIDES,)
+
+    def constants(self) -> dict[str, int]:
+        """The preset facts its constraints may name (``seq_len``)."""
+        return {"seq_len": self.seq_len, "vocab_size": self.vocab_size}
 
 
 PRESETS: dict[str, Preset] = {
@@ -227,20 +243,9 @@ def model_dim(config: dict[str, Any]) -> int:
 
 
 def check_combination(preset: Preset, config: dict[str, Any]) -> list[str]:
-    """Errors no single param shows: values that are each valid but do not fit together."""
-    errors: list[str] = []
-    try:
-        tokens_per_micro = int(config["DEVICE_BATCH_SIZE"]) * preset.seq_len
-        total = int(config["TOTAL_BATCH_SIZE"])
-    except (KeyError, TypeError, ValueError):
-        return errors
-    if total % tokens_per_micro:
-        errors.append(
-            f"TOTAL_BATCH_SIZE={total} is not a multiple of DEVICE_BATCH_SIZE*seq_len="
-            f"{config['DEVICE_BATCH_SIZE']}*{preset.seq_len}={tokens_per_micro}; "
-            f"lower DEVICE_BATCH_SIZE or raise TOTAL_BATCH_SIZE"
-        )
-    return errors
+    """Errors no single param shows: values that are each valid but break one of the
+    preset's constraints (:data:`BATCH_DIVIDES`)."""
+    return violations(preset.constraints, config, preset.constants())
 
 
 def gpt_facts(preset: Preset, dataset: str) -> dict[str, Any]:

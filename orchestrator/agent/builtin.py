@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from contract.constraints import Constraint, violations
 from orchestrator.metric import trial_value
 
 BUILTIN_LABEL = "builtin"
@@ -194,7 +195,7 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     scale = float(policy.get("step_scale", 1.0))
     history = ctx["history"]
     pattern = _pattern_move(history, params, ctx["base"]) if PATTERN_MOVES else {}
-    if pattern and not _was_rejected(pattern, rejected):
+    if pattern and not _was_rejected(pattern, rejected) and not _breaks(ctx, pattern):
         return {
             "hypothesis": "heuristic pattern move: repeat the last kept displacement "
             + ", ".join(f"{k} {ctx['base'][k]!r} -> {v!r}" for k, v in pattern.items()),
@@ -215,7 +216,11 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
             moves.reverse()  # no evidence yet: the seed picks which way to try first
         for new in moves:
             change = {p["name"]: new}
-            if _was_rejected(change, rejected) or _tried(history, ctx["base"], change):
+            if (
+                _was_rejected(change, rejected)
+                or _tried(history, ctx["base"], change)
+                or _breaks(ctx, change)
+            ):
                 continue
             return {
                 "hypothesis": f"heuristic coordinate step: {p['name']} {value!r} -> {new!r}",
@@ -229,9 +234,22 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     for _ in range(JUMP_DRAWS):
         changes = _random_jump(rng, params, ctx["base"], scale)
         jump = {c["name"]: c["value"] for c in changes}
-        if not _was_rejected(jump, rejected) and not _tried(history, ctx["base"], jump):
+        if not (
+            _was_rejected(jump, rejected)
+            or _tried(history, ctx["base"], jump)
+            or _breaks(ctx, jump)
+        ):
             break
     return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+
+
+def _breaks(ctx: dict[str, Any], changes: dict[str, Any]) -> bool:
+    """Whether ``changes`` on the base break one of the context's constraints (the study
+    would refuse it: a wasted round)."""
+    rules = [Constraint.from_dict(c) for c in ctx.get("constraints") or []]
+    return bool(rules) and bool(
+        violations(rules, {**ctx["base"], **changes}, ctx.get("facts") or {})
+    )
 
 
 def _pattern_move(

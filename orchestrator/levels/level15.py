@@ -12,13 +12,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.agent.base import Agent
-from orchestrator.levels.level1 import format_history, format_space
+from orchestrator.levels.level1 import (
+    constraints_section,
+    format_history,
+    format_space,
+    keep_rule_section,
+)
 from orchestrator.levels.policy import (
     MAX_FREEZE_CHANGES_PER_STEP,
-    MIN_TUNABLE,
     STEP_SCALE_RANGE,
     SearchPolicy,
     constrain_policy,
+    guidance_stamp,
+    min_tunable,
     policy_diff,
 )
 from orchestrator.metric import context_metric
@@ -35,39 +41,70 @@ class PolicyReply(BaseModel):
     focus: list[str] = Field(description="params Level 1 should vary first")
 
 
-SYSTEM = f"""You supervise a hyperparameter search that minimises val_bpb under a fixed \
+SYSTEM = """You supervise a hyperparameter search that minimises val_bpb under a fixed \
 training budget. Every few trials you diagnose the search and set its policy for the next \
-window: which params to freeze (at most {MAX_FREEZE_CHANGES_PER_STEP} freeze/unfreeze \
-changes per step; at least {MIN_TUNABLE} params stay tunable), explore or exploit, a step \
-scale in [{STEP_SCALE_RANGE[0]}, {STEP_SCALE_RANGE[1]}] (1 = default move size), the params \
-to focus on, and short guidance for the proposer. Reply with JSON only: {{"diagnosis": \
-"...", "frozen": [...], "mode": "explore", "step_scale": 1.0, "guidance": "...", "focus": [...]}}"""
+window: which params to freeze (at most {max_changes} freeze/unfreeze changes per step; at \
+least {keep} of the {tunable} tunable params stay tunable), explore or exploit, a step \
+scale in [{low}, {high}] (1 = default move size), the params to focus on, and short \
+guidance for the proposer. Reply with JSON only: {{"diagnosis": "...", "frozen": [...], \
+"mode": "explore", "step_scale": 1.0, "guidance": "...", "focus": [...]}}"""
+
+
+def system_prompt(ctx: dict[str, Any], space: SearchSpace) -> str:
+    """SYSTEM with this space's limits, in the words of the study's own objective."""
+    tunable = len(space.tunable())
+    text = SYSTEM.format(
+        max_changes=MAX_FREEZE_CHANGES_PER_STEP,
+        keep=min_tunable(tunable),
+        tunable=tunable,
+        low=STEP_SCALE_RANGE[0],
+        high=STEP_SCALE_RANGE[1],
+    )
+    metric = context_metric(ctx)
+    kind = ctx.get("objective_kind") or ("gpt" if metric.name == "val_bpb" else "function")
+    if kind == "gpt" and metric.name == "val_bpb":
+        return text
+    objective = f" of {ctx['objective']}" if ctx.get("objective") else ""
+    budget = "" if kind == "benchmark" else " under a fixed budget"
+    return text.replace(
+        "minimises val_bpb under a fixed training budget",
+        f"{metric.verb}s {metric.name} ({metric.word}){objective}{budget}",
+    )
+
+
+def policy_text(policy: SearchPolicy, ctx: dict[str, Any], metric_name: str) -> str:
+    line = (
+        f"frozen by policy: {policy.frozen or 'none'}; mode: {policy.mode}; step scale: "
+        f"{policy.step_scale:g}; focus: {policy.focus or 'none'}"
+    )
+    if policy.guidance:
+        line += f"\nguidance{guidance_stamp(policy, ctx, metric_name)}: {policy.guidance}"
+    return line
 
 
 def build_prompt(
-    ctx: dict[str, Any], policy: SearchPolicy, space: SearchSpace, facts: list[str] | None = None
+    ctx: dict[str, Any],
+    policy: SearchPolicy,
+    space: SearchSpace,
+    facts: list[str] | None = None,
+    keep_rule: str = "",
 ) -> tuple[str, str, dict[str, Any]]:
-    user = "\n\n".join(
-        ([("## Facts\n" + "\n".join(f"- {f}" for f in facts))] if facts else [])
-        + [
-            f"## Search space (before policy)\n{format_space(space)}",
-            f"## Current policy\n{policy.model_dump_json()}",
-            "## History (oldest first)\n"
-            + format_history(ctx["history"], space.defaults(), context_metric(ctx).name),
-            f"Set the policy for trials from #{ctx['iteration']} on.",
-        ]
-    )
-    payload = {"ctx": ctx, "policy": policy.model_dump(mode="json")}
     metric = context_metric(ctx)
-    if metric.name == "val_bpb":
-        return SYSTEM, user, payload
-    objective = f" of {ctx['objective']}" if ctx.get("objective") else ""
-    system = SYSTEM.replace(
-        "minimises val_bpb under a fixed \
-training budget",
-        f"{metric.verb}s {metric.name} ({metric.word}){objective} under a fixed budget",
-    )
-    return system, user, payload
+    left = ctx.get("trials_left")
+    sections = [
+        *([("## Facts\n" + "\n".join(f"- {f}" for f in facts))] if facts else []),
+        keep_rule_section(keep_rule),
+        constraints_section(ctx),
+        f"## Search space (before policy)\n{format_space(space)}",
+        f"## Current policy\n{policy_text(policy, ctx, metric.name)}",
+        "## History (oldest first)\n"
+        + format_history(ctx["history"], space.defaults(), metric.name),
+        f"Set the policy for trials from #{ctx['iteration']} on"
+        + (f" ({left} search trials are still to plan)." if isinstance(left, int) else "."),
+    ]
+    user = "\n\n".join(s for s in sections if s)
+    payload = {"ctx": ctx, "policy": policy.model_dump(mode="json")}
+    return system_prompt(ctx, space), user, payload
 
 
 def run_level15(
@@ -77,16 +114,22 @@ def run_level15(
     space: SearchSpace,
     *,
     facts: list[str] | None = None,
+    keep_rule: str = "",
 ) -> tuple[SearchPolicy, str, dict[str, list[Any]], list[str]]:
-    """``(new_policy, diagnosis, diff, notes)``; notes say which limits trimmed the edit."""
-    system, user, payload = build_prompt(ctx, policy, space, facts)
+    """``(new_policy, diagnosis, diff, notes)``; notes say which limits trimmed the edit.
+    The new guidance is stamped with the trial it was written before and the incumbent."""
+    system, user, payload = build_prompt(ctx, policy, space, facts, keep_rule)
     reply = agent.ask("level15", system=system, user=user, payload=payload, reply=PolicyReply)
+    best = ctx.get("best") or None
     proposed = SearchPolicy(
         frozen=reply.frozen,
         mode=reply.mode,
         step_scale=reply.step_scale,
         guidance=reply.guidance,
         focus=reply.focus,
+        written_at=int(ctx["iteration"]),
+        incumbent_at_writing=best.get("index") if best else None,
+        incumbent_value_at_writing=best.get("value", best.get("val_bpb")) if best else None,
     )
     new, notes = constrain_policy(proposed, policy, space)
     return new, reply.diagnosis, policy_diff(policy, new), notes

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.limits import MAX_NAME_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BUILTIN_LABEL
 from orchestrator.levels.arbiter import (
@@ -33,6 +34,8 @@ from orchestrator.levels.arbiter import (
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import MechanismHost
 from orchestrator.levels.level1 import ask_level1, config_key, validate_changes
+from orchestrator.levels.rules import keep_rule
+from orchestrator.metric import trial_value
 from orchestrator.state import StudyState
 from sandbox.text import clean_text
 from trainer.spec import SearchSpace
@@ -43,8 +46,11 @@ log = logging.getLogger(__name__)
 MAX_SCREEN_ROUNDS = 3
 # Pre-emption notices shown to Level 1: its most recent proposals that did not run.
 MAX_NOTICES = 3
-# Characters of a mechanism's rationale or reason kept in the journal and in prompts.
-MAX_TEXT_CHARS = 200
+# Characters of a candidate's rationale or a screen's reason kept in the journal and in
+# prompts: the mechanism API's own limits (sandbox/limits.py), so what it accepts is kept
+# whole. A trial's hypothesis may be Level 1's own, longer sentence.
+MAX_TEXT_CHARS = max(MAX_RATIONALE_CHARS, MAX_REASON_CHARS)
+MAX_HYPOTHESIS_CHARS = 2 * MAX_TEXT_CHARS
 
 
 @dataclass
@@ -98,7 +104,7 @@ def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]
         mine = next((p for p in c.preempted if p.get("source") == LEVEL1), None)
         if mine is None:
             continue
-        winner = clean_text(c.chosen or "?", 80)
+        winner = clean_text(c.chosen or "?", MAX_NAME_CHARS + len("mechanism:"))
         notices.append(
             f"your proposal for trial #{c.index} ({clean_text(mine.get('changes'), 200)}) was "
             f"not run: {winner}'s candidate ran instead (arbitration rule: {c.rule or '?'})"
@@ -130,6 +136,16 @@ def _choice_fields(
     }
 
 
+def stamp_guidance(guidance: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
+    """Mark each mechanism's guidance with the trial it was written for and the incumbent
+    it saw, as Level 1.5's guidance is marked, so every prompt shows how fresh it is."""
+    best = ctx.get("best")
+    for g in guidance:
+        g["at"] = ctx["iteration"]
+        g["incumbent"] = best.get("index") if best else None
+        g["incumbent_value"] = trial_value(best) if best else None
+
+
 def plan_search_trial(
     state: StudyState,
     agent: Agent,
@@ -145,8 +161,10 @@ def plan_search_trial(
     space = SearchSpace.model_validate({"params": ctx["space"]})
     data = arbiter_input(state, index)
     facts = study_facts(state.config, state)
+    rule = keep_rule(state.config, state)
     notices = preemption_notices(state)
     guidance = host.guide(ctx)
+    stamp_guidance(guidance.guidance, ctx)
     guided = [g["mechanism"] for g in guidance.guidance if g.get("hint") or g.get("focus")]
     offered: set[str] = set(guidance.fired) | set(guided)
     screen_fired: set[str] = set()
@@ -156,7 +174,7 @@ def plan_search_trial(
     def level1(asker: Agent, reasons: list[str]) -> tuple[dict[str, Any], str, list[str]]:
         return ask_level1(
             asker, ctx, state.policy, guidance.guidance, preset, tried, reasons,
-            facts=facts, notices=notices,
+            facts=facts, notices=notices, keep_rule=rule,
         )  # fmt: skip
 
     for round_no in range(MAX_SCREEN_ROUNDS):
@@ -175,7 +193,7 @@ def plan_search_trial(
             )
         proposed = host.propose(ctx)
         for cand in proposed.candidates:
-            name = clean_text(cand.get("mechanism", "?"), 80)
+            name = clean_text(cand.get("mechanism", "?"), MAX_NAME_CHARS)
             offered.add(name)
             errors = validate_changes(cand.get("changes", {}), ctx, preset, tried, max_changes=None)
             if errors:
@@ -212,14 +230,14 @@ def plan_search_trial(
                 changes=changes,
                 config=space.apply(ctx["base"], changes),
                 source=chosen["source"],
-                hypothesis=clean_text(chosen.get("rationale", ""), MAX_TEXT_CHARS * 2),
+                hypothesis=clean_text(chosen.get("rationale", ""), MAX_HYPOTHESIS_CHARS),
                 fired=sorted(n for n in fired if n),
                 rejected=all_rejected,
                 offered=sorted(offered),
                 choice={**_choice_fields(choice, chosen, survivors), "index": index},
             )
         rejected = [
-            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), 80)}: "
+            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), MAX_NAME_CHARS)}: "
             f"{clean_text(v.get('reason', ''), MAX_TEXT_CHARS)}"
             for c, v in zip(candidates, verdicts, strict=False)
             if not v.get("accept", True)

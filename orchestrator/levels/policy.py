@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.limits import MAX_HINT_CHARS
 from trainer.spec import SearchSpace
 
-# Level 1 always keeps at least this many tunable params: freezing everything would end
-# the search without anyone deciding to end it.
+# Level 1 keeps at least this many tunable params in a large space: freezing everything
+# would end the search without anyone deciding to end it. A small space scales it down
+# (:func:`min_tunable`), or a 3-param space could never freeze anything.
 MIN_TUNABLE = 3
 # Freeze/unfreeze operations one Level-1.5 step may make; bigger swings lose the history's
 # meaning from one window to the next.
@@ -23,8 +25,15 @@ MAX_FREEZE_CHANGES_PER_STEP = 3
 # Step scale multiplies the agent's default move size; outside this range moves are either
 # noise-sized or jump across the whole range.
 STEP_SCALE_RANGE = (0.25, 4.0)
-# Guidance text longer than this is cut: it is a hint for a prompt, not a document.
-MAX_GUIDANCE_CHARS = 600
+# Guidance text longer than this is cut: it is a hint for a prompt, not a document, held
+# to the same length as a mechanism's hint (one set of text limits, sandbox/limits.py).
+MAX_GUIDANCE_CHARS = MAX_HINT_CHARS
+
+
+def min_tunable(tunable_in_space: int) -> int:
+    """Params that must stay tunable: MIN_TUNABLE, but at most half the space's tunable
+    params (at least one), so that a small space can still narrow its search."""
+    return max(1, min(MIN_TUNABLE, tunable_in_space // 2))
 
 
 class SearchPolicy(BaseModel):
@@ -38,6 +47,11 @@ class SearchPolicy(BaseModel):
     step_scale: float = 1.0
     guidance: str = ""
     focus: list[str] = Field(default_factory=list)
+    # When the guidance was written: the trial about to be planned, and the incumbent then
+    # (index and value), so a prompt can show guidance the search has moved past as stale.
+    written_at: int | None = None
+    incumbent_at_writing: int | None = None
+    incumbent_value_at_writing: float | None = None
 
     def effective_space(self, space: SearchSpace) -> SearchSpace:
         """The space with policy-frozen params marked frozen."""
@@ -74,8 +88,9 @@ def constrain_policy(
                 f"freeze of {name} skipped: at most {MAX_FREEZE_CHANGES_PER_STEP} per step"
             )
             continue
-        if len(tunable_in_space) - len(frozen_now) - 1 < MIN_TUNABLE:
-            notes.append(f"freeze of {name} skipped: at least {MIN_TUNABLE} params stay tunable")
+        keep = min_tunable(len(tunable_in_space))
+        if len(tunable_in_space) - len(frozen_now) - 1 < keep:
+            notes.append(f"freeze of {name} skipped: at least {keep} params stay tunable")
             continue
         frozen_now.append(name)
         changes += 1
@@ -99,9 +114,33 @@ def constrain_policy(
             step_scale=step,
             guidance=proposed.guidance[:MAX_GUIDANCE_CHARS],
             focus=focus,
+            written_at=proposed.written_at,
+            incumbent_at_writing=proposed.incumbent_at_writing,
+            incumbent_value_at_writing=proposed.incumbent_value_at_writing,
         ),
         notes,
     )
+
+
+def guidance_stamp(policy: SearchPolicy, ctx: dict[str, Any], metric_name: str) -> str:
+    """`` (written before trial #12, when the incumbent was #7 val_bpb=3.49012; it is now
+    #15 ...)``: when the guidance was written and whether the incumbent has moved since."""
+    if policy.written_at is None:
+        return ""
+    then = _incumbent(policy.incumbent_at_writing, policy.incumbent_value_at_writing, metric_name)
+    best = ctx.get("best") or None
+    now_index = best.get("index") if best else None
+    now_value = best.get("value", best.get("val_bpb")) if best else None
+    stamp = f" (written before trial #{policy.written_at}, when the incumbent was {then}"
+    if now_index == policy.incumbent_at_writing:
+        return stamp + "; it still is)"
+    return stamp + f"; the incumbent is now {_incumbent(now_index, now_value, metric_name)})"
+
+
+def _incumbent(index: int | None, value: float | None, metric_name: str) -> str:
+    if index is None:
+        return "none (no trial had finished)"
+    return f"#{index}" + (f" {metric_name}={value:.5f}" if value is not None else "")
 
 
 def policy_diff(old: SearchPolicy, new: SearchPolicy) -> dict[str, list[Any]]:

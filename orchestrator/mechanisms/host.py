@@ -67,6 +67,9 @@ class LiveMechanism:
     last_error: str = ""
     fired_stages: dict[str, int] = field(default_factory=dict)
     effects: EffectTally = field(default_factory=EffectTally)
+    # Set when a successor that supersedes it is queued: from then on it is not called,
+    # though its revert is journaled at the next boundary with the successor's promotion.
+    superseded_by: str = ""
 
     @property
     def name(self) -> str:
@@ -182,13 +185,26 @@ class LiveMechanismHost:
         return [
             m
             for m in self._live.values()
-            if m.failures < self.max_failures and not m.effects.tripped
+            if m.failures < self.max_failures and not m.effects.tripped and not m.superseded_by
         ]
 
     def queue_promotion(self, promotion: Promotion) -> None:
-        """Thread-safe: a research session hands over a mechanism that passed the ladder."""
+        """Thread-safe: a research session hands over a mechanism that passed the ladder.
+        The mechanisms it supersedes stop proposing now, not one trial later."""
         with self._lock:
             self._pending.append(promotion)
+            for name in self._superseded(promotion):
+                self._live[name].superseded_by = promotion.stored.name
+
+    def _superseded(self, promotion: Promotion) -> list[str]:
+        """Live mechanisms a promotion names as superseded, however the model spelled them
+        (``mechanism:gp_ei``, ``GP_EI``); never the promoted mechanism itself."""
+        wanted = {supersedes_key(n) for n in promotion.supersedes}
+        return [
+            name
+            for name in self._live
+            if supersedes_key(name) in wanted and name != promotion.stored.name
+        ]
 
     def restore(self, mechanism: LiveMechanism) -> None:
         """Re-activate a mechanism on ``--resume`` (already journaled: emits nothing)."""
@@ -222,7 +238,7 @@ class LiveMechanismHost:
         with self._lock:
             pending, self._pending = self._pending, []
         for promo in pending:
-            superseded = [n for n in promo.supersedes if n in self._live and n != promo.stored.name]
+            superseded = self._superseded(promo)
             for name in superseded:
                 reverted.append(name)
                 self._revert(
@@ -384,6 +400,11 @@ class LiveMechanismHost:
         for m in self._live.values():
             m.effects.settle(iteration)
             m.effects.note_history(m.name, m.active_from, history)
+
+
+def supersedes_key(name: str) -> str:
+    """A mechanism name as a ``supersedes`` entry is matched: no source prefix, any case."""
+    return str(name).strip().removeprefix("mechanism:").strip().lower()
 
 
 def _iteration(ctx: dict[str, Any]) -> int:

@@ -35,6 +35,7 @@ from orchestrator.events import (
 from orchestrator.journal import Journal, read_events
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
+from orchestrator.levels.rules import constraint_lines
 from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
 from orchestrator.research.builtin import level2_roles
@@ -157,6 +158,11 @@ class Level2Driver:
                     if self.synchronous:
                         self.wait()
                         self._raise_crash()
+                        # The session ended inside this boundary: its promotion (and the
+                        # revert of what it supersedes) applies here, before the next trial
+                        # is planned, not one trial later.
+                        more = self.host.boundary(state.next_index(), emit, finished)
+                        promoted, reverted = promoted + more[0], reverted + more[1]
         return BoundaryUpdate(promoted=promoted, reverted=reverted)
 
     def running(self) -> bool:
@@ -274,8 +280,9 @@ class Level2Driver:
             allowlist=list(self.allowlist),
             rejected=list(memory.rejected),
             promoted=list(memory.promoted),
-            facts=study_facts(self.config, state),
+            facts=study_facts(self.config, state, proposer=False),
             policy=state.policy.model_dump(mode="json"),
+            constraints=constraint_lines(self.config),
         )
 
     # ------------------------------------------------------------------ resume

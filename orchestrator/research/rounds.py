@@ -118,4 +118,6 @@ class Brief:
     policy: dict[str, Any] = field(default_factory=dict)
     # The study's metric and its direction (issue 12); history values are in its units.
     metric: str = "val_bpb"
+    # The constraints between parameters, one line each (the preset's and the study's).
+    constraints: list[str] = field(default_factory=list)
     direction: str = "minimize"

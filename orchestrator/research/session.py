@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract.limits import MAX_NAME_CHARS
 from orchestrator.agent.base import AGENT_FAILURES
 from orchestrator.events import Event, GateVerdict, ResearchFinished, ResearchRound
 from orchestrator.mechanisms.host import Promotion
@@ -150,7 +151,7 @@ class ResearchSession:
             ResearchFinished(
                 session=self.brief.session,
                 outcome=outcome.outcome,
-                mechanism=clean_text(outcome.mechanism, 64),
+                mechanism=clean_text(outcome.mechanism, MAX_NAME_CHARS),
                 reason=clean_text(outcome.reason, 500),
                 missing_packages=list(outcome.missing),
             )

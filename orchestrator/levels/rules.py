@@ -1,0 +1,136 @@
+"""The study's rules as every source of proposals is told them: the trials done and left,
+the constraints between parameters, the noise estimate, the keep rule, and the refusals.
+
+One module reads them from the config and the state, so the Level-1, Level-1.5 and research
+prompts and the mechanism context (:meth:`StudyState.context`) can never disagree. Where
+the state keeps a number in a form another module owns (the noise estimate, the keep rule),
+it is read here through one small accessor, so a change there changes one function here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from contract import limits
+from sandbox.text import clean_text
+
+if TYPE_CHECKING:
+    from orchestrator.config import StudyConfig
+    from orchestrator.state import StudyState
+
+# Refusals a mechanism context carries: the most recent ones; older ones describe a search
+# the incumbent has moved past.
+MAX_REFUSED_SHOWN = 12
+
+
+def noise_sd(state: StudyState | None) -> float | None:
+    """The estimated standard deviation of the metric between repeats of one configuration:
+    None when the study has not measured it, 0.0 when its repeats were identical."""
+    if state is None:
+        return None
+    values = [float(v) for v in getattr(state, "noise_values", []) or []]
+    if len(values) < 2 or getattr(state, "noise_floor", None) is None:
+        return None
+    return statistics.stdev(values)
+
+
+def noise_repeats(state: StudyState | None) -> list[float]:
+    """The repeated values the noise estimate comes from (for prompts)."""
+    return [float(v) for v in getattr(state, "noise_values", []) or []] if state else []
+
+
+def trial_counts(state: StudyState) -> tuple[int, int, int]:
+    """``(planned, finished, left)`` search trials, the baseline included: ``left`` are
+    still to plan (``iterations`` minus those already proposed)."""
+    search = state.search_trials()
+    finished = sum(1 for t in search if t.finished)
+    return len(search), finished, max(0, state.config.iterations - len(search))
+
+
+def progress_line(state: StudyState) -> str:
+    """``study length: ...`` for every prompt: exploring pays early, exploiting late."""
+    planned, finished, left = trial_counts(state)
+    total = state.config.iterations
+    running = planned - finished
+    return (
+        f"study length: {total} search trials (the baseline included); {finished} finished"
+        + (f", {running} running" if running else "")
+        + f"; {left} still to plan, the next one included"
+        + (" (this is the last one)" if left == 1 else "")
+    )
+
+
+def constraint_lines(config: StudyConfig) -> list[str]:
+    """One line per constraint between parameters (the preset's, then the study file's)."""
+    return [c.text() for c in config.all_constraints()]
+
+
+def keep_rule(config: StudyConfig, state: StudyState | None) -> str:
+    """When a trial becomes the incumbent, with its current numbers: the body of every
+    prompt's "Keep rule" section (the acceptance code owns the rule; this states it)."""
+    metric = config.metric()
+    better = "lower" if metric.direction == "minimize" else "higher"
+    line = (
+        f"a finished search trial becomes the new incumbent (KEPT; the base of later "
+        f"proposals) when its {metric.name} is {better} than the incumbent's"
+    )
+    floor = getattr(state, "noise_floor", None) if state is not None else None
+    if config.acceptance.rule == "noise-aware":
+        if floor is None:
+            return line + " by more than the noise floor, which is still being measured"
+        return line + f" by more than the noise floor {floor:.5g}"
+    return line + " (rule strict: any improvement counts)"
+
+
+def refused_lines(state: StudyState) -> list[str]:
+    """Why candidates were refused before they ran, most recent last (module text in them
+    was cleaned where it entered the host; cut here to the API's reason length)."""
+    lines: list[str] = []
+    for t in state.ordered():
+        lines.extend(
+            f"trial #{t.index}: {clean_text(r, limits.MAX_REASON_CHARS)}"
+            for r in getattr(t, "rejected", [])
+        )
+    return lines[-MAX_REFUSED_SHOWN:]
+
+
+def objective_facts(config: StudyConfig) -> dict[str, Any]:
+    """What no parameter shows about the objective (sequence length, tokens per step, model
+    size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
+    return _with_size(dict(config.objective_facts()))
+
+
+def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
+    """GPT facts gain the model size (the presets state depth and width, not the count)."""
+    size = _gpt_parameters(facts)
+    if size is not None:
+        facts.setdefault("approx_parameters", size)
+    return facts
+
+
+def _gpt_parameters(facts: dict[str, Any]) -> int | None:
+    """12·depth·d² for the blocks plus input and output embeddings (tied or not: 2·V·d)."""
+    depth, dim, vocab = facts.get("depth"), facts.get("model_dim"), facts.get("vocab_size")
+    if not (depth and dim and vocab):
+        return None
+    return int(12 * depth * dim * dim + 2 * vocab * dim)
+
+
+def context_rules(state: StudyState) -> dict[str, Any]:
+    """The mechanism context's rule fields (``sandbox.api.Context``, API 3)."""
+    config = state.config
+    facts = objective_facts(config)
+    return {
+        "objective_kind": config.objective.kind,  # for prompts; not a Context field
+        "step_scale": state.policy.step_scale,
+        "noise_sd": noise_sd(state),
+        "trials_left": trial_counts(state)[2],
+        "facts": {k: v for k, v in facts.items() if _json_scalar(v)},
+        "constraints": [c.to_dict() for c in config.all_constraints()],
+        "refused": refused_lines(state),
+    }
+
+
+def _json_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
