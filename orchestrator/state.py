@@ -33,7 +33,7 @@ from orchestrator.events import (
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, TRIAL_STATUSES, Trial
-from sandbox.contexts import context_seed
+from sandbox.contexts import context_seed, make_context
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 
@@ -156,17 +156,18 @@ class StudyState:
             if t.finished and (not visible_only or t.index >= self.context_start)
         ]
         best = self.best()
-        return {
-            "iteration": iteration,
-            "seed": context_seed(self.config.seed, iteration),  # the contract tests' formula too
-            "space": [p.model_dump(mode="json") for p in space.params],
-            "history": history,
-            "best": best.as_trial(metric) if best else None,
-            "base": self.base_config(),
-            "metric": metric.name,
-            "direction": metric.direction,
-            **self._objective_text(),
-        }
+        # The builder the contract tests use too, so their contexts cannot be told apart.
+        return make_context(
+            iteration=iteration,
+            seed=context_seed(self.config.seed, iteration),
+            space=[p.model_dump(mode="json") for p in space.params],
+            history=history,
+            best=best.as_trial(metric) if best else None,
+            base=self.base_config(),
+            metric=metric.name,
+            direction=metric.direction,
+            extra=self._objective_text(),
+        )
 
     def _objective_text(self) -> dict[str, str]:
         """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""

@@ -45,10 +45,12 @@ class SandboxClient(Protocol):
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         """Run the whole ladder (gate, smoke, contract) on one module.
 
         ``space``: a ``trainer.spec.SearchSpace``, or a list of params (models or dicts).
+        ``iterations``: the study's length (the contract's long history is that long).
         """
         ...
 
@@ -98,6 +100,7 @@ class DirectClient:
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         return run_ladder(
             source,
@@ -106,6 +109,7 @@ class DirectClient:
             replays=replays,
             filename=filename,
             limits=self.limits,
+            iterations=iterations,
         )
 
     def call(
@@ -185,12 +189,14 @@ class RunnerClient:
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         payload = {
             "source": source,
             "space": space_dicts(space),
             "replays": replays or [],
             "filename": filename,
+            "iterations": iterations,
             "limits": self.limits,
         }
         report = LadderReport.from_dict(self._ask("ladder_job", payload, LADDER_DEADLINE_S))

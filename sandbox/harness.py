@@ -118,17 +118,35 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         if error is not None:
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
-        cases = contexts.contract_contexts(space, request.get("replays") or [])
-        screens: list[tuple[Any, Any]] = []  # (candidates, verdicts) the screen was seen giving
-        for case_name, ctx in cases:
+        run = contexts.ContractRun(
+            space,
+            request.get("replays") or [],
+            name=answer["name"],
+            iterations=_iterations(request),
+        )
+        calls: list[_Call] = []
+        screens: list[contexts.Screen] = []  # (candidates, proposers, verdicts) seen
+        for case in run.cases:
+            own: list[Any] = []  # its proposals for this context, among its screen's candidates
             for hook in hooks:
-                failed = _contract_call(worker, hook, case_name, ctx, limits, checks, screens)
+                candidates, proposers = (
+                    run.screen_round(case.context, own) if hook == "screen" else (None, [])
+                )
+                call = _Call(hook, case.name, case.context, candidates)
+                failed = _contract_call(worker, call, limits, checks)
                 if failed:
                     return rejected("contract", failed)
                 if problem := worker.still_clean():
                     return rejected("contract", problem)
+                calls.append(call)
+                if hook == "propose" and isinstance(call.value, list):
+                    own = call.value
+                if hook == "screen" and candidates:
+                    screens.append((candidates, proposers, call.value))
         if problem := contexts.screen_problem(screens):
-            checks.append(_check("screen:vetoes-everything", False, 0.0, problem))
+            checks.append(_check("screen:silences", False, 0.0, problem))
+            return rejected("contract", problem)
+        if problem := _fresh_process_problem(module, calls, limits, checks):
             return rejected("contract", problem)
         return {
             **report,
@@ -141,39 +159,94 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         report["module_output"] = worker.module_output()
 
 
+class _Call:
+    """One contract call: what was asked and what the module answered."""
+
+    def __init__(
+        self, hook: str, case: str, context: dict[str, Any], candidates: list[Any] | None
+    ) -> None:
+        self.hook, self.case, self.context, self.candidates = hook, case, context, candidates
+        self.value: Any = None
+
+    def message(self) -> dict[str, Any]:
+        # Exactly the live call's message: nothing in it says "contract test".
+        return {
+            "op": "call",
+            "hook": self.hook,
+            "context": self.context,
+            "candidates": self.candidates,
+        }
+
+
+def _iterations(request: dict[str, Any]) -> int | None:
+    value = request.get("iterations")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _contract_call(
-    worker: Worker,
-    hook: str,
-    case: str,
-    ctx: dict[str, Any],
+    worker: Worker, call: _Call, limits: dict[str, float], checks: list[dict[str, Any]]
+) -> str | None:
+    """Call one hook on one context; record the check; the failure reason or None."""
+    label = f"{call.hook}:{call.case}"
+    answer = worker.ask(call.message(), limits["call_seconds"])
+    error = answer.get("error") if answer.get("ok") is not True else None
+    if error is None:
+        error = _validated(call.hook, answer.get("value"), call.context, call.candidates)
+    call.value = answer.get("value")
+    checks.append(_check(label, error is None, seconds_of(answer), str(error or "")))
+    if error is None:
+        return None
+    return f"{call.hook} on the {call.case.replace('-', ' ')} context: {error}"
+
+
+def _fresh_process_problem(
+    module: dict[str, Any],
+    calls: list[_Call],
     limits: dict[str, float],
     checks: list[dict[str, Any]],
-    screens: list[tuple[Any, Any]],
 ) -> str | None:
-    """Call one hook twice on one context; record the check; the failure reason or None."""
-    candidates = contexts.screen_candidates(ctx) if hook == "screen" else None
-    # The worker answers from a fresh fork of the loaded module, as live; "repeat" makes it
-    # call once more in that same fork, so state kept between calls shows as a difference.
-    message = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates, "repeat": True}
-    label = f"{hook}:{case}"
-    first = worker.ask(message, 2 * limits["call_seconds"])
-    error = first.get("error") if first.get("ok") is not True else None
-    if error is None:
-        error = _validated(hook, first.get("value"), ctx, candidates)
-    if error is None:
-        if "again_error" in first:
-            error = f"second identical call failed: {error_text(first['again_error'])}"
-        elif "again" not in first or first.get("again") != first.get("value"):
-            error = (
-                "not deterministic: a second call with the same context returned a different "
-                "result (hooks must be pure; keep no state on self and draw randomness from ctx.seed)"
+    """Every call again in a fresh worker process (a new interpreter: new addresses, new
+    process ids, new entropy), as live calls run: the same context must give the same
+    answer. A difference means the module draws on something other than its context."""
+    start = time.perf_counter()
+    worker = _take_worker()  # a new interpreter (started ahead or now), as a live call gets
+    try:
+        answer = worker.ask(
+            {
+                "op": "load",
+                "source": module["source"],
+                "filename": module.get("filename", "mechanism.py"),
+                **_worker_limits(limits),
+            },
+            limits["load_seconds"],
+        )
+        problem = (
+            None if answer.get("ok") is True else f"a second load failed: {answer.get('error')}"
+        )
+        for call in calls:
+            if problem:
+                break
+            again = worker.ask(call.message(), limits["call_seconds"])
+            if again.get("ok") is not True:
+                problem = f"{call.hook} on the {call.case.replace('-', ' ')} context failed in a fresh process: {error_text(again.get('error'))}"
+            elif again.get("value") != call.value:
+                problem = (
+                    f"not deterministic: {call.hook} on the {call.case.replace('-', ' ')} context "
+                    "returned a different result in a fresh process (hooks must be pure functions "
+                    "of their arguments: draw randomness from ctx.seed, never from the clock, "
+                    "object ids, process state or unseeded generators)"
+                )
+        checks.append(
+            _check(
+                "determinism:fresh-process",
+                problem is None,
+                time.perf_counter() - start,
+                problem or "",
             )
-    checks.append(_check(label, error is None, seconds_of(first), str(error or "")))
-    if error is None:
-        if hook == "screen":
-            screens.append((candidates, first.get("value")))
-        return None
-    return f"{hook} on the {case.replace('-', ' ')} context: {error}"
+        )
+        return problem
+    finally:
+        worker.kill()
 
 
 def _validated(hook: str, value: Any, ctx: dict[str, Any], candidates: Any) -> str | None:

@@ -41,6 +41,7 @@ def ladder_job(payload: dict[str, Any]) -> dict[str, Any]:
         replays=payload.get("replays") or [],
         filename=payload.get("filename") or "mechanism.py",
         limits=payload.get("limits") or {},
+        iterations=iterations if isinstance(iterations := payload.get("iterations"), int) else None,
     )
     return report.to_dict()
 

@@ -32,12 +32,15 @@ log = logging.getLogger(__name__)
 class SandboxLadder:
     """The gate ladder (static → smoke → contract) through a sandbox client."""
 
-    def __init__(self, client: SandboxClient, space: SearchSpace) -> None:
+    def __init__(
+        self, client: SandboxClient, space: SearchSpace, iterations: int | None = None
+    ) -> None:
         self.client = client
         self.space = space
+        self.iterations = iterations  # the study's length: contract histories get that long
 
     def check(self, source: str, *, replays: list[dict[str, Any]] | None = None) -> LadderVerdict:
-        report = self.client.check(source, self.space, replays=replays)
+        report = self.client.check(source, self.space, replays=replays, iterations=self.iterations)
         data = report.to_dict()
         return LadderVerdict(
             accepted=bool(data.get("accepted")),
@@ -103,7 +106,7 @@ def make_level2(
         config,
         run_dir,
         host,
-        SandboxLadder(client, config.search_space()),
+        SandboxLadder(client, config.search_space(), config.iterations),
         allowed_modules(),
         agent=agent,
         max_repairs=max_repairs,
