@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from orchestrator.errors import UserError
+from orchestrator.job_signing import TRIAL_KEY_ENV, JobKeyError, load_key, signed_meta
 from trainer.progress import PID
 from trainer.spec import TrialResult, TrialSpec
 
@@ -205,6 +207,10 @@ class RqExecutor:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
+        try:
+            self._key = load_key(TRIAL_KEY_ENV)  # signs every trial job; None: unsigned
+        except JobKeyError as exc:
+            raise UserError(str(exc)) from None
         self._redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self._serializer = JSONSerializer
         self._queue = Queue(queue_name, connection=self._redis, serializer=JSONSerializer)
@@ -233,10 +239,22 @@ class RqExecutor:
     def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
         from trainer.jobs import job_timeout
 
+        job_id = job_id_for(spec, attempt)
+        payload = spec.model_dump(mode="json")
         self._queue.enqueue(
             TRIAL_JOB,
-            spec.model_dump(mode="json"),
-            job_id=job_id_for(spec, attempt),
+            payload,
+            job_id=job_id,
+            # Signed for the trainers (orchestrator/job_signing.py): the trial's id names its
+            # study, and a rewritten payload, id or index no longer matches.
+            meta=signed_meta(
+                self._key,
+                job_id=job_id,
+                func=TRIAL_JOB,
+                args=[payload],
+                study=spec.trial_id,
+                index=spec.index,
+            ),
             job_timeout=job_timeout(spec),
             result_ttl=RESULT_TTL_S,
             failure_ttl=RESULT_TTL_S,

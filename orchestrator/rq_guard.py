@@ -9,13 +9,17 @@ worker's own, called on no instance, with no callbacks, dependencies, webhooks o
 from the payload. A refused job is marked failed with the reason and nothing else happens.
 
 The per-role Redis credentials of the compose stack (deploy/redis-entrypoint.sh) are the
-other half: a trainer's credentials cannot even enqueue sandbox work.
+other half: a trainer's credentials cannot even enqueue sandbox work. And a worker given a
+job key checks each job's signature (:mod:`orchestrator.job_signing`) before anything else:
+a job rewritten in Redis, or enqueued by anyone without the key, is refused the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from orchestrator import job_signing
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +69,18 @@ def _defuse(job: Any) -> None:
     job.retries_left = None  # never requeued
 
 
-def guarded_worker(base: type, allowed: frozenset[str]) -> type:
-    """A subclass of the rq worker class ``base`` that runs only jobs calling ``allowed``."""
+def guarded_worker(base: type, allowed: frozenset[str], key: bytes | None = None) -> type:
+    """A subclass of the rq worker class ``base`` that runs only jobs calling ``allowed``
+    and, given the role's job ``key``, only jobs the orchestrator signed with it."""
 
     class GuardedWorker(base):
         allowed_functions = allowed
+        job_key = key
 
         def execute_job(self, job: Any, queue: Any) -> Any:
             reason = refusal(job, self.allowed_functions)
+            if reason is None and self.job_key is not None:
+                reason = job_signing.refusal(self.job_key, job)
             if reason is None:
                 return super().execute_job(job, queue)
             log.warning("refused rq job %s: %s", job.id, reason)

@@ -69,12 +69,14 @@ def register(app: typer.Typer) -> None:
         from rq import Queue, Worker
         from rq.serializers import JSONSerializer
 
+        from orchestrator.job_signing import TRIAL_KEY_ENV, worker_key
         from orchestrator.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
         from trainer.jobs import TRIAL_QUEUE
 
+        key = worker_key(TRIAL_KEY_ENV)  # a bad key stops here, before Redis is touched
         connection = connect_redis(redis_url_from(redis_url))
         trial_queue = Queue(queue or TRIAL_QUEUE, connection=connection, serializer=JSONSerializer)
-        worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS)
+        worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS, key)
         worker = worker_class(
             [trial_queue], connection=connection, serializer=JSONSerializer, name=name
         )

@@ -8,6 +8,7 @@ client is the rq kind.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -22,7 +23,7 @@ from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
     from orchestrator.research.session import Asker
-    from sandbox.client import SandboxClient
+    from sandbox.client import SandboxClient, Signer
 
 SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
 
@@ -57,6 +58,18 @@ def sandbox_kind(config: StudyConfig) -> str:
     return "runner" if config.executor == "rq" else "direct"
 
 
+def sandbox_signer(study: str) -> Signer | None:
+    """Signs the study's sandbox jobs with the runners' key ($BILEVEL_SANDBOX_JOB_KEY), or
+    None when none is set (jobs then go unsigned, for runners that verify nothing)."""
+    from orchestrator.job_signing import SANDBOX_KEY_ENV, JobKeyError, load_key, signed_meta
+
+    try:
+        key = load_key(SANDBOX_KEY_ENV)
+    except JobKeyError as exc:
+        raise UserError(str(exc)) from None
+    return None if key is None else functools.partial(signed_meta, key, study=study)
+
+
 def make_sandbox_client(config: StudyConfig) -> SandboxClient:
     """The study's sandbox client; the runner's queue is ``$BILEVEL_SANDBOX_QUEUE`` or the
     runner's default, so a deployment names it in one place (compose)."""
@@ -66,7 +79,12 @@ def make_sandbox_client(config: StudyConfig) -> SandboxClient:
     try:
         if kind == "runner":
             queue = os.environ.get(SANDBOX_QUEUE_ENV) or DEFAULT_QUEUE
-            return make_client(kind="runner", redis_url=config.rq.redis_url, queue=queue)
+            return make_client(
+                kind="runner",
+                redis_url=config.rq.redis_url,
+                queue=queue,
+                signer=sandbox_signer(config.name),
+            )
         return make_client(kind="direct", backend="auto")
     except (ValueError, RuntimeError, OSError, ConnectionError) as exc:
         raise UserError(
