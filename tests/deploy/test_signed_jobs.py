@@ -170,3 +170,39 @@ def test_each_role_holds_only_the_key_it_verifies_with(tmp_path: Any) -> None:
     for name, service in load(BASE, tmp_path=tmp_path)["services"].items():
         keys = {k for k in service.get("environment", {}) if k.endswith("_JOB_KEY")}
         assert keys == wanted.get(name, set()), name
+
+
+def test_a_runner_with_the_key_refuses_unsigned_sandbox_work(
+    acl_redis: AclRedis, bilevel_cli: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orchestrator's signed ladder passes; the same request unsigned is refused, and
+    the refusal comes back to the caller as the sandbox's failure, with the reason."""
+    from orchestrator.job_signing import SANDBOX_KEY_ENV
+    from orchestrator.research.wiring import sandbox_signer
+    from sandbox.backends import SandboxUnavailable
+    from sandbox.client import RunnerClient
+    from tests.deploy.test_redis_acl import SANDBOX_QUEUE
+    from trainer.presets import get_preset
+
+    key = secrets.token_hex(32)
+    env = {**os.environ, "PYTHONPATH": str(REPO), SANDBOX_KEY_ENV: key}
+    runner = subprocess.Popen(
+        [*bilevel_cli, "sandbox-runner", "--backend", "process", "--queue", SANDBOX_QUEUE,
+         "--redis-url", acl_redis.url("runner")],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    source = (REPO / "examples" / "mechanisms" / "trust_region.py").read_text()
+    space = get_preset("cpu-tiny").space
+    try:
+        monkeypatch.setenv(SANDBOX_KEY_ENV, key)
+        signer = sandbox_signer("study-a")
+        signed = RunnerClient(acl_redis.url("orchestrator"), SANDBOX_QUEUE, signer=signer)
+        assert signed.check(source, space).accepted
+        unsigned = RunnerClient(acl_redis.url("orchestrator"), SANDBOX_QUEUE)
+        with pytest.raises(SandboxUnavailable, match="refused: bad signature"):
+            unsigned.check(source, space)
+        signed.close()
+        unsigned.close()
+    finally:
+        runner.terminate()
+        runner.communicate(timeout=30)
