@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
+from orchestrator.mechanisms.audit import Auditor
 from orchestrator.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
 from orchestrator.research.driver import Level2Driver
 from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
@@ -119,7 +120,8 @@ def make_level2(
             raise
         if warning:
             log.warning("%s", warning)
-    host = LiveMechanismHost(client, max_failures=max_failures)
+    # Live calls are replayed in a fresh sandbox (orchestrator/mechanisms/audit.py).
+    host = LiveMechanismHost(client, max_failures=max_failures, auditor=Auditor(client))
     driver = Level2Driver(
         config,
         run_dir,
