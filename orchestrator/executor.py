@@ -11,10 +11,12 @@
 A trial whose worker dies is re-run once, then recorded as ``crashed``; the study loop
 records exactly one ``trial_finished`` per index, so an index is never lost or duplicated.
 How fast a death is seen depends on what died: a killed work-horse (the process running
-the trial, e.g. OOM-killed) is reported by its worker at once; a worker killed outright
-(host lost) is seen when its rq heartbeat expires, about 90 s later (rq's
-job_monitoring_interval 30 s + 60 s), through the started-job registry's cleanup. A
-worker parent killed alone does not cost the trial: rq's work-horse finishes it.
+the trial, e.g. OOM-killed) is reported by its worker at once; a `bilevel worker` killed
+outright (host lost) is seen when its heartbeat stops moving, about 25 s later
+(:mod:`orchestrator.worker_watch`); a plain rq worker when its rq heartbeat expires, about
+90 s later, through the started-job registry's cleanup. A worker parent killed alone does
+not cost the trial: rq's work-horse finishes it. While trials wait and no live worker
+serves the queue, :meth:`RqExecutor.notice` says so every few seconds, with how long.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import UserError
 from orchestrator.job_signing import TRIAL_KEY_ENV, JobKeyError, load_key, signed_meta
+from orchestrator.worker_watch import WaitNotice, WorkerWatch
 from trainer.progress import PID
 from trainer.spec import TrialResult, TrialSpec
 
@@ -87,6 +90,11 @@ class Executor(Protocol):
     def useful_in_flight(self) -> int:
         """How many trials are worth keeping in flight now (what ``parallel = "auto"`` uses);
         at least 1."""
+        ...
+
+    def notice(self) -> str | None:
+        """A line for the user when trials wait on something they must fix (no live
+        worker), at most every few seconds; None otherwise."""
         ...
 
     def close(self) -> None: ...
@@ -158,6 +166,9 @@ class InlineExecutor:
         # Trials share this machine's cores: "auto" keeps the sequential loop it always had.
         return 1
 
+    def notice(self) -> str | None:
+        return None  # trials run here: there is no worker to wait for
+
     def stop(self, index: int) -> bool:
         """Kill trial ``index``'s child; its supervisor thread's result is dropped."""
         with self._lock:
@@ -220,6 +231,9 @@ class RqExecutor:
         self._last_dead_check = 0.0
         self._live_workers = 0
         self._workers_counted_at = -WORKER_COUNT_TTL_S
+        self._watch = WorkerWatch()
+        self._alive: dict[str, bool] = {}  # worker name -> alive, as of the last check
+        self._wait_notice = WaitNotice()
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -302,6 +316,15 @@ class RqExecutor:
                     continue
                 why = "worker died twice" if attempt >= MAX_ATTEMPTS else "trial job failed"
                 results.append(_crashed(spec, f"{why}: {error.splitlines()[-1][:500]}"))
+            elif status == JobStatus.STARTED and self._alive.get(job.worker_name or "") is False:
+                # Its worker stopped heartbeating: killed, or its host lost. Re-run it now
+                # rather than when rq's own TTL runs out (a minute and more).
+                silent = self._watch.silent_for(job.worker_name or "")
+                error = f"AbandonedJobError: worker {job.worker_name} silent for {silent:.0f} s"
+                if attempt < MAX_ATTEMPTS:
+                    self._enqueue(spec, attempt + 1)
+                    continue
+                results.append(_crashed(spec, f"worker died twice: {error}"))
             else:
                 progress = job.meta.get("progress")
                 if isinstance(progress, dict):
@@ -323,6 +346,7 @@ class RqExecutor:
         if now - self._last_dead_check < DEAD_WORKER_CHECK_S:
             return
         self._last_dead_check = now
+        self._alive = self._watch.alive(self._redis, self._queue)
         self._queue.started_job_registry.cleanup()
 
     def in_flight(self) -> list[int]:
@@ -375,17 +399,17 @@ class RqExecutor:
         return self._live_workers + AUTO_SPARE_TRIALS
 
     def live_workers(self) -> int:
-        """Workers registered on the queue whose rq key still exists. A worker that stops
-        cleanly leaves at once; one killed outright when its key expires (rq's worker_ttl)."""
-        from rq import worker_registration
+        """Workers registered on the queue that are alive: a worker that stops cleanly
+        leaves at once; a `bilevel worker` killed outright once its heartbeat stops moving
+        (:mod:`orchestrator.worker_watch`), a plain rq worker when its key expires."""
+        self._alive = self._watch.alive(self._redis, self._queue)
+        return sum(self._alive.values())
 
-        keys = worker_registration.get_keys(queue=self._queue, connection=self._redis)
-        if not keys:
-            return 0
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(key)
-        return sum(1 for exists in pipe.execute() if exists)
+    def notice(self) -> str | None:
+        """Every few seconds while trials are in flight and no live worker serves the
+        queue: that, with how long they have waited (a study never hangs silently)."""
+        live = sum(self._alive.values())
+        return self._wait_notice.update(len(self._jobs), live, self._queue.name)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from orchestrator import job_signing
+from orchestrator.worker_watch import HEARTBEAT_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,25 @@ def _defuse(job: Any) -> None:
     job.retries_left = None  # never requeued
 
 
-def guarded_worker(base: type, allowed: frozenset[str], key: bytes | None = None) -> type:
+def guarded_worker(
+    base: type,
+    allowed: frozenset[str],
+    key: bytes | None = None,
+    heartbeat_s: int | None = None,
+) -> type:
     """A subclass of the rq worker class ``base`` that runs only jobs calling ``allowed``
-    and, given the role's job ``key``, only jobs the orchestrator signed with it."""
+    and, given the role's job ``key``, only jobs the orchestrator signed with it.
+    ``heartbeat_s``: the interval the worker heartbeats at, written into its worker record
+    so the orchestrator can tell a dead worker in seconds (:mod:`orchestrator.worker_watch`)."""
 
     class GuardedWorker(base):
         allowed_functions = allowed
         job_key = key
+
+        def register_birth(self) -> None:
+            super().register_birth()
+            if heartbeat_s is not None:
+                self.connection.hset(self.key, HEARTBEAT_FIELD, str(heartbeat_s))
 
         def execute_job(self, job: Any, queue: Any) -> Any:
             reason = refusal(job, self.allowed_functions)

@@ -71,13 +71,23 @@ def register(app: typer.Typer) -> None:
 
         from orchestrator.job_signing import TRIAL_KEY_ENV, worker_key
         from orchestrator.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
+        from orchestrator.worker_watch import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S
         from trainer.jobs import TRIAL_QUEUE
 
         key = worker_key(TRIAL_KEY_ENV)  # a bad key stops here, before Redis is touched
         connection = connect_redis(redis_url_from(redis_url))
         trial_queue = Queue(queue or TRIAL_QUEUE, connection=connection, serializer=JSONSerializer)
-        worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS, key)
+        worker_class = guarded_worker(
+            Worker, TRIAL_JOB_FUNCTIONS, key, heartbeat_s=TRAINER_HEARTBEAT_S
+        )
+        # Frequent heartbeats, idle or busy: the orchestrator sees this worker die within
+        # seconds (orchestrator/worker_watch.py), not rq's minutes.
         worker = worker_class(
-            [trial_queue], connection=connection, serializer=JSONSerializer, name=name
+            [trial_queue],
+            connection=connection,
+            serializer=JSONSerializer,
+            name=name,
+            job_monitoring_interval=TRAINER_HEARTBEAT_S,
+            worker_ttl=TRAINER_WORKER_TTL_S,
         )
         worker.work(burst=burst, with_scheduler=False)
