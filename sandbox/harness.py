@@ -22,7 +22,7 @@ output itself and writes exactly one report line,
 ``BILEVEL-HARNESS-REPORT <nonce> <json>``, to its stdout. The host accepts only that line:
 a module that prints a forged report, or exits 0 early, cannot produce the nonce.
 
-Only the standard library and the in-sandbox modules (api, channel, contexts) are imported here (the sandbox image has
+Only the standard library and the in-sandbox modules (api, channel, contexts, contract) are imported here (the sandbox image has
 nothing else of the project).
 """
 
@@ -37,17 +37,19 @@ import sys
 import time
 from typing import Any
 
-from sandbox import contexts
+from sandbox import contract
 from sandbox.api import HOOKS
 from sandbox.channel import (
     ALL_WORKERS,
     CLASS_PATTERN,
     NAME_PATTERN,
     Worker,
-    error_text,
     failure,
     seconds_of,
 )
+from sandbox.contract import check as _check
+from sandbox.contract import validated as _validated
+from sandbox.contract import worker_limits as _worker_limits
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
@@ -61,10 +63,6 @@ DEFAULT_LIMITS: dict[str, float] = {
 }
 PR_SET_DUMPABLE = 4
 MAX_PREFORK = 8  # more idle workers than this only costs memory
-
-
-def _check(name: str, ok: bool, seconds: float, detail: str = "") -> dict[str, Any]:
-    return {"name": name, "ok": ok, "seconds": round(seconds, 4), "detail": detail}
 
 
 def _requested_hooks(request: dict[str, Any]) -> list[str] | None:
@@ -92,7 +90,6 @@ def _load_problem(answer: dict[str, Any], hooks: list[str]) -> str | None:
 
 def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
     module = request["mechanisms"][0]
-    space = request.get("space") or []
     checks: list[dict[str, Any]] = []
     report: dict[str, Any] = {"op": "ladder", "checks": checks, "name": None, "hooks": []}
     hooks = _requested_hooks(request)
@@ -118,35 +115,9 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         if error is not None:
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
-        run = contexts.ContractRun(
-            space,
-            request.get("replays") or [],
-            name=answer["name"],
-            iterations=_iterations(request),
-        )
-        calls: list[_Call] = []
-        screens: list[contexts.Screen] = []  # (candidates, proposers, verdicts) seen
-        for case in run.cases:
-            own: list[Any] = []  # its proposals for this context, among its screen's candidates
-            for hook in hooks:
-                candidates, proposers = (
-                    run.screen_round(case.context, own) if hook == "screen" else (None, [])
-                )
-                call = _Call(hook, case.name, case.context, candidates)
-                failed = _contract_call(worker, call, limits, checks)
-                if failed:
-                    return rejected("contract", failed)
-                if problem := worker.still_clean():
-                    return rejected("contract", problem)
-                calls.append(call)
-                if hook == "propose" and isinstance(call.value, list):
-                    own = call.value
-                if hook == "screen" and candidates:
-                    screens.append((candidates, proposers, call.value))
-        if problem := contexts.screen_problem(screens):
-            checks.append(_check("screen:silences", False, 0.0, problem))
-            return rejected("contract", problem)
-        if problem := _fresh_process_problem(module, calls, limits, checks):
+        if problem := contract.run(
+            worker, _take_worker, module, hooks, request, limits, checks, answer["name"]
+        ):
             return rejected("contract", problem)
         return {
             **report,
@@ -157,107 +128,6 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
     finally:
         worker.kill()
         report["module_output"] = worker.module_output()
-
-
-class _Call:
-    """One contract call: what was asked and what the module answered."""
-
-    def __init__(
-        self, hook: str, case: str, context: dict[str, Any], candidates: list[Any] | None
-    ) -> None:
-        self.hook, self.case, self.context, self.candidates = hook, case, context, candidates
-        self.value: Any = None
-
-    def message(self) -> dict[str, Any]:
-        # Exactly the live call's message: nothing in it says "contract test".
-        return {
-            "op": "call",
-            "hook": self.hook,
-            "context": self.context,
-            "candidates": self.candidates,
-        }
-
-
-def _iterations(request: dict[str, Any]) -> int | None:
-    value = request.get("iterations")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _contract_call(
-    worker: Worker, call: _Call, limits: dict[str, float], checks: list[dict[str, Any]]
-) -> str | None:
-    """Call one hook on one context; record the check; the failure reason or None."""
-    label = f"{call.hook}:{call.case}"
-    answer = worker.ask(call.message(), limits["call_seconds"])
-    error = answer.get("error") if answer.get("ok") is not True else None
-    if error is None:
-        error = _validated(call.hook, answer.get("value"), call.context, call.candidates)
-    call.value = answer.get("value")
-    checks.append(_check(label, error is None, seconds_of(answer), str(error or "")))
-    if error is None:
-        return None
-    return f"{call.hook} on the {call.case.replace('-', ' ')} context: {error}"
-
-
-def _fresh_process_problem(
-    module: dict[str, Any],
-    calls: list[_Call],
-    limits: dict[str, float],
-    checks: list[dict[str, Any]],
-) -> str | None:
-    """Every call again in a fresh worker process (a new interpreter: new addresses, new
-    process ids, new entropy), as live calls run: the same context must give the same
-    answer. A difference means the module draws on something other than its context."""
-    start = time.perf_counter()
-    worker = _take_worker()  # a new interpreter (started ahead or now), as a live call gets
-    try:
-        answer = worker.ask(
-            {
-                "op": "load",
-                "source": module["source"],
-                "filename": module.get("filename", "mechanism.py"),
-                **_worker_limits(limits),
-            },
-            limits["load_seconds"],
-        )
-        problem = (
-            None if answer.get("ok") is True else f"a second load failed: {answer.get('error')}"
-        )
-        for call in calls:
-            if problem:
-                break
-            again = worker.ask(call.message(), limits["call_seconds"])
-            if again.get("ok") is not True:
-                problem = f"{call.hook} on the {call.case.replace('-', ' ')} context failed in a fresh process: {error_text(again.get('error'))}"
-            elif again.get("value") != call.value:
-                problem = (
-                    f"not deterministic: {call.hook} on the {call.case.replace('-', ' ')} context "
-                    "returned a different result in a fresh process (hooks must be pure functions "
-                    "of their arguments: draw randomness from ctx.seed, never from the clock, "
-                    "object ids, process state or unseeded generators)"
-                )
-        checks.append(
-            _check(
-                "determinism:fresh-process",
-                problem is None,
-                time.perf_counter() - start,
-                problem or "",
-            )
-        )
-        return problem
-    finally:
-        worker.kill()
-
-
-def _validated(hook: str, value: Any, ctx: dict[str, Any], candidates: Any) -> str | None:
-    """The output's problem, or None; an exception while validating is the output's problem
-    (a huge integer, a nesting the checks cannot follow), never the supervisor's."""
-    try:
-        problem = contexts.validate_output(hook, value, ctx, candidates)
-        json.dumps(value, allow_nan=False)  # it must fit in the report
-    except Exception as exc:  # see the docstring: the output's problem, whatever it raised
-        return f"invalid output ({type(exc).__name__})"
-    return None if problem is None else str(problem)
 
 
 def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
@@ -378,10 +248,6 @@ def _take_worker() -> Worker:
         if worker.proc.poll() is None:
             return worker
     return Worker()
-
-
-def _worker_limits(limits: dict[str, float]) -> dict[str, int]:
-    return {"memory_mb": int(limits["memory_mb"]), "cpu_seconds": int(limits["cpu_seconds"])}
 
 
 def _supervisor_main(prefork: int = 0, preload: list[str] | None = None) -> int:
