@@ -21,6 +21,7 @@ from typing import Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.mechanisms.audit import Auditor
 from orchestrator.research import library
 from orchestrator.state import rebuild_state
 
@@ -63,7 +64,8 @@ def _context(config: StudyConfig) -> dict:
 def _planning(client: Any, ctx: dict, repeats: int, gap: float, warm: bool) -> None:
     """Per-iteration planning time with every library mechanism live (3 sandbox calls)."""
     with tempfile.TemporaryDirectory() as tmp:
-        host = LiveMechanismHost(client)
+        # As a study's host: live audits replay calls in the background (off this path).
+        host = LiveMechanismHost(client, auditor=Auditor(client))
         for entry in library().values():
             stored = store_mechanism(Path(tmp), entry.name, entry.source)
             host.queue_promotion(Promotion(stored=stored, hooks=entry.hooks))
@@ -76,6 +78,7 @@ def _planning(client: Any, ctx: dict, repeats: int, gap: float, warm: bool) -> N
             proposed = host.propose(ctx)
             host.screen(ctx, proposed.candidates or [{"changes": {"MATRIX_LR": 0.05}}])
             per_iteration.append(time.perf_counter() - started)
+        host.close()
         client.close()
     rounds = per_iteration[1:]
     mean = statistics.mean(rounds)

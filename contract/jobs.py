@@ -19,3 +19,11 @@ SANDBOX_LADDER_JOB = "sandbox.runner.ladder_job"
 SANDBOX_CALL_JOB = "sandbox.runner.call_job"
 SANDBOX_JOB_ID_PREFIX = "sandbox-"
 SANDBOX_JOB_FUNCTIONS = frozenset({SANDBOX_LADDER_JOB, SANDBOX_CALL_JOB})
+
+# Worker liveness (orchestrator/worker_watch.py reads it): `bilevel worker` heartbeats every
+# TRAINER_HEARTBEAT_S, idle or busy (rq's job_monitoring_interval; its idle heartbeat comes
+# every worker_ttl - 15 s, hence TRAINER_WORKER_TTL_S), and writes that interval into its
+# worker record under HEARTBEAT_FIELD, so the orchestrator can tell a dead worker in seconds.
+TRAINER_HEARTBEAT_S = 5
+TRAINER_WORKER_TTL_S = TRAINER_HEARTBEAT_S + 15
+HEARTBEAT_FIELD = "bilevel_heartbeat_s"

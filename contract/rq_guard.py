@@ -13,7 +13,9 @@ worker``) and the sandbox runner, which must not import the orchestrator. Standa
 only: it reads what rq stored and subclasses the worker class it is given.
 
 The per-role Redis credentials of the compose stack (deploy/redis-entrypoint.sh) are the
-other half: a trainer's credentials cannot even enqueue sandbox work.
+other half: a trainer's credentials cannot even enqueue sandbox work. And a worker given a
+job key checks each job's signature (:mod:`contract.job_signing`) before anything else:
+a job rewritten in Redis, or enqueued by anyone without the key, is refused the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 # The one job of a trainer worker (trainer/jobs.py) and the jobs of a sandbox runner
 # (sandbox/runner.py: the gate ladder and one hook stage), named once in contract.jobs.
-from contract.jobs import SANDBOX_JOB_FUNCTIONS, TRIAL_JOB_FUNCTIONS  # noqa: F401
+from contract import job_signing
+from contract.jobs import HEARTBEAT_FIELD, SANDBOX_JOB_FUNCTIONS, TRIAL_JOB_FUNCTIONS  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,30 @@ def _defuse(job: Any) -> None:
     job.retries_left = None  # never requeued
 
 
-def guarded_worker(base: type, allowed: frozenset[str]) -> type:
-    """A subclass of the rq worker class ``base`` that runs only jobs calling ``allowed``."""
+def guarded_worker(
+    base: type,
+    allowed: frozenset[str],
+    key: bytes | None = None,
+    heartbeat_s: int | None = None,
+) -> type:
+    """A subclass of the rq worker class ``base`` that runs only jobs calling ``allowed``
+    and, given the role's job ``key``, only jobs the orchestrator signed with it.
+    ``heartbeat_s``: the interval the worker heartbeats at, written into its worker record
+    so the orchestrator can tell a dead worker in seconds (:mod:`orchestrator.worker_watch`)."""
 
     class GuardedWorker(base):
         allowed_functions = allowed
+        job_key = key
+
+        def register_birth(self) -> None:
+            super().register_birth()
+            if heartbeat_s is not None:
+                self.connection.hset(self.key, HEARTBEAT_FIELD, str(heartbeat_s))
 
         def execute_job(self, job: Any, queue: Any) -> Any:
             reason = refusal(job, self.allowed_functions)
+            if reason is None and self.job_key is not None:
+                reason = job_signing.refusal(self.job_key, job)
             if reason is None:
                 return super().execute_job(job, queue)
             log.warning("refused rq job %s: %s", job.id, reason)

@@ -95,7 +95,9 @@ fi
 
 # Redis credentials, one per role (deploy/redis-entrypoint.sh): the default user (health
 # check), the orchestrator, the trainers and the sandbox runners.
-REDIS_PASSWORD_VARS=(REDIS_PASSWORD REDIS_ORCHESTRATOR_PASSWORD REDIS_TRAINER_PASSWORD REDIS_RUNNER_PASSWORD)
+# The job keys (orchestrator/job_signing.py) are made the same way: random, per stack.
+REDIS_PASSWORD_VARS=(REDIS_PASSWORD REDIS_ORCHESTRATOR_PASSWORD REDIS_TRAINER_PASSWORD REDIS_RUNNER_PASSWORD
+  BILEVEL_TRIAL_JOB_KEY BILEVEL_SANDBOX_JOB_KEY)
 
 random_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 

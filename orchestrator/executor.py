@@ -11,10 +11,12 @@
 A trial whose worker dies is re-run once, then recorded as ``crashed``; the study loop
 records exactly one ``trial_finished`` per index, so an index is never lost or duplicated.
 How fast a death is seen depends on what died: a killed work-horse (the process running
-the trial, e.g. OOM-killed) is reported by its worker at once; a worker killed outright
-(host lost) is seen when its rq heartbeat expires, about 90 s later (rq's
-job_monitoring_interval 30 s + 60 s), through the started-job registry's cleanup. A
-worker parent killed alone does not cost the trial: rq's work-horse finishes it.
+the trial, e.g. OOM-killed) is reported by its worker at once; a `bilevel worker` killed
+outright (host lost) is seen when its heartbeat stops moving, about 25 s later
+(:mod:`orchestrator.worker_watch`); a plain rq worker when its rq heartbeat expires, about
+90 s later, through the started-job registry's cleanup. A worker parent killed alone does
+not cost the trial: rq's work-horse finishes it. While trials wait and no live worker
+serves the queue, :meth:`RqExecutor.notice` says so every few seconds, with how long.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import os
 import queue as queue_mod
 import re
 import signal
-import sys
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from contract.jobs import TRIAL_JOB_ID_PREFIX
+from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, load_key, signed_meta
+from contract.jobs import TRIAL_JOB, TRIAL_JOB_ID_PREFIX
 from contract.progress import PID
+from orchestrator.errors import UserError
+from orchestrator.worker_watch import WaitNotice, WorkerWatch
 from trainer.spec import TrialResult, TrialSpec
 
 # A worker death is retried once (the issue's rule): a second death is the trial's fault.
@@ -47,9 +51,6 @@ AUTO_SPARE_TRIALS = 1
 # The loop asks for the in-flight limit on every turn; live workers are re-counted at most this
 # often, so a worker that joins is followed within ~2 s without a Redis round-trip per turn.
 WORKER_COUNT_TTL_S = 1.5
-# Trials waiting this long with no live worker on the queue get one line on stderr: long
-# enough for a worker that is starting up to register, short enough not to look like a hang.
-NO_WORKER_SAY_AFTER_S = 5.0
 
 
 @runtime_checkable
@@ -84,6 +85,11 @@ class Executor(Protocol):
     def useful_in_flight(self) -> int:
         """How many trials are worth keeping in flight now (what ``parallel = "auto"`` uses);
         at least 1."""
+        ...
+
+    def notice(self) -> str | None:
+        """A line for the user when trials wait on something they must fix (no live
+        worker), at most every few seconds; None otherwise."""
         ...
 
     def close(self) -> None: ...
@@ -155,6 +161,9 @@ class InlineExecutor:
         # Trials share this machine's cores: "auto" keeps the sequential loop it always had.
         return 1
 
+    def notice(self) -> str | None:
+        return None  # trials run here: there is no worker to wait for
+
     def stop(self, index: int) -> bool:
         """Kill trial ``index``'s child; its supervisor thread's result is dropped."""
         with self._lock:
@@ -204,6 +213,10 @@ class RqExecutor:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
+        try:
+            self._key = load_key(TRIAL_KEY_ENV)  # signs every trial job; None: unsigned
+        except JobKeyError as exc:
+            raise UserError(str(exc)) from None
         self._redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self._serializer = JSONSerializer
         self._queue = Queue(queue_name, connection=self._redis, serializer=JSONSerializer)
@@ -213,8 +226,9 @@ class RqExecutor:
         self._last_dead_check = 0.0
         self._live_workers = 0
         self._workers_counted_at = -WORKER_COUNT_TTL_S
-        self._waiting_since: float | None = None  # trials queued, no live worker seen
-        self._said_no_worker = False
+        self._watch = WorkerWatch()
+        self._alive: dict[str, bool] = {}  # worker name -> alive, as of the last check
+        self._wait_notice = WaitNotice()
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -234,10 +248,21 @@ class RqExecutor:
     def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
         from trainer.jobs import enqueue_trial
 
+        job_id = job_id_for(spec, attempt)
         enqueue_trial(
             self._queue,
             spec,
-            job_id=job_id_for(spec, attempt),
+            job_id=job_id,
+            # Signed for the trainers (contract/job_signing.py): the trial's id names its
+            # study, and a rewritten payload, id or index no longer matches.
+            meta=signed_meta(
+                self._key,
+                job_id=job_id,
+                func=TRIAL_JOB,
+                args=[spec.model_dump(mode="json")],
+                study=spec.trial_id,
+                index=spec.index,
+            ),
             description=f"trial {spec.index} ({spec.trial_id}) attempt {attempt}",
         )
         self._jobs[spec.index] = (spec, attempt)
@@ -282,6 +307,15 @@ class RqExecutor:
                     continue
                 why = "worker died twice" if attempt >= MAX_ATTEMPTS else "trial job failed"
                 results.append(_crashed(spec, f"{why}: {error.splitlines()[-1][:500]}"))
+            elif status == JobStatus.STARTED and self._alive.get(job.worker_name or "") is False:
+                # Its worker stopped heartbeating: killed, or its host lost. Re-run it now
+                # rather than when rq's own TTL runs out (a minute and more).
+                silent = self._watch.silent_for(job.worker_name or "")
+                error = f"AbandonedJobError: worker {job.worker_name} silent for {silent:.0f} s"
+                if attempt < MAX_ATTEMPTS:
+                    self._enqueue(spec, attempt + 1)
+                    continue
+                results.append(_crashed(spec, f"worker died twice: {error}"))
             else:
                 progress = job.meta.get("progress")
                 if isinstance(progress, dict):
@@ -289,25 +323,7 @@ class RqExecutor:
                 continue
             self._jobs.pop(index, None)
             self._progress.pop(index, None)
-        self._say_if_no_worker()
         return results
-
-    def _say_if_no_worker(self) -> None:
-        """One line when trials wait and no worker serves the queue: never a silent wait."""
-        if self._said_no_worker or not self._jobs or self.useful_in_flight() > AUTO_SPARE_TRIALS:
-            self._waiting_since = None
-            return
-        now = time.monotonic()
-        self._waiting_since = self._waiting_since or now
-        if now - self._waiting_since >= NO_WORKER_SAY_AFTER_S:
-            self._said_no_worker = True
-            name = self._queue.name
-            print(
-                f"waiting: no trainer worker serves queue {name!r}; start one "
-                f"(make up, or: bilevel worker --queue {name} --redis-url URL)",
-                file=sys.stderr,
-                flush=True,
-            )
 
     def _finished(self, spec: TrialSpec, value: Any) -> TrialResult:
         try:
@@ -321,6 +337,7 @@ class RqExecutor:
         if now - self._last_dead_check < DEAD_WORKER_CHECK_S:
             return
         self._last_dead_check = now
+        self._alive = self._watch.alive(self._redis, self._queue)
         self._queue.started_job_registry.cleanup()
 
     def in_flight(self) -> list[int]:
@@ -373,17 +390,17 @@ class RqExecutor:
         return self._live_workers + AUTO_SPARE_TRIALS
 
     def live_workers(self) -> int:
-        """Workers registered on the queue whose rq key still exists. A worker that stops
-        cleanly leaves at once; one killed outright when its key expires (rq's worker_ttl)."""
-        from rq import worker_registration
+        """Workers registered on the queue that are alive: a worker that stops cleanly
+        leaves at once; a `bilevel worker` killed outright once its heartbeat stops moving
+        (:mod:`orchestrator.worker_watch`), a plain rq worker when its key expires."""
+        self._alive = self._watch.alive(self._redis, self._queue)
+        return sum(self._alive.values())
 
-        keys = worker_registration.get_keys(queue=self._queue, connection=self._redis)
-        if not keys:
-            return 0
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(key)
-        return sum(1 for exists in pipe.execute() if exists)
+    def notice(self) -> str | None:
+        """Every few seconds while trials are in flight and no live worker serves the
+        queue: that, with how long they have waited (a study never hangs silently)."""
+        live = sum(self._alive.values())
+        return self._wait_notice.update(len(self._jobs), live, self._queue.name)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}

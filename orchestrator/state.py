@@ -34,6 +34,7 @@ from orchestrator.events import (
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, TRIAL_STATUSES, Trial
+from sandbox.contexts import make_context
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 
@@ -159,18 +160,19 @@ class StudyState:
         from orchestrator.levels.rules import context_rules  # the levels import the state
 
         best = self.best()
-        return {
-            "iteration": iteration,
-            "seed": context_seed(self.config.seed, iteration),  # the contract tests' formula too
-            "space": [p.model_dump(mode="json") for p in space.params],
-            "history": history,
-            "best": best.as_trial(metric) if best else None,
-            "base": self.base_config(),
-            "metric": metric.name,
-            "direction": metric.direction,
-            **self._objective_text(),
-            **context_rules(self),  # constraints, facts, step scale, noise, trials left
-        }
+        # The builder the contract tests use too, so their contexts cannot be told apart.
+        return make_context(
+            iteration=iteration,
+            seed=context_seed(self.config.seed, iteration),
+            space=[p.model_dump(mode="json") for p in space.params],
+            history=history,
+            best=best.as_trial(metric) if best else None,
+            base=self.base_config(),
+            metric=metric.name,
+            direction=metric.direction,
+            # constraints, facts, step scale, noise, trials left: the rules of API 3
+            extra={**self._objective_text(), **context_rules(self)},
+        )
 
     def _objective_text(self) -> dict[str, str]:
         """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""

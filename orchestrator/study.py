@@ -8,6 +8,7 @@ finished trials are kept, unfinished ones re-dispatched under the same index.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import statistics
@@ -64,6 +65,8 @@ from sandbox.api import (
     TEST_BEST_SOURCE,
 )
 from trainer.spec import TrialResult, TrialSpec
+
+log = logging.getLogger(__name__)
 
 # Seconds the loop waits for a result when it cannot plan anything else.
 POLL_INTERVAL_S = 0.2
@@ -422,6 +425,10 @@ class StudyRunner:
             progress = self.prune(self.executor.progress())
             if self.observer:
                 self.observer("tick", progress)
+            if notice := self.executor.notice():  # e.g. no live worker: never a silent wait
+                log.warning("%s", notice)
+                if self.observer:
+                    self.observer("notice", notice)
         self.finish_study()
 
     def finish_study(self) -> None:

@@ -15,6 +15,7 @@ mechanism can cause.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from contract.jobs import SANDBOX_CALL_JOB, SANDBOX_JOB_ID_PREFIX, SANDBOX_LADDER_JOB, SANDBOX_QUEUE
@@ -33,6 +34,9 @@ RESULT_TTL_S = 300  # a finished job's result stays this long; the client delete
 CONNECT_TIMEOUT_S = 5.0
 
 MechanismRef = tuple[str, str, str]  # (name, sha, source)
+# Makes a job's signed ``meta`` from (job_id=, func=, kwargs=, index=): the orchestrator's
+# contract.job_signing.signed_meta with its key and study bound in.
+Signer = Callable[..., dict[str, Any]]
 
 
 class SandboxClient(Protocol):
@@ -45,10 +49,12 @@ class SandboxClient(Protocol):
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         """Run the whole ladder (gate, smoke, contract) on one module.
 
         ``space``: a ``trainer.spec.SearchSpace``, or a list of params (models or dicts).
+        ``iterations``: the study's length (the contract's long history is that long).
         """
         ...
 
@@ -98,6 +104,7 @@ class DirectClient:
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         return run_ladder(
             source,
@@ -106,6 +113,7 @@ class DirectClient:
             replays=replays,
             filename=filename,
             limits=self.limits,
+            iterations=iterations,
         )
 
     def call(
@@ -128,8 +136,15 @@ class RunnerClient:
     """Sends requests to ``bilevel sandbox-runner`` over Redis (rq, JSON serializer)."""
 
     def __init__(
-        self, redis_url: str, queue: str = DEFAULT_QUEUE, *, limits: dict[str, float] | None = None
+        self,
+        redis_url: str,
+        queue: str = DEFAULT_QUEUE,
+        *,
+        limits: dict[str, float] | None = None,
+        signer: Signer | None = None,
     ) -> None:
+        """``signer`` (the orchestrator's, holding the runners' job key) gives each job the
+        ``meta`` that proves who sent it; without one, jobs go unsigned."""
         import redis
         from rq import Queue
         from rq.serializers import JSONSerializer
@@ -140,6 +155,7 @@ class RunnerClient:
         )
         self.queue = Queue(queue, connection=self.connection, serializer=JSONSerializer)
         self.limits = limits or {}
+        self.signer = signer
         self._isolation = "docker"
 
     @property
@@ -151,12 +167,28 @@ class RunnerClient:
     def _ask(self, job_name: str, payload: dict[str, Any], deadline_s: float) -> dict[str, Any]:
         import redis
 
+        func = job_name  # the dotted job function (contract.jobs)
+        job_id = f"{SANDBOX_JOB_ID_PREFIX}{uuid.uuid4().hex}"
+        kwargs = {"payload": payload}
+        context = payload.get("context")
+        index = context.get("iteration") if isinstance(context, dict) else None
+        meta = (
+            self.signer(
+                job_id=job_id,
+                func=func,
+                kwargs=kwargs,
+                index=index if isinstance(index, int) else -1,
+            )
+            if self.signer
+            else {}
+        )
         try:
             job = self.queue.enqueue_call(
                 job_name,
-                kwargs={"payload": payload},
+                kwargs=kwargs,
                 # The prefix is what the stack's Redis ACL lets a sandbox runner touch.
-                job_id=f"{SANDBOX_JOB_ID_PREFIX}{uuid.uuid4().hex}",
+                job_id=job_id,
+                meta=meta,
                 timeout=int(deadline_s + RUNNER_SLACK_S),
                 result_ttl=RESULT_TTL_S,
                 failure_ttl=RESULT_TTL_S,
@@ -185,12 +217,14 @@ class RunnerClient:
         *,
         replays: list[dict[str, Any]] | None = None,
         filename: str = "mechanism.py",
+        iterations: int | None = None,
     ) -> LadderReport:
         payload = {
             "source": source,
             "space": space_dicts(space),
             "replays": replays or [],
             "filename": filename,
+            "iterations": iterations,
             "limits": self.limits,
         }
         report = LadderReport.from_dict(self._ask(SANDBOX_LADDER_JOB, payload, LADDER_DEADLINE_S))
@@ -227,6 +261,7 @@ def make_client(
     *,
     limits: dict[str, float] | None = None,
     warm: bool = True,
+    signer: Signer | None = None,
 ) -> SandboxClient:
     """The client for a deployment: ``direct`` (a backend here) or ``runner`` (via Redis).
 
@@ -241,5 +276,5 @@ def make_client(
             raise ValueError(
                 "the runner client needs a Redis URL (--redis-url or BILEVEL_REDIS_URL)"
             )
-        return RunnerClient(redis_url, queue, limits=limits)
+        return RunnerClient(redis_url, queue, limits=limits, signer=signer)
     raise ValueError(f"unknown sandbox client {kind!r}; use direct or runner")

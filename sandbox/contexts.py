@@ -1,235 +1,216 @@
 """Contract-test inputs and output validation, shared by the harness and the host.
 
-The contract tests call every hook on synthetic contexts built from the study's search
-space (empty history, long history, only crashed trials, extra frozen parameters) and on
-the study's own recent live contexts (replays); :func:`validate_output` decides whether an
-answer obeys the API, with the limits the live host applies (:mod:`contract.limits`).
+:func:`make_context` is the one builder of a hook's context: the live host
+(``orchestrator/state.py``) and the contract tests both call it. The contract tests call
+every hook on synthetic contexts (empty history, a history as long as the study, only
+crashed trials, extra frozen parameters; :mod:`sandbox.synthetic` writes their trials)
+and on the study's own recent live contexts (replays); :func:`validate_output` decides
+whether an answer obeys the API, with the limits the live host applies
+(:mod:`contract.limits`).
 
 Contract contexts must be indistinguishable from live ones, or a module could behave only
 while tested: seeds follow the live formula (:func:`context_seed`) from a per-run random
-draw, histories start with the baseline and read like a real study's (sources, hypotheses,
-configs relative to the incumbent of the time), sizes vary from run to run, the order is
-shuffled, and in a study the replays lend their metric, direction, seed and wording.
+draw, histories start with the baseline and read like a real study's (the module's own
+name among the sources, full-precision values, configs relative to the incumbent of the
+time), sizes vary from run to run up to the study's length, the order is shuffled, and in
+a study the replays lend their metric, direction, seed and wording. Every draw comes from
+operating-system entropy in the supervisor, which the module cannot read or rebuild.
 
 Standard library only: this runs inside the sandbox image.
 """
 
 from __future__ import annotations
 
-import math
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from contract.hook_output import output_error
 from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
-from sandbox import limits
-from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
+from sandbox import synthetic
+from sandbox.api import Context, Param
 
 # Contexts' seeds (live and contract alike) come from contract.seeds.context_seed.
-# Trials in the synthetic histories, drawn per run from these ranges: long enough to
-# exercise O(n²) code and a Level-2 cadence window, short enough to keep the ladder fast;
-# a crashed start long enough to trip a mechanism's own "too many failures" logic.
-LONG_HISTORY_TRIALS = (40, 80)
+# The study length the long history takes when the ladder is not told the study's
+# ``iterations`` (``mechanism check`` without a study): the quickstart's.
+DEFAULT_ITERATIONS = 30
+# Live, the history of the last trial's planning holds every earlier trial but the few
+# still running: the long history is this many trials short of the study's length at most.
+RUNNING_AT_THE_END = (1, 3)
+# A study this long still gets a long history this long: shorter tells a module nothing new.
+MIN_LONG_HISTORY = 8
 CRASHED_HISTORY_TRIALS = (8, 12)
+# Histories of drawn lengths between empty and long: live contexts come at every length, and
+# a screen is seen in enough rounds (one Level-1 candidate each) to show whom it silences.
+MID_HISTORIES = 2
 FROZEN_HISTORY_TRIALS = (8, 20)
 MAX_REPLAYS = 8  # replayed contexts beyond this add time, not coverage
-# Candidates offered to ``screen``: Level 1's one plus a few from mechanisms, as live.
-SCREEN_CANDIDATES = (2, 6)
-# Two settings closer than this (relative) count as the same experiment; screen candidates
-# are "fresh": none repeats a tried configuration even at this tolerance.
-FRESH_TOLERANCE = 0.05
-# Share of synthetic trials whose source and hypothesis are borrowed from the replays.
-BORROWED_SHARE = 0.5
-# Mechanism names seen in live sources when the study has no replays yet: the library's.
-KNOWN_MECHANISMS = (
-    "trust_region",
-    "gp_expected_improvement",
-    "latin_hypercube",
-    "ucb_bandit",
-    "tabu_screen",
-)
-_LLM_HYPOTHESES = (
-    "{verb} {name} to {value}: the last changes to it moved the metric this way",
-    "{name}={value} should train more stably within the fixed budget",
-    "{verb} {name}; the incumbent looks limited by it",
-    "revisit {name} at {value}, untried near the incumbent",
-    "combine the best config with {name}={value}, which the trend favours",
-    "a {size} step on {name} ({value}) to test the curvature around the incumbent",
-)
-_MECHANISM_RATIONALES = (
-    "small step on {name} ({old} -> {value}) around the incumbent",
-    "GP expected improvement {score:.4f} at {name}={value}",
-    "UCB1 picks {name} (highest upper confidence bound on gain)",
-    "LHS row {row} of 8",
+# A screen is rejected for silencing one proposer (Level 1, or one sibling mechanism) when
+# it vetoed every one of at least this many of its candidates...
+SILENCED_MIN_CANDIDATES = 6
+# ...and a screen that let the others through as often would veto all of them by chance
+# with at most this probability (the candidates all come from one distribution).
+SILENCED_CHANCE = 0.01
+FRESH_TOLERANCE = synthetic.FRESH_TOLERANCE
+
+
+_STANDARD_FIELDS = frozenset(
+    {"iteration", "seed", "space", "history", "best", "base", "metric", "direction"}
 )
 
 
-def _default(p: Param) -> Any:
-    if p.default is not None:
-        return p.default
-    if p.kind == "choice":
-        return p.choices[0]
-    assert p.low is not None and p.high is not None
-    if p.kind == "float":
-        return (p.low + p.high) / 2
-    return _sample(p, random.Random(0)) if p.kind == "pow2" else int((p.low + p.high) // 2)
-
-
-def _sample(p: Param, rng: random.Random) -> Any:
-    if p.kind == "choice":
-        return rng.choice(list(p.choices))
-    assert p.low is not None and p.high is not None
-    if p.kind == "pow2":
-        lo = max(0, math.ceil(math.log2(max(p.low, 1))))
-        hi = math.floor(math.log2(max(p.high, 1)))
-        return 2 ** rng.randint(lo, max(lo, hi))
-    if p.kind == "int":
-        return rng.randint(math.ceil(p.low), math.floor(p.high))
-    if p.log and p.low > 0:
-        raw = math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
-    else:
-        raw = rng.uniform(p.low, p.high)
-    shown = float(f"{raw:.4g}")  # values as people and LLMs write them, still in range
-    return shown if p.low <= shown <= p.high else raw
-
-
-def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-class _Study:
-    """What the synthetic histories borrow from the real study (its replays), or plausible
-    stand-ins when there is none: seed, metric, direction, value scale and wording."""
-
-    def __init__(self, replays: list[dict[str, Any]], rng: random.Random) -> None:
-        self.rng = rng
-        live = replays[0] if replays else {}
-        self.metric = str(live.get("metric") or "val_bpb")
-        self.direction = str(live.get("direction") or "minimize")
-        if live:  # the study's own offset: every live context of a study shares it
-            self.offset = (int(live.get("seed", 0)) - int(live.get("iteration", 0))) % SEED_MODULUS
-        else:  # most studies keep the default seed 0; some set their own
-            self.offset = context_seed(0 if rng.random() < 0.5 else rng.randint(1, 9999), 0)
-        trials = [t for r in replays for t in r.get("history") or [] if isinstance(t, dict)]
-        self.borrowed = [
-            (str(t.get("source")), str(t.get("hypothesis")))
-            for t in trials
-            if t.get("source") not in (None, BASELINE_SOURCE, *NOISE_SOURCES)
-        ]
-        sources = {s.split(":", 1)[1] for s, _ in self.borrowed if s.startswith("mechanism:")}
-        self.mechanisms = sorted(sources) or list(KNOWN_MECHANISMS)
-        values = [float(t["value"]) for t in trials if isinstance(t.get("value"), int | float)]
-        self.start = values[0] if values else rng.uniform(1.6, 2.4)
-        spread = (max(values) - min(values)) if len(values) > 1 else 0.0
-        self.step = spread / 20 or abs(self.start) * 0.01 or 0.01
-
-    def seed(self, iteration: int) -> int:
-        return (self.offset + iteration) % SEED_MODULUS
-
-    def score(self, value: float) -> float:
-        return -value if self.direction == "maximize" else value
-
-    def wording(self, changes: dict[str, Any], base: dict[str, Any]) -> tuple[str, str]:
-        """A (source, hypothesis) pair for a trial making ``changes`` to ``base``."""
-        rng = self.rng
-        name, value = next(iter(changes.items()))
-        about = [pair for pair in self.borrowed if name in pair[1]]  # wording that fits
-        if about and rng.random() < BORROWED_SHARE:
-            return rng.choice(about)
-        old = base.get(name)
-        fields = {
-            "name": name,
-            "value": _shown(value),
-            "old": _shown(old),
-            "verb": "raise" if _greater(value, old) else "lower" if _greater(old, value) else "set",
-            "size": rng.choice(("small", "bold")),
-            "score": rng.uniform(0.0005, 0.05),
-            "row": rng.randint(1, 8),
-        }
-        roll = rng.random()
-        if roll < 0.5:
-            return "llm", rng.choice(_LLM_HYPOTHESES).format(**fields)
-        if roll < 0.65:
-            return "builtin", f"heuristic coordinate step: {name} {old!r} -> {value!r}"
-        mechanism = rng.choice(self.mechanisms)
-        return f"mechanism:{mechanism}", rng.choice(_MECHANISM_RATIONALES).format(**fields)
-
-
-def _greater(a: Any, b: Any) -> bool:
-    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
-    return bool(numbers and a > b)
-
-
-def _history(
-    study: _Study, space: list[Param], defaults: dict[str, Any], size: int, *, crashed: bool
-) -> list[dict[str, Any]]:
-    """``size`` finished trials as a live study records them: the baseline first, then
-    changes relative to the incumbent of the time, the incumbent moving on each kept trial."""
-    rng = study.rng
-    tunable = [p for p in space if not p.frozen]
-    history: list[dict[str, Any]] = []
-    incumbent, best_score = dict(defaults), math.inf
-    value = study.start
-    for index in range(size):
-        if index == 0:
-            changes: dict[str, Any] = {}
-            source, hypothesis = BASELINE_SOURCE, "baseline: the defaults"
-        else:
-            picked = rng.sample(tunable, k=min(len(tunable), rng.randint(1, 3))) if tunable else []
-            changes = {p.name: _sample(p, rng) for p in picked}
-            source, hypothesis = study.wording(changes, incumbent) if changes else ("llm", "")
-        if crashed:
-            status = TRIAL_STATUSES[1 + index % (len(TRIAL_STATUSES) - 1)]
-        else:
-            status = "ok" if index == 0 or rng.random() > 0.15 else rng.choice(TRIAL_STATUSES[1:])
-        drift = rng.uniform(-0.6, 1.0) * study.step  # mostly improving, as a search does
-        value = value - drift if study.direction == "minimize" else value + drift
-        shown = round(value, 5) if status == "ok" else None
-        score = None if shown is None else study.score(shown)
-        kept = score is not None and score < best_score
-        history.append(
-            {
-                "index": index,
-                "config": {**incumbent, **changes},
-                "changes": changes,
-                "value": shown,
-                "val_bpb": score,
-                "status": status,
-                "kept": kept,
-                "source": source,
-                "hypothesis": hypothesis,
-            }
-        )
-        if kept:
-            assert score is not None
-            incumbent, best_score = {**incumbent, **changes}, score
-    return history
-
-
-def _context(
-    study: _Study,
-    space: list[Param],
+def make_context(
+    *,
+    iteration: int,
+    seed: int,
+    space: list[dict[str, Any]],
     history: list[dict[str, Any]],
-    defaults: dict[str, Any],
+    best: dict[str, Any] | None,
+    base: dict[str, Any],
+    metric: str,
+    direction: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    kept = [t for t in history if t["kept"]]
-    best = kept[-1] if kept else None
-    # Trials still running are not in the history yet: the next index may be a little ahead.
-    iteration = len(history) + (study.rng.randint(0, 2) if history else 0)
+    """The JSON form of the API's ``Context``: the one builder, live and contract alike."""
     return {
         "iteration": iteration,
-        "seed": study.seed(iteration),
-        "space": [p.to_dict() for p in space],
+        "seed": seed,
+        "space": space,
         "history": history,
         "best": best,
-        "base": dict(best["config"]) if best else dict(defaults),
-        "metric": study.metric,
-        "direction": study.direction,
+        "base": base,
+        "metric": metric,
+        "direction": direction,
+        **(extra or {}),
     }
 
 
+@dataclass
+class ContractCase:
+    """One named context of a contract run."""
+
+    name: str
+    context: dict[str, Any]
+
+
+class ContractRun:
+    """The contexts of one contract run and the screen rounds shown in them.
+
+    Everything is drawn from ``rng`` (fresh operating-system entropy unless a test fixes a
+    seed), held by the supervisor only.
+    """
+
+    def __init__(
+        self,
+        space_dicts: list[dict[str, Any]],
+        replays: list[dict[str, Any]],
+        *,
+        name: str | None = None,
+        iterations: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.rng = rng or synthetic.secret_rng()
+        self.replays = [r for r in replays[:MAX_REPLAYS] if isinstance(r, dict)]
+        self.study = synthetic.Study(self.rng, self.replays, own=name)
+        self.space = [Param.from_dict(p) for p in space_dicts]
+        self.iterations = iterations if isinstance(iterations, int) and iterations > 0 else None
+        self.cases = self._cases()
+
+    def _cases(self) -> list[ContractCase]:
+        rng, study, space = self.rng, self.study, self.space
+        defaults = {p.name: synthetic.default_value(p) for p in space}
+        # Freeze every other tunable parameter: a mechanism must read `frozen`, not assume names.
+        tunable = [p.name for p in space if not p.frozen]
+        offset = rng.randint(0, 1)
+        refrozen = {n for i, n in enumerate(tunable) if i % 2 == offset}
+        if len(refrozen) == len(tunable):  # one tunable parameter: keep it tunable
+            refrozen = set()
+        frozen_space = [
+            Param(
+                **{
+                    **p.to_dict(),
+                    "choices": tuple(p.choices),
+                    "frozen": p.frozen or p.name in refrozen,
+                }
+            )
+            for p in space
+        ]
+        length = self.iterations or DEFAULT_ITERATIONS
+        long_size = max(length - rng.randint(*RUNNING_AT_THE_END), MIN_LONG_HISTORY)
+        cases = [
+            ContractCase("empty-history", self._context(space, [], defaults)),
+            ContractCase(
+                "long-history",
+                self._context(space, synthetic.history(study, space, defaults, long_size, crashed=False), defaults),
+            ),
+            ContractCase(
+                "crashed-trials",
+                self._context(
+                    space,
+                    synthetic.history(study, space, defaults, rng.randint(*CRASHED_HISTORY_TRIALS), crashed=True),
+                    defaults,
+                ),
+            ),
+            ContractCase(
+                "frozen-params",
+                self._context(
+                    frozen_space,
+                    synthetic.history(study, frozen_space, defaults, rng.randint(*FROZEN_HISTORY_TRIALS), crashed=False),
+                    defaults,
+                ),
+            ),
+        ]  # fmt: skip
+        for i in range(MID_HISTORIES):  # live contexts come at every length in between
+            size = rng.randint(2, max(long_size - 1, 2))
+            trials = synthetic.history(study, space, defaults, size, crashed=False)
+            cases.append(ContractCase(f"history-{i}", self._context(space, trials, defaults)))
+        cases += [
+            ContractCase(f"replay-{i}", Context.from_dict(r).to_dict())
+            for i, r in enumerate(self.replays)
+        ]
+        rng.shuffle(cases)
+        return cases
+
+    def _context(
+        self, space: list[Param], history: list[dict[str, Any]], defaults: dict[str, Any]
+    ) -> dict[str, Any]:
+        kept = [t for t in history if t["kept"]]
+        best = kept[-1] if kept else None
+        # Trials still running are not in the history yet: the next index may be a little ahead.
+        iteration = len(history) + (self.rng.randint(0, 2) if history else 0)
+        return make_context(
+            iteration=iteration,
+            seed=self.study.seed(iteration),
+            space=[p.to_dict() for p in space],
+            history=history,
+            best=best,
+            base=dict(best["config"]) if best else dict(defaults),
+            metric=self.study.metric,
+            direction=self.study.direction,
+            extra=self._extra(),
+        )
+
+    def _extra(self) -> dict[str, Any]:
+        """What the study's live contexts carry beyond the standard fields (an objective's
+        description, say): the synthetic ones carry it too."""
+        live = self.replays[0] if self.replays else {}
+        return {k: v for k, v in live.items() if k not in _STANDARD_FIELDS}
+
+    def screen_round(
+        self, ctx: dict[str, Any], own: list[dict[str, Any]] | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Candidates for ``screen`` in ``ctx`` (the module's ``own`` proposals among them)
+        and who proposed each (:data:`synthetic.LEVEL1`, a sibling's name, :data:`synthetic.OWN`)."""
+        return synthetic.screen_round(self.study, ctx, own)
+
+
 def contract_contexts(
-    space_dicts: list[dict[str, Any]], replays: list[dict[str, Any]], *, seed: int | None = None
+    space_dicts: list[dict[str, Any]],
+    replays: list[dict[str, Any]],
+    *,
+    name: str | None = None,
+    iterations: int | None = None,
+    seed: int | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The named contexts every hook is called on, in a shuffled order: the synthetic cases,
     then up to :data:`MAX_REPLAYS` of the study's own recent live contexts.
@@ -237,104 +218,69 @@ def contract_contexts(
     ``seed`` (tests only) fixes the draw; by default every run draws afresh, so neither the
     seeds nor the histories of a contract test can be recognised from one run to the next.
     """
-    rng = random.Random(seed if seed is not None else random.SystemRandom().getrandbits(64))
-    replays = [r for r in replays[:MAX_REPLAYS] if isinstance(r, dict)]
-    study = _Study(replays, rng)
-    space = [Param.from_dict(p) for p in space_dicts]
-    defaults = {p.name: _default(p) for p in space}
-
-    def sized(bounds: tuple[int, int]) -> int:
-        return rng.randint(*bounds)
-
-    # Freeze every other tunable parameter: a mechanism must read `frozen`, not assume names.
-    tunable = [p.name for p in space if not p.frozen]
-    offset = rng.randint(0, 1)
-    refrozen = {name for i, name in enumerate(tunable) if i % 2 == offset}
-    if len(refrozen) == len(tunable):  # one tunable parameter: keep it tunable
-        refrozen = set()
-    frozen_space = [
-        Param(
-            **{**p.to_dict(), "choices": tuple(p.choices), "frozen": p.frozen or p.name in refrozen}
-        )
-        for p in space
-    ]
-    long_history = _history(study, space, defaults, sized(LONG_HISTORY_TRIALS), crashed=False)
-    crashed = _history(study, space, defaults, sized(CRASHED_HISTORY_TRIALS), crashed=True)
-    frozen = _history(study, frozen_space, defaults, sized(FROZEN_HISTORY_TRIALS), crashed=False)
-    cases: list[tuple[str, dict[str, Any]]] = [
-        ("empty-history", _context(study, space, [], defaults)),
-        ("long-history", _context(study, space, long_history, defaults)),
-        ("crashed-trials", _context(study, space, crashed, defaults)),
-        ("frozen-params", _context(study, frozen_space, frozen, defaults)),
-    ]
-    cases += [(f"replay-{i}", Context.from_dict(r).to_dict()) for i, r in enumerate(replays)]
-    rng.shuffle(cases)
-    return cases
+    rng = random.Random(seed) if seed is not None else None
+    run = ContractRun(space_dicts, replays, name=name, iterations=iterations, rng=rng)
+    return [(c.name, c.context) for c in run.cases]
 
 
-def _same(a: Any, b: Any) -> bool:
-    if _greater(a, b) or _greater(b, a):
-        scale = max(abs(a), abs(b), 1e-12)
-        return abs(a - b) / scale <= FRESH_TOLERANCE
-    return a == b
+Screen = tuple[list[dict[str, Any]], list[str], Any]  # (candidates, proposers, verdicts)
 
 
-def _fresh(config: dict[str, Any], history: list[Any]) -> bool:
-    return not any(
-        all(_same(config.get(k), t.config.get(k)) for k in set(config) | set(t.config))
-        for t in history
-    )
+def screen_problem(screens: list[Screen]) -> str | None:
+    """Why a screen is rejected, from the rounds it was shown, or None.
 
-
-def screen_candidates(ctx: dict[str, Any]) -> list[dict[str, Any]]:
-    """Valid, fresh candidates for ``screen`` as live planning offers them: Level 1's first
-    (priority 0, a hypothesis for a rationale), then a few from mechanisms. Derived from the
-    context alone, so both calls of the determinism check get the same list."""
-    context = Context.from_dict(ctx)
-    rng = random.Random(f"screen-{context.seed}-{len(context.history)}")
-    study = _Study([], rng)  # fresh wording: a rationale always names what it changes
-    tunable = context.tunable()
-    wanted = rng.randint(*SCREEN_CANDIDATES)
-    out: list[dict[str, Any]] = []
-    for _ in range(wanted * 8):  # bounded: a tiny space may not have that many fresh ones
-        if len(out) >= wanted or not tunable:
-            break
-        picked = rng.sample(tunable, k=min(len(tunable), rng.randint(1, 3)))
-        changes = {p.name: _sample(p, rng) for p in picked}
-        config = context.apply(changes)
-        if context.check(changes) or not _fresh(config, context.history):
-            continue
-        if any(context.apply(c["changes"]) == config for c in out):
-            continue
-        _, rationale = study.wording(changes, context.base)
-        priority = 0.0 if not out else round(rng.uniform(0.1, 2.0), 3)
-        out.append(
-            {
-                "changes": changes,
-                "rationale": rationale[: limits.MAX_RATIONALE_CHARS],
-                "priority": priority,
-            }
-        )
-    return out
-
-
-def screen_problem(screens: list[tuple[list[dict[str, Any]], Any]]) -> str | None:
-    """Why a screen is rejected for vetoing *every* valid, fresh candidate in *every*
-    context it was shown (``(candidates, verdicts)`` per context), or None. Live, such a
-    screen silences Level 1 and every mechanism: each trial costs extra Level-1 rounds."""
-    offered = [(cands, verdicts) for cands, verdicts in screens if cands]
+    - It vetoed *every* valid, fresh candidate in *every* context: live, it silences Level 1
+      and every mechanism, and each trial costs extra Level-1 rounds.
+    - It vetoed every candidate of one proposer (Level 1, or one sibling mechanism) while
+      letting the others through, when all were drawn alike: it judges who proposed, not
+      what. Level 2 improves Level 1's search; it never silences it, nor a sibling.
+    """
+    offered = [(c, s, v) for c, s, v in screens if c]
     if not offered:
         return None
-    for _, verdicts in offered:
-        if not isinstance(verdicts, list):
+    tally: dict[str, list[bool]] = {}
+    for candidates, sources, verdicts in offered:
+        if not isinstance(verdicts, list) or len(verdicts) != len(candidates):
             return None  # invalid output is reported by validate_output, not here
-        if any(not isinstance(v, dict) or v.get("accept") is not False for v in verdicts):
-            return None
-    total = sum(len(cands) for cands, _ in offered)
-    return (
-        f"screen vetoed all {total} valid, untried candidates in all {len(offered)} contexts; "
-        "a screen must let good candidates through (veto only what you have evidence against)"
-    )
+        for source, verdict in zip(sources, verdicts, strict=False):
+            passed = isinstance(verdict, dict) and verdict.get("accept") is not False
+            tally.setdefault(source, []).append(passed)
+    others_all = [a for s, acc in tally.items() if s != synthetic.OWN for a in acc]
+    if others_all and not any(others_all):
+        but_own = " but its own" if tally.get(synthetic.OWN) else ""
+        return (
+            f"screen vetoed all {len(others_all)} valid, untried candidates{but_own} in all "
+            f"{len(offered)} contexts; a screen must let good candidates through (veto only "
+            "what you have evidence against)"
+        )
+    for source, accepted in sorted(tally.items()):
+        if source == synthetic.OWN or any(accepted) or len(accepted) < SILENCED_MIN_CANDIDATES:
+            continue
+        # The others it let through at all: a screen that silences two proposers must not
+        # hide each behind the other.
+        others = [
+            a
+            for s, acc in tally.items()
+            if s not in (source, synthetic.OWN) and any(acc)
+            for a in acc
+        ]
+        if not others:
+            continue
+        vetoed = 1 - sum(others) / len(others)
+        if vetoed ** len(accepted) > SILENCED_CHANCE:
+            continue
+        who = (
+            "Level 1's candidates (priority 0)"
+            if source == synthetic.LEVEL1
+            else "one other mechanism's candidates"
+        )
+        return (
+            f"screen vetoed all {len(accepted)} of {who} while accepting "
+            f"{sum(others)} of {len(others)} others drawn the same way; a screen judges a "
+            "candidate's changes, never who proposed it (Level 2 must not silence Level 1 "
+            "or a sibling)"
+        )
+    return None
 
 
 def validate_output(

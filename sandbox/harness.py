@@ -22,7 +22,7 @@ output itself and writes exactly one report line,
 ``BILEVEL-HARNESS-REPORT <nonce> <json>``, to its stdout. The host accepts only that line:
 a module that prints a forged report, or exits 0 early, cannot produce the nonce.
 
-Only the standard library and the in-sandbox modules (api, channel, contexts) are imported here (the sandbox image has
+Only the standard library and the in-sandbox modules (api, channel, contexts, contract) are imported here (the sandbox image has
 nothing else of the project).
 """
 
@@ -37,17 +37,19 @@ import sys
 import time
 from typing import Any
 
-from sandbox import contexts
+from sandbox import contract
 from sandbox.api import HOOKS
 from sandbox.channel import (
     ALL_WORKERS,
     CLASS_PATTERN,
     NAME_PATTERN,
     Worker,
-    error_text,
     failure,
     seconds_of,
 )
+from sandbox.contract import check as _check
+from sandbox.contract import validated as _validated
+from sandbox.contract import worker_limits as _worker_limits
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
@@ -61,10 +63,6 @@ DEFAULT_LIMITS: dict[str, float] = {
 }
 PR_SET_DUMPABLE = 4
 MAX_PREFORK = 8  # more idle workers than this only costs memory
-
-
-def _check(name: str, ok: bool, seconds: float, detail: str = "") -> dict[str, Any]:
-    return {"name": name, "ok": ok, "seconds": round(seconds, 4), "detail": detail}
 
 
 def _requested_hooks(request: dict[str, Any]) -> list[str] | None:
@@ -92,7 +90,6 @@ def _load_problem(answer: dict[str, Any], hooks: list[str]) -> str | None:
 
 def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
     module = request["mechanisms"][0]
-    space = request.get("space") or []
     checks: list[dict[str, Any]] = []
     report: dict[str, Any] = {"op": "ladder", "checks": checks, "name": None, "hooks": []}
     hooks = _requested_hooks(request)
@@ -121,69 +118,15 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         if error is not None:
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
-        cases = contexts.contract_contexts(space, request.get("replays") or [])
-        screens: list[tuple[Any, Any]] = []  # (candidates, verdicts) the screen was seen giving
-        for case_name, ctx in cases:
-            for hook in hooks:
-                failed = _contract_call(worker, hook, case_name, ctx, limits, checks, screens)
-                if failed:
-                    return rejected("contract", failed)
-                if problem := worker.still_clean():
-                    return rejected("contract", problem)
-        if problem := contexts.screen_problem(screens):
-            checks.append(_check("screen:vetoes-everything", False, 0.0, problem))
+        if problem := contract.run(
+            worker, _take_worker, module, hooks, request, limits, checks, answer["name"]
+        ):
             return rejected("contract", problem)
         report.update(accepted=True, stage="contract", reason=f"passed {len(checks)} checks")
         return report
     finally:
         worker.kill()
         report["module_output"] = worker.module_output()
-
-
-def _contract_call(
-    worker: Worker,
-    hook: str,
-    case: str,
-    ctx: dict[str, Any],
-    limits: dict[str, float],
-    checks: list[dict[str, Any]],
-    screens: list[tuple[Any, Any]],
-) -> str | None:
-    """Call one hook twice on one context; record the check; the failure reason or None."""
-    candidates = contexts.screen_candidates(ctx) if hook == "screen" else None
-    # The worker answers from a fresh fork of the loaded module, as live; "repeat" makes it
-    # call once more in that same fork, so state kept between calls shows as a difference.
-    message = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates, "repeat": True}
-    label = f"{hook}:{case}"
-    first = worker.ask(message, 2 * limits["call_seconds"])
-    error = first.get("error") if first.get("ok") is not True else None
-    if error is None:
-        error = _validated(hook, first.get("value"), ctx, candidates)
-    if error is None:
-        if "again_error" in first:
-            error = f"second identical call failed: {error_text(first['again_error'])}"
-        elif "again" not in first or first.get("again") != first.get("value"):
-            error = (
-                "not deterministic: a second call with the same context returned a different "
-                "result (hooks must be pure; keep no state on self and draw randomness from ctx.seed)"
-            )
-    checks.append(_check(label, error is None, seconds_of(first), str(error or "")))
-    if error is None:
-        if hook == "screen":
-            screens.append((candidates, first.get("value")))
-        return None
-    return f"{hook} on the {case.replace('-', ' ')} context: {error}"
-
-
-def _validated(hook: str, value: Any, ctx: dict[str, Any], candidates: Any) -> str | None:
-    """The output's problem, or None; an exception while validating is the output's problem
-    (a huge integer, a nesting the checks cannot follow), never the supervisor's."""
-    try:
-        problem = contexts.validate_output(hook, value, ctx, candidates)
-        json.dumps(value, allow_nan=False)  # it must fit in the report
-    except Exception as exc:  # see the docstring: the output's problem, whatever it raised
-        return f"invalid output ({type(exc).__name__})"
-    return None if problem is None else str(problem)
 
 
 def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
@@ -304,10 +247,6 @@ def _take_worker() -> Worker:
         if worker.proc.poll() is None:
             return worker
     return Worker()
-
-
-def _worker_limits(limits: dict[str, float]) -> dict[str, int]:
-    return {"memory_mb": int(limits["memory_mb"]), "cpu_seconds": int(limits["cpu_seconds"])}
 
 
 def _supervisor_main(prefork: int = 0, preload: list[str] | None = None) -> int:

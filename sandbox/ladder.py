@@ -93,8 +93,10 @@ def run_ladder(
     filename: str = "mechanism.py",
     limits: dict[str, float] | None = None,
     deadline_s: float = LADDER_DEADLINE_S,
+    iterations: int | None = None,
 ) -> LadderReport:
-    """Static gate, smoke test and contract tests for one module. Raises
+    """Static gate, smoke test and contract tests for one module. ``iterations`` is the
+    study's length: the contract's long history is as long as a live one gets. Raises
     :class:`~sandbox.backends.SandboxUnavailable` only for infrastructure failures."""
     space = space_dicts(space)
     if not space:
@@ -130,6 +132,7 @@ def run_ladder(
         filename=filename,
         limits=limits,
         deadline_s=deadline_s,
+        iterations=iterations,
         prior_checks=checks,
         prior_timings=timings,
         started=start,
@@ -152,6 +155,7 @@ def sandbox_ladder(
     filename: str = "mechanism.py",
     limits: dict[str, float] | None = None,
     deadline_s: float = LADDER_DEADLINE_S,
+    iterations: int | None = None,
     prior_checks: list[CheckResult] | None = None,
     prior_timings: dict[str, float] | None = None,
     started: float | None = None,
@@ -186,6 +190,7 @@ def sandbox_ladder(
         "hooks": list(declared.hooks),
         "space": space_dicts(space),
         "replays": replays or [],
+        "iterations": iterations,
         "limits": limits or {},
     }
     run = backend.run(request, deadline_s=deadline_s)

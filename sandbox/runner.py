@@ -3,7 +3,9 @@
 ``bilevel sandbox-runner`` serves :func:`ladder_job` and :func:`call_job` from one queue,
 with rq's JSON serializer (a request never unpickles anything), and nothing else: a job naming
 any other function, or carrying callbacks, dependencies or webhooks, is refused before any
-of it runs (:mod:`contract.rq_guard`), so Redis access is not Docker-socket access. A reaper thread removes
+of it runs (:mod:`contract.rq_guard`), so Redis access is not Docker-socket access; with
+``$BILEVEL_SANDBOX_JOB_KEY`` set, so is any job the orchestrator did not sign with it
+(:mod:`contract.job_signing`). A reaper thread removes
 sandbox containers that outlived their deadline, e.g. after the runner itself was killed.
 """
 
@@ -41,6 +43,7 @@ def ladder_job(payload: dict[str, Any]) -> dict[str, Any]:
         replays=payload.get("replays") or [],
         filename=payload.get("filename") or "mechanism.py",
         limits=payload.get("limits") or {},
+        iterations=iterations if isinstance(iterations := payload.get("iterations"), int) else None,
     )
     return report.to_dict()
 
@@ -76,9 +79,11 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
 
+    from contract.job_signing import SANDBOX_KEY_ENV, worker_key
     from contract.rq_guard import SANDBOX_JOB_FUNCTIONS, guarded_worker
 
     global _backend
+    key = worker_key(SANDBOX_KEY_ENV)  # a bad key stops here, before anything starts
     _backend = make_backend(backend, warm=True)  # a service: keep the next sandbox ready
     for warning in _backend.warnings:
         log.warning("sandbox runner: %s", warning)
@@ -89,7 +94,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
         threading.Thread(target=_reaper, args=(stop,), daemon=True).start()
     # SimpleWorker: jobs run in this process (no fork per job), keeping the backend and its
     # Docker connection warm; the job timeout still applies.
-    worker = guarded_worker(SimpleWorker, SANDBOX_JOB_FUNCTIONS)(
+    worker = guarded_worker(SimpleWorker, SANDBOX_JOB_FUNCTIONS, key)(
         [Queue(queue, connection=connection, serializer=JSONSerializer)],
         connection=connection,
         serializer=JSONSerializer,

@@ -26,6 +26,7 @@ from sandbox.api import HOOKS, Context, Mechanism
 MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 MODULE_NAME = "mechanism"
+MODULE_FILE = "/sandbox/mechanisms/mechanism.py"  # the loaded module's __file__
 PR_SET_DUMPABLE = 4
 
 
@@ -124,7 +125,7 @@ def _worker_main() -> None:
             view = view[os.write(proto_out, view) :]
 
     instance: Mechanism | None = None
-    filename = "mechanism.py"
+    filename = MODULE_FILE
     for raw in proto_in:
         try:
             msg = json.loads(raw)
@@ -140,7 +141,9 @@ def _worker_main() -> None:
             if msg["op"] == "load":
                 # Limits first: from here on, only the module's code runs in this process.
                 _apply_limits(int(msg["memory_mb"]), int(msg["cpu_seconds"]))
-                filename = f"/sandbox/mechanisms/{msg['filename']}"
+                # One path for every module, live and contract alike: a file name that
+                # differed between the two would tell a module which one it is in.
+                filename = MODULE_FILE
                 instance, info = _load(msg["source"], filename)
                 send({"ok": True, **info, "seconds": time.perf_counter() - start})
                 continue
@@ -153,10 +156,7 @@ def _worker_main() -> None:
             if pid == 0:
                 _reseed_after_fork()
                 try:
-                    reply = _call(instance, msg, start)
-                    if msg.get("repeat"):  # contract test: the same call again, same process
-                        reply.update(_again(instance, msg, start, filename))
-                    send(reply)
+                    send(_call(instance, msg, start))
                 except BaseException as exc:  # the module failed (even SystemExit): its answer
                     with contextlib.suppress(BaseException):
                         error = _describe_error(exc, filename)
@@ -195,16 +195,6 @@ def _call(instance: Mechanism, msg: dict[str, Any], start: float) -> dict[str, A
         value = getattr(instance, hook)(ctx)
     out = _encode_output(hook, value)
     return {"ok": True, "value": out, "seconds": time.perf_counter() - start}
-
-
-def _again(instance: Mechanism, msg: dict[str, Any], start: float, filename: str) -> dict[str, Any]:
-    """The second of two identical calls in one process, for the contract test that hooks
-    keep no state and draw randomness only from ``ctx.seed`` (a second fork would start
-    from the same state and the same generators, and hide both)."""
-    try:
-        return {"again": _call(instance, msg, start)["value"]}
-    except BaseException as exc:  # the module's code failed the second time: its answer
-        return {"again_error": _describe_error(exc, filename)}
 
 
 def _reseed_after_fork() -> None:

@@ -64,13 +64,19 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def enqueue_trial(
-    queue: Any, spec: TrialSpec, *, job_id: str | None = None, description: str | None = None
+    queue: Any,
+    spec: TrialSpec,
+    *,
+    job_id: str | None = None,
+    description: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Any:
     """Enqueue ``spec`` on an rq ``Queue`` built with ``serializer=JSONSerializer``.
 
     The one way a trial becomes a job: the study's :class:`orchestrator.executor.RqExecutor`
     calls it (with its own ``job_id``, which the Redis ACL and the retry bookkeeping key on).
     A failed job is kept as long as a result, so a resumed study still reads why it failed.
+    ``meta`` carries the orchestrator's signature (:mod:`contract.job_signing`).
     """
     return queue.enqueue(
         TRIAL_JOB,
@@ -80,4 +86,5 @@ def enqueue_trial(
         result_ttl=RESULT_TTL_S,
         failure_ttl=RESULT_TTL_S,
         description=description or f"trial {spec.trial_id}",
+        meta=meta or {},
     )

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
 
         import redis
 
+        from contract.job_signing import JobKeyError
         from sandbox.backends import BACKEND_NAMES, SandboxUnavailable
         from sandbox.client import DEFAULT_QUEUE
         from sandbox.runner import serve
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         url = redis_url or os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
         try:
             serve(url, queue or DEFAULT_QUEUE, backend, burst=burst)
-        except SandboxUnavailable as exc:
+        except (SandboxUnavailable, JobKeyError) as exc:
             raise UserError(str(exc)) from None
         except redis.RedisError as exc:
             raise UserError(

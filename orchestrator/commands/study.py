@@ -58,6 +58,9 @@ class LiveView:
             self.progress = payload
         elif kind == "event":  # a journal event (its model, or its JSON object)
             self._event(payload if isinstance(payload, Event) else parse_event(payload))
+        elif kind == "notice":  # the executor's word on a wait (no live worker...)
+            self.events.append(str(payload))
+            self.lines_added += 1
 
     def _event(self, event: Event) -> None:
         from sandbox.text import clean_text

@@ -75,14 +75,29 @@ def register(app: typer.Typer) -> None:
         from rq import Queue, Worker
         from rq.serializers import JSONSerializer
 
+        from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, worker_key
+        from contract.jobs import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S
         from contract.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
         from trainer.jobs import TRIAL_QUEUE
 
+        try:  # a bad key stops here, before Redis is touched
+            key = worker_key(TRIAL_KEY_ENV)
+        except JobKeyError as exc:
+            raise UserError(str(exc)) from None
         connection = connect_redis(redis_url_from(redis_url))
         name_of_queue = queue or os.environ.get(TRIAL_QUEUE_ENV) or TRIAL_QUEUE
         trial_queue = Queue(name_of_queue, connection=connection, serializer=JSONSerializer)
-        worker_class = guarded_worker(Worker, TRIAL_JOB_FUNCTIONS)
+        worker_class = guarded_worker(
+            Worker, TRIAL_JOB_FUNCTIONS, key, heartbeat_s=TRAINER_HEARTBEAT_S
+        )
+        # Frequent heartbeats, idle or busy: the orchestrator sees this worker die within
+        # seconds (orchestrator/worker_watch.py), not rq's minutes.
         worker = worker_class(
-            [trial_queue], connection=connection, serializer=JSONSerializer, name=name
+            [trial_queue],
+            connection=connection,
+            serializer=JSONSerializer,
+            name=name,
+            job_monitoring_interval=TRAINER_HEARTBEAT_S,
+            worker_ttl=TRAINER_WORKER_TTL_S,
         )
         worker.work(burst=burst, with_scheduler=False)

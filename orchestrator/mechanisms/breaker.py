@@ -57,6 +57,10 @@ class EffectTally:
         if not self.tripped:
             self.tripped, self.reason = breaker, reason
 
+    def trip(self, breaker: str, reason: str) -> None:
+        """Trip on evidence from outside these records (a live audit's finding)."""
+        self._trip(breaker, reason)
+
     def note_call_seconds(self, seconds: float, budget_s: float = SLOW_CALL_SECONDS) -> None:
         """One hook call took ``seconds`` (module load included); ``budget_s`` is the limit."""
         if seconds > budget_s:

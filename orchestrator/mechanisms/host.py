@@ -7,8 +7,9 @@ sandbox client and checks the JSON that comes back (:mod:`orchestrator.mechanism
 
 Changes to the active set happen only at iteration boundaries (:meth:`boundary`): queued
 promotions go live there, and a mechanism whose circuit breaker tripped (N errors,
-timeouts or invalid outputs, or a harmful *effect*: see :mod:`orchestrator.mechanisms.breaker`)
-is reverted there. Between boundaries a tripped mechanism is simply no longer called, so one
+timeouts or invalid outputs, or a harmful *effect*: see :mod:`orchestrator.mechanisms.breaker`),
+or that a live audit caught answering differently on a replay (:mod:`.audit`), is reverted
+there. Between boundaries a tripped mechanism is simply no longer called, so one
 bad module costs the study at most N bad calls.
 
 Every string that comes back from the sandbox (errors, hints, rationales, reasons) is
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.levels.hooks import HookOutcome
+from orchestrator.mechanisms.audit import BREAKER_AUDIT, Auditor
 from orchestrator.mechanisms.breaker import BREAKER_ERRORS, SLOW_CALL_SECONDS, EffectTally
 from orchestrator.mechanisms.outputs import (
     InvalidOutput,
@@ -165,8 +167,12 @@ class LiveMechanismHost:
         *,
         max_failures: int = DEFAULT_MAX_FAILURES,
         slow_call_seconds: float = SLOW_CALL_SECONDS,
+        auditor: Auditor | None = None,
     ) -> None:
+        """``auditor``: replays live calls in a fresh sandbox (:mod:`.audit`); a study's
+        host has one (``make_level2``), a bare host audits nothing."""
         self.client = client
+        self.auditor = auditor
         self.max_failures = max_failures
         self.slow_call_seconds = slow_call_seconds  # a hook call's budget, load included
         self._live: dict[str, LiveMechanism] = {}
@@ -223,6 +229,7 @@ class LiveMechanismHost:
         just finished before the next one is planned."""
         promoted: list[str] = []
         reverted: list[str] = []
+        self._take_audits()
         for m in list(self._live.values()):
             m.effects.settle(iteration)  # planning moved on: the screened trial is settled
             if history is not None:
@@ -282,6 +289,21 @@ class LiveMechanismHost:
             event.breaker = breaker
         emit(event)
 
+    def _take_audits(self) -> None:
+        """Trip every mechanism a live audit caught answering differently on a replay: it
+        is no longer called, and the next boundary reverts it with the audit's reason."""
+        if self.auditor is None:
+            return
+        for finding in self.auditor.findings():
+            m = self._live.get(finding.name)
+            if m is not None and m.stored.sha == finding.sha:
+                m.effects.trip(BREAKER_AUDIT, finding.reason)
+
+    def close(self) -> None:
+        """The study is over: stop auditing (replays in flight get a moment to finish)."""
+        if self.auditor is not None:
+            self.auditor.close()
+
     # ------------------------------------------------------------------ hooks
     def _fire(self, name: str, stage: str) -> None:
         m = self._live.get(name)
@@ -303,9 +325,14 @@ class LiveMechanismHost:
         errors: list[str],
         candidates: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        self._take_audits()
         mechanisms = [m for m in self._callable() if stage in m.hooks]
         call = run_stage(self.client, stage, [m.stored for m in mechanisms], context, candidates)
         for m in mechanisms:
+            if self.auditor is not None and m.name in call.outputs:
+                self.auditor.consider(
+                    m.stored, stage, context, candidates, call.outputs[m.name], m.calls
+                )
             m.calls += 1
             if m.name in call.seconds:
                 m.effects.note_call_seconds(call.seconds[m.name], self.slow_call_seconds)

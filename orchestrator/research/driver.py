@@ -202,7 +202,8 @@ class Level2Driver:
 
     def _release_sandbox(self) -> None:
         """A warm sandbox client keeps one sandbox started ahead of the next call; the
-        study is over, so stop it (``SandboxClient.close``)."""
+        study is over, so stop it (``SandboxClient.close``), after the host's live audits."""
+        self.host.close()
         self.host.client.close()
 
     # ------------------------------------------------------------------ sessions

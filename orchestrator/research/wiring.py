@@ -8,6 +8,7 @@ client is the rq kind.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
+from orchestrator.mechanisms.audit import Auditor
 from orchestrator.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
 from orchestrator.research.driver import Level2Driver
 from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
@@ -22,7 +24,7 @@ from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
     from orchestrator.research.session import Asker
-    from sandbox.client import SandboxClient
+    from sandbox.client import SandboxClient, Signer
 
 SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
 
@@ -32,12 +34,15 @@ log = logging.getLogger(__name__)
 class SandboxLadder:
     """The gate ladder (static → smoke → contract) through a sandbox client."""
 
-    def __init__(self, client: SandboxClient, space: SearchSpace) -> None:
+    def __init__(
+        self, client: SandboxClient, space: SearchSpace, iterations: int | None = None
+    ) -> None:
         self.client = client
         self.space = space
+        self.iterations = iterations  # the study's length: contract histories get that long
 
     def check(self, source: str, *, replays: list[dict[str, Any]] | None = None) -> LadderVerdict:
-        report = self.client.check(source, self.space, replays=replays)
+        report = self.client.check(source, self.space, replays=replays, iterations=self.iterations)
         data = report.to_dict()
         return LadderVerdict(
             accepted=bool(data.get("accepted")),
@@ -54,6 +59,18 @@ def sandbox_kind(config: StudyConfig) -> str:
     return "runner" if config.executor == "rq" else "direct"
 
 
+def sandbox_signer(study: str) -> Signer | None:
+    """Signs the study's sandbox jobs with the runners' key ($BILEVEL_SANDBOX_JOB_KEY), or
+    None when none is set (jobs then go unsigned, for runners that verify nothing)."""
+    from contract.job_signing import SANDBOX_KEY_ENV, JobKeyError, load_key, signed_meta
+
+    try:
+        key = load_key(SANDBOX_KEY_ENV)
+    except JobKeyError as exc:
+        raise UserError(str(exc)) from None
+    return None if key is None else functools.partial(signed_meta, key, study=study)
+
+
 def make_sandbox_client(config: StudyConfig) -> SandboxClient:
     """The study's sandbox client; the runner's queue is ``$BILEVEL_SANDBOX_QUEUE`` or the
     runner's default, so a deployment names it in one place (compose)."""
@@ -63,7 +80,12 @@ def make_sandbox_client(config: StudyConfig) -> SandboxClient:
     try:
         if kind == "runner":
             queue = os.environ.get(SANDBOX_QUEUE_ENV) or DEFAULT_QUEUE
-            return make_client(kind="runner", redis_url=config.rq.redis_url, queue=queue)
+            return make_client(
+                kind="runner",
+                redis_url=config.rq.redis_url,
+                queue=queue,
+                signer=sandbox_signer(config.name),
+            )
         return make_client(kind="direct", backend="auto")
     except (ValueError, RuntimeError, OSError, ConnectionError) as exc:
         raise UserError(
@@ -98,12 +120,13 @@ def make_level2(
             raise
         if warning:
             log.warning("%s", warning)
-    host = LiveMechanismHost(client, max_failures=max_failures)
+    # Live calls are replayed in a fresh sandbox (orchestrator/mechanisms/audit.py).
+    host = LiveMechanismHost(client, max_failures=max_failures, auditor=Auditor(client))
     driver = Level2Driver(
         config,
         run_dir,
         host,
-        SandboxLadder(client, config.search_space()),
+        SandboxLadder(client, config.search_space(), config.iterations),
         allowed_modules(),
         agent=agent,
         max_repairs=max_repairs,

@@ -4,19 +4,23 @@ is rejected."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from sandbox import synthetic
 from sandbox.api import Context
 from sandbox.contexts import (
+    ContractRun,
     context_seed,
     contract_contexts,
-    screen_candidates,
     screen_problem,
 )
 from sandbox.ladder import run_ladder
 from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
 
-SYNTHETIC = ("empty-history", "long-history", "crashed-trials", "frozen-params")
+SYNTHETIC = (
+    "empty-history", "long-history", "crashed-trials", "frozen-params", "history-0", "history-1",
+)  # fmt: skip
 LIVE_SOURCES = ("baseline", "llm", "builtin")
 
 
@@ -118,26 +122,102 @@ def test_replays_lend_their_study_seed_metric_and_direction(space: list[dict[str
 
 def test_screen_candidates_are_valid_fresh_and_live_shaped(space: list[dict[str, Any]]) -> None:
     for seed in range(5):
-        for _, ctx in contract_contexts(space, [], seed=seed):
-            context = Context.from_dict(ctx)
-            candidates = screen_candidates(ctx)
-            assert candidates == screen_candidates(ctx)  # both determinism calls see the same
-            assert 2 <= len(candidates) <= 6
-            assert candidates[0]["priority"] == 0.0  # Level 1's own comes first
+        run = ContractRun(space, [], name="mine", rng=random.Random(seed))
+        for case in run.cases:
+            context = Context.from_dict(case.context)
+            own = [{"changes": {}, "rationale": "mine", "priority": 3.5}]
+            candidates, proposers = run.screen_round(case.context, own)
+            assert len(candidates) == len(proposers) >= 2
+            # The planner's order: Level 1's one first, then each mechanism's in turn.
+            assert proposers[0] == synthetic.LEVEL1 and candidates[0]["priority"] == 0.0
+            assert proposers.count(synthetic.LEVEL1) == 1
             tried = [t.config for t in context.history]
             for cand in candidates:
                 assert context.check(cand["changes"]) is None
-                assert context.apply(cand["changes"]) not in tried
                 assert cand["rationale"] and -100 <= cand["priority"] <= 100
+                if cand["rationale"] != "mine":
+                    assert context.apply(cand["changes"]) not in tried
+
+
+def test_the_module_s_own_proposals_are_among_its_screen_s_candidates(
+    space: list[dict[str, Any]],
+) -> None:
+    run = ContractRun(space, [], name="mine", rng=random.Random(3))
+    ctx = run.cases[0].context
+    context = Context.from_dict(ctx)
+    name = context.tunable()[0].name
+    value = context.param(name).low if context.param(name).kind != "choice" else None
+    own = [{"changes": {name: value}, "rationale": "mine", "priority": 2.0}]
+    if value is None or not synthetic.fresh(context.apply(own[0]["changes"]), context.history):
+        return
+    candidates, proposers = run.screen_round(ctx, own)
+    assert own[0] in candidates and proposers[candidates.index(own[0])] == synthetic.OWN
+
+
+def test_nothing_in_a_context_rebuilds_its_screen_candidates(space: list[dict[str, Any]]) -> None:
+    """Two runs that show the same context offer different candidates: they come from the
+    supervisor's own entropy, never from the context (a copy of the generator matched
+    800 of 800 contexts when they did)."""
+    ctx = contract_contexts(space, [], seed=1)[0][1]
+    first = ContractRun(space, []).screen_round(ctx)[0]
+    second = ContractRun(space, []).screen_round(ctx)[0]
+    assert first != second
+
+
+def test_contexts_read_like_this_module_s_own_live_study(space: list[dict[str, Any]]) -> None:
+    """Its own name among the sources, full-precision values, and a long history as long
+    as the study it joins."""
+    for seed in range(3):
+        cases = dict(contract_contexts(space, [], name="mine", iterations=300, seed=seed))
+        long = cases["long-history"]["history"]
+        assert 297 <= len(long) <= 299
+        assert any(t["source"] == "mechanism:mine" for t in long)
+        values = [t["value"] for t in long if t["value"] is not None]
+        assert any(v != round(v, 5) for v in values)
+        mechanism_values = [
+            v
+            for t in long
+            if t["source"].startswith("mechanism:")
+            for v in t["changes"].values()
+            if isinstance(v, float)
+        ]
+        assert any(float(f"{v:.4g}") != v for v in mechanism_values)
+    default = dict(contract_contexts(space, [], seed=0))["long-history"]["history"]
+    assert len(default) < 30  # no study named: the quickstart's length
+
+
+def _verdicts(proposers: list[str], vetoed: set[str]) -> list[dict[str, Any]]:
+    return [{"accept": p not in vetoed, "reason": ""} for p in proposers]
+
+
+def test_a_screen_that_silences_one_proposer_is_found(space: list[dict[str, Any]]) -> None:
+    """Vetoing every Level-1 candidate, or one sibling's, while letting the rest through
+    is silencing; vetoing nobody in particular is not."""
+    for seed in range(10):
+        run = ContractRun(space, [], name="mine", rng=random.Random(seed))
+        rounds = [run.screen_round(c.context) for c in run.cases]
+        sibling = run.study.siblings[0]
+        for target, words in ((synthetic.LEVEL1, "level 1"), (sibling, "other mechanism")):
+            screens = [(c, p, _verdicts(p, {target})) for c, p in rounds]
+            assert words in str(screen_problem(screens)).lower(), (seed, target)
+        fair = [(c, p, _verdicts(p, set())) for c, p in rounds]
+        assert screen_problem(fair) is None
+        everyone = {synthetic.LEVEL1, *run.study.siblings}
+        assert "vetoed all" in str(
+            screen_problem([(c, p, _verdicts(p, everyone)) for c, p in rounds])
+        )
 
 
 def test_screen_problem_only_for_a_veto_in_every_context() -> None:
     cands = [{"changes": {"X": 1}}, {"changes": {"X": 2}}]
+    who = [synthetic.LEVEL1, "other"]
     veto = [{"accept": False, "reason": "no"}] * 2
     mixed = [{"accept": False, "reason": "no"}, {"accept": True, "reason": ""}]
-    assert "vetoed all 4" in str(screen_problem([(cands, veto), (cands, veto), ([], [])]))
-    assert screen_problem([(cands, veto), (cands, mixed)]) is None
-    assert screen_problem([([], [])]) is None
+    assert "vetoed all 4" in str(
+        screen_problem([(cands, who, veto), (cands, who, veto), ([], [], [])])
+    )
+    assert screen_problem([(cands, who, veto), (cands, who, mixed)]) is None
+    assert screen_problem([([], [], [])]) is None
 
 
 def test_a_screen_that_vetoes_everything_is_rejected(

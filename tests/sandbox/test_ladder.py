@@ -56,10 +56,11 @@ def test_clean_module_accepted(
     assert report.accepted, report.reason
     assert report.stage == "contract"
     assert all(c.ok for c in report.checks)
-    # Every overridden hook ran on every synthetic context, twice (determinism).
+    # Every overridden hook ran on every synthetic context, and again in a fresh process.
     for case in ("empty-history", "long-history", "crashed-trials", "frozen-params"):
         for hook in report.hooks:
             assert f"{hook}:{case}" in {c.name for c in report.checks}
+    assert "determinism:fresh-process" in {c.name for c in report.checks}
 
 
 def test_example_accepted_in_each_backend(backend: Any, space: list[dict[str, Any]]) -> None:
@@ -211,3 +212,24 @@ def test_a_worker_line_that_is_not_one_plain_answer_is_a_channel_error(line: byt
 
     with pytest.raises(ChannelError):
         parse_answer(line)
+
+
+def test_state_kept_on_self_never_reaches_a_later_call(
+    process_backend: Any, space: list[dict[str, Any]]
+) -> None:
+    """Every call, contract and live alike, starts from the module as it was right after
+    loading (a fork per call, a fresh process per live call): a counter on ``self`` is
+    always at its first value, so it cannot make a module behave differently later."""
+    source = (
+        "from sandbox.api import Context, Guidance, Mechanism\n\n\n"
+        "class Counter(Mechanism):\n"
+        "    name = 'counter'\n\n"
+        "    def __init__(self) -> None:\n"
+        "        super().__init__()\n"
+        "        self.calls = 0\n\n"
+        "    def guide(self, ctx: Context) -> Guidance:\n"
+        "        self.calls += 1\n"
+        "        return Guidance(hint=f'call {self.calls}')\n"
+    )
+    report = _ladder(source, space, process_backend)
+    assert report.accepted, report.reason

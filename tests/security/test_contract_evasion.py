@@ -1,0 +1,65 @@
+"""Contract tests a module cannot tell from live use.
+
+Each payload in ``tests/security/evasion`` looks for one difference between the contract
+tests and live use (its own proposals missing from its screen's candidates, its own name
+missing from the sources, rounded values, candidates a copy of the generator rebuilds,
+determinism checked in one fork, short histories, a worker flag in a reachable frame) and
+behaves only while it thinks it is tested; two more silence Level 1 or the sibling
+mechanisms through their screen. Every one must be rejected at the contract stage, on
+both backends, with a reason that names what it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.ladder import sandbox_ladder
+from tests.conftest import REPO
+from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
+
+EVASION = REPO / "tests" / "security" / "evasion"
+# The study length the cubic payload is tested at: a long study, where O(n^3) work per
+# call is seconds (80 trials, the old contract length, took well under the call limit).
+LONG_STUDY_ITERATIONS = 300
+
+# payload -> words the rejection reason must contain
+EXPECTED = {
+    "own_proposals": "my own proposal",
+    "own_name": "my own trials",
+    "rounded_values": "full-precision",
+    "regenerated_candidates": "not the contract generator",
+    "process_nondeterminism": "fresh process",
+    "cubic_history": "timed out",
+    "silence_level1": "level 1",
+    "silence_siblings": "other mechanism",
+    "worker_state": "no contract flag",
+}
+
+
+def _ladder(backend: Any, payload: str, **kw: Any) -> Any:
+    source = (EVASION / f"{payload}.py").read_text(encoding="utf-8")
+    return sandbox_ladder(
+        source,
+        kw.pop("space"),
+        backend=backend,
+        limits=FAST_LIMITS,
+        deadline_s=FAST_DEADLINE_S * 2,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("payload", sorted(EXPECTED))
+def test_a_module_that_behaves_only_under_test_is_rejected(
+    backend: Any, space: list[dict[str, Any]], payload: str
+) -> None:
+    report = _ladder(backend, payload, space=space, iterations=LONG_STUDY_ITERATIONS)
+    assert not report.accepted, f"{payload} passed the contract tests: {report.reason}"
+    assert report.stage == "contract", report.reason
+    assert EXPECTED[payload] in report.reason.lower(), report.reason
+
+
+def test_the_payload_count_is_stated() -> None:
+    """The README's attack-suite figure counts these payloads too."""
+    assert len(list(EVASION.glob("*.py"))) == len(EXPECTED)
