@@ -70,6 +70,7 @@ def hook_repos(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(REPO),
         "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),  # no network: language system
+        "COLUMNS": "200",  # rich wraps the summary table at the width it is given
     }
     return hooks, user, env
 
