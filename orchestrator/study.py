@@ -8,6 +8,7 @@ finished trials are kept, unfinished ones re-dispatched under the same index.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import statistics
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.acceptance import judge
+from orchestrator.acceptance.race import CONFIDENCE
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
@@ -25,6 +28,7 @@ from orchestrator.dashboard.progress import ProgressFile
 from orchestrator.errors import UserError
 from orchestrator.events import (
     JOURNAL_VERSION,
+    ChallengeDecided,
     ContextReset,
     Event,
     NoiseFloor,
@@ -49,10 +53,11 @@ from orchestrator.levels.hooks import (
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.pruning import Pruner
-from orchestrator.state import StudyState, rebuild_state
+from orchestrator.state import StudyState, TrialRecord, rebuild_state
 from orchestrator.summary import StudySummary, summarize
 from sandbox.api import (
     BASELINE_SOURCE,
+    INTENSIFY_SOURCE,
     NOISE_SOURCE,
     NON_SEARCH_SOURCES,
     RESEED_BASELINE_SOURCE,
@@ -65,9 +70,12 @@ from trainer.spec import TrialResult, TrialSpec
 
 # Seconds the loop waits for a result when it cannot plan anything else.
 POLL_INTERVAL_S = 0.2
-# Noise floor = this many sample standard deviations of the baseline repeats: a change
-# must beat the incumbent by more than ordinary seed-to-seed variation.
+# The baseline-floor rule's floor = this many sample standard deviations of the baseline
+# repeats (the paired rule learns its margin instead: orchestrator/acceptance).
 NOISE_FLOOR_SIGMAS = 2.0
+
+# The final re-runs: the search is over once every other trial is in.
+FINAL_SOURCES = (RESEED_SOURCE, RESEED_BASELINE_SOURCE)
 
 # ("event", journal event) after every append, ("tick", {index: progress}) while waiting.
 Observer = Callable[[str, Any], None]
@@ -181,9 +189,18 @@ class StudyRunner:
                 "(debug it with: bilevel objective check STUDY.toml)"
             )
         result, refused = self.comparable(result)
-        kept = self.keep(record.source, result)
+        kept, acceptance = self.keep(record, result)
         best = self.state.best()
         best_after = result.value if kept else (best.value if best else None)
+        estimate = None
+        if self.rule == "paired":
+            after = self.state_after(record, result, kept)
+            estimate = judge.best_estimate(after)
+            if estimate is not None:
+                best_after = estimate.mean  # the mean of its evaluations, not one lucky draw
+            if acceptance is not None:
+                refused = {**refused, "acceptance": acceptance}
+            refused = {**refused, "best_estimate": estimate.as_dict() if estimate else None}
         event = TrialFinished(
             index=record.index,
             result=result.model_dump(mode="json"),
@@ -198,6 +215,38 @@ class StudyRunner:
         if self.metric.name == "val_bpb":  # GPT journals keep the old name too
             event.best_val_bpb = best_after
         self.emit(event)
+        if self.rule == "paired":
+            self.update_noise()
+
+    def state_after(self, record: TrialRecord, result: TrialResult, kept: bool) -> StudyState:
+        """The state as it will be once this result is journaled (for the estimate it carries)."""
+        trials = dict(self.state.trials)
+        trials[record.index] = record.model_copy(
+            update={"status": result.status, "value": result.value, "kept": kept}
+        )
+        best = record.index if kept else self.state.best_index
+        return dataclasses.replace(self.state, trials=trials, best_index=best)
+
+    def update_noise(self) -> None:
+        """Journal the paired noise estimate whenever new evidence changed it."""
+        state = self.state
+        est = judge.noise(state, state.best())
+        if est.dof == 0 and not est.deterministic:
+            return
+        floor = est.margin(CONFIDENCE)
+        if (floor, est.paired_sd, est.dof) == (state.noise_floor, state.noise_sd, state.noise_dof):
+            return
+        self.emit(
+            NoiseFloor(
+                values=judge.baseline_values(state),
+                floor=floor,
+                method=f"one-sided {CONFIDENCE:.0%} t margin of a paired difference; {est.how}"
+                + (f"; left out as outliers: {list(est.dropped)}" if est.dropped else ""),
+                sd=est.paired_sd,
+                dof=est.dof,
+                deterministic=est.deterministic,
+            )
+        )
 
     def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """Stop the running trials whose curve is clearly worse than the incumbent's
@@ -231,18 +280,33 @@ class StudyRunner:
         reference = str(baseline.result.get("data_fingerprint") or "")
         return refuse_other_data(result, reference, baseline.index)
 
-    def keep(self, source: str, result: TrialResult) -> bool:
-        if result.status != "ok" or result.value is None or source in NON_SEARCH_SOURCES:
-            return False
+    def keep(self, record: TrialRecord, result: TrialResult) -> tuple[bool, dict[str, Any] | None]:
+        """Whether a finished trial becomes the incumbent now, and (paired rule) the decision
+        behind it; a ``race`` verdict keeps nothing yet and opens a race."""
+        if result.status != "ok" or result.value is None or record.source in NON_SEARCH_SOURCES:
+            return False, None
         best = self.state.best()
         if best is None or best.value is None:
-            return True
-        margin = (self.state.noise_floor or 0.0) if self.noise_aware else 0.0
-        return self.metric.better(result.value, best.value, margin=margin)
+            return True, None
+        if self.rule == "paired":
+            score = self.metric.score(result.value)
+            assert score is not None
+            decision = judge.first_decision(self.state, record, score)
+            if decision is None:
+                return True, None
+            return decision.verdict == "accept", {**decision.as_dict(), "incumbent": best.index}
+        margin = (self.state.noise_floor or 0.0) if self.rule == "baseline-floor" else 0.0
+        return self.metric.better(result.value, best.value, margin=margin), None
 
     @property
-    def noise_aware(self) -> bool:
-        return self.config.acceptance.rule == "noise-aware"
+    def rule(self) -> str:
+        return self.config.acceptance.rule
+
+    @property
+    def measures_noise(self) -> bool:
+        """Whether the rule repeats the baseline, re-runs the best and scores the test split."""
+        declared = self.config.acceptance.declared_deterministic(self.config.objective)
+        return self.rule == "baseline-floor" or (self.rule == "paired" and not declared)
 
     # -------------------------------------------------------------- planning
     def next_plan(self) -> Callable[[], None] | None:
@@ -258,26 +322,28 @@ class StudyRunner:
                 hypothesis="baseline: the defaults",
                 fired=[],
             )
-        if self.noise_aware and len(baseline_like) < acc.baseline_repeats:
-            return lambda: self.propose(
-                {},
-                space.defaults(),
-                source=NOISE_SOURCE,
-                hypothesis="baseline repeat on another seed (noise floor)",
-                fired=[],
-                seed=self.config.seed + len(baseline_like),
-            )
-        if self.noise_aware and state.noise_floor is None:
+        if self.rule == "paired" and self.measures_noise:
+            if any(not t.finished for t in baseline_like):
+                return None  # the first keep decision waits for the first noise evidence
+            repeats_left = len(baseline_like) < acc.baseline_repeats
+            budget_left = state.budget_used() < self.config.iterations
+            if repeats_left and budget_left and not self.deterministic_so_far():
+                return self.plan_repeat(len(baseline_like))
+        if self.rule == "paired" and state.race is not None:
+            return self.plan_race()
+        if self.rule == "baseline-floor" and len(baseline_like) < acc.baseline_repeats:
+            return self.plan_repeat(len(baseline_like))
+        if self.rule == "baseline-floor" and state.noise_floor is None:
             if all(t.finished for t in baseline_like):
                 self.record_noise_floor(baseline_like)
             return None
-        if len(state.search_trials()) < self.config.iterations:
+        if state.budget_used() < self.config.iterations:
             return self.plan_search
         reruns = [t for t in state.ordered() if t.source == RESEED_SOURCE]
         base_reruns = [t for t in state.ordered() if t.source == RESEED_BASELINE_SOURCE]
         wanted = len(reruns) < acc.final_reruns or len(base_reruns) < len(reruns)
-        if self.noise_aware and wanted and state.best():
-            if any(not t.finished for t in state.search_trials()):
+        if self.measures_noise and wanted and state.best() and not self.deterministic_so_far():
+            if any(not t.finished for t in state.ordered() if t.source not in FINAL_SOURCES):
                 return None  # the best is not final until every search trial is in
             best, baseline = state.best(), state.baseline()
             assert best is not None and baseline is not None
@@ -305,7 +371,7 @@ class StudyRunner:
         """GPT, noise-aware: the best and the baseline scored once on the held-out test
         split, after everything else (no trial was ever selected on it)."""
         state, acc = self.state, self.config.acceptance
-        if not (self.noise_aware and acc.final_test and self.objective is None):
+        if not (self.measures_noise and acc.final_test and self.objective is None):
             return None
         if any(not t.finished for t in state.ordered()):
             return None  # the best is final only when every trial is in
@@ -323,6 +389,65 @@ class StudyRunner:
                 eval_split="test",
             )
         return None
+
+    def plan_repeat(self, done: int) -> Callable[[], None]:
+        """The baseline on the next seed: the first evidence of the noise."""
+        defaults = self.config.search_space().defaults()
+        return lambda: self.propose(
+            {},
+            defaults,
+            source=NOISE_SOURCE,
+            hypothesis="baseline repeat on another seed (noise estimate)",
+            fired=[],
+            seed=self.config.seed + done,
+        )
+
+    def deterministic_so_far(self) -> bool:
+        """The repeats so far were identical: the objective measures as deterministic."""
+        return judge.noise(self.state).deterministic
+
+    def plan_race(self) -> Callable[[], None] | None:
+        """The open race's next trial or its decision (orchestrator/acceptance/judge.py)."""
+        step = judge.race_step(self.state)
+        if step.decision is not None:
+            decision = step.decision
+            return lambda: self.close_race(decision)
+        if step.run is None:
+            return None  # its trial is still running
+        run, seed, role = step.run, step.seed, step.role
+        challenger = self.state.race[0] if self.state.race else run.index
+        return lambda: self.propose(
+            {},
+            run.config,
+            source=INTENSIFY_SOURCE,
+            hypothesis=f"re-evaluation of the {role} (trial #{run.index}) on seed {seed}, "
+            f"paired with the other side of the race for trial #{challenger}",
+            fired=[],
+            seed=seed,
+        )
+
+    def close_race(self, decision: Any) -> None:
+        assert self.state.race is not None
+        challenger, incumbent = self.state.race
+        accepted = decision.verdict == "accept"
+        after = dataclasses.replace(
+            self.state, best_index=challenger if accepted else self.state.best_index
+        )
+        estimate = judge.best_estimate(after)
+        self.emit(
+            ChallengeDecided(
+                challenger=challenger,
+                incumbent=incumbent,
+                verdict="accept" if accepted else "reject",
+                pairs=decision.pairs,
+                gain=decision.gain,
+                margin=decision.margin,
+                noise_sd=decision.noise_sd,
+                dof=decision.dof,
+                reason=decision.reason,
+                best_estimate=estimate.as_dict() if estimate else None,
+            )
+        )
 
     def record_noise_floor(self, trials: list[Any]) -> None:
         values = [t.value for t in trials if t.value is not None]
@@ -515,7 +640,7 @@ def run_study(
     )
     try:
         # A finished study resumed with a larger --iterations goes on; otherwise it is done.
-        more = len(state.search_trials()) < config.iterations
+        more = state.budget_used() < config.iterations
         if not state.finished or more:
             runner.emit(
                 StudyStarted(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.acceptance.judge import best_estimate
 from orchestrator.config import StudyConfig
 from orchestrator.events import STUDY_STARTED, StudyStarted
 from orchestrator.journal import journal_path, read_events
@@ -51,6 +52,10 @@ class StudySummary:
     # they did not run (estimated from each one's pace when it was stopped).
     pruned: int = 0
     pruned_saved_s: float = 0.0
+    # The incumbent as the mean of all its evaluations, with n and a 95% interval
+    # (orchestrator/acceptance/judge.py): `{index, mean, n, low, high}`. Under the paired
+    # rule this is the reported best; a single draw carries the luck that selected it.
+    best_estimate: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +82,11 @@ class StudySummary:
             f"best_trial: {best.get('index', '-')}",
             f"metric: {self.metric} ({self.direction})",
             f"best_{self.metric}: {_fmt(best.get('value'))}{spread}",
+            *(
+                [f"best_mean_{self.metric}: {estimate_text(self.best_estimate)}"]
+                if self.best_estimate
+                else []
+            ),
             f"baseline_{self.metric}: {_fmt(self.baseline_value)}",
             f"improvement: {_fmt(self.improvement)}"
             + (" (selection: the best of the search's draws)" if self.final_reruns else ""),
@@ -118,6 +128,14 @@ def credit_line(row: dict[str, Any]) -> str:
     )
 
 
+def estimate_text(estimate: dict[str, Any]) -> str:
+    """``3.50120 ± 0.00400 (95% interval, n=3)`` from a best estimate's dict."""
+    mean, n, low, high = estimate["mean"], estimate["n"], estimate["low"], estimate["high"]
+    if low is None or high is None:
+        return f"{mean:.5f} (n={n}, no interval: too few repeats)"
+    return f"{mean:.5f} ± {(high - low) / 2:.5f} (95% interval, n={n})"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.5f}"
 
@@ -129,8 +147,11 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
     base_val = baseline.value if baseline else None
     best_val = best.value if best else None
     best_row: dict[str, Any] | None = None
+    estimate = best_estimate(state) if best else None
     if best:
         best_row = {"index": best.index, "value": best.value, "config": best.config}
+        if estimate is not None:
+            best_row.update(mean=estimate.mean, n=estimate.n, low=estimate.low, high=estimate.high)
         if metric.name == "val_bpb":
             best_row["val_bpb"] = best.value  # GPT's journals and readers use this name
     return StudySummary(
@@ -161,6 +182,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         rerun_improvement=rerun_improvement(state),
         pruned=state.trials_by_status().get("pruned", 0),
         pruned_saved_s=state.pruned_saved_s,
+        best_estimate=estimate.as_dict() if estimate else None,
     )
 
 

@@ -32,7 +32,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.acceptance.tdist import t_quantile
+from orchestrator.acceptance.tdist import incomplete_beta, t_quantile
 
 # Family-wise chance of wrongly calling an ordinary draw an outlier, over all observations
 # (Bonferroni): 1% keeps honest noise in the estimate while a 6-sigma draw such as the
@@ -49,6 +49,10 @@ MIN_PAIRED_DOF = 2
 # groups estimate its local noise: enough to stop two local repeats from ruling, few
 # enough that a clearly different local noise level shows within a handful of repeats.
 GLOBAL_PRIOR_DOF = 4
+# Two-sided level of the F test that decides the incumbent's noise differs from the rest
+# of the study's: only then are its own repeats weighed above the pooled estimate (pooling
+# everything is the better estimate when the noise is one level everywhere).
+VARIES_ALPHA = 0.05
 # Relative spread below which repeats count as identical (float round-off, not noise).
 DETERMINISTIC_RTOL = 1e-12
 
@@ -128,7 +132,7 @@ def pool(groups: Iterable[Sequence[float]], *, alpha: float = OUTLIER_ALPHA) -> 
                 if worst is None or z > worst[0]:
                     worst = (z, gi, oi)
         limit = t_quantile(1 - alpha / (2 * total), dof - 1)
-        if worst is None or worst[0] <= limit:
+        if worst is None or worst[0] <= limit or _loud_group(work, ss, worst[1], worst[2]):
             break
         _, gi, oi = worst
         dropped.append(work[gi].pop(oi))
@@ -138,6 +142,18 @@ def pool(groups: Iterable[Sequence[float]], *, alpha: float = OUTLIER_ALPHA) -> 
         dof=sum(len(g) - 1 for g in work),
         dropped=tuple(dropped),
     )
+
+
+def _loud_group(work: list[list[float]], ss: list[float], gi: int, oi: int) -> bool:
+    """Whether group ``gi`` is wide even without its candidate outlier: then its spread is
+    that configuration's own noise (noise varies across the space), not one wild draw."""
+    rest = work[gi][:oi] + work[gi][oi + 1 :]
+    other_dof = sum(len(g) - 1 for i, g in enumerate(work) if i != gi)
+    if len(rest) < 2 or other_dof == 0:
+        return False
+    other = (math.fsum(ss) - ss[gi]) / other_dof
+    mine = _deviations(rest) / (len(rest) - 1)
+    return mine > other and varies(mine, len(rest) - 1, other, other_dof)
 
 
 def by_config(evaluations: Iterable[Evaluation]) -> dict[str, dict[int, float]]:
@@ -174,6 +190,20 @@ def _paired_variance(repeats: Pooled, paired: Pooled) -> tuple[float | None, int
     return (paired.ss + 2 * repeats.ss) / dof, dof
 
 
+def f_test_p(var_a: float, dof_a: int, var_b: float, dof_b: int) -> float:
+    """Two-sided p-value of the F test that two variance estimates share one variance."""
+    if var_b <= 0 or var_a <= 0:
+        return 0.0 if var_a != var_b else 1.0
+    ratio = var_a / var_b
+    cdf = incomplete_beta(dof_a / 2, dof_b / 2, dof_a * ratio / (dof_a * ratio + dof_b))
+    return min(1.0, 2 * min(cdf, 1 - cdf))
+
+
+def varies(var_a: float, dof_a: int, var_b: float, dof_b: int) -> bool:
+    """Whether estimate a's variance differs from b's at :data:`VARIES_ALPHA`."""
+    return f_test_p(var_a, dof_a, var_b, dof_b) < VARIES_ALPHA
+
+
 def _identical(groups: Iterable[Sequence[float]]) -> bool:
     return all(
         max(g) - min(g) <= DETERMINISTIC_RTOL * max(1.0, max(abs(v) for v in g)) for g in groups
@@ -202,11 +232,14 @@ def estimate(
         local_rep = pool(g for c, g in reps.items() if c == focus)
         local_pair = pool(g for k, g in pairs.items() if focus in k)
         local, local_dof = _paired_variance(local_rep, local_pair)
-        if local is not None and local_dof > 0:
-            prior = min(dof, GLOBAL_PRIOR_DOF)
-            variance = (local * local_dof + variance * prior) / (local_dof + prior)
+        other_rep = pool(g for c, g in reps.items() if c != focus)
+        other_pair = pool(g for k, g in pairs.items() if focus not in k)
+        other, other_dof = _paired_variance(other_rep, other_pair)
+        if local is not None and other is not None and varies(local, local_dof, other, other_dof):
+            prior = min(other_dof, GLOBAL_PRIOR_DOF)
+            variance = (local * local_dof + other * prior) / (local_dof + prior)
             dof = local_dof + prior
-            how += f"; the incumbent's own {local_dof} dof weighed against {prior} study-wide"
+            how += f"; the incumbent's own {local_dof} dof weighed against {prior} from the rest"
     obs = rep_all.variance
     return NoiseEstimate(
         paired_sd=None if variance is None else math.sqrt(variance),

@@ -7,7 +7,8 @@ better on seed ``s``). After each pair:
 - the mean gain is no better than nothing: **reject** (a challenger that looks worse is
   dropped after one draw, as SMAC's intensifier drops one that loses on the instances run);
 - the mean gain beats the one-sided t margin of the paired noise for that many pairs:
-  **accept** (clearly better);
+  **accept** (clearly better; on the first draw only once the noise estimate rests on
+  enough degrees of freedom);
 - otherwise, below the cap: **race** on (re-evaluate both on a fresh seed);
 - at the cap: accept, since the challenger is better on the mean of every paired draw (the
   incumbent's own luck on the first seed no longer decides alone).
@@ -36,6 +37,11 @@ CONFIDENCE = 0.95
 # more trials per challenger (four when the incumbent has no draw on those seeds yet);
 # SMAC's default caps at a handful of instances for the same reason.
 MAX_PAIRS = 3
+# Degrees of freedom the noise estimate needs before one draw may be kept without a race:
+# three baseline draws (2 dof) can understate the noise several-fold by luck, and a lucky
+# challenger kept on that margin is exactly the optimism racing removes. A race's own
+# pairs add evidence, so this costs a few trials early in a study only.
+MIN_DOF_AT_ONCE = 4
 # Seeds of the re-evaluations are the study seed + 1, + 2, ...: the baseline's repeats use
 # the same seeds, so a race against the baseline reuses them instead of running them again.
 RACE_SEED_STEP = 1
@@ -94,7 +100,8 @@ def decide(
         return verdict("reject", "deterministic objective: not better")
     if not looks_better:
         return verdict("reject", f"no better than the incumbent on {_pairs(n)}")
-    if margin is not None and gain > margin:
+    trusted = n > 1 or noise.dof >= MIN_DOF_AT_ONCE
+    if margin is not None and gain > margin and trusted:
         return verdict("accept", f"better by more than the {confidence:.0%} margin on {_pairs(n)}")
     if n >= max_pairs:
         if gain > 0:

@@ -9,6 +9,7 @@ slow only by microseconds and never fails to converge.
 
 from __future__ import annotations
 
+import functools
 import math
 
 # Continued-fraction terms before giving up: the fraction converges in a few dozen for
@@ -65,6 +66,7 @@ def t_cdf(t: float, dof: float) -> float:
     return 1.0 - tail if t >= 0 else tail
 
 
+@functools.lru_cache(maxsize=1024)  # a study asks for the same few (p, dof) again and again
 def t_quantile(p: float, dof: float) -> float:
     """The ``p`` quantile of Student's t with ``dof`` degrees of freedom; the normal
     quantile when ``dof`` is infinite."""
