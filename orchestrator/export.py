@@ -89,6 +89,8 @@ def export_to_optuna(
     study.set_user_attr("agent", view.agent)
     study.set_user_attr("metric", view.metric.name)
     study.set_user_attr("objective", json.dumps(view.config.get("objective"), default=str))
+    if view.best_estimate is not None:  # Optuna's best trial is one draw; this is the mean
+        study.set_user_attr("best_estimate", view.best_estimate)
     study.add_trials([_frozen_trial(optuna, t, distributions) for t in finished])
     return ExportResult(
         study_name=name,

@@ -79,7 +79,9 @@ def noise_line(config: StudyConfig, state: StudyState | None) -> str:
     else:
         determinism += "; the same configuration and seed reproduce the same value exactly"
     floor = state.noise_floor if state is not None else None
-    if floor is not None:
+    if config.acceptance.rule == "paired":
+        noise = "the noise estimate and how it decides a keep are in the keep rule below"
+    elif floor is not None:
         values = ", ".join(f"{v:.5f}" for v in state.noise_values) if state else ""
         noise = (
             f"measured noise floor: {floor:.5f} {metric.name} (2 x the seed-to-seed sd of "
@@ -96,6 +98,8 @@ def noise_line(config: StudyConfig, state: StudyState | None) -> str:
 
 def study_facts(config: StudyConfig, state: StudyState | None = None) -> list[str]:
     """The fact lines of a Level-1 (or Level-1.5) prompt, objective-agnostic."""
+    from orchestrator.acceptance.judge import keep_rule_text  # judge reads the study state
+
     metric = study_metric(config)
     lines = [
         f"objective: {metric.verb} {metric.name} ({metric.word})",
@@ -105,6 +109,7 @@ def study_facts(config: StudyConfig, state: StudyState | None = None) -> list[st
     if facts:
         lines.append("fixed facts: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
     lines.append(noise_line(config, state))
+    lines.append(keep_rule_text(config, state))  # the rule and its numbers, as decided now
     lines.append(STEP_SCALE_MEANING)
     lines.append(
         "your proposals compete with those of search mechanisms (Level 2) for each trial; "
