@@ -125,7 +125,9 @@ def first_decision(state: StudyState, record: TrialRecord, score: float) -> Deci
     est = noise(state, best)
     left = state.config.iterations - state.budget_used()
     cap = MAX_PAIRS if left > 0 and state.race is None else 1
-    return decide([paired - score], est, max_pairs=cap, gain_vs_mean=mean - score)
+    return decide(
+        [paired - score], est, max_pairs=cap, gain_vs_mean=mean - score, incumbent_n=len(mine)
+    )
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,7 @@ def race_step(state: StudyState) -> RaceStep:
             gains.append(theirs[seed] - mine[seed])
             if pair == 0:
                 continue
-            est = noise(state, incumbent)
-            decision = decide(gains, est)
+            decision = decide(gains, noise(state, incumbent), **_vs_mean(mine, theirs))
             if decision.verdict != "race":
                 return RaceStep(decision=decision)
             continue
@@ -176,7 +177,13 @@ def race_step(state: StudyState) -> RaceStep:
                 "reject", 0, 0.0, None, est.paired_sd, est.dof, "no paired draw completed"
             )
         )
-    return RaceStep(decision=decide(gains, est, max_pairs=len(gains)))
+    return RaceStep(decision=decide(gains, est, max_pairs=len(gains), **_vs_mean(mine, theirs)))
+
+
+def _vs_mean(mine: dict[int, float], theirs: dict[int, float]) -> dict[str, Any]:
+    """The challenger's mean against the incumbent's, for :func:`decide`."""
+    gain = statistics.fmean(theirs.values()) - statistics.fmean(mine.values())
+    return {"gain_vs_mean": gain, "incumbent_n": len(theirs)}
 
 
 def _pending(state: StudyState, record: TrialRecord, seed: int) -> bool:

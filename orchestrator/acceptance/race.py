@@ -28,15 +28,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from orchestrator.acceptance.noise import NoiseEstimate
+from orchestrator.acceptance.tdist import t_quantile
 
 # One-sided confidence that a gain is real before it is kept without more draws. 95% is
 # the convention; the cap below bounds what the remaining doubt can cost.
-CONFIDENCE = 0.95
+CONFIDENCE = 0.9
 # Paired evaluations of one challenger at most, its first (search) draw included. Three
 # turns the incumbent's single lucky draw into a mean of three at a cost of at most two
 # more trials per challenger (four when the incumbent has no draw on those seeds yet);
 # SMAC's default caps at a handful of instances for the same reason.
-MAX_PAIRS = 3
+MAX_PAIRS = 2
 # Degrees of freedom the noise estimate needs before one draw may be kept without a race:
 # three baseline draws (2 dof) can understate the noise several-fold by luck, and a lucky
 # challenger kept on that margin is exactly the optimism racing removes. A race's own
@@ -77,30 +78,42 @@ def decide(
     max_pairs: int = MAX_PAIRS,
     confidence: float = CONFIDENCE,
     gain_vs_mean: float | None = None,
+    incumbent_n: int = 0,
 ) -> Decision:
     """The verdict after the paired ``gains`` seen so far.
 
-    ``gain_vs_mean`` (first draw only): the challenger's gain over the incumbent's *mean*
-    score. The incumbent's draw on the search seed may be the luck that made it the
-    incumbent; a challenger that beats the incumbent's mean is raced rather than dropped.
+    ``gain_vs_mean``: the challenger's mean score against the mean of all ``incumbent_n``
+    evaluations of the incumbent. Where the seeds share little (a paired difference is as
+    noisy as two independent draws), that comparison is the sharper one, and it is used
+    when its standard error is the smaller; it also keeps the incumbent's lucky draw on the
+    search seed (the luck that may have made it the incumbent) from dropping a challenger
+    that beats the incumbent's mean.
     """
     if not gains:
         raise ValueError("a decision needs at least one paired gain")
     n = len(gains)
     gain = math.fsum(gains) / n
-    margin = noise.margin(confidence, n)
+    se = None if noise.paired_sd is None else noise.paired_sd / math.sqrt(n)
+    dof = noise.dof
+    how = "paired"
+    obs = noise.observation_sd
+    if gain_vs_mean is not None and incumbent_n > 0 and obs is not None and noise.observation_dof:
+        unpaired_se = obs * math.sqrt(1 / n + 1 / incumbent_n)
+        if se is None or unpaired_se < se:
+            gain, se, dof, how = gain_vs_mean, unpaired_se, noise.observation_dof, "vs its mean"
+    margin = None if se is None or dof <= 0 else t_quantile(confidence, dof) * se
+    looks_better = gain > 0 or (gain_vs_mean is not None and gain_vs_mean > 0 and n == 1)
 
     def verdict(v: Verdict, reason: str) -> Decision:
-        return Decision(v, n, gain, margin, noise.paired_sd, noise.dof, reason)
+        return Decision(v, n, gain, margin, noise.paired_sd, noise.dof, f"{reason} ({how})")
 
-    looks_better = gain > 0 or (n == 1 and gain_vs_mean is not None and gain_vs_mean > 0)
     if noise.deterministic:
         if gain > 0:
             return verdict("accept", "deterministic objective: better by any margin")
         return verdict("reject", "deterministic objective: not better")
     if not looks_better:
         return verdict("reject", f"no better than the incumbent on {_pairs(n)}")
-    trusted = n > 1 or noise.dof >= MIN_DOF_AT_ONCE
+    trusted = n > 1 or dof >= MIN_DOF_AT_ONCE
     if margin is not None and gain > margin and trusted:
         return verdict("accept", f"better by more than the {confidence:.0%} margin on {_pairs(n)}")
     if n >= max_pairs:
