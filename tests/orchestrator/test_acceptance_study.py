@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from orchestrator.acceptance.judge import keep_rule_text
+from orchestrator.acceptance.race import MAX_PAIRS
 from orchestrator.config import StudyConfig
 from orchestrator.journal import journal_path, read_events
+from orchestrator.levels.facts import study_facts
 from orchestrator.state import REPORT_SOURCES, rebuild_state
 from orchestrator.study import run_study
 from sandbox.api import INTENSIFY_SOURCE
@@ -86,8 +88,10 @@ def test_the_reported_best_is_the_mean_of_its_evaluations(study: Path) -> None:
     assert best["n"] == len(values) >= 3  # its search draw and the final re-runs at least
     assert best["mean"] == pytest.approx(sum(values) / len(values))
     assert best["low"] < best["mean"] < best["high"]
-    text = keep_rule_text(noisy("paired"), rebuild_state(noisy("paired"), events))
-    assert "paired noise sd" in text and f"n={best['n']}" in text and "up to 3" in text
+    state = rebuild_state(noisy("paired"), events)
+    text = keep_rule_text(noisy("paired"), state)
+    assert "paired noise sd" in text and f"n={best['n']}" in text and f"up to {MAX_PAIRS}" in text
+    assert text in study_facts(noisy("paired"), state)  # what Level 1 and Level 1.5 are told
 
 
 def test_resume_mid_race_decides_as_the_uninterrupted_study(study: Path, tmp_path: Path) -> None:
