@@ -121,6 +121,9 @@ class StudyState:
     starts: int = 0
     # Paired acceptance: the open race as (challenger index, incumbent index), or None.
     race: tuple[int, int] | None = None
+    # The first trial index not used to select the incumbent: its evaluations from here on
+    # (later races, the final re-runs) carry none of the luck that made it the incumbent.
+    best_since: int = 0
     noise_sd: float | None = None  # the paired noise's sd (noise_floor event), if estimated
     noise_dof: int | None = None
 
@@ -235,6 +238,7 @@ class StudyState:
             record.fired = list(record.fired if event.fired is None else event.fired)
             if record.kept:
                 self.best_index = record.index
+                self.best_since = record.index + 1
             acceptance = event.acceptance or {}
             if acceptance.get("verdict") == "race" and self.race is None:
                 self.race = (record.index, int(acceptance.get("incumbent", -1)))
@@ -250,6 +254,7 @@ class StudyState:
             if event.verdict == "accept" and challenger is not None:
                 challenger.kept = True  # kept after its race: the incumbent from here on
                 self.best_index = challenger.index
+                self.best_since = self.next_index()
         elif isinstance(event, PolicyChanged):
             self.policy = SearchPolicy.model_validate(event.policy)
             if event.after_trials is not None:

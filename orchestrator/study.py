@@ -224,8 +224,11 @@ class StudyRunner:
         trials[record.index] = record.model_copy(
             update={"status": result.status, "value": result.value, "kept": kept}
         )
-        best = record.index if kept else self.state.best_index
-        return dataclasses.replace(self.state, trials=trials, best_index=best)
+        if not kept:
+            return dataclasses.replace(self.state, trials=trials)
+        return dataclasses.replace(
+            self.state, trials=trials, best_index=record.index, best_since=record.index + 1
+        )
 
     def update_noise(self) -> None:
         """Journal the paired noise estimate whenever new evidence changed it."""
@@ -430,9 +433,11 @@ class StudyRunner:
         assert self.state.race is not None
         challenger, incumbent = self.state.race
         accepted = decision.verdict == "accept"
-        after = dataclasses.replace(
-            self.state, best_index=challenger if accepted else self.state.best_index
-        )
+        after = self.state
+        if accepted:
+            after = dataclasses.replace(
+                after, best_index=challenger, best_since=self.state.next_index()
+            )
         estimate = judge.best_estimate(after)
         self.emit(
             ChallengeDecided(

@@ -128,12 +128,15 @@ def credit_line(row: dict[str, Any]) -> str:
     )
 
 
-def estimate_text(estimate: dict[str, Any]) -> str:
-    """``3.50120 ± 0.00400 (95% interval, n=3)`` from a best estimate's dict."""
+def estimate_text(estimate: dict[str, Any], digits: int = 5) -> str:
+    """``3.50120 ± 0.00400 (95% interval, n=3 after its selection; all 5: 3.49000)``."""
     mean, n, low, high = estimate["mean"], estimate["n"], estimate["low"], estimate["high"]
+    which = ""
+    if estimate.get("unselected"):
+        which = f" after its selection; all {estimate['all_n']}: {estimate['all_mean']:.{digits}f}"
     if low is None or high is None:
-        return f"{mean:.5f} (n={n}, no interval: too few repeats)"
-    return f"{mean:.5f} ± {(high - low) / 2:.5f} (95% interval, n={n})"
+        return f"{mean:.{digits}f} (n={n}{which}, no interval: too few repeats)"
+    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f} (95% interval, n={n}{which})"
 
 
 def _fmt(value: float | None) -> str:
@@ -151,7 +154,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
     if best:
         best_row = {"index": best.index, "value": best.value, "config": best.config}
         if estimate is not None:
-            best_row.update(mean=estimate.mean, n=estimate.n, low=estimate.low, high=estimate.high)
+            best_row.update({k: v for k, v in estimate.as_dict().items() if k != "index"})
         if metric.name == "val_bpb":
             best_row["val_bpb"] = best.value  # GPT's journals and readers use this name
     return StudySummary(

@@ -25,6 +25,10 @@ from sandbox.api import BASELINE_SOURCE
 # Two-sided confidence of the interval around the reported best: the convention readers
 # expect beside a mean.
 INTERVAL_CONFIDENCE = 0.95
+# Evaluations made after the incumbent was selected (later races, the final re-runs) that
+# suffice to report it from them alone: two give a mean free of the selection's luck and a
+# spread; below that, every evaluation counts (the draws that selected it included).
+MIN_UNSELECTED = 2
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -73,43 +77,56 @@ class BestEstimate:
     n: int
     low: float | None  # None: too little evidence for an interval
     high: float | None
+    all_mean: float | None = None  # every evaluation, the ones that selected it included
+    all_n: int = 0
+    unselected: bool = False  # mean/n are over the evaluations made after its selection
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def text(self, digits: int = 5) -> str:
-        if self.low is None or self.high is None:
-            return f"{self.mean:.{digits}f} (n={self.n}, no interval yet)"
-        half = (self.high - self.low) / 2
-        return f"{self.mean:.{digits}f} ± {half:.{digits}f} (95% interval, n={self.n})"
+        from orchestrator.summary import estimate_text
+
+        return estimate_text(self.as_dict(), digits)
 
 
 def best_estimate(state: StudyState) -> BestEstimate | None:
-    """The incumbent's mean over all its evaluations (search draw, race re-evaluations,
-    final re-runs), so the luck that selected it is averaged out as evidence comes in."""
+    """The incumbent's value as a mean of its evaluations: of those made after it was
+    selected (later races, the final re-runs) once there are :data:`MIN_UNSELECTED`, else of
+    all of them (search draw and race re-evaluations), so the selection's luck leaves the
+    reported number as evidence comes in."""
     best = state.best()
     if best is None or best.value is None:
         return None
     key = config_key(best.config)
-    values = [
-        t.value
+    evals = [
+        (t.index, t.value)
         for t in state.ordered()
         if t.finished and t.eval_split == "val" and t.value is not None
         if config_key(t.config) == key
     ]
+    every = [v for _, v in evals]
+    fresh = [v for i, v in evals if i >= state.best_since]
+    unselected = len(fresh) >= MIN_UNSELECTED
+    values = fresh if unselected else every
     n = len(values)
     mean = statistics.fmean(values)
+    extra: dict[str, Any] = {
+        "all_mean": statistics.fmean(every),
+        "all_n": len(every),
+        "unselected": unselected,
+    }
     est = noise(state, best)
     if est.deterministic:
-        return BestEstimate(best.index, mean, n, mean, mean)
+        return BestEstimate(best.index, mean, n, mean, mean, **extra)
     if est.observation_sd is not None and est.observation_dof > 0:
         sd, dof = est.observation_sd, est.observation_dof
     elif n >= 2:
         sd, dof = statistics.stdev(values), n - 1
     else:
-        return BestEstimate(best.index, mean, n, None, None)
+        return BestEstimate(best.index, mean, n, None, None, **extra)
     half = t_quantile(1 - (1 - INTERVAL_CONFIDENCE) / 2, dof) * sd / math.sqrt(n)
-    return BestEstimate(best.index, mean, n, mean - half, mean + half)
+    return BestEstimate(best.index, mean, n, mean - half, mean + half, **extra)
 
 
 def first_decision(state: StudyState, record: TrialRecord, score: float) -> Decision | None:
