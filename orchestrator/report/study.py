@@ -158,7 +158,7 @@ def _noise(doc: Document, run: RunData) -> None:
     if not run.noise_values and run.noise_floor is None:
         return
     values = ", ".join(fmt(v) for v in run.noise_values)
-    if (run.config.get("acceptance") or {}).get("rule", "paired") == "paired":
+    if (run.config.get("acceptance") or {}).get("rule") == "paired":  # older: a fixed floor
         doc.heading("Noise estimate")
         doc.paragraph(
             f"The baseline's evaluations: {values or 'none'}. Last estimate: a single paired "
