@@ -50,6 +50,7 @@ def test_a_preempted_level1_proposal_is_named_in_the_next_prompt(tmp_path: Path)
                 "objective": {"budget_mode": "tokens", "budget": 8192},
                 "levels": {"policy": False},
                 "llm": {"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+                "acceptance": {"rule": "strict"},  # every trial a search trial: counts exact
             }
         )
         run_study(config, tmp_path / "run", mechanism_host=ProposingHost())
