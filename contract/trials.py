@@ -20,18 +20,27 @@ TRIAL_STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
 # The study's first trial is its ``baseline``. ``noise`` repeats the baseline and ``reseed``
 # the best config with other seeds: they measure the noise floor around the search.
 # ``reseed-baseline`` repeats the baseline for the final comparison and ``test-*`` measure
-# the best and the baseline on the test split. None of these counts as a search iteration
-# or can become the incumbent.
+# the best and the baseline on the test split. ``intensify`` re-evaluates a challenger or the
+# incumbent on a fresh seed, paired on that seed, while a keep decision races; it counts
+# against the study's iterations. None of these is a proposal of the search or can become
+# the incumbent by itself.
 BASELINE_SOURCE = "baseline"
 NOISE_SOURCE = "noise"
 RESEED_SOURCE = "reseed"
 RESEED_BASELINE_SOURCE = "reseed-baseline"
 TEST_BEST_SOURCE = "test-best"
 TEST_BASELINE_SOURCE = "test-baseline"
+INTENSIFY_SOURCE = "intensify"
 NOISE_SOURCES = (NOISE_SOURCE, RESEED_SOURCE)
 NON_SEARCH_SOURCES = (
     *NOISE_SOURCES,
+    INTENSIFY_SOURCE,
     RESEED_BASELINE_SOURCE,
     TEST_BEST_SOURCE,
     TEST_BASELINE_SOURCE,
+)
+# Trials that report the result after the search (the best and the baseline on fresh seeds
+# and on the test split): the only ones that do not count against a study's ``iterations``.
+REPORT_SOURCES = frozenset(
+    {RESEED_SOURCE, RESEED_BASELINE_SOURCE, TEST_BEST_SOURCE, TEST_BASELINE_SOURCE}
 )

@@ -45,10 +45,12 @@ DEFAULT_POLICY_EVERY = 5
 DEFAULT_RESEARCH_EVERY = 10
 # Trials without a kept improvement that start a research session early.
 DEFAULT_STAGNATION = 6
-# Noise-aware acceptance: baseline repeats that estimate the noise floor. Three is the
-# fewest that gives a spread at all; more costs whole trials.
+# Paired acceptance: the baseline's evaluations (itself included) that seed the noise
+# estimate before the first keep decision. Three is the fewest that gives a spread with
+# two degrees of freedom; every later repeat and race adds to it, so more up front only
+# costs trials.
 DEFAULT_BASELINE_REPEATS = 3
-# Noise-aware acceptance: seeds the final best is re-run on to report its spread.
+# Paired acceptance: seeds the final best (and the baseline) are re-run on to report them.
 DEFAULT_FINAL_RERUNS = 3
 # Per-request LLM timeout: long enough for a slow 1-3k token completion.
 DEFAULT_LLM_TIMEOUT_S = 120.0
@@ -130,14 +132,47 @@ class LLMConfig(_Strict):
         return "builtin" if self.provider == "builtin" else f"openai:{self.model}"
 
 
+# The keep rules: ``paired`` (the default: a learned noise model and racing on fresh seeds,
+# orchestrator/acceptance), ``strict`` (a single draw better by any margin) and
+# ``baseline-floor`` (the former fixed floor, 2 sd of the baseline's first repeats; kept to
+# compare against, not recommended: one outlier among three repeats froze searches).
+AcceptanceRule = Literal["paired", "strict", "baseline-floor"]
+DEFAULT_ACCEPTANCE_RULE: AcceptanceRule = "paired"
+# The name the paired rule replaced; study files that still say it get the paired rule.
+DEPRECATED_RULES = {"noise-aware": "paired"}
+
+
 class AcceptanceConfig(_Strict):
-    rule: Literal["strict", "noise-aware"] = "strict"
+    rule: AcceptanceRule = DEFAULT_ACCEPTANCE_RULE
+    deterministic: bool = Field(
+        default=False,
+        description="the objective gives the same value on every seed: no repeats, no races",
+    )
     baseline_repeats: int = Field(default=DEFAULT_BASELINE_REPEATS, ge=2)
     final_reruns: int = Field(default=DEFAULT_FINAL_RERUNS, ge=0)
     final_test: bool = Field(
         default=True,
-        description="GPT, noise-aware: score the best and the baseline on the held-out test split",
+        description="GPT, paired: score the best and the baseline on the held-out test split",
     )
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in DEPRECATED_RULES:
+            import warnings
+
+            warnings.warn(
+                f'acceptance.rule "{value}" is now "{DEPRECATED_RULES[value]}" (the noise model '
+                "learns from every repeat); write that in the study file",
+                FutureWarning,
+                stacklevel=2,
+            )
+            return DEPRECATED_RULES[value]
+        return value
+
+    def declared_deterministic(self, objective: ObjectiveConfig) -> bool:
+        """Deterministic by declaration: the study says so, or a benchmark has no noise."""
+        return self.deterministic or (objective.kind == "benchmark" and objective.noise == 0)
 
 
 class ConstraintConfig(_Strict):
@@ -172,8 +207,9 @@ def redact_url(url: str) -> str:
 
 
 class StudyConfig(_Strict):
-    """A whole study. ``iterations`` counts search trials, baseline included; noise-floor
-    repeats and final re-runs of noise-aware acceptance come on top."""
+    """A whole study. ``iterations`` counts every trial that shapes the search: the
+    baseline, its repeats, search trials and their re-evaluations (races); only the final
+    re-runs and the test-split scoring, which report the result, come on top."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     iterations: int = Field(ge=1)

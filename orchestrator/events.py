@@ -43,6 +43,7 @@ RESEARCH_FINISHED = "research_finished"
 STUDY_FINISHED = "study_finished"
 CONTEXT_RESET = "context_reset"
 SOURCE_CHOSEN = "source_chosen"
+CHALLENGE_DECIDED = "challenge_decided"
 RESEARCH_SKIPPED = "research_skipped"
 
 
@@ -153,14 +154,24 @@ class LlmCall(Event):
 
 
 class NoiseFloor(Event):
-    """The noise floor measured from the baseline's repeats (noise-aware acceptance)."""
+    """The noise estimate, written whenever it changes (paired acceptance: pooled over every
+    repeated evaluation; `baseline-floor`: once, from the baseline's repeats)."""
 
     type: Literal["noise_floor"] = "noise_floor"
     values: list[float] = Field(
-        default_factory=list, description="the metric's values of the baseline repeats"
+        default_factory=list, description="the metric's values of the baseline's evaluations"
     )
-    floor: float | None = Field(default=None, description="the margin a change must beat")
+    floor: float | None = Field(
+        default=None, description="the margin one paired draw must beat to be clearly better"
+    )
     method: str = Field(default="", description="how `floor` was computed")
+    sd: float | None = Field(
+        default=None, description="paired: the sd of a paired difference (same seed)"
+    )
+    dof: int | None = Field(default=None, description="paired: degrees of freedom behind `sd`")
+    deterministic: bool | None = Field(
+        default=None, description="paired: repeats identical or declared so (no races)"
+    )
 
 
 class TrialProposed(Event):
@@ -235,6 +246,17 @@ class TrialFinished(Event):
         description="a result recorded as `invalid` because its `data_fingerprint` differs "
         "from the baseline's: `{status, value, data_fingerprint}` of the refused number, "
         "kept for audit only",
+    )
+    acceptance: dict[str, Any] | None = Field(
+        default=None,
+        description="paired rule, a search trial's keep decision: `{verdict, pairs, gain, "
+        "margin, noise_sd, dof, reason, incumbent}`; verdict `race` opens a race "
+        "(`challenge_decided` closes it)",
+    )
+    best_estimate: dict[str, Any] | None = Field(
+        default=None,
+        description="the incumbent after this trial: `{index, mean, n, low, high}`, the mean "
+        "of its evaluations with a 95% interval (null bounds: too few to say)",
     )
     pruned: dict[str, Any] | None = Field(
         default=None,
@@ -447,6 +469,28 @@ class SourceChosen(Event):
     )
 
 
+class ChallengeDecided(Event):
+    """A race ended (paired acceptance): the challenger, re-evaluated on fresh seeds paired
+    with the incumbent, was kept (it became the incumbent) or dropped."""
+
+    type: Literal["challenge_decided"] = "challenge_decided"
+    added_by: ClassVar[str] = "paired acceptance"
+    challenger: int = Field(default=0, description="the raced search trial's index")
+    incumbent: int = Field(default=0, description="the incumbent's trial index")
+    verdict: str = Field(default="", description="`accept` or `reject`")
+    pairs: int = Field(default=0, description="paired draws the decision rests on")
+    gain: float | None = Field(
+        default=None, description="mean paired gain, positive when the challenger is better"
+    )
+    margin: float | None = Field(default=None, description="what `gain` had to beat")
+    noise_sd: float | None = Field(default=None, description="the paired noise's sd")
+    dof: int = 0
+    reason: str = ""
+    best_estimate: dict[str, Any] | None = Field(
+        default=None, description="as in `trial_finished`, after the decision"
+    )
+
+
 class ResearchSkipped(Event):
     """A research session was due but not started: it could not finish in time to shape at
     least 2 more search trials. No further session starts in that study."""
@@ -475,6 +519,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     ContextReset,
     SourceChosen,
     ResearchSkipped,
+    ChallengeDecided,
 )
 
 

@@ -101,6 +101,8 @@ def export_to_optuna(
     study.add_trials(
         [_frozen_trial(optuna, t, distributions, evaluations.get(t.index, [])) for t in search]
     )
+    if view.best_estimate is not None:  # Optuna's best trial is one draw; this is the mean
+        study.set_user_attr("best_estimate", view.best_estimate)
     return ExportResult(
         study_name=name,
         trials=len(search),

@@ -15,8 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.seeds import context_seed
+from contract.trials import REPORT_SOURCES
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
+    ChallengeDecided,
     ContextReset,
     Event,
     LlmCall,
@@ -33,7 +35,12 @@ from orchestrator.events import (
 )
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
-from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES, TRIAL_STATUSES, Trial
+from sandbox.api import (
+    BASELINE_SOURCE,
+    NON_SEARCH_SOURCES,
+    TRIAL_STATUSES,
+    Trial,
+)
 from sandbox.contexts import make_context
 
 PENDING = "pending"  # proposed and dispatched, no result yet
@@ -106,6 +113,13 @@ class StudyState:
     choices: list[SourceChosen] = field(default_factory=list)  # arbitration's choices
     pruned_saved_s: float = 0.0  # training seconds pruned trials did not run (estimated)
     starts: int = 0
+    # Paired acceptance: the open race as (challenger index, incumbent index), or None.
+    race: tuple[int, int] | None = None
+    # The first trial index not used to select the incumbent: its evaluations from here on
+    # (later races, the final re-runs) carry none of the luck that made it the incumbent.
+    best_since: int = 0
+    noise_sd: float | None = None  # the paired noise's sd (noise_floor event), if estimated
+    noise_dof: int | None = None
 
     # ------------------------------------------------------------------ queries
     def best(self) -> TrialRecord | None:
@@ -128,6 +142,10 @@ class StudyState:
 
     def search_trials(self) -> list[TrialRecord]:
         return [t for t in self.ordered() if t.source not in NON_SEARCH_SOURCES]
+
+    def budget_used(self) -> int:
+        """Trials that count against ``iterations``: all but the final reporting ones."""
+        return sum(1 for t in self.trials.values() if t.source not in REPORT_SOURCES)
 
     def next_index(self) -> int:
         return max(self.trials, default=-1) + 1
@@ -219,11 +237,23 @@ class StudyState:
             record.fired = list(record.fired if event.fired is None else event.fired)
             if record.kept:
                 self.best_index = record.index
+                self.best_since = record.index + 1
+            acceptance = event.acceptance or {}
+            if acceptance.get("verdict") == "race" and self.race is None:
+                self.race = (record.index, int(acceptance.get("incumbent", -1)))
             if event.pruned is not None:
                 self.pruned_saved_s += float(event.pruned.get("saved_s") or 0.0)
         elif isinstance(event, NoiseFloor):
             self.noise_values = list(event.values)
             self.noise_floor = event.floor
+            self.noise_sd, self.noise_dof = event.sd, event.dof
+        elif isinstance(event, ChallengeDecided):
+            self.race = None
+            challenger = self.trials.get(event.challenger)
+            if event.verdict == "accept" and challenger is not None:
+                challenger.kept = True  # kept after its race: the incumbent from here on
+                self.best_index = challenger.index
+                self.best_since = self.next_index()
         elif isinstance(event, PolicyChanged):
             self.policy = SearchPolicy.model_validate(event.policy)
             if event.after_trials is not None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import statistics
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from contract.progress import ELAPSED, STEP, TOKENS
+from orchestrator.acceptance import judge
+from orchestrator.acceptance.planning import AcceptancePlanning
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
@@ -29,7 +30,6 @@ from orchestrator.events import (
     JOURNAL_VERSION,
     ContextReset,
     Event,
-    NoiseFloor,
     PolicyChanged,
     SourceChosen,
     StudyFinished,
@@ -58,7 +58,6 @@ from orchestrator.summary import StudySummary, summarize
 from sandbox.api import (
     BASELINE_SOURCE,
     NOISE_SOURCE,
-    NON_SEARCH_SOURCES,
     RESEED_BASELINE_SOURCE,
     RESEED_SOURCE,
     TEST_BASELINE_SOURCE,
@@ -70,9 +69,9 @@ log = logging.getLogger(__name__)
 
 # Seconds the loop waits for a result when it cannot plan anything else.
 POLL_INTERVAL_S = 0.2
-# Noise floor = this many sample standard deviations of the baseline repeats: a change
-# must beat the incumbent by more than ordinary seed-to-seed variation.
-NOISE_FLOOR_SIGMAS = 2.0
+
+# The final re-runs: the search is over once every other trial is in.
+FINAL_SOURCES = (RESEED_SOURCE, RESEED_BASELINE_SOURCE)
 
 # ("event", journal event) after every append, ("tick", {index: progress}) while waiting.
 Observer = Callable[[str, Any], None]
@@ -114,7 +113,7 @@ def check_services(config: StudyConfig) -> None:
             ) from None
 
 
-class StudyRunner:
+class StudyRunner(AcceptancePlanning):
     """One run of the loop over one journal. Use :func:`run_study`."""
 
     def __init__(
@@ -179,9 +178,18 @@ class StudyRunner:
         if record.source == BASELINE_SOURCE:
             refuse_broken_baseline(result, self.objective.kind if self.objective else "gpt")
         result, refused = self.comparable(result)
-        kept = self.keep(record.source, result)
+        kept, acceptance = self.keep(record, result)
         best = self.state.best()
         best_after = result.value if kept else (best.value if best else None)
+        estimate = None
+        if self.rule == "paired":
+            after = self.state_after(record, result, kept)
+            estimate = judge.best_estimate(after)
+            if estimate is not None:
+                best_after = estimate.mean  # the mean of its evaluations, not one lucky draw
+            if acceptance is not None:
+                refused = {**refused, "acceptance": acceptance}
+            refused = {**refused, "best_estimate": estimate.as_dict() if estimate else None}
         event = TrialFinished(
             index=record.index,
             result=result.model_dump(mode="json"),
@@ -196,6 +204,8 @@ class StudyRunner:
         if self.metric.name == "val_bpb":  # GPT journals keep the old name too
             event.best_val_bpb = best_after
         self.emit(event)
+        if self.rule == "paired":
+            self.update_noise()
 
     def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """Stop the running trials whose curve is clearly worse than the incumbent's
@@ -229,19 +239,6 @@ class StudyRunner:
         reference = str(baseline.result.get("data_fingerprint") or "")
         return refuse_other_data(result, reference, baseline.index)
 
-    def keep(self, source: str, result: TrialResult) -> bool:
-        if result.status != "ok" or result.value is None or source in NON_SEARCH_SOURCES:
-            return False
-        best = self.state.best()
-        if best is None or best.value is None:
-            return True
-        margin = (self.state.noise_floor or 0.0) if self.noise_aware else 0.0
-        return self.metric.better(result.value, best.value, margin=margin)
-
-    @property
-    def noise_aware(self) -> bool:
-        return self.config.acceptance.rule == "noise-aware"
-
     # -------------------------------------------------------------- planning
     def next_plan(self) -> Callable[[], None] | None:
         """The next trial to plan now, or None when nothing can be planned yet."""
@@ -256,26 +253,28 @@ class StudyRunner:
                 hypothesis="baseline: the defaults",
                 fired=[],
             )
-        if self.noise_aware and len(baseline_like) < acc.baseline_repeats:
-            return lambda: self.propose(
-                {},
-                space.defaults(),
-                source=NOISE_SOURCE,
-                hypothesis="baseline repeat on another seed (noise floor)",
-                fired=[],
-                seed=self.config.seed + len(baseline_like),
-            )
-        if self.noise_aware and state.noise_floor is None:
+        if self.rule == "paired" and self.measures_noise:
+            if any(not t.finished for t in baseline_like):
+                return None  # the first keep decision waits for the first noise evidence
+            repeats_left = len(baseline_like) < acc.baseline_repeats
+            budget_left = state.budget_used() < self.config.iterations
+            if repeats_left and budget_left and not self.deterministic_so_far():
+                return self.plan_repeat(len(baseline_like))
+        if self.rule == "paired" and state.race is not None:
+            return self.plan_race()
+        if self.rule == "baseline-floor" and len(baseline_like) < acc.baseline_repeats:
+            return self.plan_repeat(len(baseline_like))
+        if self.rule == "baseline-floor" and state.noise_floor is None:
             if all(t.finished for t in baseline_like):
                 self.record_noise_floor(baseline_like)
             return None
-        if len(state.search_trials()) < self.config.iterations:
+        if state.budget_used() < self.config.iterations:
             return self.plan_search
         reruns = [t for t in state.ordered() if t.source == RESEED_SOURCE]
         base_reruns = [t for t in state.ordered() if t.source == RESEED_BASELINE_SOURCE]
         wanted = len(reruns) < acc.final_reruns or len(base_reruns) < len(reruns)
-        if self.noise_aware and wanted and state.best():
-            if any(not t.finished for t in state.search_trials()):
+        if self.measures_noise and wanted and state.best() and not self.deterministic_so_far():
+            if any(not t.finished for t in state.ordered() if t.source not in FINAL_SOURCES):
                 return None  # the best is not final until every search trial is in
             best, baseline = state.best(), state.baseline()
             assert best is not None and baseline is not None
@@ -303,7 +302,7 @@ class StudyRunner:
         """GPT, noise-aware: the best and the baseline scored once on the held-out test
         split, after everything else (no trial was ever selected on it)."""
         state, acc = self.state, self.config.acceptance
-        if not (self.noise_aware and acc.final_test and self.objective is None):
+        if not (self.measures_noise and acc.final_test and self.objective is None):
             return None
         if any(not t.finished for t in state.ordered()):
             return None  # the best is final only when every trial is in
@@ -321,17 +320,6 @@ class StudyRunner:
                 eval_split="test",
             )
         return None
-
-    def record_noise_floor(self, trials: list[Any]) -> None:
-        values = [t.value for t in trials if t.value is not None]
-        floor = NOISE_FLOOR_SIGMAS * statistics.stdev(values) if len(values) >= 2 else 0.0
-        self.emit(
-            NoiseFloor(
-                values=values,
-                floor=floor,
-                method=f"{NOISE_FLOOR_SIGMAS:g} x sample stdev of baseline repeats over seeds",
-            )
-        )
 
     def plan_search(self) -> None:
         self.at_boundary()
@@ -525,7 +513,7 @@ def _run_study(
     )
     try:
         # A finished study resumed with a larger --iterations goes on; otherwise it is done.
-        more = len(state.search_trials()) < config.iterations
+        more = state.budget_used() < config.iterations
         if not state.finished or more:
             runner.emit(
                 StudyStarted(

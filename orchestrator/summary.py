@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.acceptance.judge import best_estimate, estimate_text
 from orchestrator.config import StudyConfig
 from orchestrator.events import STUDY_STARTED, StudyStarted
 from orchestrator.journal import journal_path, read_events
@@ -54,6 +55,10 @@ class StudySummary:
     # Whether this study could stop trials early at all: no "pruned: 0" line for one that
     # could not (a function, command or benchmark objective reports no loss while it runs).
     pruning: bool = True
+    # The incumbent as the mean of all its evaluations, with n and a 95% interval
+    # (orchestrator/acceptance/judge.py): `{index, mean, n, low, high}`. Under the paired
+    # rule this is the reported best; a single draw carries the luck that selected it.
+    best_estimate: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +85,11 @@ class StudySummary:
             f"best_trial: {best.get('index', '-')}",
             f"metric: {self.metric} ({self.direction})",
             f"best_{self.metric}: {_fmt(best.get('value'))}{spread}",
+            *(
+                [f"best_mean_{self.metric}: {estimate_text(self.best_estimate)}"]
+                if self.best_estimate
+                else []
+            ),
             f"baseline_{self.metric}: {_fmt(self.baseline_value)}",
             f"improvement: {_fmt(self.improvement)}"
             + (" (selection: the best of the search's draws)" if self.final_reruns else ""),
@@ -136,8 +146,11 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
     base_val = baseline.value if baseline else None
     best_val = best.value if best else None
     best_row: dict[str, Any] | None = None
+    estimate = best_estimate(state) if best else None
     if best:
         best_row = {"index": best.index, "value": best.value, "config": best.config}
+        if estimate is not None:
+            best_row.update({k: v for k, v in estimate.as_dict().items() if k != "index"})
         if metric.name == "val_bpb":
             best_row["val_bpb"] = best.value  # GPT's journals and readers use this name
     return StudySummary(
@@ -169,6 +182,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         pruned=state.trials_by_status().get("pruned", 0),
         pruned_saved_s=state.pruned_saved_s,
         pruning=state.config.pruning_active(),
+        best_estimate=estimate.as_dict() if estimate else None,
     )
 
 

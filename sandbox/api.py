@@ -75,6 +75,7 @@ from contract.space import PARAM_KINDS, Param  # noqa: F401
 from contract.trials import (  # noqa: F401
     BASELINE_SOURCE,
     DIRECTIONS,
+    INTENSIFY_SOURCE,
     NOISE_SOURCE,
     NOISE_SOURCES,
     NON_SEARCH_SOURCES,

@@ -104,8 +104,13 @@ def error_text(value: object) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def seconds_of(answer: dict[str, Any]) -> float:
-    value = answer.get("seconds")
+def cpu_seconds_of(answer: dict[str, Any]) -> float:
+    """An answer's CPU seconds (0 where it reports none)."""
+    return seconds_of(answer, "cpu_seconds")
+
+
+def seconds_of(answer: dict[str, Any], key: str = "seconds") -> float:
+    value = answer.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
     try:

@@ -44,6 +44,7 @@ from sandbox.channel import (
     CLASS_PATTERN,
     NAME_PATTERN,
     Worker,
+    cpu_seconds_of,
     failure,
     seconds_of,
 )
@@ -179,6 +180,7 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
                 ok=False, value=None, error=f"harness failure on this output: {type(exc).__name__}"
             )
         out["seconds"] = round(time.perf_counter() - start, 4)
+        out["cpu_seconds"] = round(cpu_seconds_of(load) + cpu_seconds_of(out.pop("answer", {})), 4)
         out["output"] = worker.module_output()
         outputs.append(out)
     return {"op": "call", "stage": hook, "outputs": outputs}
@@ -204,8 +206,8 @@ def _one_output(
     if error is None:
         error = worker.still_clean()
     if error:
-        return {"ok": False, "value": None, "error": str(error)}
-    return {"ok": True, "value": answer.get("value")}
+        return {"ok": False, "value": None, "error": str(error), "answer": answer}
+    return {"ok": True, "value": answer.get("value"), "answer": answer}
 
 
 def _read_request() -> dict[str, Any]:

@@ -385,4 +385,5 @@ def _mechanism_output(
         error=error or ("" if ok else "failed"),
         seconds=seconds_of(out),
         output=text if isinstance(text := out.get("output"), str) else "",
+        cpu_seconds=seconds_of(out, "cpu_seconds") if "cpu_seconds" in out else None,
     )

@@ -82,6 +82,9 @@ class MechanismOutput:
     error: str = ""
     seconds: float = 0.0
     output: str = ""
+    # CPU seconds of the mechanism's own processes (load and call): what the breaker judges
+    # slowness by; None from a sandbox that does not report it.
+    cpu_seconds: float | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .acceptance import bias_rows, markdown_lines, rule_rows
 from .measures import goal_row, summarise
 from .methods import (
     BUILTIN_METHODS,
@@ -30,6 +31,7 @@ from .methods import (
     METHODS,
     OPTUNA_METHODS,
     PEER_METHODS,
+    RULE_METHODS,
     Run,
     llm_configured,
     run_method,
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     expensive = args.expensive_seeds or (
         QUICK_EXPENSIVE_SEEDS if args.quick else DEFAULT_EXPENSIVE_SEEDS
     )
-    default_methods = [*BUILTIN_METHODS, *PEER_METHODS] + (
+    default_methods = [*BUILTIN_METHODS, *RULE_METHODS, *PEER_METHODS] + (
         list(LLM_METHODS) if llm_configured() else []
     )
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] or default_methods
@@ -228,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = execute(jobs, trials, args.jobs, keep)
     results, goal = analyse(problems, methods, runs)
     header.append(f"Wall time: {time.monotonic() - started:.0f} s with {args.jobs} parallel runs.")
-    text = markdown(header, results, goal)
+    optima = {r.name: r.optimum for r in results}
+    acceptance = markdown_lines(rule_rows(problems, runs, optima), bias_rows(problems, runs))
+    text = markdown(header, results, goal) + ("\n\n" + "\n".join(acceptance) if acceptance else "")
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -31,11 +31,15 @@ from trainer.spec import Param, SearchSpace, TrialResult, TrialSpec
 from .problems import Problem
 
 BUILTIN_METHODS = ("builtin", "builtin-l2")
+# The built-in agent under each acceptance rule: `builtin` runs the default (`paired`);
+# these run the others, so the rules compare on the same agent, seeds and noise draws.
+RULE_METHODS = {"builtin-strict": "strict", "builtin-floor": "baseline-floor"}
+DEFAULT_RULE = "paired"
 OPTUNA_METHODS = ("tpe", "cmaes", "gp")
 PEER_METHODS = ("random", *OPTUNA_METHODS)
 # The paper's groups with a real LLM: A = Level 1 only, C = Levels 1 + 1.5 + 2.
 LLM_METHODS = ("llm-A", "llm-C")
-METHODS = (*BUILTIN_METHODS, *PEER_METHODS, *LLM_METHODS)
+METHODS = (*BUILTIN_METHODS, *RULE_METHODS, *PEER_METHODS, *LLM_METHODS)
 REFERENCE_METHOD = "builtin"
 # The endpoint and model of the LLM methods (any OpenAI-compatible server).
 LLM_BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -55,6 +59,12 @@ class Run:
     scores: list[float | None]
     configs: list[dict[str, Any]]
     seconds: float
+    # Our studies: the incumbent's config after each trial (what the study would report
+    # then; None before the first), and the best it reported at the end, as a
+    # minimise-normal score (the paired rule's mean of evaluations, else one draw).
+    incumbents: list[dict[str, Any] | None] | None = None
+    reported: float | None = None
+    reported_config: dict[str, Any] | None = None
 
 
 def llm_configured() -> bool:
@@ -65,14 +75,19 @@ def llm_configured() -> bool:
 
 
 def study_method(problem: Problem, method: str, seed: int, trials: int, work: Path) -> Run:
-    from orchestrator.events import TrialFinished
+    from orchestrator.events import StudyFinished, TrialFinished
     from orchestrator.journal import iter_events
     from orchestrator.study import run_study
 
     level2 = method in ("builtin-l2", "llm-C")
     policy = method != "llm-A"
     config = problem.study_config(
-        f"{problem.name}-{method}-s{seed}", trials=trials, seed=seed, policy=policy, research=level2
+        f"{problem.name}-{method}-s{seed}",
+        trials=trials,
+        seed=seed,
+        rule=RULE_METHODS.get(method),
+        policy=policy,
+        research=level2,
     )
     if method.startswith("llm-"):
         config = StudyConfig.from_dict(
@@ -106,6 +121,14 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
         if e.index < trials
     }
     results = [finished[i] for i in sorted(finished)]
+    incumbents = study_incumbents(run_dir, trials)
+    done = next(iter_events(run_dir, StudyFinished), None)
+    best = done.best if done is not None else None
+    reported = None
+    if best:
+        rule = RULE_METHODS.get(method, DEFAULT_RULE)
+        value = best.get("mean") if rule == DEFAULT_RULE and "mean" in best else best["value"]
+        reported = metric.score(value)
     return Run(
         problem=problem.name,
         method=method,
@@ -113,7 +136,31 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
         scores=[None if r.value is None else metric.score(r.value) for r in results],
         configs=[dict(r.spec.config) for r in results],
         seconds=time.monotonic() - started,
+        incumbents=incumbents,
+        reported=reported,
+        reported_config=dict(best["config"]) if best else None,
     )
+
+
+def study_incumbents(run_dir: Path, trials: int) -> list[dict[str, Any] | None]:
+    """The study's incumbent after each of its first ``trials`` trials, from the journal: a
+    kept trial, or a challenger kept when its race ended (right after that trial)."""
+    from orchestrator.events import ChallengeDecided, TrialFinished
+    from orchestrator.journal import journal_path, read_events
+
+    configs: dict[int, dict[str, Any]] = {}
+    incumbent: dict[str, Any] | None = None
+    out: list[dict[str, Any] | None] = []
+    for event in read_events(journal_path(run_dir)):
+        if isinstance(event, TrialFinished) and event.index < trials:
+            configs[event.index] = dict(event.result.get("spec", {}).get("config", {}))
+            if event.kept:
+                incumbent = configs[event.index]
+            out.append(incumbent)
+        elif isinstance(event, ChallengeDecided) and event.verdict == "accept" and out:
+            incumbent = configs.get(event.challenger, incumbent)
+            out[-1] = incumbent
+    return out
 
 
 # ------------------------------------------------------------------------------- peers
@@ -257,7 +304,7 @@ def optuna_method(problem: Problem, method: str, seed: int, trials: int) -> Run:
 
 def run_method(problem: Problem, method: str, seed: int, trials: int, work: Path | None) -> Run:
     """One run; ``work`` keeps the studies' run folders (a scratch folder when None)."""
-    if method in BUILTIN_METHODS or method in LLM_METHODS:
+    if method in BUILTIN_METHODS or method in RULE_METHODS or method in LLM_METHODS:
         if work is not None:
             return study_method(problem, method, seed, trials, work)
         with tempfile.TemporaryDirectory(prefix="search-quality-") as scratch:

@@ -37,9 +37,13 @@ class Problem:
     cheap: bool = True  # counts toward the goal; gets the full seed count
     space: dict[str, Any] = field(default_factory=dict)  # [space.NAME] overrides
 
-    def study_config(self, name: str, *, trials: int, seed: int, **levels: Any) -> StudyConfig:
+    def study_config(
+        self, name: str, *, trials: int, seed: int, rule: str | None = None, **levels: Any
+    ) -> StudyConfig:
+        acceptance = {"acceptance": {"rule": rule}} if rule else {}
         return StudyConfig.from_dict(
             {
+                **acceptance,
                 "name": name,
                 "iterations": trials,
                 "seed": seed,

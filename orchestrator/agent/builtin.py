@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from contract.constraints import Constraint, violations
 from orchestrator.metric import trial_value
+from sandbox.api import INTENSIFY_SOURCE
 
 BUILTIN_LABEL = "builtin"
 T = TypeVar("T", bound=BaseModel)
@@ -174,7 +175,7 @@ def _failed_choices(history: list[dict[str, Any]], name: str) -> set[str]:
 
 
 def level1(payload: dict[str, Any]) -> dict[str, Any]:
-    ctx, policy = payload["ctx"], payload["policy"]
+    ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
     rng = random.Random(ctx["seed"])
     rejections = payload.get("rejected", [])
     rejected = " ".join(rejections)
@@ -317,8 +318,15 @@ def _tried(history: list[dict[str, Any]], base: dict[str, Any], change: dict[str
 # ---------------------------------------------------------------------------- Level 1.5
 
 
+def _proposals_only(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The context without re-evaluations (races): this agent learns from its moves, and a
+    re-run of a config on another seed is no move (it would hide that the last move was kept)."""
+    history = [t for t in ctx["history"] if t.get("source") != INTENSIFY_SOURCE]
+    return {**ctx, "history": history}
+
+
 def level15(payload: dict[str, Any]) -> dict[str, Any]:
-    ctx, policy = payload["ctx"], payload["policy"]
+    ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
     history = ctx["history"]
     failed: dict[str, int] = {}
     for t in history:

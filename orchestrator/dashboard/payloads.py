@@ -147,6 +147,7 @@ def overview(
         "hardware": view.hardware,
         "started_at": view.started_at,
         "noise_floor": view.noise_floor,
+        "best_estimate": view.best_estimate,
         "baseline": view.baseline,
         "trials": trials,
         "configs": {str(t.index): {k: t.config.get(k) for k in params} for t in view.ordered()},

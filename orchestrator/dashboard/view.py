@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import journal as ev
+from orchestrator.events import CHALLENGE_DECIDED
 from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Direction, Metric
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES
 
@@ -153,6 +154,9 @@ class StudyView:
         # journal has them): [(trial index, {source: credit})].
         self.credits: list[tuple[int, dict[str, float | None]]] = []
         self.noise_floor: float | None = None
+        # The incumbent as the mean of its evaluations (paired acceptance): {index, mean, n,
+        # low, high}; None where the journal carries none (strict, older journals).
+        self.best_estimate: dict[str, Any] | None = None
         self.summary: dict[str, Any] | None = None
         self._best: float | None = None
 
@@ -220,6 +224,8 @@ class StudyView:
         trial.seconds = number(result.get("train_seconds"))
         trial.finished_at = _str(event.get("ts"))
         trial.progress = {}
+        if isinstance(event.get("best_estimate"), dict):
+            self.best_estimate = event["best_estimate"]
         recorded = event.get("best_value", event.get("best_val_bpb"))
         best = number(recorded)
         if best is None and trial.source not in NOISE_SOURCES and trial.kept:
@@ -364,6 +370,18 @@ class StudyView:
     def _noise_floor(self, event: dict[str, Any]) -> None:
         self.noise_floor = number(event.get("floor"))
 
+    def _challenge_decided(self, event: dict[str, Any]) -> None:
+        """A race ended: a kept challenger is the incumbent from here on."""
+        estimate = event.get("best_estimate")
+        if isinstance(estimate, dict):
+            self.best_estimate = estimate
+            mean = number(estimate.get("mean"))
+            if mean is not None:
+                self._best = mean
+        challenger = self.trials.get(_int(event.get("challenger")))
+        if challenger is not None and event.get("verdict") == "accept":
+            challenger.kept = True
+
     def _study_finished(self, event: dict[str, Any]) -> None:
         self.summary = event
 
@@ -413,6 +431,7 @@ _HANDLERS = {
     ev.CONTEXT_RESET: StudyView._context_reset,
     ev.LLM_CALL: StudyView._llm_call,
     ev.NOISE_FLOOR: StudyView._noise_floor,
+    CHALLENGE_DECIDED: StudyView._challenge_decided,
     ev.SOURCE_CHOSEN: StudyView._source_chosen,
     ev.STUDY_FINISHED: StudyView._study_finished,
 }

@@ -104,12 +104,16 @@ def noise_line(config: StudyConfig, state: StudyState | None) -> str:
     metric = study_metric(config)
     determinism, deterministic = repeatability(config)
     sd, values = noise_sd(state), noise_repeats(state)
-    if sd is not None and sd == 0.0:
+    if sd is not None and sd == 0.0 and not values:
+        noise = f"the objective is declared deterministic: any difference in {metric.name} is real"
+    elif sd is not None and sd == 0.0:
         noise = (
             f"the baseline repeated on {len(values)} seeds gave identical values, so repeats "
             f"do not differ here: any difference in {metric.name} is real, down to the "
             "resolution of the metric itself"
         )
+    elif config.acceptance.rule == "paired":
+        noise = "the noise estimate and how it decides a keep are in the keep rule"
     elif sd is not None:
         floor = getattr(state, "noise_floor", None)
         shown = ", ".join(f"{v:.5f}" for v in values)
@@ -123,7 +127,7 @@ def noise_line(config: StudyConfig, state: StudyState | None) -> str:
         noise = f"so any difference in {metric.name} is real, not noise"
     elif config.objective.kind == "benchmark":
         noise = f"a difference smaller than a few times {config.objective.noise:g} may be noise"
-    elif config.acceptance.rule == "noise-aware":
+    elif config.acceptance.rule == "baseline-floor":
         noise = "seed-to-seed noise is still being measured (repeats of the baseline)"
     else:
         small = (

@@ -13,6 +13,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from contract import limits
+from contract.trials import REPORT_SOURCES
 from sandbox.text import clean_text
 
 if TYPE_CHECKING:
@@ -25,14 +26,21 @@ MAX_REFUSED_SHOWN = 12
 
 
 def noise_sd(state: StudyState | None) -> float | None:
-    """The estimated standard deviation of the metric between repeats of one configuration:
-    None when the study has not measured it, 0.0 when its repeats were identical."""
+    """The estimated standard deviation of one evaluation of a configuration over seeds
+    (the acceptance noise model's, pooled from every repeat): None when the study has not
+    measured it, 0.0 when its repeats were identical."""
     if state is None:
         return None
+    from orchestrator.acceptance.judge import noise  # the judge reads the state
+
+    estimate = noise(state, state.best())
+    if estimate.deterministic:
+        return 0.0
+    if estimate.observation_sd is not None:
+        return estimate.observation_sd
+    # The baseline-floor rule measures its floor from baseline repeats journaled as one event.
     values = [float(v) for v in getattr(state, "noise_values", []) or []]
-    if len(values) < 2 or getattr(state, "noise_floor", None) is None:
-        return None
-    return statistics.stdev(values)
+    return statistics.stdev(values) if len(values) >= 2 else None
 
 
 def noise_repeats(state: StudyState | None) -> list[float]:
@@ -41,11 +49,12 @@ def noise_repeats(state: StudyState | None) -> list[float]:
 
 
 def trial_counts(state: StudyState) -> tuple[int, int, int]:
-    """``(planned, finished, left)`` search trials, the baseline included: ``left`` are
-    still to plan (``iterations`` minus those already proposed)."""
-    search = state.search_trials()
-    finished = sum(1 for t in search if t.finished)
-    return len(search), finished, max(0, state.config.iterations - len(search))
+    """``(planned, finished, left)`` of the trials that count against ``iterations``: the
+    baseline, its seed repeats and the keep decisions' re-evaluations included, the final
+    report re-runs not; ``left`` are still to plan (``iterations`` minus those proposed)."""
+    counted = [t for t in state.ordered() if t.source not in REPORT_SOURCES]
+    finished = sum(1 for t in counted if t.finished)
+    return len(counted), finished, max(0, state.config.iterations - len(counted))
 
 
 def progress_line(state: StudyState) -> str:
@@ -54,7 +63,8 @@ def progress_line(state: StudyState) -> str:
     total = state.config.iterations
     running = planned - finished
     return (
-        f"study length: {total} search trials (the baseline included); {finished} finished"
+        f"study length: {total} trials (the baseline, its repeats and re-evaluations "
+        f"included); {finished} finished"
         + (f", {running} running" if running else "")
         + f"; {left} still to plan, the next one included"
         + (" (this is the last one)" if left == 1 else "")
@@ -68,19 +78,10 @@ def constraint_lines(config: StudyConfig) -> list[str]:
 
 def keep_rule(config: StudyConfig, state: StudyState | None) -> str:
     """When a trial becomes the incumbent, with its current numbers: the body of every
-    prompt's "Keep rule" section (the acceptance code owns the rule; this states it)."""
-    metric = config.metric()
-    better = "lower" if metric.direction == "minimize" else "higher"
-    line = (
-        f"a finished search trial becomes the new incumbent (KEPT; the base of later "
-        f"proposals) when its {metric.name} is {better} than the incumbent's"
-    )
-    floor = getattr(state, "noise_floor", None) if state is not None else None
-    if config.acceptance.rule == "noise-aware":
-        if floor is None:
-            return line + " by more than the noise floor, which is still being measured"
-        return line + f" by more than the noise floor {floor:.5g}"
-    return line + " (rule strict: any improvement counts)"
+    prompt's "Keep rule" section (the acceptance code owns the rule and states it)."""
+    from orchestrator.acceptance.judge import keep_rule_text  # the judge reads the state
+
+    return keep_rule_text(config, state)
 
 
 def refused_lines(state: StudyState) -> list[str]:

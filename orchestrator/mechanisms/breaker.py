@@ -5,6 +5,10 @@ mechanism can also pass every check and still hurt the study: its own candidates
 crashing or diverging (each one a wasted trial), its screen vetoes every fresh candidate
 (each trial then costs every Level-1 screen round and ends on the unscreened fallback), or
 its calls keep running slow (a module body that takes seconds is re-run on every call).
+Slowness is measured in CPU seconds of the mechanism's own process, relative to what a trial
+costs: wall-clock time on a shared machine measures the neighbours, not the module. And a
+mechanism whose trials hold the study's kept improvements is never reverted for slowness
+alone: a few seconds of planning are cheap next to the improvements it finds.
 :class:`EffectTally` keeps those three records for one live mechanism and says, with a
 reason for the journal, when one of them has gone on long enough to revert it.
 """
@@ -27,9 +31,14 @@ CHOSEN_HARMFUL_TO_REVERT = 3
 # screen round, for this many planned trials in a row. One or two such trials can be a
 # justified "not there"; three means each trial now costs every Level-1 round.
 VETO_ALL_TRIALS_TO_REVERT = 3
-# The per-call time budget of a hook call, module load included: the harness's own call
-# limit (sandbox/harness.py call_seconds). A call over it delays every trial's planning.
+# The per-call CPU budget of a hook call, module load included, when trials are cheap: the
+# harness's own call limit (sandbox/harness.py call_seconds). A call over it delays every
+# trial's planning.
 SLOW_CALL_SECONDS = 2.0
+# When trials are expensive, a call may use up to this share of a trial's training time in
+# CPU seconds before it counts as slow: planning that costs a quarter of a trial is worth
+# questioning, anything less is noise next to the trial it plans.
+SLOW_CALL_TRIAL_SHARE = 0.25
 # A mechanism is reverted when this many of its calls in a row ran over SLOW_CALL_SECONDS.
 # One slow call can be a cold cache or a busy host; three in a row is the module itself.
 SLOW_CALLS_TO_REVERT = 3
@@ -39,6 +48,13 @@ BREAKER_ERRORS = "errors"
 BREAKER_CHOSEN_HARMFUL = "chosen_harmful"
 BREAKER_VETOES_ALL = "vetoes_all"
 BREAKER_SLOW_CALLS = "slow_calls"
+
+
+def call_budget(trial_seconds: float | None, floor: float = SLOW_CALL_SECONDS) -> float:
+    """CPU seconds a hook call may take before it counts as slow, given a trial's cost."""
+    if trial_seconds is None or trial_seconds <= 0:
+        return floor
+    return max(floor, SLOW_CALL_TRIAL_SHARE * trial_seconds)
 
 
 @dataclass
@@ -52,6 +68,7 @@ class EffectTally:
     veto_iteration: int | None = None  # the trial being planned when it last screened
     vetoed_all: bool = False  # so far, in every screen call of veto_iteration
     harmful_seen: list[int] = field(default_factory=list)
+    kept_trials: int = 0  # its own trials that became the incumbent: never reverted for slowness
 
     def _trip(self, breaker: str, reason: str) -> None:
         if not self.tripped:
@@ -62,15 +79,16 @@ class EffectTally:
         self._trip(breaker, reason)
 
     def note_call_seconds(self, seconds: float, budget_s: float = SLOW_CALL_SECONDS) -> None:
-        """One hook call took ``seconds`` (module load included); ``budget_s`` is the limit."""
+        """One hook call took ``seconds`` of CPU (module load included); ``budget_s`` is the
+        limit (:func:`call_budget`)."""
         if seconds > budget_s:
             self.slow_streak += 1
         else:
             self.slow_streak = 0
-        if self.slow_streak >= SLOW_CALLS_TO_REVERT:
+        if self.slow_streak >= SLOW_CALLS_TO_REVERT and not self.kept_trials:
             self._trip(
                 BREAKER_SLOW_CALLS,
-                f"its last {self.slow_streak} calls each took over {budget_s:g} s "
+                f"its last {self.slow_streak} calls each took over {budget_s:.3g} CPU s "
                 f"(last {seconds:.2f} s, module load included)",
             )
 
@@ -105,6 +123,9 @@ class EffectTally:
             if t.get("source") == source and int(t.get("index", -1)) >= active_from
         ]
         own.sort(key=lambda t: int(t.get("index", -1)))
+        self.kept_trials = sum(1 for t in own if t.get("kept"))
+        if self.kept_trials and self.tripped == BREAKER_SLOW_CALLS:
+            self.tripped, self.reason = "", ""  # it holds kept improvements: slowness alone
         last = own[-CHOSEN_HARMFUL_TO_REVERT:]
         if len(last) == CHOSEN_HARMFUL_TO_REVERT and all(
             t.get("status") in HARMFUL_TRIAL_STATUSES for t in last

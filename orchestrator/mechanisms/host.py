@@ -29,7 +29,12 @@ from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHAR
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.levels.hooks import HookOutcome
 from orchestrator.mechanisms.audit import BREAKER_AUDIT, Auditor
-from orchestrator.mechanisms.breaker import BREAKER_ERRORS, SLOW_CALL_SECONDS, EffectTally
+from orchestrator.mechanisms.breaker import (
+    BREAKER_ERRORS,
+    SLOW_CALL_SECONDS,
+    EffectTally,
+    call_budget,
+)
 from orchestrator.mechanisms.outputs import (
     InvalidOutput,
     check_candidates,
@@ -142,8 +147,9 @@ def run_stage(
             errors[m.name] = item.get("error") or data.get("error") or "failed"
         if m.name in errors:  # module-controlled text: cleaned where it enters the host
             errors[m.name] = clean_text(errors[m.name], MAX_ERROR_CHARS)
-        if item is not None:
-            seconds[m.name] = _seconds(item.get("seconds"))
+        if item is not None:  # CPU seconds where the sandbox reports them (wall on old images)
+            cpu = item.get("cpu_seconds")
+            seconds[m.name] = _seconds(item.get("seconds") if cpu is None else cpu)
     return StageCall(outputs=outputs, errors=errors, seconds=seconds)
 
 
@@ -174,7 +180,8 @@ class LiveMechanismHost:
         self.client = client
         self.auditor = auditor
         self.max_failures = max_failures
-        self.slow_call_seconds = slow_call_seconds  # a hook call's budget, load included
+        self.slow_call_seconds = slow_call_seconds  # a hook call's CPU budget, load included
+        self.call_budget_s = slow_call_seconds  # raised at each boundary for costly trials
         self._live: dict[str, LiveMechanism] = {}
         self._pending: list[Promotion] = []
         self._lock = threading.Lock()  # guards _pending: research threads queue promotions
@@ -221,12 +228,18 @@ class LiveMechanismHost:
             return len(self._pending)
 
     def boundary(
-        self, iteration: int, emit: Emit, history: list[dict[str, Any]] | None = None
+        self,
+        iteration: int,
+        emit: Emit,
+        history: list[dict[str, Any]] | None = None,
+        trial_seconds: float | None = None,
     ) -> tuple[list[str], list[str]]:
         """Apply trip-reverts and queued promotions, journaling each through ``emit``.
         Called between trials only; returns the names promoted and reverted. ``history``
         (finished trials, as in a context) lets the effect breaker judge the trials that
-        just finished before the next one is planned."""
+        just finished before the next one is planned; ``trial_seconds`` (a typical trial's
+        training time) sets how much CPU a hook call may take before it counts as slow."""
+        self.call_budget_s = call_budget(trial_seconds, self.slow_call_seconds)
         promoted: list[str] = []
         reverted: list[str] = []
         self._take_audits()
@@ -335,7 +348,7 @@ class LiveMechanismHost:
                 )
             m.calls += 1
             if m.name in call.seconds:
-                m.effects.note_call_seconds(call.seconds[m.name], self.slow_call_seconds)
+                m.effects.note_call_seconds(call.seconds[m.name], self.call_budget_s)
         for name, reason in call.errors.items():
             self._fail(name, f"{stage}: {reason}", errors)
         if call.unavailable:

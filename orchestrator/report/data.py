@@ -8,6 +8,7 @@ so a report can be drawn from a study that is still running or was killed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, TypeGuard
 
 from orchestrator.errors import UserError
 from orchestrator.events import (
+    ChallengeDecided,
     ContextReset,
     Event,
     GateVerdict,
@@ -283,6 +285,10 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
         elif isinstance(event, TrialFinished):
             row = _trial_row(event, proposed.get(event.index))
             finished[row.index] = row  # a re-run trial replaces its earlier record
+        elif isinstance(event, ChallengeDecided) and event.verdict == "accept":
+            if event.challenger in finished:  # kept once its race ended
+                row = finished[event.challenger]
+                finished[row.index] = dataclasses.replace(row, kept=True)
         elif isinstance(event, NoiseFloor):
             data.noise_values = [float(v) for v in event.values if _finite(v)]
             data.noise_floor = float(event.floor) if _finite(event.floor) else None

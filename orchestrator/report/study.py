@@ -124,6 +124,12 @@ def _summary(doc: Document, run: RunData) -> None:
         ["LLM calls / cost", f"{len(run.llm_calls)} / ${run.llm_cost_usd:.4f}"],
     ]
     summary = run.summary or StudyFinished()
+    if summary.best and summary.best.get("mean") is not None:
+        from orchestrator.acceptance.judge import estimate_text
+
+        rows.insert(
+            3, [f"best {metric.name}, mean of its evaluations", estimate_text(summary.best)]
+        )
     reruns = summary.final_reruns
     if reruns:
         rows.append(["best re-run on other seeds", ", ".join(fmt(float(v)) for v in reruns)])
@@ -151,8 +157,17 @@ def _summary(doc: Document, run: RunData) -> None:
 def _noise(doc: Document, run: RunData) -> None:
     if not run.noise_values and run.noise_floor is None:
         return
-    doc.heading("Noise floor")
     values = ", ".join(fmt(v) for v in run.noise_values)
+    if (run.config.get("acceptance") or {}).get("rule") == "paired":  # older: a fixed floor
+        doc.heading("Noise estimate")
+        doc.paragraph(
+            f"The baseline's evaluations: {values or 'none'}. Last estimate: a single paired "
+            f"draw must beat the incumbent by {fmt(run.noise_floor)} to be kept without a race "
+            f"({run.noise_method or 'method not recorded'}). A trial that looks better by less "
+            "is re-evaluated on fresh seeds, paired with the incumbent, before it is kept."
+        )
+        return
+    doc.heading("Noise floor")
     doc.paragraph(
         f"The baseline was run {len(run.noise_values)} times ({values}); noise floor "
         f"{fmt(run.noise_floor)} ({run.noise_method or 'method not recorded'}). A change is "

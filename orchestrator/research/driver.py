@@ -139,7 +139,9 @@ class Level2Driver:
             return event
 
         finished = [t.as_trial() for t in state.ordered() if t.finished]  # effect breaker
-        promoted, reverted = self.host.boundary(state.next_index(), emit, finished)
+        promoted, reverted = self.host.boundary(
+            state.next_index(), emit, finished, trial_seconds=typical_trial_seconds(state)
+        )
         if self.research and not self.running() and not memory.skipped:
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
@@ -415,3 +417,14 @@ def active_summaries(host: LiveMechanismHost, state: StudyState) -> list[ActiveS
             )
         )
     return out
+
+
+def typical_trial_seconds(state: StudyState) -> float | None:
+    """The median training time of the finished trials: what one trial costs, for the
+    breaker's slow-call budget (None before any trial reported one)."""
+    seconds = [
+        float(t.result["train_seconds"])
+        for t in state.ordered()
+        if t.result and isinstance(t.result.get("train_seconds"), int | float)
+    ]
+    return statistics.median(seconds) if seconds else None

@@ -50,6 +50,7 @@ def test_a_preempted_level1_proposal_is_named_in_the_next_prompt(tmp_path: Path)
                 "objective": {"budget_mode": "tokens", "budget": 8192},
                 "levels": {"policy": False},
                 "llm": {"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+                "acceptance": {"rule": "strict"},  # every trial a search trial: counts exact
             }
         )
         run_study(config, tmp_path / "run", mechanism_host=ProposingHost())
@@ -71,7 +72,7 @@ def test_quickstart_level1_keeps_a_quarter_after_the_first_promotion(tmp_path: P
     # The quickstart, shortened: 10 one-step trials, a research session every 3 trials, and
     # strict acceptance (the noise floor and final re-runs are not what this test is about).
     text = (REPO / "studies/quickstart.toml").read_text()
-    text = re.sub(r'(?m)^rule = "noise-aware"', 'rule = "strict"', text)
+    text = re.sub(r'(?m)^rule = "paired"', 'rule = "strict"', text)
     text = re.sub(r"(?m)^iterations = \d+", "iterations = 10", text)
     text = re.sub(r"(?m)^research_every = \d+", "research_every = 3", text)
     study = tmp_path / "quickstart.toml"

@@ -159,7 +159,7 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
     )
     assert "budget per trial: 5 seconds" in user  # the preset's budget, mode and size
     assert "seq_len=128" in user and "approx_parameters=" in user
-    assert "noise floor 0.02800" in user and "sd 0.01414" in user
+    assert "Keep rule (paired): a trial is compared with the incumbent on the same seed" in user
     assert "step scale multiplies the default move size" in user
     # Focus by where it came from: the policy's on the policy line, the mechanism's quoted.
     assert "step scale: 0.5; focus on: MATRIX_LR" in user

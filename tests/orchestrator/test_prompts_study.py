@@ -35,6 +35,8 @@ def test_a_study_tells_the_llm_the_rules_it_is_judged_by(tmp_path: Path) -> None
         study = write_study(
             tmp_path / "s.toml",
             f'name = "rules"\niterations = {ITERATIONS}\n'
+            # strict: each proposal is one trial, so the script's replies line up with them
+            '[acceptance]\nrule = "strict"\n'
             "[levels]\npolicy_every = 1\n"
             f'[llm]\nprovider = "openai"\nbase_url = "{llm.base_url}"\nmodel = "fake-model"\n'
             '[[constraints]]\nleft = "WARMUP_RATIO + WARMDOWN_RATIO"\nkind = "le"\nright = "1"\n'
@@ -50,7 +52,7 @@ def test_a_study_tells_the_llm_the_rules_it_is_judged_by(tmp_path: Path) -> None
     assert len(level1) >= 3 and level15, [s[:40] for s, _ in sent]
     for prompt in (level1[0], level15[0]):
         assert "## Keep rule\n" in prompt
-        assert f"study length: {ITERATIONS} search trials" in prompt
+        assert f"study length: {ITERATIONS} trials" in prompt
         assert f"{ITERATIONS - 1} still to plan" in prompt
         assert "- TOTAL_BATCH_SIZE must be a multiple of DEVICE_BATCH_SIZE*seq_len" in prompt
         assert "- WARMUP_RATIO+WARMDOWN_RATIO must be <= 1 (warm-up and warm-down" in prompt

@@ -35,12 +35,12 @@ HOPELESS = {"MATRIX_LR": 0.001, "EMBEDDING_LR": 0.01, "UNEMBEDDING_LR": 0.0001}
 def _config(**over: Any) -> StudyConfig:
     data: dict[str, Any] = {
         "name": "prune",
-        "iterations": 2,  # the baseline and one search trial: the hopeless one
+        "iterations": 3,  # the baseline, its repeat and one search trial: the hopeless one
         "parallel": 1,
         "objective": {"budget_mode": "tokens", "budget": BUDGET_TOKENS},
         "levels": {"policy": False},
         "acceptance": {
-            "rule": "noise-aware",
+            "rule": "paired",
             "baseline_repeats": 2,
             "final_reruns": 1,
             "final_test": False,

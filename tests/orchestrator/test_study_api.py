@@ -1,4 +1,4 @@
-"""`run_study` from Python (as the ablation drives it): noise-aware acceptance, Level 1.5
+"""`run_study` from Python (as the ablation drives it): baseline-floor acceptance, Level 1.5
 cadence and the group-R context reset, all rebuilt identically from the journal."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ def test_noise_aware_policy_and_restart(tmp_path: Path) -> None:
     config = StudyConfig.from_dict(
         {
             "name": "api",
-            "iterations": 3,
+            "iterations": 4,  # the baseline's repeat counts: two search trials as before
             "objective": {"budget_mode": "tokens", "budget": 8192},
             "levels": {"policy_every": 2, "restart": True, "research_every": 2},
-            "acceptance": {"rule": "noise-aware", "baseline_repeats": 2, "final_reruns": 1},
+            "acceptance": {"rule": "baseline-floor", "baseline_repeats": 2, "final_reruns": 1},
         }
     )
     summary = run_study(config, tmp_path / "run")

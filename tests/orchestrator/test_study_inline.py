@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 def test_builtin_study_runs_summarises_and_refuses_to_overwrite(tmp_path: Path) -> None:
     # The quickstart with strict acceptance: this is about the CLI's lifecycle, and the
-    # shipped noise-aware rule adds noise, re-run and test trials around the search.
+    # shipped paired rule adds repeats, races, re-run and test trials around the search.
     quick = (REPO / "studies/quickstart.toml").read_text()
-    strict = write_study(tmp_path / "quickstart.toml", quick.replace('"noise-aware"', '"strict"'))
+    strict = write_study(tmp_path / "quickstart.toml", quick.replace('"paired"', '"strict"'))
     out = tmp_path / "run"
 
     def args(out: Path, *extra: str) -> list[str]:

@@ -125,6 +125,7 @@ def study(
             "objective": OBJECTIVE,
             "space": SPACE,
             "levels": levels,
+            "acceptance": {"rule": "strict"},  # every trial a search trial: counts stay exact
         }
     )
     host = LiveMechanismHost(direct_client("process"))

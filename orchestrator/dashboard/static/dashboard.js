@@ -36,6 +36,13 @@
     if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
     return Number(value).toFixed(digits === undefined ? 4 : digits);
   }
+  // The incumbent as the mean of its evaluations: "3.5012 ± 0.0040 (n=3)".
+  function estimateText(e) {
+    if (!e || e.mean === null || e.mean === undefined) return "–";
+    const n = " (n=" + Number(e.n) + ")";
+    if (e.low === null || e.high === null) return fmt(e.mean) + n;
+    return fmt(e.mean) + " ± " + fmt((Number(e.high) - Number(e.low)) / 2) + n;
+  }
   function signed(value, digits) {
     if (value === null || value === undefined) return "–";
     const text = fmt(value, digits);
@@ -324,6 +331,7 @@
       ["baseline", fmt(data.baseline)],
       ["best", fmt(r.best)],
       ["improvement", signed(r.improvement)],
+      ["best, mean of its runs", estimateText(data.best_estimate)],
       ["noise floor", fmt(data.noise_floor)],
       ["hardware", data.hardware || "–"],
       ["last event", shortTime(r.last_at)],

@@ -1,0 +1,140 @@
+"""The paired rule inside a study, on a noisy benchmark objective: races are journaled
+trials that count against ``iterations``, each re-evaluation is paired on its seed, the
+reported best is a mean with n and an interval, and ``--resume`` mid-race decides as the
+uninterrupted study did. Deterministic objectives pay nothing for it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.acceptance.judge import keep_rule_text
+from orchestrator.acceptance.race import MAX_PAIRS
+from orchestrator.config import StudyConfig
+from orchestrator.journal import journal_path, read_events
+from orchestrator.levels.facts import study_facts
+from orchestrator.state import REPORT_SOURCES, rebuild_state
+from orchestrator.study import run_study
+from sandbox.api import INTENSIFY_SOURCE
+
+ITERATIONS = 24
+
+
+def noisy(name: str, iterations: int = ITERATIONS, **acceptance: Any) -> StudyConfig:
+    return StudyConfig.from_dict(
+        {
+            "name": name,
+            "iterations": iterations,
+            "seed": 3,
+            "objective": {"kind": "benchmark", "benchmark": "hartmann6", "noise": 0.3},
+            "levels": {"policy": False, "research": False},
+            "acceptance": {"final_reruns": 2, **acceptance},
+        }
+    )
+
+
+def proposals(run: Path) -> list[tuple[str, str, int]]:
+    return [
+        (e["source"], json.dumps(e["config"], sort_keys=True), e["seed"])
+        for e in read_events(journal_path(run))
+        if e["type"] == "trial_proposed"
+    ]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("paired") / "run"
+    run_study(noisy("paired"), run)
+    return run
+
+
+def test_races_are_journaled_paired_trials_that_count_against_iterations(study: Path) -> None:
+    events = read_events(journal_path(study))
+    proposed = [e for e in events if e["type"] == "trial_proposed"]
+    races = [e for e in proposed if e["source"] == INTENSIFY_SOURCE]
+    assert races, "a noisy objective with sd 0.3 raced no challenger"
+    counted = [e for e in proposed if e["source"] not in REPORT_SOURCES]
+    assert len(counted) == ITERATIONS  # repeats and races spent the budget, nothing more
+    by_seed: dict[int, set[str]] = {}
+    for e in proposed:
+        by_seed.setdefault(e["seed"], set()).add(json.dumps(e["config"], sort_keys=True))
+    for e in races:  # each re-evaluation has its partner on the same fresh seed
+        assert e["seed"] != 3 and len(by_seed[e["seed"]]) >= 2
+    opened = [e for e in events if e["type"] == "trial_finished" and e.get("acceptance")]
+    decided = [e for e in events if e["type"] == "challenge_decided"]
+    assert {e["acceptance"]["verdict"] for e in opened} >= {"reject", "race"}
+    assert len(decided) == sum(e["acceptance"]["verdict"] == "race" for e in opened)
+    state = rebuild_state(noisy("paired"), events)
+    for e in decided:
+        assert state.trials[e["challenger"]].kept == (e["verdict"] == "accept")
+    assert state.race is None
+
+
+def test_the_reported_best_is_the_mean_of_its_evaluations(study: Path) -> None:
+    events = read_events(journal_path(study))
+    done = next(e for e in events if e["type"] == "study_finished")
+    best = done["best"]
+    config = json.dumps(best["config"], sort_keys=True)
+    evaluations = [
+        (e["index"], e["result"]["value"])
+        for e in events
+        if e["type"] == "trial_finished"
+        and json.dumps(e["result"]["spec"]["config"], sort_keys=True) == config
+    ]
+    every = [v for _, v in evaluations]
+    # Reported from the evaluations made after its selection (here the 2 final re-runs),
+    # which carry none of the luck that selected it; every evaluation is shown beside.
+    fresh = [v for i, v in evaluations if i > best["index"] and i >= ITERATIONS]
+    assert best["n"] == len(fresh) == 2 and best["all_n"] == len(every) >= 3
+    assert best["mean"] == pytest.approx(sum(fresh) / len(fresh))
+    assert best["all_mean"] == pytest.approx(sum(every) / len(every))
+    assert best["low"] < best["mean"] < best["high"]
+    state = rebuild_state(noisy("paired"), events)
+    text = keep_rule_text(noisy("paired"), state)
+    assert "paired noise sd" in text and f"n={best['n']}" in text and f"up to {MAX_PAIRS}" in text
+    assert text in study_facts(noisy("paired"), state)  # what Level 1 and Level 1.5 are told
+
+
+def test_resume_mid_race_decides_as_the_uninterrupted_study(study: Path, tmp_path: Path) -> None:
+    lines = journal_path(study).read_text().splitlines()
+    cut = next(
+        i
+        for i, line in enumerate(lines)
+        if '"trial_finished"' in line and f'"source":"{INTENSIFY_SOURCE}"' in line
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    journal_path(run).write_text("\n".join(lines[: cut + 1]) + "\n")
+    run_study(noisy("paired"), run, resume=True)
+    assert proposals(run) == proposals(study)
+
+
+def test_deterministic_objectives_spend_no_extra_trial(tmp_path: Path) -> None:
+    config = StudyConfig.from_dict(
+        {
+            "name": "det",
+            "iterations": 8,
+            "objective": {"kind": "benchmark", "benchmark": "branin"},
+            "levels": {"policy": False, "research": False},
+        }
+    )
+    assert config.acceptance.rule == "paired"  # the default
+    run_study(config, tmp_path / "run")
+    sources = [s for s, _, _ in proposals(tmp_path / "run")]
+    assert sources == ["baseline"] + ["builtin"] * 7  # no repeat, no race, no re-run
+    state = rebuild_state(config, read_events(journal_path(tmp_path / "run")))
+    assert "deterministic" in keep_rule_text(config, state)
+
+
+def test_the_old_rule_name_still_loads_as_the_paired_rule() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = StudyConfig.from_dict(
+            {"name": "x", "iterations": 2, "acceptance": {"rule": "noise-aware"}}
+        )
+    assert config.acceptance.rule == "paired"
+    assert any('"paired"' in str(w.message) for w in caught)
