@@ -13,6 +13,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 STUDY ?= studies/quickstart.toml
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist). CI machines have 2 cores and most tests wait on a training
+# child, a container or Redis, so two workers keep both busy; tests that share one service
+# resource carry an xdist_group mark and stay on one worker (--dist loadgroup). 0 runs the
+# suite in this process (plain pytest), e.g. to debug one test with a debugger.
+TEST_WORKERS ?= 2
+# The slowest tests are listed at the end of every run, so the next speed-up starts from data.
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 .PHONY: setup test test-fast study lint format images up down logs report dashboard optuna-dashboard bench clean
 
@@ -30,10 +37,12 @@ setup: $(STAMP)
 test: setup
 	@if docker info >/dev/null 2>&1; then bash images/build.sh; \
 	 else echo "make test: no Docker engine answers; the Docker tests will skip (CI fails them)"; fi
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): nothing was tested"; fi; \
+	  exit $$rc; }
 
 test-fast: setup  ## everything but the slow end-to-end group
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow" $(PYTEST_ARGS)
 
 # With a stack up (`make up`) the study runs in its orchestrator container and its trials on
 # the trainer workers; without one it runs here, as the local quickstart.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,7 +146,14 @@ def iter_events(path: Path, model: type[E]) -> Iterator[E]:
 
 
 class Journal:
-    """Append-only writer. Thread-safe: the LLM client and the study loop share one.
+    """Append-only writer. Thread-safe: the study loop, its LLM client and the research
+    sessions running beside it share one.
+
+    Subscribers (the study state's fold) are called on one thread only, the one that
+    subscribed (the study loop's), in ``seq`` order, once per event. An append on that
+    thread delivers at once, after whatever is still queued; an append from another thread
+    is written durably and queued, and the loop picks it up at its next append or
+    :meth:`deliver`. So the state is never changed under the loop's feet.
 
     Opening an existing file continues its ``seq`` numbering after truncating a torn
     last line, which is exactly what ``--resume`` needs.
@@ -156,7 +164,7 @@ class Journal:
         if self.path.is_dir():
             self.path = journal_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the file, seq and the delivery queue
         existing: list[dict[str, Any]] = []
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -167,13 +175,21 @@ class Journal:
         self._next_seq = (existing[-1]["seq"] + 1) if existing else 0
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._subscribers: list[Callable[[Event], None]] = []
+        self._owner: int | None = None  # the thread subscribers run on
+        self._queue: deque[Event] = deque()  # written, not yet delivered, in seq order
+        self._delivering = False  # only the owner thread reads or sets it
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
-        """Call ``callback(event)`` after every append, from the appending thread.
+        """Call ``callback(event)`` for every event appended from now on, on this thread.
 
         The study loop folds every event into its state this way, including the ones the
-        LLM client and the research driver write themselves.
+        LLM client and the research sessions write from their own threads. Every
+        subscriber shares the first one's thread: a second thread is refused.
         """
+        owner = threading.get_ident()
+        if self._owner is not None and self._owner != owner:
+            raise RuntimeError("journal subscribers run on one thread; this one is another")
+        self._owner = owner
         self._subscribers.append(callback)
 
     @property
@@ -181,7 +197,9 @@ class Journal:
         return self.path.parent
 
     def append(self, event: E) -> E:
-        """Write one event durably and return it, ``seq`` and ``ts`` set."""
+        """Write one event durably and return it, ``seq`` and ``ts`` set. On the
+        subscribers' thread the event (and any queued before it) is delivered before this
+        returns; from any other thread it waits for :meth:`deliver`."""
         with self._lock:
             event.seq = self._next_seq
             event.ts = datetime.now(UTC).isoformat()
@@ -190,9 +208,32 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._next_seq += 1
-        for callback in self._subscribers:
-            callback(event)
+            if self._subscribers:
+                self._queue.append(event)
+        self.deliver()
         return event
+
+    def deliver(self) -> int:
+        """Hand every queued event to the subscribers, oldest first; the number delivered.
+
+        Does nothing on any thread but the subscribers', and nothing when called from a
+        subscriber (the outer call goes on with what that subscriber appended).
+        """
+        if threading.get_ident() != self._owner or self._delivering:
+            return 0
+        self._delivering = True
+        delivered = 0
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue:
+                        return delivered
+                    event = self._queue.popleft()
+                for callback in self._subscribers:
+                    callback(event)
+                delivered += 1
+        finally:
+            self._delivering = False
 
     def close(self) -> None:
         with self._lock:

@@ -231,7 +231,7 @@ class StudyState:
                 self.trials[record.index] = record
             record.status = event.status
             record.val_bpb = result.get("val_bpb")
-            record.value = event.value  # val_bpb in journals written before issue 12
+            record.value = event.value  # val_bpb in journals older than pluggable objectives
             record.result = result
             record.kept = event.kept
             record.fired = list(record.fired if event.fired is None else event.fired)

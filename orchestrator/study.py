@@ -131,7 +131,8 @@ class StudyRunner(AcceptancePlanning):
         self.agent, self.executor, self.host, self.research = agent, executor, host, research
         self.observer = observer
         self.fallback = BuiltinAgent()
-        self.metric = config.metric()  # every comparison of two values goes through it (I4)
+        # Every comparison of two values goes through it, so maximised metrics compare right too.
+        self.metric = config.metric()
         self.objective = config.objective_spec()  # None for GPT: the spec's preset says all
         self.arbiter = make_arbiter(config.levels.arbiter)
         self.pruner = Pruner(config.pruning, self.metric) if config.pruning_active() else None
@@ -397,6 +398,9 @@ class StudyRunner(AcceptancePlanning):
                 self.spec_for(record.index, record.config, record.seed, record.eval_split)
             )
         while True:
+            # A safe point: what the research sessions journaled meanwhile reaches the state
+            # here, on this thread, before anything is decided from it.
+            self.journal.deliver()
             can_plan = len(self.executor.in_flight()) < self.in_flight_limit()
             plan = self.next_plan() if can_plan else None
             if plan is not None:
@@ -420,6 +424,7 @@ class StudyRunner(AcceptancePlanning):
         self.finish_study()
 
     def finish_study(self) -> None:
+        self.journal.deliver()
         summary = summarize(self.state, self.journal.run_dir, self.agent.label)
         reruns = [
             t.value
@@ -534,6 +539,7 @@ def _run_study(
     finally:
         try:
             runner.research.close()  # raises a research session's bug, after the cleanup below
+            journal.deliver()  # what a closing session journaled reaches the state too
         finally:
             executor.close()
             journal.close()

@@ -19,6 +19,46 @@ REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BILEVEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("BILEVEL_REQUIRE_SERVICES") == "1"
 
+# Tests that share one resource, by the fixture that provides it, run on one xdist worker
+# (`make test` distributes with --dist loadgroup): a resource scoped wider than one test is
+# then built once rather than once per worker, and two workers never race for it.
+SHARED_RESOURCES = {
+    "server": "dashboard-server",  # one `bilevel dashboard` process for the dashboard package
+    "reported": "study-report",  # one synthetic study's report, drawn once for its module
+    # Private redis-servers on a port picked free, then bound (and rebound on a restart):
+    # one at a time, so no other worker's pick can land on a port in between.
+    "acl_redis": "private-redis",
+    "stack": "private-redis",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if next(item.iter_markers("xdist_group"), None) is not None:
+            continue  # grouped by its module already
+        fixtures = getattr(item, "fixturenames", ())
+        group = next((g for name, g in SHARED_RESOURCES.items() if name in fixtures), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist sends this worker's test ids to the scheduler
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """``--dist loadgroup`` schedules by an ``@group`` suffix on each grouped test's id.
+    xdist 3.8 writes it where pytest 9.2 no longer reads ids from, so every group would be
+    spread over the workers unnoticed (pytest-xdist issue 1386): write it where it counts."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    for item in session.items:
+        mark = next(item.iter_markers("xdist_group"), None)
+        if mark is None or "@" in item.nodeid.rpartition("]")[2]:
+            continue  # not grouped, or xdist's own suffix took
+        name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        node_id = getattr(item, "_id", None)
+        if node_id is not None and hasattr(node_id, "parse"):
+            item._id = node_id.parse(f"{item.nodeid}@{name}")
+
 
 def need(condition: bool, why: str) -> None:
     """Skip (locally) or fail (in CI) when a required service is missing."""

@@ -5,12 +5,15 @@ call is cheap: it applies what is due (trip-reverts, promotions queued by a fini
 session) and, on the cadence or on stagnation, starts one research session in a daemon
 thread. The session talks to the LLM and the sandbox ladder while trials keep running; the
 trainers never wait for it. The journal is the only shared record (thread-safe appends);
-the study state is touched only from the loop's thread, here.
+the study state changes only on the loop's thread, as the journal delivers each event to
+it once (:meth:`orchestrator.journal.Journal.subscribe`): this driver never applies events
+itself. A session's outcome is handed back to the loop's thread too (:meth:`_collect`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import queue
 import statistics
 import threading
 from collections.abc import Callable
@@ -46,6 +49,7 @@ from orchestrator.research.session import (
     Asker,
     Ladder,
     ResearchSession,
+    SessionOutcome,
 )
 from orchestrator.state import StudyState
 from sandbox.api import HOOKS
@@ -122,6 +126,8 @@ class Level2Driver:
         self._closed = threading.Event()
         self._current: int | None = None  # session number of the running session
         self._crash: BaseException | None = None  # a session's bug, raised in the study thread
+        # Finished sessions' outcomes, handed from their threads to the loop's (_collect).
+        self._outcomes: queue.SimpleQueue[SessionOutcome] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------ boundary
     def at_boundary(self, state: StudyState, journal: Journal) -> BoundaryUpdate:
@@ -130,10 +136,11 @@ class Level2Driver:
         if self._memory is None:
             self._memory = self._restore(state, journal)
         memory = self._memory
+        idle = not self.running()  # before collecting: a session that ended has put its outcome
+        self._collect()
 
         def emit(event: Event) -> Event:
-            journal.append(event)
-            state.apply(event)
+            journal.append(event)  # on this thread: the state has it when this returns
             if isinstance(event, MechanismReverted):
                 memory.reverted_shas.append(event.sha)
             return event
@@ -142,7 +149,7 @@ class Level2Driver:
         promoted, reverted = self.host.boundary(
             state.next_index(), emit, finished, trial_seconds=typical_trial_seconds(state)
         )
-        if self.research and not self.running() and not memory.skipped:
+        if self.research and idle and not memory.skipped:
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
                 # Synchronous sessions take no time from the trials: only the count matters.
@@ -160,12 +167,34 @@ class Level2Driver:
                     if self.synchronous:
                         self.wait()
                         self._raise_crash()
+                        self._collect()
                         # The session ended inside this boundary: its promotion (and the
                         # revert of what it supersedes) applies here, before the next trial
                         # is planned, not one trial later.
-                        more = self.host.boundary(state.next_index(), emit, finished)
+                        more = self.host.boundary(
+                            state.next_index(),
+                            emit,
+                            finished,
+                            trial_seconds=typical_trial_seconds(state),
+                        )
                         promoted, reverted = promoted + more[0], reverted + more[1]
         return BoundaryUpdate(promoted=promoted, reverted=reverted)
+
+    def _collect(self) -> None:
+        """Take the outcomes of finished sessions, on the loop's thread: a promotion is
+        queued for the next boundary, and the memory briefs later sessions."""
+        memory = self._memory
+        assert memory is not None
+        while True:
+            try:
+                outcome = self._outcomes.get_nowait()
+            except queue.Empty:
+                return
+            if outcome.promotion is not None:
+                self.host.queue_promotion(outcome.promotion)
+                memory.promoted.append(outcome.mechanism)
+            elif outcome.outcome == "rejected":
+                memory.rejected.append(outcome.mechanism)
 
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -243,11 +272,8 @@ class Level2Driver:
             except BaseException as exc:  # a bug (run() absorbs outages): the study raises it
                 self._crash = exc
                 return
-            if outcome.promotion is not None and not self._closed.is_set():
-                self.host.queue_promotion(outcome.promotion)
-                memory.promoted.append(outcome.mechanism)
-            elif outcome.outcome == "rejected":
-                memory.rejected.append(outcome.mechanism)
+            if not self._closed.is_set():  # after the study's end an outcome is dropped
+                self._outcomes.put(outcome)
 
         self._current = session
         self._thread = threading.Thread(target=work, name=f"research-{session}", daemon=True)
@@ -316,7 +342,7 @@ class Level2Driver:
             try:
                 stored = load_mechanism(self.run_dir, name, e.sha, e.path)
             except StoreError as exc:
-                reverted = journal.append(
+                journal.append(
                     MechanismReverted(
                         name=name,
                         sha=e.sha,
@@ -325,7 +351,6 @@ class Level2Driver:
                         failures=0,
                     )
                 )
-                state.apply(reverted)
                 continue
             self.host.restore(
                 LiveMechanism(

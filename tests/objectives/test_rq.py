@@ -14,7 +14,9 @@ from orchestrator.journal import read_events
 from tests.objectives.test_cli import SPACE_TOML, USER_CODE
 from tests.orchestrator.helpers import CLI, run_cli, start_worker, stop
 
-pytestmark = pytest.mark.redis
+# One rq worker serves the whole module (its fixture): its tests share one xdist worker,
+# so the worker process starts once.
+pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("objectives-worker")]
 
 OBJECTIVES = {
     "function": 'kind = "function"\ntarget = "userobj:score"\nmetric = "acc"\ndirection = "maximize"',

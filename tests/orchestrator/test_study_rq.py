@@ -130,6 +130,7 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+@pytest.mark.xdist_group("private-redis")  # its own redis-server, restarted on its port
 def test_redis_restart_mid_study_loses_no_finished_trial(tmp_path: Path, unique_name: str) -> None:
     need(shutil.which("redis-server") is not None, "redis-server is not installed")
     port = free_port()

@@ -29,6 +29,7 @@ def test_live_mechanisms_come_back_from_the_journal_on_resume(tmp_path: Path) ->
     # First run: a promotion is queued by a session and goes live at a boundary.
     journal = Journal(tmp_path)
     state = rebuild_state(config, [])
+    journal.subscribe(state.apply)  # as the study loop folds its journal
     first = _driver(config, tmp_path, client)
     stored = store_mechanism(tmp_path, tabu.name, tabu.source)
     first.host.queue_promotion(Promotion(stored=stored, session=1, hooks=tabu.hooks))
@@ -41,6 +42,7 @@ def test_live_mechanisms_come_back_from_the_journal_on_resume(tmp_path: Path) ->
     # "Resume": a new process, a new host, the same run dir.
     journal = Journal(tmp_path)
     state = rebuild_state(config, read_events(tmp_path))
+    journal.subscribe(state.apply)
     second = _driver(config, tmp_path, client)
     update = second.at_boundary(state, journal)
     assert update.promoted == [] and second.host.active() == ["tabu_screen"]
@@ -55,6 +57,7 @@ def test_live_mechanisms_come_back_from_the_journal_on_resume(tmp_path: Path) ->
     (tmp_path / stored.path).write_text(tabu.source + "\n# edited\n")
     journal = Journal(tmp_path)
     state = rebuild_state(config, read_events(tmp_path))
+    journal.subscribe(state.apply)
     third = _driver(config, tmp_path, client)
     third.at_boundary(state, journal)
     journal.close()

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# How often the server checks for shutdown: closing it waits up to this long, once per
+# test that starts one (http.server's default of 0.5 s added seconds to every LLM test).
+SHUTDOWN_POLL_S = 0.02
 ROLE_MARKER = re.compile(r"\[bilevel role: ([\w.-]+)\]")
 # "- NAME: float in [low, high] ..., tunable" lines of the Level-1 prompt's space section.
 SPACE_LINE = re.compile(r"^- (\w+): float in \[([-\d.e+]+), ([-\d.e+]+)\].*?, tunable", re.M)
@@ -141,7 +144,9 @@ class FakeLLM:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True
+        )
         self._thread.start()
 
     # ------------------------------------------------------------------ control

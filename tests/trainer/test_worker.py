@@ -17,7 +17,9 @@ from trainer.spec import Budget
 
 from .helpers import make_spec
 
-pytestmark = pytest.mark.redis
+# One rq worker serves the whole module (its fixture): its tests share one xdist worker,
+# so the worker process starts once.
+pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("trainer-worker")]
 
 # Bound on waiting for one job: a small trial takes seconds; a loaded box can be slow.
 JOB_WAIT_S = 120
