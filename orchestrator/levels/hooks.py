@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from orchestrator.levels.proposals import HookOutcome, Proposal, ScreenVerdict
+# HookOutcome is re-exported: it is the seam's return type, and callers import it from here.
+from orchestrator.levels.proposals import HookOutcome as HookOutcome
+from orchestrator.levels.proposals import Proposal, ScreenVerdict
 
 if TYPE_CHECKING:
     from orchestrator.journal import Journal
