@@ -218,3 +218,15 @@ def test_the_builtin_level1_does_not_repeat_a_proposal_a_screen_turned_down() ->
     plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
     assert plan.source == "builtin" and host.screens == 2
     assert plan.changes not in host.turned_down
+
+
+def test_a_screen_sees_the_candidate_and_not_who_proposed_it() -> None:
+    proposal = Proposal({"MATRIX_LR": 0.05}, "mechanism:greedy", "why", priority=2.0)
+    # The sandbox is shown changes, rationale and priority only: a screen cannot single
+    # out Level 1's proposals (or a rival mechanism's) by their source.
+    assert proposal.candidate().to_dict() == {
+        "changes": {"MATRIX_LR": 0.05},
+        "rationale": "why",
+        "priority": 2.0,
+    }
+    assert proposal.mechanism == "greedy" and Proposal({"MATRIX_LR": 0.05}, "llm").mechanism is None
