@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.levels.proposals import Proposal
 from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
 from orchestrator.mechanisms.audit import Auditor
 from orchestrator.research import library
@@ -76,7 +77,8 @@ def _planning(client: Any, ctx: dict, repeats: int, gap: float, warm: bool) -> N
             started = time.perf_counter()
             host.guide(ctx)
             proposed = host.propose(ctx)
-            host.screen(ctx, proposed.candidates or [{"changes": {"MATRIX_LR": 0.05}}])
+            fallback = [Proposal(changes={"MATRIX_LR": 0.05}, source="llm")]
+            host.screen(ctx, proposed.candidates or fallback)
             per_iteration.append(time.perf_counter() - started)
         host.close()
         client.close()

@@ -117,7 +117,8 @@ class _Undefined(ValueError):
 def evaluate(node: Node, values: Mapping[str, Any]) -> int | float:
     kind = node[0]
     if kind == "num":
-        return node[1]
+        number: int | float = node[1]  # the parser stores literals as int or float
+        return number
     if kind == "name":
         name = node[1]
         if name not in values:

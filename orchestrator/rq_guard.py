@@ -2,10 +2,9 @@
 where the trainer worker and the sandbox runner both reach it; re-exported here for callers
 of the old name."""
 
+from contract.jobs import SANDBOX_JOB_FUNCTIONS, TRIAL_JOB_FUNCTIONS  # noqa: F401
 from contract.rq_guard import (  # noqa: F401
     MAX_NAME_CHARS,
-    SANDBOX_JOB_FUNCTIONS,
-    TRIAL_JOB_FUNCTIONS,
     guarded_worker,
     refusal,
 )

@@ -80,7 +80,8 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq.serializers import JSONSerializer
 
     from contract.job_signing import SANDBOX_KEY_ENV, worker_key
-    from contract.rq_guard import SANDBOX_JOB_FUNCTIONS, guarded_worker
+    from contract.jobs import SANDBOX_JOB_FUNCTIONS
+    from contract.rq_guard import guarded_worker
 
     global _backend
     key = worker_key(SANDBOX_KEY_ENV)  # a bad key stops here, before anything starts

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from contract.constraints import Constraint, violations
 from orchestrator.metric import trial_value
-from sandbox.api import INTENSIFY_SOURCE
+from sandbox.api import INTENSIFY_SOURCE, Trial
 
 BUILTIN_LABEL = "builtin"
 T = TypeVar("T", bound=BaseModel)
@@ -117,44 +117,44 @@ def _moves(p: dict[str, Any], value: Any, scale: float) -> list[Any]:
     return [v for v in out if low <= v <= high and v != value]
 
 
-def _last_move(history: list[dict[str, Any]], name: str) -> tuple[int, bool] | None:
+def _last_move(history: list[Trial], name: str) -> tuple[int, bool] | None:
     """(+1/-1 direction, improved?) of the latest finished trial that changed ``name``."""
     for t in reversed(history):
-        if name in t["changes"] and t["status"] != "invalid":
-            after = t["config"][name]
+        if name in t.changes and t.status != "invalid":
+            after = t.config[name]
             before = _value_before(history, t, name)
             if before is None or not isinstance(after, int | float) or after == before:
                 return None
-            return (1 if after > before else -1, bool(t["kept"]))
+            return (1 if after > before else -1, bool(t.kept))
     return None
 
 
-def _value_before(history: list[dict[str, Any]], trial: dict[str, Any], name: str) -> Any:
+def _value_before(history: list[Trial], trial: Trial, name: str) -> Any:
     for t in reversed(history):
-        if t["index"] < trial["index"] and t["kept"]:
-            return t["config"].get(name)
+        if t.index < trial.index and t.kept:
+            return t.config.get(name)
     return None
 
 
-def _direction(history: list[dict[str, Any]], trial: dict[str, Any], name: str) -> int:
+def _direction(history: list[Trial], trial: Trial, name: str) -> int:
     """+1/-1 when ``trial`` moved numeric ``name`` up/down from its base, else 0."""
-    after = trial["config"].get(name)
+    after = trial.config.get(name)
     before = _value_before(history, trial, name)
     if not isinstance(after, int | float) or not isinstance(before, int | float):
         return 0
     return 0 if after == before else (1 if after > before else -1)
 
 
-def _step_factor(history: list[dict[str, Any]], name: str) -> float:
+def _step_factor(history: list[Trial], name: str) -> float:
     """How much this param's step has grown (kept moves one way) or shrunk (failed moves)."""
     factor, fails, last_kept = 1.0, 0, 0
     for t in history:
-        if name not in t["changes"] or t["status"] == "invalid":
+        if name not in t.changes or t.status == "invalid":
             continue
         direction = _direction(history, t, name)
         if direction == 0:
             continue
-        if t["kept"]:
+        if t.kept:
             if direction == last_kept:
                 factor = min(STEP_FACTOR_MAX, factor * 2)
             last_kept, fails = direction, 0
@@ -165,17 +165,24 @@ def _step_factor(history: list[dict[str, Any]], name: str) -> float:
     return factor
 
 
-def _failed_choices(history: list[dict[str, Any]], name: str) -> set[str]:
+def _failed_choices(history: list[Trial], name: str) -> set[str]:
     """Values of a choice param that lost since its last kept change: not worth a retry."""
     failed: set[str] = set()
     for t in history:
-        if name in t["changes"] and t["status"] != "invalid":
-            failed = set() if t["kept"] else failed | {json.dumps(t["config"].get(name))}
+        if name in t.changes and t.status != "invalid":
+            failed = set() if t.kept else failed | {json.dumps(t.config.get(name))}
     return failed
+
+
+def _history(ctx: dict[str, Any]) -> list[Trial]:
+    """The context's finished trials, typed as the mechanism API types them."""
+    direction = ctx.get("direction") or "minimize"
+    return [Trial.from_dict(t, direction) for t in ctx["history"]]
 
 
 def level1(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
+    history = _history(ctx)
     rng = random.Random(ctx["seed"])
     rejections = payload.get("rejected", [])
     rejected = " ".join(rejections)
@@ -186,7 +193,7 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         # Cycle through the coordinates evenly, least-tried first, focus params FOCUS_HEAD_START
         # tries ahead; ties keep the space's order, which lists the most consequential knobs
         # first (TOTAL_BATCH_SIZE leads in ours).
-        tried = Counter(name for t in ctx["history"] for name in t["changes"])
+        tried = Counter(name for t in history for name in t.changes)
         order = sorted(
             params, key=lambda p: tried[p["name"]] - (FOCUS_HEAD_START if p in focus else 0)
         )
@@ -194,7 +201,6 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         shift = ctx["iteration"] % max(len(order), 1)
         order = order[shift:] + order[:shift]
     scale = float(policy.get("step_scale", 1.0))
-    history = ctx["history"]
     pattern = _pattern_move(history, params, ctx["base"]) if PATTERN_MOVES else {}
     if pattern and not _was_rejected(pattern, rejected) and not _breaks(ctx, pattern):
         return {
@@ -254,16 +260,16 @@ def _breaks(ctx: dict[str, Any], changes: dict[str, Any]) -> bool:
 
 
 def _pattern_move(
-    history: list[dict[str, Any]], params: list[dict[str, Any]], base: dict[str, Any]
+    history: list[Trial], params: list[dict[str, Any]], base: dict[str, Any]
 ) -> dict[str, Any]:
     """base + (base - an earlier incumbent) over numeric params, when the last trial was kept
     and the displacement spans two or more params; {} when there is no such untried move."""
-    if not history or not history[-1]["kept"]:
+    if not history or not history[-1].kept:
         return {}
-    kept = [t for t in history if t["kept"]]
+    kept = [t for t in history if t.kept]
     if len(kept) < 2:
         return {}
-    anchor = kept[max(0, len(kept) - 1 - PATTERN_SPAN)]["config"]
+    anchor = kept[max(0, len(kept) - 1 - PATTERN_SPAN)].config
     changes: dict[str, Any] = {}
     moved: dict[str, float] = {}  # displacement as a fraction of the range, to rank params
     for p in params:
@@ -310,9 +316,9 @@ def _was_rejected(change: dict[str, Any], rejected: str) -> bool:
     return bool(change) and (json.dumps(change) in rejected or repr(change) in rejected)
 
 
-def _tried(history: list[dict[str, Any]], base: dict[str, Any], change: dict[str, Any]) -> bool:
+def _tried(history: list[Trial], base: dict[str, Any], change: dict[str, Any]) -> bool:
     target = {**base, **change}
-    return any(t["config"] == target for t in history)
+    return any(t.config == target for t in history)
 
 
 # ---------------------------------------------------------------------------- Level 1.5
@@ -327,25 +333,25 @@ def _proposals_only(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def level15(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
-    history = ctx["history"]
+    history = _history(ctx)
     failed: dict[str, int] = {}
     for t in history:
-        if len(t["changes"]) > 1 and not t["kept"]:
+        if len(t.changes) > 1 and not t.kept:
             continue  # a failed joint move (a pattern move, a jump) blames no single param
-        for name in t["changes"]:
-            failed[name] = 0 if t["kept"] else failed.get(name, 0) + 1
+        for name in t.changes:
+            failed[name] = 0 if t.kept else failed.get(name, 0) + 1
     tunable = [p["name"] for p in ctx["space"] if not p["frozen"] or p["name"] in policy["frozen"]]
     freeze = [n for n in tunable if failed.get(n, 0) >= FREEZE_AFTER_FAILED_MOVES]
     frozen = [n for n in policy["frozen"] if n in freeze] + [
         n for n in freeze if n not in policy["frozen"]
     ]
-    last_kept = max((t["index"] for t in history if t["kept"]), default=-1)
-    stalled = sum(1 for t in history if t["index"] > last_kept) >= STALL_TRIALS
+    last_kept = max((t.index for t in history if t.kept), default=-1)
+    stalled = sum(1 for t in history if t.index > last_kept) >= STALL_TRIALS
     mode = "exploit" if stalled else "explore"
     step = float(policy.get("step_scale", 1.0))
     step = max(0.25, step / 2) if stalled else min(4.0, step)
     best = ctx.get("best")
-    kept_changes = [n for t in history if t["kept"] for n in t["changes"]]
+    kept_changes = [n for t in history if t.kept for n in t.changes]
     focus = [n for n in dict.fromkeys(reversed(kept_changes)) if n not in frozen][:3]
     diagnosis = (
         f"{len(history)} trials; best {ctx.get('metric') or 'val_bpb'} {trial_value(best):.5f}"

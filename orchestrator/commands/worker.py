@@ -76,8 +76,8 @@ def register(app: typer.Typer) -> None:
         from rq.serializers import JSONSerializer
 
         from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, worker_key
-        from contract.jobs import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S
-        from contract.rq_guard import TRIAL_JOB_FUNCTIONS, guarded_worker
+        from contract.jobs import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S, TRIAL_JOB_FUNCTIONS
+        from contract.rq_guard import guarded_worker
         from trainer.jobs import TRIAL_QUEUE
 
         try:  # a bad key stops here, before Redis is touched

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 LEVEL1 = "level1"
 # Trial sources that are Level 1 (an LLM's proposal, or the built-in agent's).
 LEVEL1_SOURCES = frozenset({"llm", "builtin"})
-# Level 1 runs at least one trial in this many once mechanisms compete (issue 11: "at
-# least one trial in four"): enough for its hypotheses to be tested, few enough that a
-# mechanism with earned credit runs most of the trials.
+# Level 1 runs at least one trial in this many once mechanisms compete (Level 2 improves
+# Level 1's search and must never silence it): enough for its hypotheses to be tested, few
+# enough that a mechanism with earned credit runs most of the trials.
 LEVEL1_EVERY = 4
 # Trials a new mechanism runs before the bandit judges it: one draw is a coin flip.
 NEW_MECHANISM_TRIALS = 2

@@ -1,9 +1,9 @@
 """The seams the study loop calls Level 2 through: the mechanism host and the research driver.
 
 The study loop never runs mechanism code. It calls a :class:`MechanismHost` at the points
-of DESIGN §4.2 "One iteration" with plain JSON (``ctx`` is the mechanism API's ``Context``
-as built by :meth:`orchestrator.state.StudyState.context`); the Level-2 engineer's host runs
-the hooks in the sandbox. Between trials the loop calls a :class:`ResearchDriver`, which may
+of DESIGN §4.2 "One iteration" and gets typed values back
+(:mod:`orchestrator.levels.proposals`); ``ctx`` is the mechanism API's ``Context`` as built
+by :meth:`orchestrator.state.StudyState.context`. The Level-2 engineer's host runs the hooks in the sandbox. Between trials the loop calls a :class:`ResearchDriver`, which may
 run research sessions in the background (trainers never wait for them) and applies
 promotions and reverts at the boundary. Both have no-op defaults used when Level 2 is off.
 """
@@ -13,29 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+# HookOutcome is re-exported: it is the seam's return type, and callers import it from here.
+from orchestrator.levels.proposals import HookOutcome as HookOutcome
+from orchestrator.levels.proposals import Proposal, ScreenVerdict
+
 if TYPE_CHECKING:
     from orchestrator.journal import Journal
     from orchestrator.state import StudyState
-
-
-@dataclass
-class HookOutcome:
-    """What one hook stage produced across all active mechanisms.
-
-    - ``guidance``: ``[{"mechanism", "hint", "focus"}]`` (from ``guide``)
-    - ``candidates``: ``[{"changes", "rationale", "priority", "mechanism"}]`` (from ``propose``)
-    - ``verdicts``: one ``{"accept", "reason", "mechanism"}`` per candidate given to ``screen``,
-      same order; a candidate survives only if every active mechanism accepted it, so the
-      host folds several mechanisms' verdicts into one (first rejection's reason wins)
-    - ``fired``: names of mechanisms that changed guidance, added a candidate or rejected one
-    - ``errors``: hook failures the host absorbed (its circuit breaker journals reverts)
-    """
-
-    guidance: list[dict[str, Any]] = field(default_factory=list)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    fired: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -48,8 +32,8 @@ class MechanismHost(Protocol):
         """Extra candidates (changes relative to ``ctx["base"]``)."""
         ...
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
-        """One verdict per candidate (``{"changes", "rationale", "priority", ...}``)."""
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+        """One verdict per candidate, in order."""
         ...
 
     def active(self) -> list[str]:
@@ -66,8 +50,8 @@ class NoopMechanismHost:
     def propose(self, ctx: dict[str, Any]) -> HookOutcome:
         return HookOutcome()
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
-        return HookOutcome(verdicts=[{"accept": True, "reason": ""} for _ in candidates])
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+        return HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
 
     def active(self) -> list[str]:
         return []

@@ -18,6 +18,7 @@ from contract.constraints import Constraint, violations
 from contract.limits import MAX_HINT_CHARS, MAX_NAME_CHARS, MAX_RATIONALE_CHARS
 from orchestrator.agent.base import Agent
 from orchestrator.levels.policy import SearchPolicy, guidance_stamp
+from orchestrator.levels.proposals import MechanismGuidance, Proposal
 from orchestrator.metric import context_metric, trial_value
 from sandbox.text import clean_text
 from trainer.presets import get_preset
@@ -166,14 +167,14 @@ def format_history(
     return "\n".join(lines) or "(no trials yet)"
 
 
-def guidance_text(guidance: list[dict[str, Any]], metric_name: str = "val_bpb") -> str:
+def guidance_text(guidance: list[MechanismGuidance], metric_name: str = "val_bpb") -> str:
     """Mechanisms' guidance quoted as data (their text is attacker-controlled), each with
     the trial it was written for and the incumbent it saw."""
     lines = []
     for g in guidance:
-        name = clean_text(g.get("mechanism", "mechanism"), MAX_NAME_CHARS)
-        hint = clean_text(g.get("hint", ""), MAX_HINT_CHARS)
-        focus = [clean_text(n, MAX_NAME_CHARS) for n in g.get("focus", [])]
+        name = clean_text(g.mechanism or "mechanism", MAX_NAME_CHARS)
+        hint = clean_text(g.hint, MAX_HINT_CHARS)
+        focus = [clean_text(n, MAX_NAME_CHARS) for n in g.focus]
         if not hint and not focus:
             continue
         line = f"- mechanism {name}{_stamp(g, metric_name)}: hint {json.dumps(hint)}"
@@ -181,8 +182,8 @@ def guidance_text(guidance: list[dict[str, Any]], metric_name: str = "val_bpb") 
     return "\n".join(lines)
 
 
-def _stamp(g: dict[str, Any], metric_name: str) -> str:
-    at, incumbent, value = g.get("at"), g.get("incumbent"), g.get("incumbent_value")
+def _stamp(g: MechanismGuidance, metric_name: str) -> str:
+    at, incumbent, value = g.at, g.incumbent, g.incumbent_value
     if not isinstance(at, int):
         return ""
     seen = (
@@ -196,7 +197,7 @@ def _stamp(g: dict[str, Any], metric_name: str) -> str:
 def build_prompt(
     ctx: dict[str, Any],
     policy: SearchPolicy,
-    guidance: list[dict[str, Any]],
+    guidance: list[MechanismGuidance],
     rejected: list[str],
     *,
     facts: list[str] | None = None,
@@ -212,7 +213,7 @@ def build_prompt(
     space = SearchSpace.model_validate({"params": ctx["space"]})
     defaults = space.defaults()
     metric = context_metric(ctx)
-    mechanism_focus = {n for g in guidance for n in g.get("focus", [])}
+    mechanism_focus = {n for g in guidance for n in g.focus}
     focus = sorted(mechanism_focus | set(policy.focus))
     parts = []
     if facts:
@@ -321,7 +322,7 @@ def ask_level1(
     agent: Agent,
     ctx: dict[str, Any],
     policy: SearchPolicy,
-    guidance: list[dict[str, Any]],
+    guidance: list[MechanismGuidance],
     preset_name: str,
     tried: dict[str, int],
     rejected: list[str] | None = None,
@@ -329,10 +330,13 @@ def ask_level1(
     facts: list[str] | None = None,
     notices: list[str] | None = None,
     keep_rule: str = "",
-) -> tuple[dict[str, Any], str, list[str]]:
-    """``(changes, hypothesis, rejections)``; changes are empty when every round was invalid.
+    source: str = "llm",
+) -> tuple[Proposal | None, list[str]]:
+    """``(proposal, rejections)``; the proposal is None when every round was invalid.
 
-    ``rejected`` carries reasons from outside (mechanism screens) into the first prompt.
+    ``rejected`` carries reasons from outside (mechanism screens) into the first prompt;
+    ``source`` is the trial source the proposal runs as (``llm`` or ``builtin``). Level 1's
+    own proposals have priority 0: priority orders candidates within one source only.
     """
     reasons = list(rejected or [])
     for _ in range(MAX_PROPOSAL_ROUNDS):
@@ -347,10 +351,7 @@ def ask_level1(
             errors = validate_changes(changes, ctx, preset_name, tried)
         if not errors:
             space = SearchSpace.model_validate({"params": ctx["space"]})
-            return (
-                {k: space.param(k).coerce(v) for k, v in changes.items()},
-                reply.hypothesis,
-                reasons,
-            )
+            coerced = {k: space.param(k).coerce(v) for k, v in changes.items()}
+            return Proposal(changes=coerced, source=source, rationale=reply.hypothesis), reasons
         reasons.extend(f"{json.dumps(changes)}: {e}" for e in errors)
-    return {}, "", reasons
+    return None, reasons

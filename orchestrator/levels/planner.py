@@ -7,7 +7,7 @@ source's highest-priority survivor runs. If no candidate survives the screens, L
 asked again with the reasons. If the agent fails for good (LLM down, cost cap reached) the
 built-in agent plans this trial, and the trial's ``source`` says so.
 
-Attribution (issue 11): a mechanism *fired* for a trial only when its output changed what
+Attribution: a mechanism *fired* for a trial only when its output changed what
 ran: its candidate ran, its screen removed the candidate that would otherwise have run, or
 its guidance was in the prompt of the Level-1 proposal that ran. Everything else it did is
 *offered*, journaled apart and never counted as effect.
@@ -16,7 +16,7 @@ its guidance was in the prompt of the Level-1 proposal that ran. Everything else
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contract.limits import MAX_NAME_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
@@ -34,6 +34,12 @@ from orchestrator.levels.arbiter import (
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import MechanismHost
 from orchestrator.levels.level1 import ask_level1, config_key, validate_changes
+from orchestrator.levels.proposals import (
+    MECHANISM_PREFIX,
+    MechanismGuidance,
+    Proposal,
+    ScreenVerdict,
+)
 from orchestrator.levels.rules import keep_rule
 from orchestrator.metric import trial_value
 from orchestrator.state import StudyState
@@ -69,29 +75,28 @@ def _source(agent: Agent) -> str:
     return "builtin" if agent.label == BUILTIN_LABEL else "llm"
 
 
-def _mechanism(source: str) -> str | None:
-    return source.split(":", 1)[1] if source.startswith("mechanism:") else None
+def _key(candidate: Proposal) -> str:
+    """The arbitration source a candidate competes as (Level 1, or its mechanism)."""
+    return source_key(candidate.source) or candidate.source
 
 
 def pick(
-    arbiter: Arbiter, candidates: list[dict[str, Any]], data: ArbiterInput
-) -> tuple[Choice, dict[str, Any]]:
+    arbiter: Arbiter, candidates: list[Proposal], data: ArbiterInput
+) -> tuple[Choice, Proposal]:
     """The arbiter's source among ``candidates``' sources (Level 1 first), and that
     source's highest-priority candidate (the earlier one on ties)."""
-    offered = list(dict.fromkeys(c["key"] for c in candidates))
+    offered = list(dict.fromkeys(_key(c) for c in candidates))
     offered.sort(key=lambda k: k != LEVEL1)  # stable: Level 1 first, mechanisms as proposed
     choice = arbiter.choose(offered, data)
-    mine = [c for c in candidates if c["key"] == choice.source]
-    return choice, max(mine, key=lambda c: float(c.get("priority", 0.0)))
+    mine = [c for c in candidates if _key(c) == choice.source]
+    return choice, max(mine, key=lambda c: c.priority)
 
 
-def _top_per_source(candidates: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    top: dict[str, dict[str, Any]] = {}
+def _top_per_source(candidates: list[Proposal]) -> dict[str, Proposal]:
+    top: dict[str, Proposal] = {}
     for c in candidates:
-        if c["key"] not in top or float(c.get("priority", 0.0)) > float(
-            top[c["key"]].get("priority", 0.0)
-        ):
-            top[c["key"]] = c
+        if _key(c) not in top or c.priority > top[_key(c)].priority:
+            top[_key(c)] = c
     return top
 
 
@@ -114,36 +119,41 @@ def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]
     return list(reversed(notices))
 
 
-def _choice_fields(
-    choice: Choice, chosen: dict[str, Any], candidates: list[dict[str, Any]]
-) -> dict[str, Any]:
+def _choice_fields(choice: Choice, chosen: Proposal, candidates: list[Proposal]) -> dict[str, Any]:
     preempted = [
         {
             "source": key,
-            "changes": c["changes"],
-            "rationale": clean_text(c.get("rationale", ""), MAX_TEXT_CHARS),
+            "changes": dict(c.changes),
+            "rationale": clean_text(c.rationale, MAX_TEXT_CHARS),
         }
         for key, c in _top_per_source(candidates).items()
         if key != choice.source
     ]
     return {
         "chosen": choice.source,
-        "trial_source": chosen["source"],
+        "trial_source": chosen.source,
         "rule": choice.rule,
-        "offered": list(dict.fromkeys(c["key"] for c in candidates)),
+        "offered": list(dict.fromkeys(_key(c) for c in candidates)),
         "credits": choice.credits_json(),
         "preempted": preempted,
     }
 
 
-def stamp_guidance(guidance: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
-    """Mark each mechanism's guidance with the trial it was written for and the incumbent
+def stamp_guidance(
+    guidance: list[MechanismGuidance], ctx: dict[str, Any]
+) -> list[MechanismGuidance]:
+    """Each mechanism's guidance marked with the trial it was written for and the incumbent
     it saw, as Level 1.5's guidance is marked, so every prompt shows how fresh it is."""
     best = ctx.get("best")
-    for g in guidance:
-        g["at"] = ctx["iteration"]
-        g["incumbent"] = best.get("index") if best else None
-        g["incumbent_value"] = trial_value(best) if best else None
+    return [
+        replace(
+            g,
+            at=ctx["iteration"],
+            incumbent=best.get("index") if best else None,
+            incumbent_value=trial_value(best) if best else None,
+        )
+        for g in guidance
+    ]
 
 
 def plan_search_trial(
@@ -163,88 +173,87 @@ def plan_search_trial(
     facts = study_facts(state.config, state)
     rule = keep_rule(state.config, state)
     notices = preemption_notices(state)
-    guidance = host.guide(ctx)
-    stamp_guidance(guidance.guidance, ctx)
-    guided = [g["mechanism"] for g in guidance.guidance if g.get("hint") or g.get("focus")]
-    offered: set[str] = set(guidance.fired) | set(guided)
+    guided_by = host.guide(ctx)
+    guidance = stamp_guidance(guided_by.guidance, ctx)
+    guided = [g.mechanism for g in guidance if g.hint or g.focus]
+    offered: set[str] = set(guided_by.fired) | set(guided)
     screen_fired: set[str] = set()
     rejected: list[str] = []
     all_rejected: list[str] = []
 
-    def level1(asker: Agent, reasons: list[str]) -> tuple[dict[str, Any], str, list[str]]:
+    def level1(asker: Agent, reasons: list[str]) -> tuple[Proposal | None, list[str]]:
         return ask_level1(
-            asker, ctx, state.policy, guidance.guidance, preset, tried, reasons,
-            facts=facts, notices=notices, keep_rule=rule,
+            asker, ctx, state.policy, guidance, preset, tried, reasons,
+            facts=facts, notices=notices, keep_rule=rule, source=_source(asker),
         )  # fmt: skip
 
     for round_no in range(MAX_SCREEN_ROUNDS):
-        candidates: list[dict[str, Any]] = []
+        candidates: list[Proposal] = []
         try:
-            changes, hypothesis, reasons = level1(agent, rejected)
-            source = _source(agent)
+            own, reasons = level1(agent, rejected)
         except AGENT_FAILURES as exc:  # the agent failed after its retries and repairs
             log.warning("level 1 agent failed (%s); the built-in agent plans trial %d", exc, index)
-            changes, hypothesis, reasons = level1(fallback, rejected)
-            source, hypothesis = "builtin", f"[fallback: {type(exc).__name__}] {hypothesis}"
+            own, reasons = level1(fallback, rejected)
+            if own is not None:
+                label = f"[fallback: {type(exc).__name__}] {own.rationale}"
+                own = replace(own, source="builtin", rationale=label)
         all_rejected.extend(r for r in reasons if r not in all_rejected)
-        if changes:
-            candidates.append(
-                {"changes": changes, "rationale": hypothesis, "priority": 0.0, "source": source}
-            )
+        if own is not None:
+            candidates.append(own)
         proposed = host.propose(ctx)
         for cand in proposed.candidates:
-            name = clean_text(cand.get("mechanism", "?"), MAX_NAME_CHARS)
+            name = clean_text(cand.mechanism or "?", MAX_NAME_CHARS)
             offered.add(name)
-            errors = validate_changes(cand.get("changes", {}), ctx, preset, tried, max_changes=None)
+            errors = validate_changes(dict(cand.changes), ctx, preset, tried, max_changes=None)
             if errors:
                 all_rejected.append(f"mechanism {name} candidate invalid: {'; '.join(errors)}")
                 continue
-            candidates.append({**cand, "source": f"mechanism:{name}"})
+            candidates.append(replace(cand, source=f"{MECHANISM_PREFIX}{name}"))
         if not candidates:
             break
-        for c in candidates:
-            c["key"] = source_key(c["source"])
         screened = host.screen(ctx, candidates)
-        verdicts = screened.verdicts or [{"accept": True}] * len(candidates)
+        verdicts = screened.verdicts or [ScreenVerdict()] * len(candidates)
         for v in verdicts:
-            if not v.get("accept", True) and v.get("mechanism"):
-                offered.add(str(v["mechanism"]))
-        survivors = [c for c, v in zip(candidates, verdicts, strict=False) if v.get("accept", True)]
+            if not v.accept and v.mechanism:
+                offered.add(v.mechanism)
+        survivors = [c for c, v in zip(candidates, verdicts, strict=False) if v.accept]
         # What would have run without any screen: a screen that removed it changed the trial.
         due, unscreened = pick(arbiter, candidates, data)
         verdict = verdicts[next(i for i, c in enumerate(candidates) if c is unscreened)]
-        if not verdict.get("accept", True):
-            screen_fired.add(str(verdict.get("mechanism", "")))
+        if not verdict.accept:
+            screen_fired.add(verdict.mechanism)
         # A screen does not take Level 1's guaranteed share away: while rounds remain, Level
         # 1 is asked again with the screens' reasons rather than another source running.
-        level1_screened = due.rule == "level1-share" and all(c["key"] != LEVEL1 for c in survivors)
+        level1_screened = due.rule == "level1-share" and all(_key(c) != LEVEL1 for c in survivors)
         if survivors and (not level1_screened or round_no == MAX_SCREEN_ROUNDS - 1):
             choice, chosen = pick(arbiter, survivors, data)
             fired = set(screen_fired)
-            if chosen["key"] == LEVEL1:
+            if _key(chosen) == LEVEL1:
                 fired.update(guided)  # its guidance was in the prompt of what ran
             else:
-                fired.add(_mechanism(chosen["source"]) or "")
-            changes = {k: space.param(k).coerce(v) for k, v in chosen["changes"].items()}
+                fired.add(chosen.mechanism or "")
+            changes = {k: space.param(k).coerce(v) for k, v in chosen.changes.items()}
             return Plan(
                 changes=changes,
                 config=space.apply(ctx["base"], changes),
-                source=chosen["source"],
-                hypothesis=clean_text(chosen.get("rationale", ""), MAX_HYPOTHESIS_CHARS),
+                source=chosen.source,
+                hypothesis=clean_text(chosen.rationale, MAX_HYPOTHESIS_CHARS),
                 fired=sorted(n for n in fired if n),
                 rejected=all_rejected,
                 offered=sorted(offered),
                 choice={**_choice_fields(choice, chosen, survivors), "index": index},
             )
         rejected = [
-            f"{c['changes']} rejected by {clean_text(v.get('mechanism', 'a mechanism'), MAX_NAME_CHARS)}: "
-            f"{clean_text(v.get('reason', ''), MAX_TEXT_CHARS)}"
+            f"{dict(c.changes)} rejected by {clean_text(v.mechanism or 'a mechanism', MAX_NAME_CHARS)}: "
+            f"{clean_text(v.reason, MAX_TEXT_CHARS)}"
             for c, v in zip(candidates, verdicts, strict=False)
-            if not v.get("accept", True)
+            if not v.accept
         ]
         all_rejected.extend(rejected)
     # Nothing valid survived: the built-in agent's proposal runs unscreened, and says so.
-    changes, hypothesis, reasons = level1(fallback, [])
+    last, reasons = level1(fallback, [])
+    changes = dict(last.changes) if last is not None else {}
+    hypothesis = last.rationale if last is not None else ""
     return Plan(
         changes=changes,
         config=space.apply(ctx["base"], changes),

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
-from orchestrator.levels.hooks import HookOutcome
+from orchestrator.levels.proposals import (
+    MECHANISM_PREFIX,
+    HookOutcome,
+    MechanismGuidance,
+    Proposal,
+    ScreenVerdict,
+)
 from orchestrator.mechanisms.audit import BREAKER_AUDIT, Auditor
 from orchestrator.mechanisms.breaker import (
     BREAKER_ERRORS,
@@ -371,7 +377,7 @@ class LiveMechanismHost:
                 out.fired.append(name)
                 hint = clean_text(guidance.hint, MAX_HINT_CHARS)
                 out.guidance.append(
-                    {"mechanism": name, "hint": hint, "focus": list(guidance.focus)}
+                    MechanismGuidance(mechanism=name, hint=hint, focus=tuple(guidance.focus))
                 )
         return out
 
@@ -388,29 +394,22 @@ class LiveMechanismHost:
                 self._fail(name, str(exc), out.errors)
                 continue
             out.candidates.extend(
-                {
-                    "changes": c.changes,
-                    "rationale": clean_text(c.rationale, MAX_RATIONALE_CHARS),
-                    "priority": c.priority,
-                    "mechanism": name,
-                }
+                Proposal(
+                    changes=c.changes,
+                    source=f"{MECHANISM_PREFIX}{name}",
+                    rationale=clean_text(c.rationale, MAX_RATIONALE_CHARS),
+                    priority=c.priority,
+                )
                 for c in candidates
             )
         return out
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
         """One verdict per candidate: accepted only if every active mechanism accepts."""
-        out = HookOutcome(verdicts=[{"accept": True, "reason": ""} for _ in candidates])
+        out = HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
         if not candidates:
             return out
-        payload = [
-            {
-                "changes": c["changes"],
-                "rationale": c.get("rationale", ""),
-                "priority": c.get("priority", 0.0),
-            }
-            for c in candidates
-        ]
+        payload = [c.candidate().to_dict() for c in candidates]
         iteration = _iteration(ctx)
         for name, raw in self._call("screen", ctx, out.errors, payload).items():
             try:
@@ -422,10 +421,10 @@ class LiveMechanismHost:
             if m is not None:
                 vetoed = sum(1 for v in verdicts if not v.accept)
                 m.effects.note_screen(iteration, len(candidates), vetoed)
-            for folded, verdict in zip(out.verdicts, verdicts, strict=True):
-                if not verdict.accept and folded["accept"]:
+            for i, verdict in enumerate(verdicts):
+                if not verdict.accept and out.verdicts[i].accept:
                     reason = clean_text(verdict.reason, MAX_REASON_CHARS)
-                    folded.update(accept=False, reason=reason, mechanism=name)
+                    out.verdicts[i] = ScreenVerdict(accept=False, reason=reason, mechanism=name)
                 if not verdict.accept and name not in out.fired:
                     out.fired.append(name)
                     self._fire(name, "screen")

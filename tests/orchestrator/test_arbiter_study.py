@@ -13,6 +13,7 @@ import pytest
 from orchestrator.config import StudyConfig
 from orchestrator.journal import read_events
 from orchestrator.levels.hooks import HookOutcome
+from orchestrator.levels.proposals import Proposal, ScreenVerdict
 from orchestrator.study import run_study
 from tests.orchestrator.helpers import REPO, events, run_cli, study_args
 from tests.support.fake_llm import FakeLLM, Reply
@@ -29,11 +30,11 @@ class ProposingHost:
 
     def propose(self, ctx: dict[str, Any]) -> HookOutcome:
         value = round(0.01 * (ctx["iteration"] + 1), 4)
-        cand = {"changes": {"WEIGHT_DECAY": value}, "rationale": "probe", "priority": 5.0}
-        return HookOutcome(candidates=[{**cand, "mechanism": "probe"}])
+        cand = Proposal({"WEIGHT_DECAY": value}, "mechanism:probe", "probe", priority=5.0)
+        return HookOutcome(candidates=[cand])
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
-        return HookOutcome(verdicts=[{"accept": True, "reason": ""} for _ in candidates])
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+        return HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
 
     def active(self) -> list[str]:
         return ["probe"]

@@ -12,6 +12,7 @@ from orchestrator.levels.hooks import HookOutcome
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.levels.policy import MIN_TUNABLE, SearchPolicy, constrain_policy
+from orchestrator.levels.proposals import MechanismGuidance, Proposal, ScreenVerdict
 from orchestrator.llm import LLMClient
 from orchestrator.state import StudyState, rebuild_state
 from tests.support.fake_llm import FakeLLM, Reply
@@ -61,23 +62,18 @@ class RejectFirstHost:
         self.screens = 0
 
     def guide(self, ctx: dict[str, Any]) -> HookOutcome:
-        return HookOutcome(
-            guidance=[{"mechanism": "g", "hint": "try WD", "focus": []}], fired=["g"]
-        )
+        return HookOutcome(guidance=[MechanismGuidance(mechanism="g", hint="try WD")], fired=["g"])
 
     def propose(self, ctx: dict[str, Any]) -> HookOutcome:
-        cand = {
-            "changes": {"WEIGHT_DECAY": 0.1},
-            "rationale": "wd",
-            "priority": 1.0,
-            "mechanism": "p",
-        }
+        cand = Proposal(
+            changes={"WEIGHT_DECAY": 0.1}, source="mechanism:p", rationale="wd", priority=1.0
+        )
         return HookOutcome(candidates=[cand])
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = [
-            {"accept": c["source"] != "builtin", "reason": "no", "mechanism": "s"}
+            ScreenVerdict(accept=c.source != "builtin", reason="no", mechanism="s")
             for c in candidates
         ]
         return HookOutcome(verdicts=verdicts, fired=["s"])
@@ -153,7 +149,9 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
     state = state_with_baseline()
     state.apply(NoiseFloor(values=[5.0, 5.02], floor=0.028))
     state.apply(PolicyChanged(policy={"focus": ["MATRIX_LR"], "step_scale": 0.5}))
-    guidance = [{"mechanism": "ucb", "hint": "try WD\x1b[2J\u202e", "focus": ["WEIGHT_DECAY"]}]
+    guidance = [
+        MechanismGuidance(mechanism="ucb", hint="try WD\x1b[2J\u202e", focus=("WEIGHT_DECAY",))
+    ]
     _, user, _ = build_prompt(
         state.context(1), state.policy, guidance, [], facts=study_facts(state.config, state)
     )
@@ -170,11 +168,11 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
 class ScreenFirstLevel1Host(RejectFirstHost):
     """Rejects Level 1's candidate in the first screen round only; proposes its own."""
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = [
-            {"accept": self.screens > 1 or c["source"] != "builtin", "reason": "tabu",
-             "mechanism": "s"}
+            ScreenVerdict(accept=self.screens > 1 or c.source != "builtin", reason="tabu",
+                          mechanism="s")
             for c in candidates
         ]  # fmt: skip
         return HookOutcome(verdicts=verdicts, fired=["s"])
@@ -198,17 +196,17 @@ class TabuLikeHost(RejectFirstHost):
         super().__init__()
         self.turned_down: list[dict[str, Any]] = []
 
-    def screen(self, ctx: dict[str, Any], candidates: list[dict[str, Any]]) -> HookOutcome:
+    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = []
         for c in candidates:
-            if c["source"] == "builtin" and (
-                not self.turned_down or c["changes"] in self.turned_down
-            ):
-                self.turned_down.append(c["changes"])
-                verdicts.append({"accept": False, "reason": "repeats trial 0", "mechanism": "s"})
+            if c.source == "builtin" and (not self.turned_down or c.changes in self.turned_down):
+                self.turned_down.append(dict(c.changes))
+                verdicts.append(
+                    ScreenVerdict(accept=False, reason="repeats trial 0", mechanism="s")
+                )
             else:
-                verdicts.append({"accept": True, "reason": "", "mechanism": "s"})
+                verdicts.append(ScreenVerdict(mechanism="s"))
         return HookOutcome(verdicts=verdicts, fired=["s"])
 
 
@@ -220,3 +218,15 @@ def test_the_builtin_level1_does_not_repeat_a_proposal_a_screen_turned_down() ->
     plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
     assert plan.source == "builtin" and host.screens == 2
     assert plan.changes not in host.turned_down
+
+
+def test_a_screen_sees_the_candidate_and_not_who_proposed_it() -> None:
+    proposal = Proposal({"MATRIX_LR": 0.05}, "mechanism:greedy", "why", priority=2.0)
+    # The sandbox is shown changes, rationale and priority only: a screen cannot single
+    # out Level 1's proposals (or a rival mechanism's) by their source.
+    assert proposal.candidate().to_dict() == {
+        "changes": {"MATRIX_LR": 0.05},
+        "rationale": "why",
+        "priority": 2.0,
+    }
+    assert proposal.mechanism == "greedy" and Proposal({"MATRIX_LR": 0.05}, "llm").mechanism is None

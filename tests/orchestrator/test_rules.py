@@ -21,6 +21,7 @@ from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import HookOutcome, NoopMechanismHost
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.levels.policy import SearchPolicy, constrain_policy
+from orchestrator.levels.proposals import MechanismGuidance, Proposal
 from orchestrator.levels.rules import keep_rule
 from orchestrator.llm import LLMClient
 from orchestrator.state import StudyState, rebuild_state
@@ -48,7 +49,7 @@ def gpt_state(**extra: Any) -> StudyState:
     return state_for({"name": "t", "iterations": 8, **extra})
 
 
-def prompts(state: StudyState, guidance: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+def prompts(state: StudyState, guidance: list[MechanismGuidance] | None = None) -> tuple[str, str]:
     """The Level-1 and Level-1.5 prompts (system and user of each) the study would send."""
     ctx = state.context(state.next_index())
     rule = keep_rule(state.config, state)
@@ -141,10 +142,8 @@ class ViolatingHost(NoopMechanismHost):
     def propose(self, ctx: dict[str, Any]) -> HookOutcome:
         return HookOutcome(
             candidates=[
-                {"changes": {"DEVICE_BATCH_SIZE": 128}, "rationale": "", "priority": 9.0,
-                 "mechanism": "greedy"},
-                {"changes": {"MATRIX_LR": 0.05}, "rationale": "", "priority": 1.0,
-                 "mechanism": "careful"},
+                Proposal({"DEVICE_BATCH_SIZE": 128}, "mechanism:greedy", priority=9.0),
+                Proposal({"MATRIX_LR": 0.05}, "mechanism:careful", priority=1.0),
             ]
         )  # fmt: skip
 
@@ -273,8 +272,7 @@ def test_identical_repeats_read_as_deterministic_not_as_noise() -> None:
 def test_a_mechanism_hint_the_api_accepts_is_shown_whole_with_its_stamp() -> None:
     state = state_for({"name": "t", "iterations": 8, "levels": {"research": True}})
     hint = "x" * (MAX_HINT_CHARS - 1) + "Z"
-    guidance = [{"mechanism": "m", "hint": hint, "focus": [], "at": 1, "incumbent": 0,
-                 "incumbent_value": 5.0}]  # fmt: skip
+    guidance = [MechanismGuidance(mechanism="m", hint=hint, at=1, incumbent=0, incumbent_value=5.0)]
     text, _ = prompts(state, guidance)
     assert hint in text
     assert "- mechanism m (written for trial #1, incumbent then #0 val_bpb=5.00000)" in text

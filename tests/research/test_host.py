@@ -66,7 +66,7 @@ def test_one_sandbox_call_per_stage_and_the_breaker_reverts_at_the_boundary(tmp_
     out = host.guide(ctx)
     # One call for the whole stage, only with the mechanisms that implement `guide`.
     assert client.calls == [("guide", ["ucb_bandit", "lost"])]
-    assert out.fired == ["ucb_bandit"] and out.guidance[0]["mechanism"] == "ucb_bandit"
+    assert out.fired == ["ucb_bandit"] and out.guidance[0].mechanism == "ucb_bandit"
     assert len(out.errors) == 1 and "FLUX_CAPACITOR" in out.errors[0]
 
     host.guide(ctx)

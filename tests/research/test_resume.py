@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal, read_events
+from orchestrator.levels.proposals import Proposal
 from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
 from orchestrator.research import Level2Driver, SandboxLadder, library
 from orchestrator.state import rebuild_state
@@ -47,9 +48,10 @@ def test_live_mechanisms_come_back_from_the_journal_on_resume(tmp_path: Path) ->
     update = second.at_boundary(state, journal)
     assert update.promoted == [] and second.host.active() == ["tabu_screen"]
     ctx = state.context(0)
-    screened = second.host.screen(ctx, [{"changes": {}, "rationale": "the defaults again"}])
+    again = Proposal(changes={}, source="llm", rationale="the defaults again")
+    screened = second.host.screen(ctx, [again])
     assert screened.errors == []
-    assert screened.verdicts[0]["accept"]  # nothing ran yet: nothing to repeat
+    assert screened.verdicts[0].accept  # nothing ran yet: nothing to repeat
     assert len([e for e in read_events(tmp_path) if e["type"] == "mechanism_promoted"]) == 1
     journal.close()
 

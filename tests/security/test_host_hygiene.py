@@ -87,23 +87,23 @@ def test_hostile_mechanism_strings_arrive_clean(tmp_path: Path) -> None:
 
         guided = host.guide(ctx)
         (guidance,) = guided.guidance
-        assert "hint" in guidance["hint"] and "accepted: 4/4" in guidance["hint"]
-        assert_clean(guidance["hint"])
-        assert "\n" not in guidance["hint"]
+        assert "hint" in guidance.hint and "accepted: 4/4" in guidance.hint
+        assert_clean(guidance.hint)
+        assert "\n" not in guidance.hint
 
         proposed = host.propose(ctx)
         (candidate,) = proposed.candidates
-        assert candidate["rationale"].startswith("why ")
-        assert_clean(candidate["rationale"])
+        assert candidate.rationale.startswith("why ")
+        assert_clean(candidate.rationale)
 
         screened = host.screen(ctx, [candidate])
         (verdict,) = screened.verdicts
-        assert verdict["accept"] is False and verdict["reason"].startswith("no ")
-        assert_clean(verdict["reason"])
+        assert verdict.accept is False and verdict.reason.startswith("no ")
+        assert_clean(verdict.reason)
 
         # The next Level-1 prompt quotes the guidance and the screen's reason.
         _, user, _ = build_prompt(
-            ctx, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict['reason']}"]
+            ctx, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict.reason}"]
         )
         assert "accepted: 4/4" in user
         assert_clean(user)
