@@ -22,6 +22,7 @@ protocol, a timeout or a divergence is an ordinary failed trial with the cleaned
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import queue
@@ -68,6 +69,25 @@ EVAL_ROWS = 32
 # looking ahead (float32 forward passes of different batch shapes differ by ~1e-6).
 PROBE_ROWS = 4
 PROBE_TOLERANCE = 1e-3
+
+
+# The stdlib corpus is the interpreter's own library, which the jail must be able to read:
+# a recipe could rebuild the validation split from it, so code trials refuse that data set.
+STDLIB_REFUSAL = (
+    "code trials cannot use the 'stdlib' data set: its files are the jailed interpreter's own "
+    "library, so the recipe could read the validation split; use 'pinned', 'text:PATH' or "
+    "'climbmix'"
+)
+
+
+def _pinned_dirs() -> tuple[Path, ...]:
+    """The installed directories of the 'pinned' corpus's packages, hidden from the jail."""
+    found = []
+    for package in datasets.PINNED_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            found.append(Path(location).resolve())
+    return tuple(found)
 
 
 def _threads() -> int:
@@ -137,16 +157,20 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
         source = apply_patch(source, spec.patch) if spec.patch else source
     except PatchError as exc:
         return TrialResult.failed(spec, "invalid", f"the patch does not apply: {exc}")
+    dataset = datasets.resolve(spec.dataset)
+    if dataset.kind == "stdlib":
+        return TrialResult.failed(spec, "invalid", STDLIB_REFUSAL)
     report({PHASE: "data", PID: os.getpid()})
-    data = load_tokens(datasets.resolve(spec.dataset), preset.tokenizer, preset.vocab_size)
+    data = load_tokens(dataset, preset.tokenizer, preset.vocab_size)
+    hidden = _pinned_dirs() if dataset.kind == "pinned" else ()
     measured: dict[str, Any] = {"data_fingerprint": data.fingerprint, "hardware": "jailed recipe"}
     eval_tokens = data.test if spec.eval_split == "test" else data.val
     val_rows = validation_windows(eval_tokens, preset.seq_len, preset.eval_tokens)
     with tempfile.TemporaryDirectory(prefix="bilevel-code-trial-") as work:
         root = Path(work)
-        recipe_dir, weights_dir = root / "recipe", root / "weights"
+        recipe_dir, weights_dir, empty = root / "recipe", root / "weights", root / "empty"
         scratch, score_scratch, probe_scratch = root / "train", root / "score", root / "probe"
-        for folder in (recipe_dir, weights_dir, scratch, score_scratch, probe_scratch):
+        for folder in (recipe_dir, weights_dir, empty, scratch, score_scratch, probe_scratch):
             folder.mkdir()
             folder.chmod(0o755)
         for folder in (scratch, score_scratch, probe_scratch):
@@ -155,11 +179,20 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
         (recipe_dir / "recipe.py").chmod(0o644)
         counted: dict[str, Any] = {"steps": 0, "tokens": 0, "train_seconds": 0.0}
         try:
-            curve = _train(spec, preset, data.train, Mounts(recipe_dir, scratch), counted, report)
+            curve = _train(
+                spec,
+                preset,
+                data.train,
+                Mounts(recipe_dir, scratch, None, hidden, empty),
+                counted,
+                report,
+            )
             _copy_weights(scratch, weights_dir)
             report({PHASE: "eval", PID: os.getpid(), FRACTION: 1.0})
             header = _header(spec, "logits", preset.vocab_size, preset.seq_len)
-            with JailedRecipe(Mounts(recipe_dir, score_scratch, weights_dir), header) as jail:
+            with JailedRecipe(
+                Mounts(recipe_dir, score_scratch, weights_dir, hidden, empty), header
+            ) as jail:
                 _wait_ready(jail)
                 logits = [
                     _logits(jail, val_rows[i : i + EVAL_ROWS, :-1], preset.vocab_size)
@@ -167,7 +200,9 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
                 ]
             real = np.concatenate(logits)
             probe, cuts = _probe_rows(val_rows[:, :-1], preset.vocab_size, spec.seed)
-            with JailedRecipe(Mounts(recipe_dir, probe_scratch, weights_dir), header) as jail:
+            with JailedRecipe(
+                Mounts(recipe_dir, probe_scratch, weights_dir, hidden, empty), header
+            ) as jail:
                 _wait_ready(jail)
                 probed = _logits(jail, probe, preset.vocab_size)
         except JailUnavailable as exc:
@@ -175,8 +210,7 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
         except Diverged as exc:
             return TrialResult.failed(spec, "diverged", str(exc), **counted, **measured)
         except JailError as exc:
-            status = exc.kind if exc.kind in ("timeout", "invalid") else "crashed"
-            return TrialResult.failed(spec, status, str(exc), **counted, **measured)
+            return TrialResult.failed(spec, exc.kind, str(exc), **counted, **measured)
         except (FileNotFoundError, OSError) as exc:
             return TrialResult.failed(
                 spec, "crashed", f"the recipe left no weights: {exc}", **counted, **measured

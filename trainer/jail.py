@@ -69,6 +69,10 @@ class Mounts:
     recipe_dir: Path
     scratch: Path
     weights_dir: Path | None = None
+    # Directories under a bound prefix the jail must not read (a data set's corpus files
+    # inside site-packages), each covered by ``empty``, a read-only empty directory.
+    hidden: tuple[Path, ...] = ()
+    empty: Path | None = None
 
 
 def backend() -> str:
@@ -138,6 +142,9 @@ def process_command(mounts: Mounts, threads: int) -> list[str]:
     ):
         if not prefix.startswith("/usr"):
             cmd += ["--ro-bind", prefix, prefix]
+    for path in mounts.hidden:
+        if mounts.empty is not None and path.is_dir():
+            cmd += ["--ro-bind", str(mounts.empty), str(path)]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
     cmd += ["--ro-bind", str(CHILD_FILE), JAIL_CHILD]
     cmd += ["--ro-bind", str(mounts.recipe_dir), JAIL_RECIPE_DIR]

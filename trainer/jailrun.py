@@ -24,6 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from contract.cgroup import Cgroup
+from contract.trials import TrialStatus
 from trainer.jail import (
     MEMORY_LIMIT_BYTES,
     PIDS_LIMIT,
@@ -42,9 +43,10 @@ KILL_WAIT_S = 10.0
 
 
 class JailError(RuntimeError):
-    """The jailed recipe failed: ``kind`` is ``crashed`` or ``timeout``; ``str`` says why."""
+    """The jailed recipe failed: ``kind`` is the trial status (``crashed``, ``timeout``,
+    ``invalid``); ``str`` says why."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: TrialStatus, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -79,7 +81,7 @@ def _read_message(stream: IO[bytes]) -> tuple[dict[str, Any], np.ndarray | None]
         raise ValueError("an answer must be a JSON object")
     array = None
     if message.get("logits") is True:
-        array = np.lib.format.read_array(_Pipe(stream), allow_pickle=False)  # type: ignore[arg-type]
+        array = np.lib.format.read_array(_Pipe(stream), allow_pickle=False)
     return message, array
 
 

@@ -57,7 +57,7 @@ class _Pipe:
 
 
 def _read_array(stdin: IO[bytes]) -> np.ndarray:
-    return np.lib.format.read_array(_Pipe(stdin), allow_pickle=False)  # type: ignore[arg-type]
+    return np.lib.format.read_array(_Pipe(stdin), allow_pickle=False)
 
 
 def _read(stdin: IO[bytes]) -> dict[str, Any] | None:
