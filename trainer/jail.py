@@ -142,9 +142,9 @@ def process_command(mounts: Mounts, threads: int) -> list[str]:
     ):
         if not prefix.startswith("/usr"):
             cmd += ["--ro-bind", prefix, prefix]
-    for path in mounts.hidden:
-        if mounts.empty is not None and path.is_dir():
-            cmd += ["--ro-bind", str(mounts.empty), str(path)]
+    for hidden in mounts.hidden:
+        if mounts.empty is not None and hidden.is_dir():
+            cmd += ["--ro-bind", str(mounts.empty), str(hidden)]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
     cmd += ["--ro-bind", str(CHILD_FILE), JAIL_CHILD]
     cmd += ["--ro-bind", str(mounts.recipe_dir), JAIL_RECIPE_DIR]
