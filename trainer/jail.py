@@ -178,6 +178,7 @@ def docker_command(
     if gpu is not None:
         cmd += ["--gpus", f"device={gpu}"]  # its own GPU only, never "all"
     for key, value in _env(threads).items():
-        cmd += ["-e", f"{key}={value}"]
+        if key != "PATH":  # the image's PATH finds its own interpreter
+            cmd += ["-e", f"{key}={value}"]
     image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
     return [*cmd, "--entrypoint", "python", image, *PYTHON_FLAGS, JAIL_CHILD], name
