@@ -5,6 +5,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from trainer.presets import get_preset
+from trainer.spec import Budget, TrialSpec
+
 RECIPE = Path(__file__).resolve().parents[2] / "trainer" / "recipe.py"
 
 
@@ -44,3 +47,25 @@ GOOD_EDIT = replace(
     '"lr": float(config["UNEMBEDDING_LR"]) * scale}',
     '"lr": float(config["UNEMBEDDING_LR"]) * scale * 10}',
 )
+
+
+# Two optimiser steps of cpu-tiny on the pinned corpus: seconds per trial, and enough for
+# an edit's effect to show. A fixed seed makes every number here reproducible.
+TOKENS = 2 * 8192
+SEED = 3
+
+
+def code_spec(patch: str | None, **fields: object) -> TrialSpec:
+    """A cpu-tiny code trial of ``patch`` (``""``: the recipe unchanged, still jailed)."""
+    values: dict[str, object] = {
+        "trial_id": "code-trial",
+        "index": 0,
+        "preset": "cpu-tiny",
+        "dataset": "pinned",
+        "budget": Budget(mode="tokens", amount=TOKENS),
+        "config": get_preset("cpu-tiny").space.defaults(),
+        "seed": SEED,
+        "device": "cpu",
+        "patch": patch,
+    }
+    return TrialSpec.model_validate({**values, **fields})
