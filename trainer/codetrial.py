@@ -40,7 +40,7 @@ from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.jail import JailUnavailable, Mounts
 from trainer.jailrun import JailedRecipe, JailError
 from trainer.metric import bits_per_byte
-from trainer.patch import PatchError, apply_patch
+from trainer.patch import RECIPE_FILE, PatchError, apply_patch
 from trainer.presets import get_preset
 from trainer.progress import FRACTION, LOSS, PHASE, PID, STEP, TOKENS, CurveRecorder
 from trainer.spec import TrialResult, TrialSpec
@@ -52,7 +52,6 @@ from trainer.train import (
     ProgressCallback,
 )
 
-RECIPE_SOURCE = Path(__file__).resolve().parent / "recipe.py"
 # Starting the jail, importing torch and building the model: generous for a cold disk.
 STARTUP_TIMEOUT_S = 180.0
 # One optimiser step of a tokens budget (the GPU presets take about a second).
@@ -152,7 +151,7 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
     """Train and score ``spec`` (whose ``patch`` edits the recipe) in jails; always a result."""
     report = on_progress or (lambda _info: None)
     preset = get_preset(spec.preset)
-    source = RECIPE_SOURCE.read_text(encoding="utf-8")
+    source = RECIPE_FILE.read_text(encoding="utf-8")
     try:
         source = apply_patch(source, spec.patch) if spec.patch else source
     except PatchError as exc:

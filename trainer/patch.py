@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 # A recipe edit is a few dozen lines; 64 KiB leaves room for a rewritten model while
 # refusing whole files of generated code (and keeps a journal entry small).
@@ -21,6 +22,9 @@ MAX_PATCH_BYTES = 64 * 1024
 # The only file a patch may touch, as diffs name it (``a/``/``b/`` prefixes stripped).
 RECIPE_PATH = "trainer/recipe.py"
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+RECIPE_FILE = Path(__file__).resolve().parent / "recipe.py"
 
 
 class PatchError(ValueError):
@@ -116,3 +120,12 @@ def apply_patch(source: str, patch: str) -> str:
             )
     out.extend(old[cursor:])
     return "".join(out)
+
+
+def check_patch(patch: str) -> str | None:
+    """Why ``patch`` cannot be a code trial's proposal against today's recipe, or None."""
+    try:
+        apply_patch(RECIPE_FILE.read_text(encoding="utf-8"), patch)
+    except PatchError as exc:
+        return str(exc)
+    return None
