@@ -84,3 +84,14 @@ def test_a_diverging_recipe_ends_as_diverged() -> None:
     patch = replace("    return float(loss_sum) / len(batches)", '    return float("nan")')
     result = train_code_trial(code_spec(patch))
     assert result.status == "diverged"
+
+
+def test_a_bad_patch_is_invalid_in_the_supervisor_before_any_process_starts() -> None:
+    from trainer.supervise import run_supervised
+
+    stale = GOOD_EDIT.replace("UNEMBEDDING_LR", "UNEMBEDDING_LR_OLD", 1)
+    started = time.monotonic()
+    result = run_supervised(code_spec(stale))
+    assert result.status == "invalid"
+    assert "the patch does not apply" in result.error
+    assert time.monotonic() - started < 2
