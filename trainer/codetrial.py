@@ -62,8 +62,9 @@ STEP_GRACE_S = 30.0
 IO_TIMEOUT_S = 120.0
 # The largest weights file the harness copies out of the jail (the GPU presets fit).
 MAX_WEIGHTS_BYTES = 2 << 30
-# Validation rows per logits request: small enough to keep each answer a few MiB.
-EVAL_ROWS = 32
+# Bytes of float32 logits per request: a few rows of the GPU presets (vocab 8192, 2048
+# tokens: 64 MiB a row), hundreds of cpu-tiny's; the harness never holds them all at once.
+EVAL_LOGITS_BYTES = 64 << 20
 # Rows the causality probe perturbs, and how far a logit may move before it counts as
 # looking ahead (float32 forward passes of different batch shapes differ by ~1e-6).
 PROBE_ROWS = 4
@@ -101,7 +102,18 @@ def _header(spec: TrialSpec, mode: str, vocab: int, seq_len: int) -> dict[str, A
         "seq_len": seq_len,
         "seed": spec.seed,
         "threads": _threads(),
+        "device": "cuda" if _gpu(spec) is not None else "cpu",
     }
+
+
+def _gpu(spec: TrialSpec) -> str | None:
+    """The GPU this trial's jails may use: the first this worker was given
+    (``CUDA_VISIBLE_DEVICES``, else GPU 0) when the spec wants CUDA, else none."""
+    preset = get_preset(spec.preset)
+    if spec.device == "cpu" or (spec.device == "auto" and preset.device != "cuda"):
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
+    return visible or None
 
 
 def _copy_weights(scratch: Path, weights_dir: Path) -> None:
@@ -134,6 +146,27 @@ def _logits(jail: JailedRecipe, rows: np.ndarray, vocab: int) -> np.ndarray:
             f"the recipe's model returned logits of shape {shape}, not {(*rows.shape, vocab)}",
         )
     return out
+
+
+def _score(
+    jail: JailedRecipe, rows: np.ndarray, token_bytes: np.ndarray, vocab: int
+) -> tuple[tuple[float, int], np.ndarray]:
+    """(Σ nats, Σ bytes) over the validation targets, scored here batch by batch from the
+    jail's logits, and the logits of the first ``PROBE_ROWS`` rows (for the probe)."""
+    per_request = max(1, EVAL_LOGITS_BYTES // (4 * (rows.shape[1] - 1) * vocab))
+    lengths = np.asarray(token_bytes)
+    total_nats, total_bytes, kept = 0.0, 0, []
+    for start in range(0, len(rows), per_request):
+        batch = rows[start : start + per_request]
+        logits = _logits(jail, batch[:, :-1], vocab)
+        targets = batch[:, 1:]
+        nbytes = lengths[targets]
+        counted = nbytes > 0
+        total_nats += float(_nats(logits, targets)[counted].sum())
+        total_bytes += int(nbytes[counted].sum())
+        if start < PROBE_ROWS:
+            kept.append(logits[: PROBE_ROWS - start])
+    return (total_nats, total_bytes), np.concatenate(kept)
 
 
 def _probe_rows(rows: np.ndarray, vocab: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,19 +222,13 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
             _copy_weights(scratch, weights_dir)
             report({PHASE: "eval", PID: os.getpid(), FRACTION: 1.0})
             header = _header(spec, "logits", preset.vocab_size, preset.seq_len)
-            with JailedRecipe(
-                Mounts(recipe_dir, score_scratch, weights_dir, hidden, empty), header
-            ) as jail:
+            score_mounts = Mounts(recipe_dir, score_scratch, weights_dir, hidden, empty)
+            with JailedRecipe(score_mounts, header, gpu=_gpu(spec)) as jail:
                 _wait_ready(jail)
-                logits = [
-                    _logits(jail, val_rows[i : i + EVAL_ROWS, :-1], preset.vocab_size)
-                    for i in range(0, len(val_rows), EVAL_ROWS)
-                ]
-            real = np.concatenate(logits)
+                sums, real = _score(jail, val_rows, data.token_bytes, preset.vocab_size)
             probe, cuts = _probe_rows(val_rows[:, :-1], preset.vocab_size, spec.seed)
-            with JailedRecipe(
-                Mounts(recipe_dir, probe_scratch, weights_dir, hidden, empty), header
-            ) as jail:
+            probe_mounts = Mounts(recipe_dir, probe_scratch, weights_dir, hidden, empty)
+            with JailedRecipe(probe_mounts, header, gpu=_gpu(spec)) as jail:
                 _wait_ready(jail)
                 probed = _logits(jail, probe, preset.vocab_size)
         except JailUnavailable as exc:
@@ -225,11 +252,7 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
                 **counted,
                 **measured,
             )
-    targets = val_rows[:, 1:]
-    nats = _nats(real, targets)
-    nbytes = np.asarray(data.token_bytes)[targets]
-    counted_mask = nbytes > 0
-    val_bpb = bits_per_byte(float(nats[counted_mask].sum()), int(nbytes[counted_mask].sum()))
+    val_bpb = bits_per_byte(*sums)
     if not math.isfinite(val_bpb):
         return TrialResult.failed(spec, "diverged", f"val_bpb is {val_bpb}", **counted, **measured)
     seconds = counted["train_seconds"]
@@ -282,7 +305,8 @@ def _train(
             return counted["steps"] / token_steps
         return counted["train_seconds"] / spec.budget.amount
 
-    with JailedRecipe(mounts, _header(spec, "train", preset.vocab_size, preset.seq_len)) as jail:
+    header = _header(spec, "train", preset.vocab_size, preset.seq_len)
+    with JailedRecipe(mounts, header, gpu=_gpu(spec)) as jail:
         _wait_ready(jail)
         while progress() < 1.0:
             batch = np.stack(

@@ -13,8 +13,9 @@ Process jail (bwrap): every namespace unshared (no network), user 65534, all cap
 dropped, an empty environment, the system and interpreter directories read-only, rlimits
 (processes, address space, file size, open files, no core dumps). Docker: ``--network
 none``, read-only root, user 65534, ``--cap-drop ALL``, ``no-new-privileges``, memory and
-pid limits, no environment from the host, and on a GPU host only the GPU named with
-``gpu`` (``--gpus device=N``). Either way the caller (:mod:`trainer.codetrial`) times it
+pid limits, no environment from the host. On a GPU host only the GPU named with ``gpu``:
+``--gpus device=N`` for Docker, that GPU's device nodes alone for bwrap (prepared; not yet
+tested on a GPU). Either way the caller (:mod:`trainer.codetrial`) times it
 from outside and kills it at the deadline. The two jails share this mount layout, so the
 child is the same file in both.
 """
@@ -118,7 +119,13 @@ def _env(threads: int) -> dict[str, str]:
     }
 
 
-def process_command(mounts: Mounts, threads: int) -> list[str]:
+def gpu_device_nodes(gpu: str) -> list[str]:
+    """The device nodes one NVIDIA GPU needs: its own node and the shared control nodes."""
+    nodes = [f"/dev/nvidia{gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    return [node for node in nodes if os.path.exists(node)]
+
+
+def process_command(mounts: Mounts, threads: int, *, gpu: str | None = None) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise JailUnavailable(
@@ -145,7 +152,10 @@ def process_command(mounts: Mounts, threads: int) -> list[str]:
     for hidden in mounts.hidden:
         if mounts.empty is not None and hidden.is_dir():
             cmd += ["--ro-bind", str(mounts.empty), str(hidden)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    for node in gpu_device_nodes(gpu) if gpu is not None else []:
+        cmd += ["--dev-bind", node, node]  # its own GPU only: the others' nodes are absent
+    cmd += ["--remount-ro", "/dev"]
     cmd += ["--ro-bind", str(CHILD_FILE), JAIL_CHILD]
     cmd += ["--ro-bind", str(mounts.recipe_dir), JAIL_RECIPE_DIR]
     if mounts.weights_dir is not None:

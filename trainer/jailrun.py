@@ -98,7 +98,8 @@ class JailedRecipe:
         if backend() == "docker":
             cmd, self.container = docker_command(mounts, int(header["threads"]), gpu=gpu)
         else:
-            cmd, limits = process_command(mounts, int(header["threads"])), rlimits()
+            cmd = process_command(mounts, int(header["threads"]), gpu=gpu)
+            limits = rlimits()
         procs_fds = self.cgroup.open_procs() if self.container is None else []
 
         def in_child() -> None:  # between fork and exec: plain system calls only

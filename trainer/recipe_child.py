@@ -8,7 +8,7 @@ the metric; this process only ever receives what it sends.
 Protocol, binary on stdin/stdout: a message is one JSON line, optionally followed by one
 ``.npy`` array (numpy's format, read without pickle). The first message is the header
 ``{"mode": "train" | "logits", "config": {...}, "vocab_size": V, "seq_len": T, "seed": S,
-"threads": N}``, answered by ``{"ready": true}`` once the recipe is built. Then, in ``train`` mode: ``{"op": "step", "progress": p}`` + an int64
+"threads": N, "device": "cpu" | "cuda"}``, answered by ``{"ready": true}`` once the recipe is built. Then, in ``train`` mode: ``{"op": "step", "progress": p}`` + an int64
 array ``(micro_batches, B, T + 1)`` answered by ``{"loss": x}``; ``{"op": "save"}``
 answered by ``{"saved": true}`` once ``/jail/scratch/weights.pt`` (a state_dict) is
 written. In ``logits`` mode (a fresh process, weights read-only): ``{"op": "logits"}`` +
@@ -89,7 +89,7 @@ def main() -> None:
     torch.manual_seed(int(header["seed"]))
     np.random.seed(int(header["seed"]))
     module = _load_recipe()
-    device = torch.device("cpu" if not torch.cuda.is_available() else "cuda")
+    device = torch.device(header["device"])
     built = module.build(
         header["config"], int(header["vocab_size"]), int(header["seq_len"]), device
     )
