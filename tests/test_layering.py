@@ -54,6 +54,8 @@ ORCHESTRATOR_USES = frozenset(
         "trainer",
         "trainer.benchmarks",
         "trainer.objective",
+        # The code-trial proposal check (stdlib only): a bad diff is refused before a job.
+        "trainer.patch",
         "trainer.presets",
         "trainer.progress",
         "trainer.spec",

@@ -75,6 +75,10 @@ def main() -> None:
 
             send({"type": "progress", "info": {PHASE: "running", PID: os.getpid()}})
             result = call_function(spec)
+        elif spec.patch is not None:  # a code trial: the recipe trains in a jail
+            from trainer.codetrial import train_code_trial
+
+            result = train_code_trial(spec, lambda info: send({"type": "progress", "info": info}))
         else:
             from trainer.train import train
 

@@ -117,7 +117,15 @@ def check_spec(spec: TrialSpec) -> list[str]:
         if spec.budget.mode == "steps":
             return ["GPT trials take a seconds or tokens budget, not steps"]
         errors = preset.space.check_config(spec.config)
+        if spec.patch:  # a code trial's diff, refused here before any process starts
+            from trainer.patch import check_patch
+
+            if problem := check_patch(spec.patch):
+                errors.append(f"the patch does not apply: {problem}")
         return errors or check_combination(preset, spec.config)
+    if spec.patch is not None:
+        errors = [f"a patch edits the GPT recipe; a {objective.kind} objective takes none"]
+        return errors
     if objective.space is None:
         return [f"a {objective.kind} objective needs a search space"]
     errors = objective.space.check_config(spec.config)

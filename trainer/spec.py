@@ -225,6 +225,10 @@ class TrialSpec(BaseModel):
     # GPT: the split the metric is measured on. "test" is held out from every search
     # decision; only the study's final scoring of the best and the baseline uses it.
     eval_split: Literal["val", "test"] = "val"
+    # GPT: a code trial's unified diff against trainer/recipe.py (trainer.patch checks it).
+    # None trains the trusted recipe in the trainer's own child; a string, even "" (the
+    # recipe unchanged), trains it jailed (trainer.codetrial).
+    patch: str | None = None
 
     @property
     def kind(self) -> str:

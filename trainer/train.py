@@ -23,14 +23,14 @@ from typing import Any, TypedDict
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from trainer import datasets
+from trainer import recipe as trusted_recipe
 from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.metric import evaluate_bpb
-from trainer.model import GPT, GPTConfig
 from trainer.objective import check_spec
-from trainer.optim import build_optimizers, lr_multiplier, set_lr
-from trainer.presets import Preset, get_preset, model_dim
+from trainer.presets import Preset, get_preset
 from trainer.progress import (
     ELAPSED,
     FRACTION,
@@ -101,17 +101,6 @@ class DivergenceGuard:
             )
 
 
-def model_config(preset: Preset, config: dict[str, Any]) -> GPTConfig:
-    return GPTConfig(
-        vocab_size=preset.vocab_size,
-        seq_len=preset.seq_len,
-        n_layer=int(config["DEPTH"]),
-        n_embd=model_dim(config),
-        head_dim=int(config["HEAD_DIM"]),
-        window_pattern=str(config["WINDOW_PATTERN"]),
-    )
-
-
 def pick_device(spec: TrialSpec, preset: Preset) -> torch.device | str:
     """The device to train on, or the reason (a str) this spec cannot run here."""
     wants_cuda = spec.device == "cuda" or preset.device == "cuda"
@@ -156,6 +145,14 @@ def software_fingerprint(device: torch.device) -> dict[str, str]:
         "device": device.type,
         "python": platform.python_version(),
     }
+
+
+def to_device(pair: tuple[np.ndarray, np.ndarray], device: torch.device) -> tuple[Tensor, Tensor]:
+    x, y = pair
+    return (
+        torch.from_numpy(x).to(device, non_blocking=True),
+        torch.from_numpy(y).to(device, non_blocking=True),
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -211,10 +208,9 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
     cfg = spec.config
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for the few fp32 matmuls left
-    model = GPT(model_config(preset, cfg)).to(device)
-    optimizers = build_optimizers(model, cfg)
+    built = trusted_recipe.build(cfg, preset.vocab_size, preset.seq_len, device)
+    model = built.model
     use_cuda = device.type == "cuda"
-    step_model: Callable[..., torch.Tensor] = torch.compile(model) if use_cuda else model
 
     def autocast() -> contextlib.AbstractContextManager[object]:
         return (
@@ -244,24 +240,10 @@ def train(spec: TrialSpec, on_progress: ProgressCallback | None = None) -> Trial
         report({PHASE: "training", PID: os.getpid(), STEP: 0, FRACTION: 0.0})
         while budget_progress(step, train_seconds) < 1.0:
             started = time.perf_counter()
-            multiplier = lr_multiplier(
-                budget_progress(step, train_seconds),
-                float(cfg["WARMUP_RATIO"]),
-                float(cfg["WARMDOWN_RATIO"]),
-                float(cfg["FINAL_LR_FRAC"]),
+            batches = [to_device(sampler.next(), device) for _ in range(accum_steps)]
+            loss_value = trusted_recipe.train_step(
+                built, batches, budget_progress(step, train_seconds)
             )
-            set_lr(optimizers, multiplier)
-            loss_sum = torch.zeros((), device=device)
-            for _ in range(accum_steps):
-                x, y = (torch.from_numpy(a).to(device, non_blocking=True) for a in sampler.next())
-                with autocast():
-                    loss = step_model(x, y)
-                (loss / accum_steps).backward()
-                loss_sum += loss.detach()
-            for opt in optimizers:
-                opt.step()
-            model.zero_grad(set_to_none=True)
-            loss_value = float(loss_sum) / accum_steps  # syncs the device: step time is real
             if step >= untimed_steps:
                 train_seconds += time.perf_counter() - started
                 timed_tokens += total_batch

@@ -3,13 +3,17 @@
 Prints a grep-able ``key: value`` block (nanoGPT / autoresearch style) or, with ``--json``,
 exactly the TrialResult JSON on stdout; a progress bar goes to stderr while it trains.
 Exit code 0 for an ``ok`` trial, 1 for a trial that ran and failed (diverged, oom, crashed,
-timeout), 2 for bad input — which is always caught before any training starts.
+timeout, or a code trial the causality probe refused), 2 for bad input — which is always
+caught before any training starts (a ``--patch`` that does not apply to the recipe too).
+``--patch FILE.diff`` runs a code trial: the recipe with the diff applied, trained and
+scored in jails by the trusted harness (docs/code-trials.md).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -61,6 +65,7 @@ def build_spec(
     dataset: str,
     seed: int,
     device: Device,
+    patch: str | None = None,
 ) -> TrialSpec:
     """A validated TrialSpec from command-line values, or a UserError naming the fix."""
     from trainer import datasets
@@ -94,6 +99,7 @@ def build_spec(
         config=config,
         seed=seed,
         device=device,
+        patch=patch,
     )
     if errors := check_spec(spec):
         raise UserError("; ".join(errors))
@@ -106,6 +112,19 @@ def build_spec(
                 f"use --preset {DEFAULT_PRESET} on this machine"
             )
     return spec
+
+
+def read_patch(path: Path) -> str:
+    """A ``--patch`` file's diff, checked against today's recipe, or a UserError."""
+    from trainer.patch import check_patch
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--patch {path}: cannot read it as UTF-8 text ({exc})") from None
+    if problem := check_patch(text):
+        raise UserError(f"--patch {path}: {problem}")
+    return text
 
 
 def summary_block(result: TrialResult) -> str:
@@ -127,6 +146,10 @@ def summary_block(result: TrialResult) -> str:
         ("seed", spec.seed),
         ("trial_id", spec.trial_id),
     ]
+    if spec.patch is not None:
+        from trainer.patch import patch_sha256
+
+        rows.append(("patch_sha256", patch_sha256(spec.patch)))
     if result.error:
         rows.append(("error", result.error.replace("\n", "\n" + " " * (SUMMARY_KEY_WIDTH + 1))))
     return "---\n" + "\n".join(f"{k + ':':<{SUMMARY_KEY_WIDTH}} {v}" for k, v in rows)
@@ -177,13 +200,20 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seeds model init and batch order"),
         device: str = typer.Option("auto", help="auto, cpu or cuda"),
         as_json: bool = typer.Option(False, "--json", help="print the TrialResult JSON only"),
+        patch: Path | None = typer.Option(
+            None,
+            help="a unified diff of trainer/recipe.py: a code trial, the edited recipe jailed",
+        ),
     ) -> None:
         """Run one fixed-budget training trial and print its result."""
         from trainer.spec import DEVICES
 
         if device not in DEVICES:
             raise UserError(f"--device {device!r} is not one of auto, cpu, cuda")
-        spec = build_spec(preset, set_, budget_seconds, budget_tokens, dataset, seed, device)
+        diff = read_patch(patch) if patch is not None else None
+        spec = build_spec(
+            preset, set_, budget_seconds, budget_tokens, dataset, seed, device, patch=diff
+        )
         result = run_with_progress(spec)
         if as_json:
             typer.echo(json.dumps(result.model_dump(mode="json")))

@@ -1,0 +1,194 @@
+"""The jail a patched recipe runs in: a bubblewrap process jail, or a Docker container.
+
+:func:`jail_command` returns the argv that starts :mod:`trainer.recipe_child` (a single
+file, bound alone: the harness, the data sets and the repository are not in the jail) with
+these mounts and nothing else writable or readable of this host's project:
+
+- ``/jail/recipe_child.py`` and ``/jail/recipe/recipe.py``: read-only;
+- ``/jail/scratch``: the only writable directory (the training run's weights; an empty
+  one of its own for each evaluation jail);
+- ``/jail/weights``: the trained weights, read-only (evaluation and the causality probe).
+
+Process jail (bwrap): every namespace unshared (no network), user 65534, all capabilities
+dropped, an empty environment, the system and interpreter directories read-only, rlimits
+(processes, address space, file size, open files, no core dumps). Docker: ``--network
+none``, read-only root, user 65534, ``--cap-drop ALL``, ``no-new-privileges``, memory and
+pid limits, no environment from the host. On a GPU host only the GPU named with ``gpu``:
+``--gpus device=N`` for Docker, that GPU's device nodes alone for bwrap (prepared; not yet
+tested on a GPU). Either way the caller (:mod:`trainer.codetrial`) times it
+from outside and kills it at the deadline. The two jails share this mount layout, so the
+child is the same file in both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+CHILD_FILE = Path(__file__).resolve().parent / "recipe_child.py"
+JAIL_ROOT = "/jail"
+JAIL_CHILD = f"{JAIL_ROOT}/recipe_child.py"
+JAIL_RECIPE_DIR = f"{JAIL_ROOT}/recipe"
+JAIL_SCRATCH = f"{JAIL_ROOT}/scratch"
+JAIL_WEIGHTS_DIR = f"{JAIL_ROOT}/weights"
+NOBODY = "65534"
+# The trainer image the Docker jail runs (the same image as the trainer, so the jail's
+# torch and numpy are the worker's); BILEVEL_RECIPE_IMAGE names another tag.
+IMAGE_ENV = "BILEVEL_RECIPE_IMAGE"
+DEFAULT_IMAGE = "bilevel/trainer:cpu"
+BACKEND_ENV = "BILEVEL_RECIPE_JAIL"  # "process" (default) or "docker"
+# Processes and threads of the jailed run beyond what this user already runs: torch's
+# intra-op pool and a few helpers, and not a fork bomb's worth.
+PIDS_LIMIT = 64
+# Address space of the jailed process: torch reserves far more virtual memory than it
+# touches, so this is a backstop; the Docker jail's --memory bounds real memory.
+ADDRESS_SPACE_LIMIT = 16 << 30
+# Real memory of one jailed run (Docker --memory, the process jail's cgroup): a cpu-tiny
+# run uses a few hundred MiB; a runaway recipe stops here, not at the host's OOM killer.
+MEMORY_LIMIT_BYTES = 4 << 30
+# The largest file the jail may write: the trained weights of the GPU presets fit.
+FILE_SIZE_LIMIT = 2 << 30
+OPEN_FILES_LIMIT = 256
+# Python flags: no user site-packages (-s), no script directory on sys.path (-P), no
+# bytecode written (-B: nothing to write to anyway).
+PYTHON_FLAGS = ("-s", "-P", "-B")
+SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
+
+
+class JailUnavailable(RuntimeError):
+    """No jail can be built on this host (no bwrap, no Docker): refuse the code trial."""
+
+
+@dataclass(frozen=True)
+class Mounts:
+    recipe_dir: Path
+    scratch: Path
+    weights_dir: Path | None = None
+    # Directories under a bound prefix the jail must not read (a data set's corpus files
+    # inside site-packages), each covered by ``empty``, a read-only empty directory.
+    hidden: tuple[Path, ...] = ()
+    empty: Path | None = None
+
+
+def backend() -> str:
+    return os.environ.get(BACKEND_ENV, "process")
+
+
+def _user_tasks() -> int:
+    """Tasks (threads) this user runs now: RLIMIT_NPROC counts them all, not the jail's."""
+    uid, total = str(os.getuid()), 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                fields = dict(
+                    line.split(":", 1)
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":" in line
+                )
+                if fields.get("Uid", "").split()[:1] == [uid]:
+                    total += int(fields.get("Threads", "1"))
+    return total
+
+
+def rlimits() -> list[tuple[int, int]]:
+    """The limits the process jail's child gets (set between fork and exec)."""
+    limits = [
+        (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT),
+        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+        (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC; Docker's --pids-limit is not
+        limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
+    return limits
+
+
+def _env(threads: int) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": JAIL_SCRATCH,
+        "TMPDIR": JAIL_SCRATCH,  # torch needs a temporary directory; the scratch is the only one
+        "OMP_NUM_THREADS": str(threads),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def gpu_device_nodes(gpu: str) -> list[str]:
+    """The device nodes one NVIDIA GPU needs: its own node and the shared control nodes."""
+    nodes = [f"/dev/nvidia{gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    return [node for node in nodes if os.path.exists(node)]
+
+
+def process_command(mounts: Mounts, threads: int, *, gpu: str | None = None) -> list[str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise JailUnavailable(
+            "code trials need a jail: install bubblewrap (bwrap) or set "
+            f"{BACKEND_ENV}=docker with the trainer image available"
+        )
+    cmd = [
+        bwrap,
+        "--unshare-all", "--unshare-user", "--disable-userns",
+        "--uid", NOBODY, "--gid", NOBODY,
+        "--die-with-parent", "--new-session", "--clearenv",
+        "--cap-drop", "ALL", "--hostname", "recipe",
+    ]  # fmt: skip
+    for path in SYSTEM_BINDS:
+        if os.path.islink(path):
+            cmd += ["--symlink", os.readlink(path), path]
+        elif os.path.exists(path):
+            cmd += ["--ro-bind", path, path]
+    for prefix in sorted(
+        {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    ):
+        if not prefix.startswith("/usr"):
+            cmd += ["--ro-bind", prefix, prefix]
+    for hidden in mounts.hidden:
+        if mounts.empty is not None and hidden.is_dir():
+            cmd += ["--ro-bind", str(mounts.empty), str(hidden)]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    for node in gpu_device_nodes(gpu) if gpu is not None else []:
+        cmd += ["--dev-bind", node, node]  # its own GPU only: the others' nodes are absent
+    cmd += ["--remount-ro", "/dev"]
+    cmd += ["--ro-bind", str(CHILD_FILE), JAIL_CHILD]
+    cmd += ["--ro-bind", str(mounts.recipe_dir), JAIL_RECIPE_DIR]
+    if mounts.weights_dir is not None:
+        cmd += ["--ro-bind", str(mounts.weights_dir), JAIL_WEIGHTS_DIR]
+    cmd += ["--bind", str(mounts.scratch), JAIL_SCRATCH]
+    cmd += ["--remount-ro", "/", "--chdir", JAIL_ROOT]
+    for key, value in _env(threads).items():
+        cmd += ["--setenv", key, value]
+    return [*cmd, "--", sys.executable, *PYTHON_FLAGS, JAIL_CHILD]
+
+
+def docker_command(
+    mounts: Mounts, threads: int, *, image: str | None = None, gpu: str | None = None
+) -> tuple[list[str], str]:
+    """The ``docker run`` argv and the container's name (to kill it at the deadline)."""
+    name = f"bilevel-recipe-{uuid.uuid4().hex[:12]}"
+    cmd = [
+        "docker", "run", "--rm", "-i", "--name", name,
+        "--network", "none", "--read-only", "--user", f"{NOBODY}:{NOBODY}",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--memory", str(MEMORY_LIMIT_BYTES), "--memory-swap", str(MEMORY_LIMIT_BYTES),
+        "--pids-limit", str(PIDS_LIMIT), "--ulimit", "core=0",
+        "--workdir", JAIL_ROOT,
+        "-v", f"{CHILD_FILE}:{JAIL_CHILD}:ro",
+        "-v", f"{mounts.recipe_dir}:{JAIL_RECIPE_DIR}:ro",
+    ]  # fmt: skip
+    if mounts.weights_dir is not None:
+        cmd += ["-v", f"{mounts.weights_dir}:{JAIL_WEIGHTS_DIR}:ro"]
+    cmd += ["-v", f"{mounts.scratch}:{JAIL_SCRATCH}:rw"]
+    if gpu is not None:
+        cmd += ["--gpus", f"device={gpu}"]  # its own GPU only, never "all"
+    for key, value in _env(threads).items():
+        if key != "PATH":  # the image's PATH finds its own interpreter
+            cmd += ["-e", f"{key}={value}"]
+    image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
+    return [*cmd, "--entrypoint", "python", image, *PYTHON_FLAGS, JAIL_CHILD], name
