@@ -82,15 +82,19 @@ def load_key(env: str, environ: dict[str, str] | None = None) -> bytes | None:
 
 def worker_key(env: str) -> bytes | None:
     """The key a worker verifies with: :class:`JobKeyError` (one line, for its CLI) when the
-    configured key is unusable, a warning when there is none."""
-    key = load_key(env)
+    configured key is unusable; None when there is none (see :func:`warn_if_unsigned`)."""
+    return load_key(env)
+
+
+def warn_if_unsigned(env: str, key: bytes | None) -> None:
+    """A worker without a key runs jobs from anyone who can write to its queue: say so once
+    it is serving (after Redis answered, so a start-up error stays one line)."""
     if key is None:
         log.warning(
             "no job key ($%s): this worker runs jobs without checking who sent them; the "
             "compose stack sets one (docs/security.md, Signed jobs)",
             env,
         )
-    return key
 
 
 def _canonical(value: Any) -> bytes:

@@ -79,7 +79,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from contract.job_signing import SANDBOX_KEY_ENV, worker_key
+    from contract.job_signing import SANDBOX_KEY_ENV, warn_if_unsigned, worker_key
     from contract.jobs import SANDBOX_JOB_FUNCTIONS
     from contract.rq_guard import guarded_worker
 
@@ -90,6 +90,7 @@ def serve(redis_url: str, queue: str, backend: str = "auto", *, burst: bool = Fa
         log.warning("sandbox runner: %s", warning)
     connection = redis.Redis.from_url(redis_url)
     connection.ping()
+    warn_if_unsigned(SANDBOX_KEY_ENV, key)
     stop = threading.Event()
     if _backend.name == "docker":
         threading.Thread(target=_reaper, args=(stop,), daemon=True).start()

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from rq import Queue, Worker
         from rq.serializers import JSONSerializer
 
-        from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, worker_key
+        from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, warn_if_unsigned, worker_key
         from contract.jobs import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S, TRIAL_JOB_FUNCTIONS
         from contract.rq_guard import guarded_worker
         from trainer.jobs import TRIAL_QUEUE
@@ -85,6 +85,7 @@ def register(app: typer.Typer) -> None:
         except JobKeyError as exc:
             raise UserError(str(exc)) from None
         connection = connect_redis(redis_url_from(redis_url))
+        warn_if_unsigned(TRIAL_KEY_ENV, key)
         name_of_queue = queue or os.environ.get(TRIAL_QUEUE_ENV) or TRIAL_QUEUE
         trial_queue = Queue(name_of_queue, connection=connection, serializer=JSONSerializer)
         worker_class = guarded_worker(

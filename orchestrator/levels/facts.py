@@ -115,7 +115,7 @@ def noise_line(config: StudyConfig, state: StudyState | None) -> str:
     elif config.acceptance.rule == "paired":
         noise = "the noise estimate and how it decides a keep are in the keep rule"
     elif sd is not None:
-        floor = getattr(state, "noise_floor", None)
+        floor = state.noise_floor if state is not None else None
         shown = ", ".join(f"{v:.5f}" for v in values)
         noise = (
             f"measured noise: sd {sd:.5f} {metric.name} between seeds of the baseline "

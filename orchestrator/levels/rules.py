@@ -39,13 +39,13 @@ def noise_sd(state: StudyState | None) -> float | None:
     if estimate.observation_sd is not None:
         return estimate.observation_sd
     # The baseline-floor rule measures its floor from baseline repeats journaled as one event.
-    values = [float(v) for v in getattr(state, "noise_values", []) or []]
+    values = [float(v) for v in state.noise_values]
     return statistics.stdev(values) if len(values) >= 2 else None
 
 
 def noise_repeats(state: StudyState | None) -> list[float]:
     """The repeated values the noise estimate comes from (for prompts)."""
-    return [float(v) for v in getattr(state, "noise_values", []) or []] if state else []
+    return [float(v) for v in state.noise_values] if state else []
 
 
 def trial_counts(state: StudyState) -> tuple[int, int, int]:

@@ -16,7 +16,7 @@ from orchestrator.acceptance.judge import keep_rule_text
 from orchestrator.acceptance.race import MAX_PAIRS
 from orchestrator.config import StudyConfig
 from orchestrator.journal import journal_path, read_events
-from orchestrator.levels.facts import study_facts
+from orchestrator.levels.rules import keep_rule
 from orchestrator.state import REPORT_SOURCES, rebuild_state
 from orchestrator.study import run_study
 from sandbox.api import INTENSIFY_SOURCE
@@ -96,7 +96,7 @@ def test_the_reported_best_is_the_mean_of_its_evaluations(study: Path) -> None:
     state = rebuild_state(noisy("paired"), events)
     text = keep_rule_text(noisy("paired"), state)
     assert "paired noise sd" in text and f"n={best['n']}" in text and f"up to {MAX_PAIRS}" in text
-    assert text in study_facts(noisy("paired"), state)  # what Level 1 and Level 1.5 are told
+    assert keep_rule(noisy("paired"), state) == text  # the Keep rule section of both prompts
 
 
 def test_resume_mid_race_decides_as_the_uninterrupted_study(study: Path, tmp_path: Path) -> None:

@@ -145,6 +145,7 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
     from orchestrator.events import NoiseFloor, PolicyChanged
     from orchestrator.levels.facts import study_facts
     from orchestrator.levels.level1 import build_prompt
+    from orchestrator.levels.rules import keep_rule
 
     state = state_with_baseline()
     state.apply(NoiseFloor(values=[5.0, 5.02], floor=0.028))
@@ -153,7 +154,12 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
         MechanismGuidance(mechanism="ucb", hint="try WD\x1b[2J\u202e", focus=("WEIGHT_DECAY",))
     ]
     _, user, _ = build_prompt(
-        state.context(1), state.policy, guidance, [], facts=study_facts(state.config, state)
+        state.context(1),
+        state.policy,
+        guidance,
+        [],
+        facts=study_facts(state.config, state),
+        keep_rule=keep_rule(state.config, state),
     )
     assert "budget per trial: 5 seconds" in user  # the preset's budget, mode and size
     assert "seq_len=128" in user and "approx_parameters=" in user
