@@ -63,7 +63,9 @@ def test_openai_study_survives_llm_faults(tmp_path: Path) -> None:
         study = write_study(
             tmp_path / "s.toml",
             f'name = "faults"\niterations = 3\n[llm]\nprovider = "openai"\n'
-            f'base_url = "{llm.base_url}"\nmodel = "fake-model"\ntimeout_s = 1.5\n',
+            f'base_url = "{llm.base_url}"\nmodel = "fake-model"\ntimeout_s = 1.5\n'
+            # The subject is LLM faults, not acceptance: one trial per index, no repeats.
+            '[acceptance]\nrule = "strict"\n',
         )
         out = tmp_path / "run"
         done = run_cli(study_args(out, study=str(study)))

@@ -54,6 +54,8 @@ def rq_args(out: Path, redis_url: str, queue: str, *extra: str) -> list[str]:
     study.write_text(
         f'name = "{queue}"\niterations = 4\nexecutor = "rq"\nparallel = 2\n'
         f'[rq]\nredis_url = "{redis_url}"\nqueue = "{queue}"\n'
+        # The subject is resume and worker faults, not acceptance: one trial per index.
+        '[acceptance]\nrule = "strict"\n'
     )
     return study_args(out, *extra, study=str(study))
 

@@ -45,6 +45,11 @@ stagnation = 1
 
 [llm]
 provider = "builtin"
+
+# The subject is the ablation's resume, not acceptance: one trial per index, no repeats,
+# so the kill lands inside the second run.
+[acceptance]
+rule = "strict"
 """
 # Kill once this many trials have finished in total: inside the second run of four.
 KILL_AFTER_TRIALS = 4

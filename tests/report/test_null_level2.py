@@ -24,6 +24,9 @@ def test_group_n_runs_research_but_promotes_nothing(tmp_path: Path) -> None:
             "objective": {"preset": "cpu-tiny", "budget_mode": "tokens", "budget": TINY_TOKENS},
             "levels": {"research_every": 1, "stagnation": 1, "policy_every": 100},
             "llm": {"provider": "builtin"},
+            # The subject is group N, not acceptance: the paired rule's baseline repeats
+            # would spend these 3 trials before any stagnation could start research.
+            "acceptance": {"rule": "strict"},
         }
     )
     run_ablation(base, ["N"], 1, tmp_path)

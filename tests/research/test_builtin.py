@@ -46,6 +46,11 @@ stagnation = 100
 
 [llm]
 provider = "builtin"
+
+# The subject is Level 2, not acceptance: one trial per index, so every index is a search
+# trial Level 2 can act on (no baseline repeats, re-evaluations or final re-runs).
+[acceptance]
+rule = "strict"
 {rq}
 """
 

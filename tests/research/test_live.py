@@ -24,9 +24,13 @@ from tests.research.support import (
 )
 from tests.support.fake_llm import FakeLLM
 
-# A latent bug the contract suite cannot see: it breaks only on histories of 5-7 trials,
-# lengths its synthetic contexts (0, 8-12, 8-20 and 40-80 trials) do not have. Live, it guides a
-# few iterations, then raises on every call until the breaker trips.
+# A latent bug the contract suite cannot see: it breaks only late in the study, once at most
+# five search trials are left to plan. Every context the contract builds carries
+# the trials_left of the study's live contexts before research began (the synthetic ones
+# copy it, the replays are those contexts), so it always sees more left than that; its
+# histories, by contrast, come at every length up to the study's, so a trigger on the
+# history's length would be caught. Live, it guides a few iterations, then raises on every
+# call until the breaker trips.
 FLAKY = """
 from sandbox.api import Context, Guidance, Mechanism
 
@@ -35,8 +39,8 @@ class Steer(Mechanism):
     name = "steer"
 
     def guide(self, ctx: Context) -> Guidance | None:
-        if 5 <= len(ctx.history) <= 7:
-            raise RuntimeError(f"cannot steer with {len(ctx.history)} trials")
+        if ctx.trials_left is not None and ctx.trials_left <= 5:
+            raise RuntimeError(f"cannot steer with {ctx.trials_left} trials left")
         untouched = [p.name for p in ctx.tunable() if all(p.name not in t.changes for t in ctx.history)]
         return Guidance(hint="vary what nobody varied yet", focus=untouched[:2])
 """
@@ -64,6 +68,10 @@ model = "fake-model"
 api_key_env = "{key_env}"
 timeout_s = 5.0
 max_retries = 1
+
+# The subject is the live revert, not acceptance: one trial per index, none on top.
+[acceptance]
+rule = "strict"
 {rq}"""
 
 
