@@ -194,7 +194,9 @@ def docker_command(
     if mounts.weights_dir is not None:
         cmd += ["-v", f"{mounts.weights_dir}:{JAIL_WEIGHTS_DIR}:ro"]
     cmd += ["-v", f"{mounts.scratch}:{JAIL_SCRATCH}:rw"]
-    for package in PROJECT_PACKAGES:
+    # The hidden packages (the pinned corpus's sources) are installed in the image too, under
+    # the same names: covered there as the process jail covers them on this host.
+    for package in sorted({*PROJECT_PACKAGES, *(hidden.name for hidden in mounts.hidden)}):
         cmd += ["--tmpfs", f"{IMAGE_SITE_PACKAGES}/{package}:{EMPTY_TMPFS}"]
     if gpu is not None:
         cmd += ["--gpus", f"device={gpu}"]  # its own GPU only, never "all"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.trainer.recipe_edits import prepend, replace
 from trainer import datasets
+from trainer.jail import IMAGE_SITE_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,7 @@ def read_data() -> str:
         str(datasets.cache_dir()),
         str(datasets.cache_dir() / "tokens"),
         str(Path(pydantic.__file__).parent),
+        f"{IMAGE_SITE_PACKAGES}/pydantic",  # the same sources in the Docker jail's image
         str(REPO),
     ]
     allowed = {path: _interpreter_entries(Path(path).resolve()) for path in paths}
