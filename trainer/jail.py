@@ -13,7 +13,8 @@ Process jail (bwrap): every namespace unshared (no network), user 65534, all cap
 dropped, an empty environment, the system and interpreter directories read-only, rlimits
 (processes, address space, file size, open files, no core dumps). Docker: ``--network
 none``, read-only root, user 65534, ``--cap-drop ALL``, ``no-new-privileges``, memory and
-pid limits, no environment from the host. On a GPU host only the GPU named with ``gpu``:
+pid limits, no environment from the host, the project's own packages in the image (the
+harness among them) covered by empty directories. On a GPU host only the GPU named with ``gpu``:
 ``--gpus device=N`` for Docker, that GPU's device nodes alone for bwrap (prepared; not yet
 tested on a GPU). Either way the caller (:mod:`trainer.codetrial`) times it
 from outside and kills it at the deadline. The two jails share this mount layout, so the
@@ -42,6 +43,14 @@ NOBODY = "65534"
 # torch and numpy are the worker's); BILEVEL_RECIPE_IMAGE names another tag.
 IMAGE_ENV = "BILEVEL_RECIPE_IMAGE"
 DEFAULT_IMAGE = "bilevel/trainer:cpu"
+# Where that image installs the project (its venv's site-packages, images/trainer.Dockerfile)
+# and the project's own packages there: the harness (trainer.codetrial), the orchestrator
+# and the sandbox are the image's too, so each is covered by an empty read-only directory in
+# the Docker jail, and a recipe that imports the harness finds nothing.
+IMAGE_SITE_PACKAGES = "/opt/venv/lib/python3.11/site-packages"
+PROJECT_PACKAGES = ("contract", "orchestrator", "sandbox", "trainer")
+# Size of each of those empty directories (a tmpfs): nothing is ever written there.
+EMPTY_TMPFS = "ro,size=4k"
 BACKEND_ENV = "BILEVEL_RECIPE_JAIL"  # "process" (default) or "docker"
 # Processes and threads of the jailed run beyond what this user already runs: torch's
 # intra-op pool and a few helpers, and not a fork bomb's worth.
@@ -185,6 +194,10 @@ def docker_command(
     if mounts.weights_dir is not None:
         cmd += ["-v", f"{mounts.weights_dir}:{JAIL_WEIGHTS_DIR}:ro"]
     cmd += ["-v", f"{mounts.scratch}:{JAIL_SCRATCH}:rw"]
+    # The hidden packages (the pinned corpus's sources) are installed in the image too, under
+    # the same names: covered there as the process jail covers them on this host.
+    for package in sorted({*PROJECT_PACKAGES, *(hidden.name for hidden in mounts.hidden)}):
+        cmd += ["--tmpfs", f"{IMAGE_SITE_PACKAGES}/{package}:{EMPTY_TMPFS}"]
     if gpu is not None:
         cmd += ["--gpus", f"device={gpu}"]  # its own GPU only, never "all"
     for key, value in _env(threads).items():

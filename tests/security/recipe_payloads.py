@@ -7,12 +7,27 @@ recipe trains as usual and scores exactly the unpatched recipe's ``val_bpb``.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from tests.trainer.recipe_edits import prepend, replace
 from trainer import datasets
+from trainer.jail import IMAGE_SITE_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _interpreter_entries(directory: Path) -> list[str]:
+    """Names in ``directory`` the process jail binds for its interpreter: a virtual
+    environment inside the repository (``make test`` runs the checkout's ``.venv``) is
+    bound at its own path, so the repository shows that one entry and nothing of its own."""
+    names = []
+    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+        path = Path(prefix).resolve()
+        if path.is_relative_to(directory) and path != directory:
+            names.append(path.relative_to(directory).parts[0])
+    return sorted(set(names))
 
 
 def read_data() -> str:
@@ -23,17 +38,20 @@ def read_data() -> str:
         str(datasets.cache_dir()),
         str(datasets.cache_dir() / "tokens"),
         str(Path(pydantic.__file__).parent),
+        f"{IMAGE_SITE_PACKAGES}/pydantic",  # the same sources in the Docker jail's image
         str(REPO),
     ]
+    allowed = {path: _interpreter_entries(Path(path).resolve()) for path in paths}
     return prepend(f"""
 import os as _os
+_allowed = {allowed!r}
 for _p in {paths!r}:
     try:
-        _found = _os.listdir(_p)
+        _found = set(_os.listdir(_p)) - set(_allowed[_p])
     except OSError:
         continue
     if _found:
-        raise RuntimeError("LEAKED: read " + _p)
+        raise RuntimeError("LEAKED: read " + _p + ": " + ", ".join(sorted(_found)))
 """)
 
 

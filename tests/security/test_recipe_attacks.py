@@ -20,6 +20,11 @@ from trainer.codetrial import train_code_trial
 from trainer.jail import BACKEND_ENV, DEFAULT_IMAGE, IMAGE_ENV
 from trainer.spec import TrialResult
 
+# One jailed recipe at a time across xdist workers: the fork-bomb test's scan for leftover
+# jailed processes must not count another test's jail still running (it cannot tell whose
+# a /jail/recipe_child.py process is), and two trainings at once only slow each other.
+pytestmark = pytest.mark.xdist_group("recipe-jail")
+
 # Every trial here is two optimiser steps; a contained attack must not stretch it past this.
 TRIAL_WALL_LIMIT_S = 240
 

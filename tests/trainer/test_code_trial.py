@@ -12,6 +12,11 @@ from trainer.codetrial import train_code_trial
 from trainer.spec import TrialResult
 from trainer.train import train
 
+# One jailed recipe at a time across xdist workers: the fork-bomb test's scan for leftover
+# jailed processes must not count another test's jail still running (it cannot tell whose
+# a /jail/recipe_child.py process is), and two trainings at once only slow each other.
+pytestmark = pytest.mark.xdist_group("recipe-jail")
+
 
 @pytest.fixture(scope="module")
 def jailed_baseline() -> TrialResult:

@@ -1,5 +1,5 @@
 """Tell: contract histories stopped at 80 trials, so O(n^3) work passed there and timed
-out live at 300."""
+out live at 600."""
 
 from sandbox.api import Context, Guidance, Mechanism
 
