@@ -32,6 +32,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.bwrap import system_bind_args
+
 CHILD_FILE = Path(__file__).resolve().parent / "recipe_child.py"
 JAIL_ROOT = "/jail"
 JAIL_CHILD = f"{JAIL_ROOT}/recipe_child.py"
@@ -67,7 +69,6 @@ OPEN_FILES_LIMIT = 256
 # Python flags: no user site-packages (-s), no script directory on sys.path (-P), no
 # bytecode written (-B: nothing to write to anyway).
 PYTHON_FLAGS = ("-s", "-P", "-B")
-SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
 
 
 class JailUnavailable(RuntimeError):
@@ -148,16 +149,7 @@ def process_command(mounts: Mounts, threads: int, *, gpu: str | None = None) -> 
         "--die-with-parent", "--new-session", "--clearenv",
         "--cap-drop", "ALL", "--hostname", "recipe",
     ]  # fmt: skip
-    for path in SYSTEM_BINDS:
-        if os.path.islink(path):
-            cmd += ["--symlink", os.readlink(path), path]
-        elif os.path.exists(path):
-            cmd += ["--ro-bind", path, path]
-    for prefix in sorted(
-        {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    ):
-        if not prefix.startswith("/usr"):
-            cmd += ["--ro-bind", prefix, prefix]
+    cmd += system_bind_args()
     for hidden in mounts.hidden:
         if mounts.empty is not None and hidden.is_dir():
             cmd += ["--ro-bind", str(mounts.empty), str(hidden)]

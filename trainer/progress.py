@@ -1,21 +1,7 @@
 """A trial's progress reports, and its loss curve on the final metric's scale.
 
-The trainer reports progress dicts while it trains (:mod:`trainer.train`; a user's command
-reports fewer keys). Their keys are defined once, in :mod:`contract.progress`, and
-re-exported here; the supervisor, the executors, the
-study loop, pruning, ``bilevel trial``, ``bilevel study``'s live view and the dashboard's
-progress file all read them by these names:
-
-- :data:`PHASE` (``phase``): ``data``, ``training`` or ``eval`` (``running`` for a command).
-- :data:`PID` (``pid``): the process that trains (the supervised child).
-- :data:`STEP` (``step``), :data:`LOSS` (``loss``, the raw training loss) and
-  :data:`TOKENS` (``tokens``, trained so far).
-- :data:`ELAPSED` (``elapsed_s``): seconds of timed training so far.
-- :data:`FRACTION` (``progress``): the fraction of the budget used, 0..1.
-- :data:`SMOOTH_LOSS` (``smooth_loss``): the training loss smoothed over a fixed span of
-  the budget and converted to the final metric's units (GPT: nats per token -> bits per
-  byte with the evaluation split's bytes per token), so a difference in it reads against
-  the study's noise floor, which is measured in that metric.
+The trainer reports progress dicts while it trains; their keys and what each means are
+defined once, in :mod:`contract.progress`, and re-exported here.
 
 :class:`CurveRecorder` keeps the same smoothed loss at every :data:`CURVE_STEP` of the
 budget; the result carries it as ``TrialResult.curve`` (a list of ``[fraction, loss]``), so

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from contract.bwrap import system_bind_args
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     REPORT_PREFIX,
@@ -56,7 +57,6 @@ ADDRESS_SPACE_LIMIT = 2 << 30
 CPU_SECONDS_LIMIT = 120  # RLIMIT_CPU per process: a backstop behind the wall-clock deadline
 REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for the report
 # System directories the interpreter needs, bound read-only when they exist.
-SYSTEM_BINDS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache")
 
 
 def _user_tasks() -> int:
@@ -156,16 +156,7 @@ class ProcessBackend(Backend):
             "--cap-drop", "ALL",
             "--hostname", "sandbox",
         ]  # fmt: skip
-        for path in SYSTEM_BINDS:
-            if os.path.islink(path):
-                cmd += ["--symlink", os.readlink(path), path]
-            elif os.path.exists(path):
-                cmd += ["--ro-bind", path, path]
-        for prefix in sorted(
-            {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-        ):
-            if not prefix.startswith("/usr"):
-                cmd += ["--ro-bind", prefix, prefix]
+        cmd += system_bind_args()
         cmd += [
             "--ro-bind", str(PACKAGE_DIR), f"{JAIL_PACKAGE_ROOT}/sandbox",
             "--ro-bind", str(CONTRACT_DIR), f"{JAIL_PACKAGE_ROOT}/contract",
