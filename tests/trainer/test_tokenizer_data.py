@@ -101,7 +101,12 @@ def test_unprepared_climbmix_says_to_prepare_it(
         datasets.resolve("climbmix")
 
 
-def test_token_cache_is_built_once_and_memory_mapped(tmp_path: Path) -> None:
+def test_token_cache_is_built_once_and_memory_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache of its own: other tests build the shared one concurrently (xdist), and their
+    # temp folders are theirs to rename, not this test's leftovers.
+    monkeypatch.setenv("BILEVEL_CACHE_DIR", str(tmp_path / "cache"))
     ds = datasets.resolve(f"text:{_corpus(tmp_path / 'corpus', 12)}")
     data = load_tokens(ds, "bytes", 256)
     assert isinstance(data.train, np.memmap) and data.train.dtype == np.uint8
@@ -171,7 +176,10 @@ def test_climbmix_prepare_rejects_a_folder_without_shards(
     assert out.stderr.startswith("error: --source") and "fewer than 2 shard_*.parquet" in out.stderr
 
 
-def test_concurrent_builders_of_one_cache_all_get_the_complete_cache(tmp_path: Path) -> None:
+def test_concurrent_builders_of_one_cache_all_get_the_complete_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILEVEL_CACHE_DIR", str(tmp_path / "cache"))  # inherited by the builders
     corpus = _corpus(tmp_path / "corpus", 30)
     probe = (
         "import sys; from trainer import datasets; from trainer.data import load_tokens; "
