@@ -51,6 +51,11 @@ RANDOM_FIRST_DIRECTION = True
 # every round of rejections (a prime stride keeps the streams of nearby seeds apart).
 JUMP_DRAWS = 8
 JUMP_RESEED = 7919
+# Jumps that were all tried widen: the step doubles this many times, and then each param is
+# drawn uniformly over its range. Without it a small space whose neighbourhood was walked
+# re-ran the incumbent's own config on its own seed, an identical value bought again (40%
+# of the search trials on branin-noisy).
+JUMP_WIDENINGS = 3
 # Level 1: a pattern move (Hooke-Jeeves): after a kept move, repeat the whole displacement of
 # the last few kept trials at once. Coordinate steps find a descent direction one param at a
 # time; along a valley that runs diagonally they zig-zag, and the pattern move follows it.
@@ -238,15 +243,23 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     if rejections:
         rng = random.Random(ctx["seed"] + JUMP_RESEED * len(rejections))
     changes: list[dict[str, Any]] = []
-    for _ in range(JUMP_DRAWS):
-        changes = _random_jump(rng, params, ctx["base"], scale)
-        jump = {c["name"]: c["value"] for c in changes}
-        if not (
-            _was_rejected(jump, rejected)
-            or _tried(history, ctx["base"], jump)
-            or _breaks(ctx, jump)
-        ):
-            break
+    for widening in range(JUMP_WIDENINGS + 1):
+        for _ in range(JUMP_DRAWS):
+            if widening < JUMP_WIDENINGS:
+                changes = _random_jump(rng, params, ctx["base"], scale * 2**widening)
+            else:
+                changes = _uniform_jump(rng, params)
+            jump = {c["name"]: c["value"] for c in changes}
+            if jump and not (
+                _was_rejected(jump, rejected)
+                or _tried(history, ctx["base"], jump)
+                or _breaks(ctx, jump)
+            ):
+                how = "uniform draw" if widening == JUMP_WIDENINGS else "random jump"
+                return {
+                    "hypothesis": f"heuristic {how}: neighbourhood exhausted",
+                    "changes": changes,
+                }
     return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
 
 
@@ -308,6 +321,30 @@ def _random_jump(
         if options:
             changes.append({"name": p["name"], "value": rng.choice(options)})
     return changes
+
+
+def _uniform_jump(rng: random.Random, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to two params drawn uniformly over their whole range (log-uniform where the scale
+    is logarithmic): what is left once every nearby move was tried."""
+    changes = []
+    for p in rng.sample(params, k=min(2, len(params))):
+        changes.append({"name": p["name"], "value": _uniform_value(rng, p)})
+    return changes
+
+
+def _uniform_value(rng: random.Random, p: dict[str, Any]) -> Any:
+    if p["kind"] == "choice":
+        return rng.choice(list(p["choices"]))
+    low, high = p["low"], p["high"]
+    if p["kind"] == "pow2":
+        return 2 ** rng.randint(round(math.log2(low)), round(math.log2(high)))
+    if p["log"] and low > 0:
+        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    else:
+        value = rng.uniform(low, high)
+    if p["kind"] == "int":
+        return min(max(round(value), int(low)), int(high))
+    return min(max(float(f"{value:.6g}"), low), high)
 
 
 def _was_rejected(change: dict[str, Any], rejected: str) -> bool:

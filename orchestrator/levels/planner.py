@@ -251,7 +251,8 @@ def plan_search_trial(
         ]
         all_rejected.extend(rejected)
     # Nothing valid survived: the built-in agent's proposal runs unscreened, and says so.
-    last, reasons = level1(fallback, [])
+    # It hears every reason so far: its jumps draw afresh instead of repeating a refused one.
+    last, reasons = level1(fallback, all_rejected)
     changes = dict(last.changes) if last is not None else {}
     hypothesis = last.rationale if last is not None else ""
     return Plan(

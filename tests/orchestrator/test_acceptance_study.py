@@ -138,3 +138,20 @@ def test_the_old_rule_name_still_loads_as_the_paired_rule() -> None:
         )
     assert config.acceptance.rule == "paired"
     assert any('"paired"' in str(w.message) for w in caught)
+
+
+def test_no_search_trial_reruns_a_config_on_its_own_seed(tmp_path: Path) -> None:
+    # A 2-D noisy problem whose walk exhausts its neighbourhood (Level 1.5 freezes one of the
+    # two params): a repeat of (config, seed) would buy back a value already known.
+    config = StudyConfig.from_dict(
+        {
+            "name": "exhaust",
+            "iterations": 40,
+            "seed": 0,
+            "objective": {"kind": "benchmark", "benchmark": "branin", "noise": 2.5},
+        }
+    )
+    run_study(config, tmp_path / "run")
+    ran = [(c, s) for src, c, s in proposals(tmp_path / "run") if src not in REPORT_SOURCES]
+    assert len(ran) == 40
+    assert len(ran) == len(set(ran)), "a trial re-ran a (config, seed) the study already had"

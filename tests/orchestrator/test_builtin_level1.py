@@ -87,3 +87,17 @@ def test_a_param_outside_the_focus_still_gets_its_turn() -> None:
     p["focus"] = ["x2"]
     reply = level1(p)
     assert [c["name"] for c in reply["changes"]] in (["x1"], ["x3"])
+
+
+def test_an_exhausted_neighbourhood_draws_an_untried_config_instead_of_the_incumbent() -> None:
+    # One tunable int param of range 0..4 whose every nearby move already ran: the jump
+    # widens, then draws uniformly, and what it proposes never ran before.
+    space = [{"name": "n", "kind": "int", "low": 0, "high": 4, "log": False, "choices": [],
+              "default": 2, "frozen": False, "doc": ""}]  # fmt: skip
+    history = [trial(i, {"n": v}, {"n": v}, kept=v == 2) for i, v in enumerate((2, 1, 3))]
+    data = payload(history)
+    data["ctx"]["space"] = space
+    data["ctx"]["base"] = {"n": 2}
+    reply = level1(data)
+    proposed = {c["name"]: c["value"] for c in reply["changes"]}
+    assert proposed["n"] in (0, 4), reply
