@@ -148,7 +148,13 @@ class AcceptanceConfig(_Strict):
         default=False,
         description="the objective gives the same value on every seed: no repeats, no races",
     )
-    baseline_repeats: int = Field(default=DEFAULT_BASELINE_REPEATS, ge=2)
+    baseline_repeats: int = Field(
+        default=DEFAULT_BASELINE_REPEATS,
+        ge=2,
+        description="draws of the baseline for the first noise evidence; unset, the paired "
+        "rule runs one per 10 iterations up to this default, so short studies keep their "
+        "trials for the search",
+    )
     final_reruns: int = Field(default=DEFAULT_FINAL_RERUNS, ge=0)
     final_test: bool = Field(
         default=True,

@@ -257,7 +257,7 @@ class StudyRunner(AcceptancePlanning):
         if self.rule == "paired" and self.measures_noise:
             if any(not t.finished for t in baseline_like):
                 return None  # the first keep decision waits for the first noise evidence
-            repeats_left = len(baseline_like) < acc.baseline_repeats
+            repeats_left = len(baseline_like) < self.baseline_draws()
             budget_left = state.budget_used() < self.config.iterations
             if repeats_left and budget_left and not self.deterministic_so_far():
                 return self.plan_repeat(len(baseline_like))

@@ -27,6 +27,13 @@ from trainer.spec import TrialResult
 NOISE_FLOOR_SIGMAS = 2.0
 
 
+# The paired rule's baseline draws, unless the study file sets ``baseline_repeats``: one per
+# this many iterations (the baseline itself included), up to the default. A short study
+# then keeps its trials for the search; its races' own pairs are the first noise evidence
+# there (orchestrator/acceptance/race.py), so nothing is kept on an unmeasured margin.
+ITERATIONS_PER_BASELINE_DRAW = 10
+
+
 class AcceptancePlanning:
     """What :class:`~orchestrator.study.StudyRunner` does for its acceptance rule."""
 
@@ -100,6 +107,14 @@ class AcceptancePlanning:
         """Whether the rule repeats the baseline, re-runs the best and scores the test split."""
         declared = self.config.acceptance.declared_deterministic(self.config.objective)
         return self.rule == "baseline-floor" or (self.rule == "paired" and not declared)
+
+    def baseline_draws(self) -> int:
+        """How many times the paired rule runs the baseline (its first draw included)."""
+        acc = self.config.acceptance
+        if "baseline_repeats" in acc.model_fields_set:
+            return acc.baseline_repeats
+        share = 1 + self.config.iterations // ITERATIONS_PER_BASELINE_DRAW
+        return min(acc.baseline_repeats, share)
 
     def plan_repeat(self, done: int) -> Callable[[], None]:
         """The baseline on the next seed: the first evidence of the noise."""

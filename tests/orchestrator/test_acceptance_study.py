@@ -155,3 +155,21 @@ def test_no_search_trial_reruns_a_config_on_its_own_seed(tmp_path: Path) -> None
     ran = [(c, s) for src, c, s in proposals(tmp_path / "run") if src not in REPORT_SOURCES]
     assert len(ran) == 40
     assert len(ran) == len(set(ran)), "a trial re-ran a (config, seed) the study already had"
+
+
+@pytest.mark.parametrize(("iterations", "baseline_draws"), [(2, 1), (12, 2), (ITERATIONS, 3)])
+def test_a_short_study_keeps_its_trials_for_the_search(
+    tmp_path: Path, iterations: int, baseline_draws: int
+) -> None:
+    # The baseline's repeats are charged to `iterations`: one per ten of them, so a
+    # two-iteration study still searches instead of measuring the baseline twice.
+    run_study(noisy("short", iterations=iterations), tmp_path / "run")
+    sources = [src for src, _, _ in proposals(tmp_path / "run") if src not in REPORT_SOURCES]
+    assert sources.count("baseline") + sources.count("noise") == baseline_draws
+    assert "builtin" in sources
+
+
+def test_an_explicit_baseline_repeats_is_honoured_in_a_short_study(tmp_path: Path) -> None:
+    run_study(noisy("explicit", iterations=6, baseline_repeats=4), tmp_path / "run")
+    sources = [src for src, _, _ in proposals(tmp_path / "run")]
+    assert sources.count("baseline") + sources.count("noise") == 4
