@@ -182,11 +182,12 @@ def race_step(state: StudyState) -> RaceStep:
             continue
         if state.budget_used() >= state.config.iterations:
             break  # no trial left: decide on the pairs in hand
-        if _pending(state, challenger, seed) or _pending(state, incumbent, seed):
-            return RaceStep()  # wait for it
-        if seed not in mine:
-            return RaceStep(run=challenger, seed=seed, role="challenger")
-        return RaceStep(run=incumbent, seed=seed, role="incumbent")
+        # Both sides of a pair may run at once (a second worker need not idle); a side
+        # already running is waited for, not run twice.
+        for run, role, have in ((challenger, "challenger", mine), (incumbent, "incumbent", theirs)):
+            if seed not in have and not _pending(state, run, seed):
+                return RaceStep(run=run, seed=seed, role=role)
+        return RaceStep()  # this pair's missing sides are running: wait for them
     est = noise(state, incumbent)
     if not gains:
         return RaceStep(

@@ -173,3 +173,28 @@ def test_an_explicit_baseline_repeats_is_honoured_in_a_short_study(tmp_path: Pat
     run_study(noisy("explicit", iterations=6, baseline_repeats=4), tmp_path / "run")
     sources = [src for src, _, _ in proposals(tmp_path / "run")]
     assert sources.count("baseline") + sources.count("noise") == 4
+
+
+def test_with_a_side_of_a_race_pair_running_the_other_side_is_planned_at_once() -> None:
+    # A race needs the challenger and the incumbent on one fresh seed; with a second worker
+    # free, the second side starts while the first still runs, and neither runs twice.
+    from orchestrator.acceptance.judge import race_step
+    from orchestrator.acceptance.race import race_seed
+    from orchestrator.state import StudyState, TrialRecord
+
+    config = noisy("sides")
+    a, b = {"x1": 0.1}, {"x1": 0.2}
+    state = StudyState(config=config, best_index=1, race=(2, 1))
+    state.trials = {
+        0: TrialRecord(index=0, config={}, value=-1.0, status="ok", source="baseline", seed=3),
+        1: TrialRecord(index=1, config=a, value=-2.0, status="ok", source="builtin", seed=3),
+        2: TrialRecord(index=2, config=b, value=-2.1, status="ok", source="builtin", seed=3),
+    }
+    seed = race_seed(config.seed, 1)
+    first = race_step(state)
+    assert first.run is not None and first.run.index == 2 and first.seed == seed
+    state.trials[3] = TrialRecord(index=3, config=b, source=INTENSIFY_SOURCE, seed=seed)
+    second = race_step(state)  # the challenger's side is running: the incumbent's is next
+    assert second.run is not None and second.run.index == 1 and second.seed == seed
+    state.trials[4] = TrialRecord(index=4, config=a, source=INTENSIFY_SOURCE, seed=seed)
+    assert race_step(state).run is None and race_step(state).decision is None  # wait
