@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.acceptance.noise import Evaluation, NoiseEstimate, estimate
@@ -195,6 +195,15 @@ def race_step(state: StudyState) -> RaceStep:
                 "reject", 0, 0.0, None, est.paired_sd, est.dof, "no paired draw completed"
             )
         )
+    if len(gains) == 1:
+        # The budget ran out before a fresh pair: the challenger's one draw is the draw that
+        # made it look better. It replaces the incumbent only if clearly better; a close call
+        # keeps the configuration with more evidence (no lucky last draw as the study's best).
+        first = decide(gains, est, max_pairs=MAX_PAIRS, **_vs_mean(mine, theirs))
+        if first.verdict == "race":
+            reason = "budget spent before a fresh pair: a close call keeps the incumbent"
+            first = replace(first, verdict="reject", reason=reason)
+        return RaceStep(decision=first)
     return RaceStep(decision=decide(gains, est, max_pairs=len(gains), **_vs_mean(mine, theirs)))
 
 

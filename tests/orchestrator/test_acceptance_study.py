@@ -198,3 +198,23 @@ def test_with_a_side_of_a_race_pair_running_the_other_side_is_planned_at_once() 
     assert second.run is not None and second.run.index == 1 and second.seed == seed
     state.trials[4] = TrialRecord(index=4, config=a, source=INTENSIFY_SOURCE, seed=seed)
     assert race_step(state).run is None and race_step(state).decision is None  # wait
+
+
+def test_a_close_call_when_the_budget_runs_out_keeps_the_incumbent() -> None:
+    # The last search trial looks a little better on its one draw and no trial is left to
+    # race it: the configuration with more evidence stays the study's best.
+    from orchestrator.acceptance.judge import race_step
+    from orchestrator.state import StudyState, TrialRecord
+
+    config = noisy("last", iterations=3)
+    state = StudyState(config=config, best_index=1, race=(2, 1))
+    state.trials = {
+        0: TrialRecord(index=0, config={}, value=-1.0, status="ok", source="baseline", seed=3),
+        1: TrialRecord(index=1, config={"x1": 0.1}, value=-2.0, status="ok", source="builtin",
+                       seed=3),
+        2: TrialRecord(index=2, config={"x1": 0.2}, value=-2.01, status="ok", source="builtin",
+                       seed=3),
+    }  # fmt: skip
+    decision = race_step(state).decision
+    assert decision is not None and decision.verdict == "reject"
+    assert "keeps the incumbent" in decision.reason
