@@ -25,13 +25,16 @@ class Proposal:
     """One candidate for the next trial: ``changes`` relative to the context's base.
 
     ``source`` is the trial source it would run as (``llm``, ``builtin`` or
-    ``mechanism:<name>``); ``priority`` orders candidates within one source only.
+    ``mechanism:<name>``); ``priority`` orders candidates within one source only. ``patch``
+    is a code trial's unified diff of the recipe (Level 1 only, checked before it gets
+    here); None keeps the base's recipe.
     """
 
     changes: Mapping[str, Any]
     source: str
     rationale: str = ""
     priority: float = 0.0
+    patch: str | None = None
 
     @property
     def mechanism(self) -> str | None:
