@@ -54,9 +54,15 @@ def store_patch(run_dir: Path, patch: str) -> str:
     return sha
 
 
+def is_sha256(text: str) -> bool:
+    """Whether ``text`` is a sha256 hex digest as :func:`patch_sha256` writes it (and so a
+    safe file-name stem)."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def load_patch(run_dir: Path, sha: str) -> str:
     """The stored diff named ``sha``, checked against it."""
-    if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+    if not is_sha256(sha):
         raise PatchStoreError(f"{sha!r} is not a sha256 hex digest")
     path = Path(run_dir) / PATCHES_DIRNAME / f"{sha}.diff"
     try:
