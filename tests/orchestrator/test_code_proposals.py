@@ -169,3 +169,26 @@ def test_earlier_diffs_are_quoted_as_inert_data(tmp_path: Path) -> None:
     # The hostile text's ``` cannot close the fence it is quoted in.
     quoted = text[text.index(f"diff {sha[:12]}") :].splitlines()
     assert quoted[1] == "````diff" and quoted[-1] == "````"
+
+
+def test_a_resume_refuses_a_journal_whose_diff_is_missing_or_edited(tmp_path: Path) -> None:
+    from orchestrator.events import StudyStarted, TrialProposed
+    from orchestrator.study import run_study
+
+    config = code_config()
+    sha = store_patch(tmp_path, GELU)
+    journal = Journal(tmp_path)
+    journal.append(StudyStarted(study=config.name, config=config.public_dict(), run_id="r"))
+    base = config.search_space().defaults()
+    journal.append(TrialProposed(index=0, config=base, source="baseline"))
+    journal.append(
+        TrialProposed(index=1, config={**base, PATCH_KEY: sha}, source="builtin", patch_sha256=sha)
+    )
+    journal.close()
+    (tmp_path / "patches" / f"{sha}.diff").write_text(GELU.replace("gelu", "silu"))
+    with pytest.raises(UserError, match="modified after it was journaled") as exc:
+        run_study(config, tmp_path, resume=True)
+    assert "\n" not in str(exc.value)
+    (tmp_path / "patches" / f"{sha}.diff").unlink()
+    with pytest.raises(UserError, match=f"recipe diff {sha[:12]} is missing"):
+        run_study(config, tmp_path, resume=True)
