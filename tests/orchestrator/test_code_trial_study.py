@@ -54,6 +54,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = folder / "run"
     done = run_cli(study_args(out, study=str(path)))
     assert done.returncode == 0, done.stderr
+    (folder / "study.out").write_text(done.stdout)
     more = run_cli(study_args(out, "--iterations", "3", "--resume", study=str(path)))
     assert more.returncode == 0, more.stderr
     return path, out
@@ -68,6 +69,8 @@ def test_a_code_study_journals_stores_trains_and_reports_the_diff(
 ) -> None:
     _, out = study
     sha = patch_sha256(FIRST_EDIT.diff)
+    printed = (out.parent / "study.out").read_text()
+    assert f"#1 proposed [builtin] {{}} +recipe diff {sha[:SHORT_SHA]}" in printed
     proposed = events(out, "trial_proposed")
     assert [p["source"] for p in proposed] == ["baseline", "builtin", "builtin"]
     code = proposed[1]
