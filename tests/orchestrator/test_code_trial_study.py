@@ -135,3 +135,30 @@ def test_bilevel_trial_refuses_a_patch_the_study_would_not_run(tmp_path: Path) -
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.redis
+def test_a_code_trial_through_rq_and_a_worker_scores_as_inline(
+    study: tuple[Path, Path], tmp_path: Path, redis_url: str, unique_name: str
+) -> None:
+    """The job carries the diff to a ``bilevel worker``, whose trial child jails it: the
+    same number as the inline study's (the spec, not the executor, decides it)."""
+    from tests.orchestrator.helpers import start_worker, stop
+    from tests.orchestrator.test_study_rq import cleanup_queue
+
+    path, inline = study
+    rq_study = write_study(
+        tmp_path / "rq.toml",
+        path.read_text().replace('executor = "inline"', 'executor = "rq"')
+        + f'\n[rq]\nredis_url = "{redis_url}"\nqueue = "{unique_name}"\n',
+    )
+    worker = start_worker(unique_name, redis_url)
+    try:
+        done = run_cli(study_args(tmp_path / "run", study=str(rq_study)))
+    finally:
+        stop(worker)
+        cleanup_queue(redis_url, unique_name)
+    assert done.returncode == 0, done.stderr
+    ran = _finished(tmp_path / "run")[1]["result"]
+    assert ran["spec"]["patch"] == FIRST_EDIT.diff
+    assert ran["val_bpb"] == pytest.approx(_finished(inline)[1]["result"]["val_bpb"], abs=1e-9)
