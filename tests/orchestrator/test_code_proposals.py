@@ -192,3 +192,35 @@ def test_a_resume_refuses_a_journal_whose_diff_is_missing_or_edited(tmp_path: Pa
     (tmp_path / "patches" / f"{sha}.diff").unlink()
     with pytest.raises(UserError, match=f"recipe diff {sha[:12]} is missing"):
         run_study(config, tmp_path, resume=True)
+
+
+def test_a_screen_compares_a_code_proposal_by_its_recipe() -> None:
+    """The shipped tabu screen (run here in-process, as trusted code of this repository)
+    accepts a recipe diff with no parameter change on the incumbent, and rejects a recipe
+    that already ran: the candidate names its diff as the configs do."""
+    import importlib.util
+
+    from orchestrator.levels.proposals import Proposal
+    from sandbox.api import Context
+
+    library = Path(__file__).resolve().parents[2] / "orchestrator/research/library"
+    spec = importlib.util.spec_from_file_location("tabu_screen", library / "tabu_screen.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    state = state_with_baseline(code_config())
+    ctx = state.context(1)
+    code = Proposal(changes={}, source="llm", patch=GELU).candidate()
+    assert code.changes == {PATCH_KEY: patch_sha256(GELU)}
+    plain = Proposal(changes={}, source="llm").candidate()
+    verdicts = module.TabuScreen().screen(Context.from_dict(ctx), [code, plain])
+    assert [v.accept for v in verdicts] == [True, False]  # the plain one repeats the baseline
+    ran = {
+        **ctx["history"][0],
+        "index": 1,
+        "config": {**ctx["base"], PATCH_KEY: patch_sha256(GELU)},
+    }
+    again = module.TabuScreen().screen(
+        Context.from_dict({**ctx, "history": [*ctx["history"], ran]}), [code]
+    )
+    assert not again[0].accept and "repeats trial 1" in again[0].reason
