@@ -76,6 +76,9 @@ TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"
 PARALLEL_AUTO: Literal["auto"] = "auto"
 DEFAULT_PARALLEL: int | Literal["auto"] = PARALLEL_AUTO
 DEFAULT_ARBITER = "orchestrator.levels.arbiter:CreditArbiter"
+# Code trials refuse this data set: its files are the jailed interpreter's own standard
+# library, so an edited recipe could rebuild the validation split (docs/code-trials.md).
+CODE_TRIALS_REFUSED_DATASET = "stdlib"
 
 
 LlmProvider = Literal["builtin", "openai"]
@@ -200,6 +203,14 @@ class ConstraintConfig(_Strict):
             ) from None
 
 
+class SearchConfig(_Strict):
+    code_trials: bool = Field(
+        default=False,
+        description="GPT: Level 1 may also propose a unified diff of the training recipe "
+        "(trainer/recipe.py), trained and scored in a jail (docs/code-trials.md)",
+    )
+
+
 class RqConfig(_Strict):
     redis_url: str = Field(
         default_factory=lambda: os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
@@ -234,6 +245,7 @@ class StudyConfig(_Strict):
     levels: LevelsConfig = Field(default_factory=LevelsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
     rq: RqConfig = Field(default_factory=RqConfig)
     pruning: PruningConfig = Field(default_factory=PruningConfig)
     constraints: list[ConstraintConfig] = Field(
@@ -266,7 +278,22 @@ class StudyConfig(_Strict):
         self.objective.resolved_budget()
         check_objective(self.pruning, self.objective.kind)
         self._check_constraints()
+        self._check_code_trials()
         return self
+
+    def _check_code_trials(self) -> None:
+        if not self.search.code_trials:
+            return
+        if self.objective.kind != "gpt":
+            raise ValueError(
+                f"search.code_trials edits the GPT training recipe; a {self.objective.kind} "
+                'objective has none (remove code_trials or use kind = "gpt")'
+            )
+        if self.objective.dataset == CODE_TRIALS_REFUSED_DATASET:
+            raise ValueError(
+                f'search.code_trials refuses dataset "{CODE_TRIALS_REFUSED_DATASET}" (its files '
+                'are the jailed interpreter\'s own library): use "pinned", "text:PATH" or "climbmix"'
+            )
 
     def _check_constraints(self) -> None:
         """Every name a study constraint reads is a numeric parameter or fact, and the

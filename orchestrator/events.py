@@ -214,6 +214,12 @@ class TrialProposed(Event):
         description="`test` for the final held-out scorings, never kept or compared with "
         "search trials (absent: `val`)",
     )
+    patch_sha256: str | None = Field(
+        default=None,
+        description="a code trial: the sha256 of its recipe diff, stored as "
+        "`patches/<sha256>.diff` in the run folder and named in `config` as `recipe_patch` "
+        "(absent: the recipe as is)",
+    )
 
 
 class TrialFinished(Event):

@@ -7,7 +7,8 @@ full configuration as parameters, its metric as the value (``COMPLETE``) or no v
 (``PRUNED`` for a trial the study stopped early, ``FAIL`` for crashed, diverged,
 out-of-memory, timed-out and invalid trials), and user attributes for what Optuna has no field
 for: the trial's index, source, the mechanisms that fired, the hypothesis, status, whether it
-was kept, and its error. Trials still training are left out (export again when the study ends).
+was kept, and its error; a code trial adds its recipe diff (``patch``) and that diff's
+``patch_sha256``. Trials still training are left out (export again when the study ends).
 
 Evaluations that are not search proposals (baseline repeats for the noise floor, final
 re-runs on fresh seeds, held-out test scorings) are not Optuna trials: as trials they would
@@ -32,6 +33,7 @@ from orchestrator.dashboard.view import StudyView, Trial
 from orchestrator.errors import UserError
 from orchestrator.journal import journal_path, read_records
 from orchestrator.metric import Metric
+from orchestrator.patches import PATCH_KEY
 from sandbox.api import NON_SEARCH_SOURCES
 
 if TYPE_CHECKING:
@@ -192,6 +194,9 @@ def _frozen_trial(
     }
     if evaluations:  # re-runs on fresh seeds and test scorings of this configuration
         attrs["evaluations"] = evaluations
+    if trial.patch_sha256:  # a code trial: its recipe diff (bounded by MAX_PATCH_BYTES)
+        attrs["patch_sha256"] = trial.patch_sha256
+        attrs["patch"] = trial.patch
     return optuna.trial.create_trial(
         state=state,
         value=trial.value if ok else None,
@@ -215,6 +220,8 @@ def build_distributions(config: dict[str, Any], trials: list[Trial]) -> dict[str
     observed: dict[str, list[Any]] = {}
     for trial in trials:
         for name, value in trial.config.items():
+            if name == PATCH_KEY:  # the recipe diff's name: a user attribute, not a parameter
+                continue
             observed.setdefault(str(name), []).append(_param_value(value))
     space = _space_params(config)
     out: dict[str, BaseDistribution] = {}

@@ -35,6 +35,7 @@ from orchestrator.events import (
 )
 from orchestrator.levels.policy import SearchPolicy
 from orchestrator.metric import GPT_METRIC, Metric
+from orchestrator.patches import with_patch
 from sandbox.api import (
     BASELINE_SOURCE,
     NON_SEARCH_SOURCES,
@@ -42,6 +43,7 @@ from sandbox.api import (
     Trial,
 )
 from sandbox.contexts import make_context
+from trainer.patch import patch_sha256
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 
@@ -120,6 +122,9 @@ class StudyState:
     best_since: int = 0
     noise_sd: float | None = None  # the paired noise's sd (noise_floor event), if estimated
     noise_dof: int | None = None
+    # Code trials: the text of every recipe diff a trial's config names, by sha256. The
+    # journal names them only; the runner loads them from the run folder (orchestrator.patches).
+    patches: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ queries
     def best(self) -> TrialRecord | None:
@@ -222,9 +227,14 @@ class StudyState:
             record = self.trials.get(event.index)
             if record is None:  # proposal lost to a torn write: rebuild from the result
                 spec = result.get("spec", {})
+                config = dict(spec.get("config", {}))
+                if isinstance(spec.get("patch"), str):  # a code trial: its recipe is its identity
+                    sha = patch_sha256(spec["patch"])
+                    self.patches[sha] = spec["patch"]
+                    config = with_patch(config, sha)
                 record = TrialRecord(
                     index=event.index,
-                    config=spec.get("config", {}),
+                    config=config,
                     source=event.source,
                     seed=spec.get("seed", 0),
                 )

@@ -51,6 +51,14 @@ from orchestrator.levels.hooks import (
 from orchestrator.levels.level15 import run_level15
 from orchestrator.levels.planner import plan_search_trial
 from orchestrator.levels.rules import keep_rule
+from orchestrator.patches import (
+    PatchStoreError,
+    load_patch,
+    patch_sha_of,
+    split_config,
+    store_patch,
+    with_patch,
+)
 from orchestrator.pruning import Pruner
 from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
@@ -150,13 +158,16 @@ class StudyRunner(AcceptancePlanning):
     def spec_for(
         self, index: int, config: dict[str, Any], seed: int, eval_split: str = "val"
     ) -> TrialSpec:
+        # A code trial's config names its recipe diff; the trainer takes the diff itself.
+        params, patch = split_config(config, self.state.patches)
         return TrialSpec(
             trial_id=f"{self.config.name}-{self.state.run_id}-{index}",
             index=index,
             preset=self.config.objective.preset if self.objective is None else "",
             dataset=self.config.objective.dataset if self.objective is None else "",
             budget=self.config.budget(),
-            config=config,
+            config=params,
+            patch=patch,
             seed=seed,
             device=self.config.objective.device,
             objective=self.objective,
@@ -166,10 +177,26 @@ class StudyRunner(AcceptancePlanning):
         )
 
     def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
+        """Journal a trial, then dispatch it. ``patch``: a code trial's own recipe diff,
+        stored by its sha256 (which ``config`` names) before the event that names it; a
+        re-run of a code trial passes its config alone, whose sha names the stored diff."""
         index = self.state.next_index()
         seed = fields.pop("seed", self.config.seed)
         split = fields.get("eval_split", "val")
-        self.emit(TrialProposed(index=index, changes=changes, config=config, seed=seed, **fields))
+        patch = fields.pop("patch", None)
+        if patch is not None:
+            sha = store_patch(self.journal.run_dir, patch)
+            self.state.patches[sha] = patch
+            config = with_patch(config, sha)
+        event = TrialProposed(
+            index=index,
+            changes=changes,
+            config=config,
+            seed=seed,
+            patch_sha256=patch_sha_of(config),
+            **fields,
+        )
+        self.emit(event)
         self.executor.submit(self.spec_for(index, config, seed, split))
 
     def finish(self, result: TrialResult, **extra: Any) -> None:
@@ -342,6 +369,7 @@ class StudyRunner(AcceptancePlanning):
             fired=plan.fired,
             offered=plan.offered,
             rejected=plan.rejected,
+            patch=plan.patch,
         )
 
     def at_boundary(self) -> None:
@@ -451,6 +479,22 @@ class StudyRunner(AcceptancePlanning):
         self.emit(event)
 
 
+def load_patches(state: StudyState, run_dir: Path, journal: Journal) -> None:
+    """The text of every recipe diff the journal's trials name (a resume re-dispatches them
+    and Level 1 is shown them), or a UserError when one is missing or was changed."""
+    for record in state.ordered():
+        sha = patch_sha_of(record.config)
+        if sha is None or sha in state.patches:
+            continue
+        try:
+            state.patches[sha] = load_patch(run_dir, sha)
+        except PatchStoreError as exc:
+            journal.close()
+            raise UserError(
+                f"{exc}; restore the run folder's patches/ or start elsewhere"
+            ) from None
+
+
 def run_study(config: StudyConfig, out_dir: Path, **options: Any) -> StudySummary:
     """Run (or resume) a study to the end and return its summary (see :func:`_run_study`),
     holding the run dir's lock throughout: readers see at once when the process is gone,
@@ -501,6 +545,7 @@ def _run_study(
             "resume it with its own study file or pick another --out"
         )
     state = rebuild_state(config, events)
+    load_patches(state, out_dir, journal)
     agent = agent or make_agent(config, journal)  # a caller's own agent (tests, libraries)
     if executor is None:
         executor = make_executor(

@@ -26,8 +26,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from contract.constraints import Constraint, violations
+from orchestrator.agent.recipe_edits import RECIPE_EDITS
 from orchestrator.metric import trial_value
-from sandbox.api import INTENSIFY_SOURCE, Trial
+from orchestrator.patches import SHORT_SHA, patch_sha_of
+from sandbox.api import BASELINE_SOURCE, INTENSIFY_SOURCE, NON_SEARCH_SOURCES, Trial
+from trainer.patch import patch_sha256
 
 BUILTIN_LABEL = "builtin"
 T = TypeVar("T", bound=BaseModel)
@@ -70,6 +73,11 @@ MAX_PATTERN_CHANGES = 3  # Level 1's rule (orchestrator.levels.level1.MAX_CHANGE
 # (search_quality, 40 seeds: ackley5 0.633 -> 0.431, hartmann6-noisy 0.365 -> 0.182 median
 # regret with the next rule; 1 and 3 did no better overall).
 FOCUS_HEAD_START = 2
+# Level 1, code trials on: the first search trial and every this-many-th after it tries the
+# next untried edit of the recipe-edit library (orchestrator/agent/recipe_edits.py); the
+# trials between tune hyperparameters (on the incumbent's recipe). Each code trial costs
+# three jailed interpreters on top of its training, so most trials stay plain.
+CODE_TRIAL_EVERY = 3
 # Level 1.5: a param whose last this-many moves all failed to improve gets frozen.
 FREEZE_AFTER_FAILED_MOVES = 3
 # Level 1.5: trials without improvement after which the search switches to exploit.
@@ -205,6 +213,8 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
     else:  # exploit: rotate deterministically so every param gets its turn
         shift = ctx["iteration"] % max(len(order), 1)
         order = order[shift:] + order[:shift]
+    if payload.get("code_trials") and (edit := _recipe_edit(history, rejected)) is not None:
+        return edit
     scale = float(policy.get("step_scale", 1.0))
     pattern = _pattern_move(history, params, ctx["base"]) if PATTERN_MOVES else {}
     if pattern and not _was_rejected(pattern, rejected) and not _breaks(ctx, pattern):
@@ -261,6 +271,24 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
                     "changes": changes,
                 }
     return {"hypothesis": "heuristic random jump: neighbourhood exhausted", "changes": changes}
+
+
+def _recipe_edit(history: list[Trial], rejected: str) -> dict[str, Any] | None:
+    """The library's next untried recipe edit when a code trial is due, else None."""
+    search = [t for t in history if t.source not in (BASELINE_SOURCE, *NON_SEARCH_SOURCES)]
+    if len(search) % CODE_TRIAL_EVERY:
+        return None
+    tried = {patch_sha_of(t.config) for t in history}
+    for edit in RECIPE_EDITS:
+        sha = patch_sha256(edit.diff)
+        if sha in tried or f"patch {sha[:SHORT_SHA]}" in rejected:
+            continue
+        return {
+            "hypothesis": f"known recipe edit {edit.name}: {edit.title}; {edit.why}",
+            "changes": [],
+            "patch": edit.diff,
+        }
+    return None
 
 
 def _breaks(ctx: dict[str, Any], changes: dict[str, Any]) -> bool:

@@ -88,8 +88,10 @@ class LiveView:
                 self.best = (event.index, best)
             self.progress.pop(event.index, None)
         elif isinstance(event, TrialProposed):
+            recipe = f" +recipe diff {event.patch_sha256[:12]}" if event.patch_sha256 else ""
             self.events.append(
-                f"#{event.index} proposed [{event.source}] {event.changes} {event.hypothesis[:60]}"
+                f"#{event.index} proposed [{event.source}] {event.changes}{recipe} "
+                f"{event.hypothesis[:60]}"
             )
         elif isinstance(event, PolicyChanged):
             self.events.append(f"policy: {event.diff}")

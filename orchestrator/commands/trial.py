@@ -6,7 +6,11 @@ Exit code 0 for an ``ok`` trial, 1 for a trial that ran and failed (diverged, oo
 timeout, or a code trial the causality probe refused), 2 for bad input — which is always
 caught before any training starts (a ``--patch`` that does not apply to the recipe too).
 ``--patch FILE.diff`` runs a code trial: the recipe with the diff applied, trained and
-scored in jails by the trusted harness (docs/code-trials.md).
+scored in jails by the trusted harness (docs/code-trials.md). ``bilevel trial STUDY.toml
+--patch FILE.diff`` runs it exactly as that study would run it: the study's preset, data
+set, budget, device, seed and parameter defaults (``--set``, ``--seed`` and the budget
+flags override them, as ``bilevel study``'s flags do), refused when the study leaves
+``[search] code_trials`` off.
 """
 
 from __future__ import annotations
@@ -103,28 +107,104 @@ def build_spec(
     )
     if errors := check_spec(spec):
         raise UserError("; ".join(errors))
-    if preset.device == "cuda" or device == "cuda":
+    require_cuda(spec)
+    return spec
+
+
+def require_cuda(spec: TrialSpec) -> None:
+    """A UserError when the spec's preset or device needs a CUDA GPU and none is here."""
+    from trainer.presets import get_preset
+
+    if get_preset(spec.preset).device == "cuda" or spec.device == "cuda":
         import torch  # only here: the CLI is not the rq worker and may probe CUDA
 
         if not torch.cuda.is_available():
             raise UserError(
-                f"preset {preset_name!r} needs a CUDA GPU and none is available; "
+                f"preset {spec.preset!r} needs a CUDA GPU and none is available; "
                 f"use --preset {DEFAULT_PRESET} on this machine"
             )
-    return spec
 
 
 def read_patch(path: Path) -> str:
     """A ``--patch`` file's diff, checked against today's recipe, or a UserError."""
-    from trainer.patch import check_patch
+    from orchestrator.patches import patch_refusal
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"--patch {path}: cannot read it as UTF-8 text ({exc})") from None
-    if problem := check_patch(text):
+    if problem := patch_refusal(text):
         raise UserError(f"--patch {path}: {problem}")
     return text
+
+
+def study_spec(
+    study_file: Path,
+    assignments: list[str],
+    budget_seconds: float | None,
+    budget_tokens: int | None,
+    seed: int | None,
+    patch: str | None,
+) -> TrialSpec:
+    """The spec of one trial as the study in ``study_file`` would dispatch it: its
+    objective, data set, budget, device, seed and parameter defaults, ``--set`` changes
+    checked against its search space and constraints. A GPT study only: a patch must be
+    allowed by the study (``[search] code_trials``)."""
+    from contract.constraints import violations
+    from orchestrator.config import StudyConfig
+    from trainer.objective import check_spec
+    from trainer.spec import TrialSpec
+
+    config = StudyConfig.load(study_file).with_overrides(
+        budget_seconds=budget_seconds, budget_tokens=budget_tokens
+    )
+    if config.objective.kind != "gpt":
+        raise UserError(
+            f"{study_file}: bilevel trial STUDY.toml runs GPT studies; run a "
+            f"{config.objective.kind} objective's trial with `bilevel objective`"
+        )
+    if patch is not None and not config.search.code_trials:
+        raise UserError(
+            f"{study_file} leaves code trials off: add [search] code_trials = true to run "
+            "--patch as this study would"
+        )
+    space = config.search_space()
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--set {item!r} is not NAME=VALUE; write e.g. --set MATRIX_LR=0.02")
+        try:
+            param = space.param(name)
+            value = param.parse(text.strip())
+        except KeyError:
+            raise UserError(
+                f"unknown parameter {name!r}; known: {', '.join(space.names())}"
+            ) from None
+        except ValueError as exc:
+            raise UserError(f"{exc}; pass a {param.kind} value") from None
+        changes[name] = value
+    if errors := space.check_changes(changes, allow_frozen=True):
+        raise UserError("; ".join(errors) + " (the trainer never clamps)")
+    params = space.apply(space.defaults(), changes)
+    if broken := violations(config.all_constraints(), params, config.objective_facts()):
+        raise UserError(f"the configuration breaks a constraint: {broken[0]}")
+    spec = TrialSpec(
+        trial_id=f"cli-{uuid.uuid4().hex[:12]}",
+        index=0,
+        preset=config.objective.preset,
+        dataset=config.objective.dataset,
+        budget=config.budget(),
+        config=params,
+        seed=config.seed if seed is None else seed,
+        device=config.objective.device,
+        patch=patch,
+    )
+    if errors := check_spec(spec):
+        raise UserError("; ".join(errors))
+    require_cuda(spec)
+    return spec
 
 
 def summary_block(result: TrialResult) -> str:
@@ -188,7 +268,14 @@ def run_with_progress(spec: TrialSpec) -> TrialResult:
 def register(app: typer.Typer) -> None:
     @app.command("trial")
     def trial_command(
-        preset: str = typer.Option(DEFAULT_PRESET, help="preset name (cpu-tiny, paper-gpt50m)"),
+        study: Path | None = typer.Argument(
+            None,
+            help="a GPT study file: run the trial exactly as that study would (its preset, "
+            "data set, budget, device, seed and defaults)",
+        ),
+        preset: str | None = typer.Option(
+            None, help=f"preset name (cpu-tiny, paper-gpt50m; default {DEFAULT_PRESET})"
+        ),
         set_: list[str] = typer.Option([], "--set", help="NAME=VALUE override; repeatable"),
         budget_seconds: float | None = typer.Option(
             None, help="training seconds (default: the preset's)"
@@ -196,9 +283,13 @@ def register(app: typer.Typer) -> None:
         budget_tokens: int | None = typer.Option(
             None, help="training tokens instead of seconds (rounded up to whole optimizer steps)"
         ),
-        dataset: str = typer.Option(DEFAULT_DATASET, help="pinned, stdlib, text:PATH or climbmix"),
-        seed: int = typer.Option(0, help="seeds model init and batch order"),
-        device: str = typer.Option("auto", help="auto, cpu or cuda"),
+        dataset: str | None = typer.Option(
+            None, help=f"pinned, stdlib, text:PATH or climbmix (default {DEFAULT_DATASET})"
+        ),
+        seed: int | None = typer.Option(
+            None, help="seeds model init and batch order (default 0, or the study's)"
+        ),
+        device: str | None = typer.Option(None, help="auto, cpu or cuda (default auto)"),
         as_json: bool = typer.Option(False, "--json", help="print the TrialResult JSON only"),
         patch: Path | None = typer.Option(
             None,
@@ -208,12 +299,29 @@ def register(app: typer.Typer) -> None:
         """Run one fixed-budget training trial and print its result."""
         from trainer.spec import DEVICES
 
-        if device not in DEVICES:
+        if device is not None and device not in DEVICES:
             raise UserError(f"--device {device!r} is not one of auto, cpu, cuda")
         diff = read_patch(patch) if patch is not None else None
-        spec = build_spec(
-            preset, set_, budget_seconds, budget_tokens, dataset, seed, device, patch=diff
-        )
+        if study is not None:
+            given = [f for f, v in (("--preset", preset), ("--dataset", dataset),
+                                    ("--device", device)) if v is not None]  # fmt: skip
+            if given:
+                raise UserError(
+                    f"{', '.join(given)} come(s) from the study file {study}; drop the flag "
+                    "or edit the study"
+                )
+            spec = study_spec(study, set_, budget_seconds, budget_tokens, seed, diff)
+        else:
+            spec = build_spec(
+                preset or DEFAULT_PRESET,
+                set_,
+                budget_seconds,
+                budget_tokens,
+                dataset or DEFAULT_DATASET,
+                0 if seed is None else seed,
+                device or "auto",  # checked against DEVICES above
+                patch=diff,
+            )
         result = run_with_progress(spec)
         if as_json:
             typer.echo(json.dumps(result.model_dump(mode="json")))

@@ -27,7 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.dashboard import payloads
 from orchestrator.dashboard.runs import MAX_FILE_BYTES, RunsDir
-from orchestrator.dashboard.source import highlight_python, pygments_css
+from orchestrator.dashboard.source import highlight_diff, highlight_python, pygments_css
+from orchestrator.patches import PATCHES_DIRNAME, is_sha256
 from sandbox.text import clean_text
 
 if TYPE_CHECKING:
@@ -186,6 +187,31 @@ def create_app(runs_dir: Path, *, allowed_hosts: list[str] | None = None) -> Sta
             code=highlight_python(code),
         )
 
+    def recipe_patch(request: Request) -> Response:
+        """A code trial's recipe diff: as the finished trial ran it (the journal), or for a
+        trial still running, as stored in the run's patches/ folder."""
+        name = request.path_params["name"]
+        view = runs.view(name)
+        sha = request.query_params.get("sha", "")
+        if view is None or not is_sha256(sha):
+            return not_found()
+        text = view.patch_text(sha)
+        if text is None:
+            path = runs.file_in(name, f"{PATCHES_DIRNAME}/{sha}.diff")
+            if path is None:
+                return not_found()
+            text = path.read_bytes()[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+        trials = [t.index for t in view.ordered() if t.patch_sha256 == sha]
+        return page(
+            "patch.html",
+            study=name,
+            tab="study",
+            script="static",
+            sha=sha,
+            trials=trials,
+            code=highlight_diff(text),
+        )
+
     def transcript(request: Request) -> Response:
         name = request.path_params["name"]
         view = runs.view(name)
@@ -238,6 +264,7 @@ def create_app(runs_dir: Path, *, allowed_hosts: list[str] | None = None) -> Sta
         Route("/research/{name:path}", study_page("research.html", "research"), methods=["GET"]),
         Route("/llm/{name:path}", study_page("llm.html", "llm"), methods=["GET"]),
         Route("/source/{name:path}", source, methods=["GET"]),
+        Route("/patch/{name:path}", recipe_patch, methods=["GET"]),
         Route("/transcript/{name:path}", transcript, methods=["GET"]),
         Route("/ablation/{name}", ablation, methods=["GET"]),
     ]

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from orchestrator.dashboard.view import MECHANISM_PREFIX, StudyView, Trial
+from orchestrator.patches import PATCH_KEY
 from sandbox.text import clean_text
 
 # A study whose journal has been silent this long, without a study_finished, is shown as
@@ -113,6 +114,7 @@ def _trial(trial: Trial, live: dict[int, dict[str, Any]] | None = None) -> dict[
         "fired": trial.fired,
         "changes": trial.changes,
         "hypothesis": trial.hypothesis,
+        "patch_sha256": trial.patch_sha256,  # a code trial's diff: the /patch page shows it
         "error": trial.error,
         "seconds": trial.seconds,
         "progress": trial.progress
@@ -125,6 +127,8 @@ def varied_params(view: StudyView) -> list[str]:
     seen: dict[str, set[str]] = {}
     for trial in view.ordered():
         for key, value in trial.config.items():
+            if key == PATCH_KEY:  # a recipe diff's name, not a number to plot
+                continue
             seen.setdefault(str(key), set()).add(repr(value))
     return sorted(k for k, values in seen.items() if len(values) > 1)
 

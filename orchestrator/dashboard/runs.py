@@ -28,9 +28,10 @@ from orchestrator.runlock import is_running
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,199}$")
 # RUNS_DIR/<study> and RUNS_DIR/<ablation>/<group>-r<k>: deeper names are never studies.
 MAX_NAME_DEPTH = 2
-# Files a run folder may serve (journal-listed mechanism sources and LLM transcripts), and
+# Files a run folder may serve (journal-listed mechanism sources, LLM transcripts and code
+# trials' recipe diffs), and
 # the most bytes of one that a page shows.
-SERVED_FOLDERS = frozenset({"mechanisms", "research", "llm", "transcripts"})
+SERVED_FOLDERS = frozenset({"mechanisms", "research", "llm", "transcripts", "patches"})
 MAX_FILE_BYTES = 512 * 1024
 
 

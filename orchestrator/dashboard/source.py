@@ -12,7 +12,7 @@ from functools import cache
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
+from pygments.lexers import DiffLexer, PythonLexer
 
 from sandbox.text import clean_text
 
@@ -26,6 +26,13 @@ def highlight_python(code: str) -> Markup:
     """``code`` as highlighted HTML with line numbers (safe to insert: Pygments escapes)."""
     formatter = HtmlFormatter(cssclass=CSS_CLASS, style=STYLE, linenos="table", wrapcode=True)
     return Markup(highlight(clean_text(code, multiline=True), PythonLexer(), formatter))
+
+
+def highlight_diff(diff: str) -> Markup:
+    """A code trial's recipe diff as highlighted HTML (safe to insert: Pygments escapes every
+    character, so a hostile diff is inert text, never markup)."""
+    formatter = HtmlFormatter(cssclass=CSS_CLASS, style=STYLE, wrapcode=True)
+    return Markup(highlight(clean_text(diff, multiline=True), DiffLexer(), formatter))
 
 
 @cache

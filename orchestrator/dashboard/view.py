@@ -23,7 +23,9 @@ from typing import Any
 from orchestrator import journal as ev
 from orchestrator.events import CHALLENGE_DECIDED
 from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Direction, Metric
+from orchestrator.patches import with_patch
 from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES
+from trainer.patch import patch_sha256
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
 # budget fraction of a trial still training). Not every writer journals progress.
@@ -100,6 +102,9 @@ class Trial:
     finished_at: str = ""
     progress: dict[str, Any] = field(default_factory=dict)
     credit: float = 0.0
+    # A code trial: its recipe diff's sha256 (trial_proposed) and text (the spec that ran).
+    patch_sha256: str = ""
+    patch: str = ""
 
 
 @dataclass
@@ -200,6 +205,7 @@ class StudyView:
         trial.source = _str(event.get("source")) or trial.source
         trial.fired = _names(event.get("fired"))
         trial.proposed_at = _str(event.get("ts"))
+        trial.patch_sha256 = _str(event.get("patch_sha256"))
 
     def _trial_finished(self, event: dict[str, Any]) -> None:
         trial = self._trial(event)
@@ -220,6 +226,10 @@ class StudyView:
             trial.fired = _names(event.get("fired"))
         spec = _dict(result.get("spec"))
         trial.config = _dict(spec.get("config")) or trial.config
+        if isinstance(spec.get("patch"), str):  # a code trial: the diff it ran, and its name
+            trial.patch = spec["patch"]
+            trial.patch_sha256 = patch_sha256(trial.patch)
+            trial.config = with_patch(trial.config, trial.patch_sha256)
         trial.error = _str(result.get("error"))
         trial.seconds = number(result.get("train_seconds"))
         trial.finished_at = _str(event.get("ts"))
@@ -392,6 +402,10 @@ class StudyView:
 
     def ordered(self) -> list[Trial]:
         return [self.trials[i] for i in sorted(self.trials)]
+
+    def patch_text(self, sha: str) -> str | None:
+        """The recipe diff named ``sha`` as a finished code trial ran it, or None."""
+        return next((t.patch for t in self.ordered() if t.patch and t.patch_sha256 == sha), None)
 
     @property
     def best(self) -> float | None:

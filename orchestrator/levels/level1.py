@@ -17,10 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.constraints import Constraint, violations
 from contract.limits import MAX_HINT_CHARS, MAX_NAME_CHARS, MAX_RATIONALE_CHARS
 from orchestrator.agent.base import Agent
+from orchestrator.levels.code import SYSTEM_ADDENDUM, CodeTrials, code_section
 from orchestrator.levels.policy import SearchPolicy, guidance_stamp
 from orchestrator.levels.proposals import MechanismGuidance, Proposal
 from orchestrator.metric import context_metric, trial_value
+from orchestrator.patches import SHORT_SHA, patch_refusal, with_patch
 from sandbox.text import clean_text
+from trainer.patch import patch_sha256
 from trainer.presets import get_preset
 from trainer.spec import SearchSpace
 
@@ -35,6 +38,9 @@ BEST_TRIALS_SHOWN = 10
 # (sandbox/limits.py), so a hint the API accepts is shown whole. A trial's hypothesis is a
 # mechanism's rationale or Level 1's own sentence: the longer of the two caps applies.
 MAX_HYPOTHESIS_CHARS = max(MAX_RATIONALE_CHARS, MAX_HINT_CHARS)
+# Characters of a refused recipe diff's reason sent back to the agent (the applier quotes
+# the mismatching lines, which the diff's author chose).
+MAX_REFUSAL_CHARS = 600
 
 
 class ChangeItem(BaseModel):
@@ -52,6 +58,23 @@ class Level1Reply(BaseModel):
 
     def as_dict(self) -> dict[str, Any]:
         return {c.name: c.value for c in self.changes}
+
+    def recipe_patch(self) -> str:
+        """The reply's recipe diff ("" for none): only a code-trial study's reply has one."""
+        return ""
+
+
+class Level1CodeReply(Level1Reply):
+    """A code-trial study's reply: parameter changes, a recipe diff, or both."""
+
+    changes: list[ChangeItem] = Field(description="0 to 3 parameter changes (0 only with a patch)")
+    patch: str = Field(
+        default="",
+        description="a unified diff of trainer/recipe.py, or empty for parameter changes only",
+    )
+
+    def recipe_patch(self) -> str:
+        return self.patch
 
 
 SYSTEM = """You tune the hyperparameters of a fixed-budget training run to minimise \
@@ -203,12 +226,14 @@ def build_prompt(
     facts: list[str] | None = None,
     notices: list[str] | None = None,
     keep_rule: str = "",
+    code: CodeTrials | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """System prompt, user prompt, and the payload the built-in agent reads.
 
     ``facts`` are :func:`orchestrator.levels.facts.study_facts`; ``notices`` say which of
     this proposer's earlier proposals did not run and what ran instead; ``keep_rule`` says
-    when a trial becomes the incumbent (:func:`orchestrator.levels.rules.keep_rule`).
+    when a trial becomes the incumbent (:func:`orchestrator.levels.rules.keep_rule`);
+    ``code`` (a code-trial study) adds the recipe, its rules and the diffs tried so far.
     """
     space = SearchSpace.model_validate({"params": ctx["space"]})
     defaults = space.defaults()
@@ -240,6 +265,8 @@ def build_prompt(
         parts.append(
             "## Your earlier proposals that did not run\n" + "\n".join(f"- {n}" for n in notices)
         )
+    if code is not None:
+        parts.append(code_section(ctx, code))
     history = format_history(ctx["history"], defaults, metric.name)
     parts.append(f"## History (oldest first)\n{history}")
     best = ctx["best"]
@@ -263,14 +290,18 @@ def build_prompt(
         f"Propose trial #{ctx['iteration']}."
         + (f" {left - 1} more search trials follow it." if isinstance(left, int) and left else "")
     )
-    payload = {
+    payload: dict[str, Any] = {
         "ctx": ctx,
         "policy": policy.model_dump(mode="json"),
         "focus": focus,
         "rejected": rejected,
         "notices": list(notices or []),
+        "code_trials": code is not None,
     }
-    return system_prompt(ctx), "\n\n".join(parts), payload
+    system = system_prompt(ctx)
+    if code is not None:
+        system += SYSTEM_ADDENDUM
+    return system, "\n\n".join(parts), payload
 
 
 def validate_changes(
@@ -279,10 +310,13 @@ def validate_changes(
     preset_name: str,
     tried: dict[str, int],
     max_changes: int | None = MAX_CHANGES,
+    patch_sha: str | None = None,
 ) -> list[str]:
     """Every reason this change set cannot run (empty: it can). ``max_changes`` is Level 1's
-    own rule; a mechanism's candidate (e.g. a Latin-hypercube point) may move every param."""
-    if not changes:
+    own rule; a mechanism's candidate (e.g. a Latin-hypercube point) may move every param.
+    ``patch_sha`` names a proposal's own recipe diff: it replaces the base's, and a diff
+    alone, without parameter changes, is a proposal."""
+    if not changes and patch_sha is None:
         return ["propose at least one change"]
     if max_changes is not None and len(changes) > max_changes:
         return [f"propose at most {max_changes} changes, not {len(changes)}"]
@@ -291,6 +325,8 @@ def validate_changes(
     if errors:
         return errors
     config = space.apply(ctx["base"], changes)
+    if patch_sha is not None:
+        config = with_patch(config, patch_sha)
     errors = constraint_errors(ctx, config, preset_name)
     key = config_key(config)
     if not errors and key in tried:
@@ -331,27 +367,49 @@ def ask_level1(
     notices: list[str] | None = None,
     keep_rule: str = "",
     source: str = "llm",
+    code: CodeTrials | None = None,
 ) -> tuple[Proposal | None, list[str]]:
     """``(proposal, rejections)``; the proposal is None when every round was invalid.
 
     ``rejected`` carries reasons from outside (mechanism screens) into the first prompt;
     ``source`` is the trial source the proposal runs as (``llm`` or ``builtin``). Level 1's
     own proposals have priority 0: priority orders candidates within one source only.
+    ``code`` (a code-trial study) lets a reply carry a recipe diff, checked here before
+    anything runs: one that does not apply goes back to the agent with the reason.
     """
     reasons = list(rejected or [])
+    reply_type = Level1Reply if code is None else Level1CodeReply
     for _ in range(MAX_PROPOSAL_ROUNDS):
         system, user, payload = build_prompt(
-            ctx, policy, guidance, reasons, facts=facts, notices=notices, keep_rule=keep_rule
-        )
-        reply = agent.ask("level1", system=system, user=user, payload=payload, reply=Level1Reply)
+            ctx, policy, guidance, reasons, facts=facts, notices=notices, keep_rule=keep_rule,
+            code=code,
+        )  # fmt: skip
+        reply = agent.ask("level1", system=system, user=user, payload=payload, reply=reply_type)
         changes = reply.as_dict()
+        patch = reply.recipe_patch() or None
+        sha = patch_sha256(patch) if patch is not None else None
         if len(changes) != len(reply.changes):
             errors = ["each parameter may appear only once in changes"]
+        elif patch is not None and (refusal := patch_refusal(patch)):
+            errors = [f"the recipe patch was refused: {clean_text(refusal, MAX_REFUSAL_CHARS)}"]
         else:
-            errors = validate_changes(changes, ctx, preset_name, tried)
+            errors = validate_changes(changes, ctx, preset_name, tried, patch_sha=sha)
         if not errors:
             space = SearchSpace.model_validate({"params": ctx["space"]})
             coerced = {k: space.param(k).coerce(v) for k, v in changes.items()}
-            return Proposal(changes=coerced, source=source, rationale=reply.hypothesis), reasons
-        reasons.extend(f"{json.dumps(changes)}: {e}" for e in errors)
+            proposal = Proposal(
+                changes=coerced, source=source, rationale=reply.hypothesis, patch=patch
+            )
+            return proposal, reasons
+        what = json.dumps(changes) + (f" with patch {sha[:SHORT_SHA]}" if sha else "")
+        reasons.extend(f"{what}: {e}" for e in errors)
     return None, reasons
+
+
+def proposal_config(proposal: Proposal, base: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """The full config a proposal runs: the base with its changes, and its own recipe diff
+    in place of the base's when it carries one."""
+    config = space.apply(base, dict(proposal.changes))
+    if proposal.patch is not None:
+        config = with_patch(config, patch_sha256(proposal.patch))
+    return config

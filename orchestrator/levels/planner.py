@@ -31,9 +31,10 @@ from orchestrator.levels.arbiter import (
     arbiter_input,
     source_key,
 )
+from orchestrator.levels.code import code_trials
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import MechanismHost
-from orchestrator.levels.level1 import ask_level1, config_key, validate_changes
+from orchestrator.levels.level1 import ask_level1, config_key, proposal_config, validate_changes
 from orchestrator.levels.proposals import (
     MECHANISM_PREFIX,
     MechanismGuidance,
@@ -42,8 +43,10 @@ from orchestrator.levels.proposals import (
 )
 from orchestrator.levels.rules import keep_rule
 from orchestrator.metric import trial_value
+from orchestrator.patches import SHORT_SHA
 from orchestrator.state import StudyState
 from sandbox.text import clean_text
+from trainer.patch import patch_sha256
 from trainer.spec import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class Plan:
     rejected: list[str] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)  # gave output, whether or not it mattered
     choice: dict[str, Any] | None = None  # the source_chosen event's fields
+    patch: str | None = None  # a code trial's own recipe diff (config names it by sha256)
 
 
 def _source(agent: Agent) -> str:
@@ -78,6 +82,14 @@ def _source(agent: Agent) -> str:
 def _key(candidate: Proposal) -> str:
     """The arbitration source a candidate competes as (Level 1, or its mechanism)."""
     return source_key(candidate.source) or candidate.source
+
+
+def _described(candidate: Proposal) -> str:
+    """A candidate as a rejection reason quotes it: its changes, and its recipe diff's
+    short sha when it carries one (the agent that wrote it recognises it so)."""
+    if candidate.patch is None:
+        return str(dict(candidate.changes))
+    return f"{dict(candidate.changes)} with patch {patch_sha256(candidate.patch)[:SHORT_SHA]}"
 
 
 def pick(
@@ -173,6 +185,7 @@ def plan_search_trial(
     facts = study_facts(state.config, state)
     rule = keep_rule(state.config, state)
     notices = preemption_notices(state)
+    code = code_trials(state.config.search.code_trials, state.patches)
     guided_by = host.guide(ctx)
     guidance = stamp_guidance(guided_by.guidance, ctx)
     guided = [g.mechanism for g in guidance if g.hint or g.focus]
@@ -184,7 +197,7 @@ def plan_search_trial(
     def level1(asker: Agent, reasons: list[str]) -> tuple[Proposal | None, list[str]]:
         return ask_level1(
             asker, ctx, state.policy, guidance, preset, tried, reasons,
-            facts=facts, notices=notices, keep_rule=rule, source=_source(asker),
+            facts=facts, notices=notices, keep_rule=rule, source=_source(asker), code=code,
         )  # fmt: skip
 
     for round_no in range(MAX_SCREEN_ROUNDS):
@@ -235,7 +248,8 @@ def plan_search_trial(
             changes = {k: space.param(k).coerce(v) for k, v in chosen.changes.items()}
             return Plan(
                 changes=changes,
-                config=space.apply(ctx["base"], changes),
+                config=proposal_config(replace(chosen, changes=changes), ctx["base"], space),
+                patch=chosen.patch,
                 source=chosen.source,
                 hypothesis=clean_text(chosen.rationale, MAX_HYPOTHESIS_CHARS),
                 fired=sorted(n for n in fired if n),
@@ -244,7 +258,7 @@ def plan_search_trial(
                 choice={**_choice_fields(choice, chosen, survivors), "index": index},
             )
         rejected = [
-            f"{dict(c.changes)} rejected by {clean_text(v.mechanism or 'a mechanism', MAX_NAME_CHARS)}: "
+            f"{_described(c)} rejected by {clean_text(v.mechanism or 'a mechanism', MAX_NAME_CHARS)}: "
             f"{clean_text(v.reason, MAX_TEXT_CHARS)}"
             for c, v in zip(candidates, verdicts, strict=False)
             if not v.accept
@@ -257,7 +271,8 @@ def plan_search_trial(
     hypothesis = last.rationale if last is not None else ""
     return Plan(
         changes=changes,
-        config=space.apply(ctx["base"], changes),
+        config=proposal_config(last, ctx["base"], space) if last else dict(ctx["base"]),
+        patch=last.patch if last is not None else None,
         source="builtin",
         hypothesis=f"[fallback: no candidate survived] {hypothesis}",
         fired=sorted(screen_fired | set(guided)),

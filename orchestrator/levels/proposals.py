@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.patches import PATCH_KEY
 from sandbox.api import Candidate
+from trainer.patch import patch_sha256
 
 # The source prefix of a mechanism's candidates (a trial's ``source`` is ``mechanism:<name>``).
 MECHANISM_PREFIX = "mechanism:"
@@ -25,13 +27,16 @@ class Proposal:
     """One candidate for the next trial: ``changes`` relative to the context's base.
 
     ``source`` is the trial source it would run as (``llm``, ``builtin`` or
-    ``mechanism:<name>``); ``priority`` orders candidates within one source only.
+    ``mechanism:<name>``); ``priority`` orders candidates within one source only. ``patch``
+    is a code trial's unified diff of the recipe (Level 1 only, checked before it gets
+    here); None keeps the base's recipe.
     """
 
     changes: Mapping[str, Any]
     source: str
     rationale: str = ""
     priority: float = 0.0
+    patch: str | None = None
 
     @property
     def mechanism(self) -> str | None:
@@ -41,10 +46,15 @@ class Proposal:
         return None
 
     def candidate(self) -> Candidate:
-        """What a mechanism's ``screen`` hook is shown (it never learns the source)."""
-        return Candidate(
-            changes=dict(self.changes), rationale=self.rationale, priority=self.priority
-        )
+        """What a mechanism's ``screen`` hook is shown (it never learns the source). A code
+        proposal's changes include its recipe diff's sha256 under ``recipe_patch``, as the
+        configs of ``ctx.base`` and ``ctx.history`` do: ``ctx.apply(candidate)`` is then the
+        configuration that would run, so a screen that compares configurations (a tabu
+        list) tells a new recipe from the incumbent's. The diff itself is never shown."""
+        changes = dict(self.changes)
+        if self.patch is not None:
+            changes[PATCH_KEY] = patch_sha256(self.patch)
+        return Candidate(changes=changes, rationale=self.rationale, priority=self.priority)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from orchestrator.events import LlmCall as LlmCallEvent
 from orchestrator.journal import journal_path, read_events
 from orchestrator.metric import DIRECTIONS, Metric
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
+from trainer.patch import patch_sha256
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class TrialRow:
     train_seconds: float
     error: str
     finished_at: datetime | None
+    patch: str | None = None  # a code trial's recipe diff, as the spec that ran carried it
+
+    @property
+    def patch_sha256(self) -> str | None:
+        return patch_sha256(self.patch) if self.patch is not None else None
 
     @property
     def val_bpb(self) -> float | None:  # the name before issue 12
@@ -353,6 +359,7 @@ def _trial_row(event: TrialFinished, proposal: TrialProposed | None) -> TrialRow
         train_seconds=float(result.get("train_seconds") or 0.0),
         error=str(result.get("error") or ""),
         finished_at=_time(event.ts),
+        patch=spec["patch"] if isinstance(spec.get("patch"), str) else None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ figure { margin: 1em 0 1.6em; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 0.3em; }
 code { background: #f3f3f3; padding: 0 0.25em; border-radius: 3px; }
+pre { background: #f6f6f6; padding: 0.6em 0.8em; overflow-x: auto; font-size: 0.85em; }
+pre code { background: none; padding: 0; }
 """
 
 
@@ -56,6 +59,15 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Code:
+    """A block of verbatim text (a code trial's diff): fenced in Markdown with a fence no
+    run of backticks inside can close, escaped whole in HTML."""
+
+    text: str
+    language: str = ""
+
+
+@dataclass(frozen=True)
 class Figure:
     name: str  # file stem, unique within the report
     png: bytes
@@ -65,7 +77,10 @@ class Figure:
 @dataclass
 class Document:
     title: str
-    blocks: list[Heading | Paragraph | Table | Figure] = field(default_factory=list)
+    blocks: list[Heading | Paragraph | Table | Code | Figure] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.title = clean_text(self.title)  # a journal's study name, as the blocks below
 
     # Report text quotes the journal (hypotheses, reasons, mechanism names), which came from
     # LLMs and mechanisms: every block is cleaned of control, escape, bidi and zero-width
@@ -87,6 +102,9 @@ class Document:
             )
         )
 
+    def code(self, text: str, language: str = "") -> None:
+        self.blocks.append(Code(clean_text(text, multiline=True), clean_text(language)))
+
     def figure(self, name: str, png: bytes, caption: str) -> None:
         self.blocks.append(Figure(name, png, caption))
 
@@ -102,6 +120,8 @@ class Document:
                 out += [f"_{block.text}_" if block.note else block.text, ""]
             elif isinstance(block, Table):
                 out += [*_markdown_table(block), ""]
+            elif isinstance(block, Code):
+                out += [_markdown_code(block), ""]
             else:
                 out += [f"![{block.caption}]({FIGURE_DIR}/{block.name}.png)", "", block.caption, ""]
         return "\n".join(out)
@@ -117,6 +137,11 @@ class Document:
                 body.append(f"<p{css}>{_inline_code(block.text)}</p>")
             elif isinstance(block, Table):
                 body.append(_html_table(block))
+            elif isinstance(block, Code):
+                language = html.escape(block.language, quote=True)
+                body.append(
+                    f'<pre><code class="language-{language}">{html.escape(block.text)}</code></pre>'
+                )
             else:
                 data = base64.b64encode(block.png).decode("ascii")
                 caption = html.escape(block.caption)
@@ -154,6 +179,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _inline_code(text: str) -> str:
     parts = html.escape(text).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _markdown_code(block: Code) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", block.text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{block.language}\n{block.text.rstrip()}\n{fence}"
 
 
 def _markdown_table(table: Table) -> list[str]:

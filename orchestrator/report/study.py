@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.events import StudyFinished
+from orchestrator.patches import SHORT_SHA
 from orchestrator.report import plots
-from orchestrator.report.data import RunData, load_run
+from orchestrator.report.data import RunData, TrialRow, load_run
 from orchestrator.report.document import Document
 
 # The top of the leaderboard; the full trial table is in the journal.
 TOP_TRIALS = 10
 # Hypotheses can be paragraphs; a table cell shows the start.
 HYPOTHESIS_CHARS = 90
+# A code trial's hypothesis and error, shown above its diff (the journal keeps them whole).
+MAX_CODE_HYPOTHESIS_CHARS = 600
+MAX_CODE_ERROR_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def build_document(run: RunData) -> Document:
     _noise(doc, run)
     _credits(doc, run)
     _leaderboard(doc, run)
+    _code_trials(doc, run)
     _research(doc, run)
     if not run.llm_calls:
         doc.paragraph("No LLM calls were journaled (built-in agent or no calls yet).", note=True)
@@ -219,7 +224,12 @@ def _leaderboard(doc: Document, run: RunData) -> None:
     doc.heading(f"Best {min(TOP_TRIALS, len(ok))} trials")
     rows = []
     for t in ok[:TOP_TRIALS]:
-        changes = ", ".join(f"{k}={_short(v)}" for k, v in t.changes.items()) or "(defaults)"
+        changes = ", ".join(f"{k}={_short(v)}" for k, v in t.changes.items())
+        if t.patch_sha256:
+            changes = ", ".join(
+                c for c in (changes, f"recipe diff {t.patch_sha256[:SHORT_SHA]}") if c
+            )
+        changes = changes or "(defaults)"
         hypothesis = t.hypothesis[:HYPOTHESIS_CHARS] + (
             "…" if len(t.hypothesis) > HYPOTHESIS_CHARS else ""
         )
@@ -231,6 +241,37 @@ def _leaderboard(doc: Document, run: RunData) -> None:
         rows,
         numeric=[True, True, False, False, False, False],
     )
+
+
+def _code_trials(doc: Document, run: RunData) -> None:
+    """Every recipe diff the study ran, with the trials that ran it: the diff is proposed
+    text, shown verbatim but inert (cleaned, fenced, escaped)."""
+    by_sha: dict[str, list[TrialRow]] = {}
+    for t in run.trials:
+        if t.patch_sha256:
+            by_sha.setdefault(t.patch_sha256, []).append(t)
+    if not by_sha:
+        return
+    doc.heading("Code trials: recipe diffs")
+    doc.paragraph(
+        f"{len(by_sha)} distinct diff(s) of `trainer/recipe.py`, trained and scored in a jail "
+        "by the trusted harness (docs/code-trials.md); the diffs are proposed text.",
+        note=True,
+    )
+    for sha, trials in by_sha.items():
+        first = trials[0]
+        doc.heading(f"diff {sha[:SHORT_SHA]}", level=3)
+        runs = "; ".join(
+            f"#{t.index} {t.source} {t.status} {fmt(t.value)}{' kept' if t.kept else ''}"
+            for t in trials
+        )
+        doc.paragraph(f"sha256 `{sha}` · trials: {runs}", note=True)
+        if first.hypothesis:
+            doc.paragraph(f"hypothesis: {first.hypothesis[:MAX_CODE_HYPOTHESIS_CHARS]}")
+        errors = [t.error for t in trials if t.error and t.status != "ok"]
+        if errors:
+            doc.paragraph(f"error: {errors[0][:MAX_CODE_ERROR_CHARS]}", note=True)
+        doc.code(first.patch or "", "diff")
 
 
 def _short(value: object) -> str:

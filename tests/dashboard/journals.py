@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -22,6 +23,13 @@ HOSTILE = " ".join(PAYLOADS)
 # A piece of each payload that must appear in the page as literal text.
 VISIBLE = "<img src=x onerror="
 HOSTILE_MECHANISM = "<b onmouseover=alert(1)>tabu</b>"
+# A code trial's recipe diff that carries every payload in its added lines (a diff that
+# applies may add any comment), and a fence-breaker for Markdown renderings.
+HOSTILE_DIFF = (
+    "--- a/trainer/recipe.py\n+++ b/trainer/recipe.py\n@@ -1,1 +1,2 @@\n"
+    '-"""THE RECIPE\n+"""THE RECIPE\n+# ```</pre></code> ' + HOSTILE + "\n"
+)
+HOSTILE_DIFF_SHA = hashlib.sha256(HOSTILE_DIFF.encode()).hexdigest()
 
 
 def write_hostile_journal(run_dir: Path) -> Path:
@@ -45,9 +53,12 @@ def write_hostile_journal(run_dir: Path) -> Path:
             hypothesis=HOSTILE,
             source="baseline" if index == 0 else f"mechanism:{HOSTILE_MECHANISM}",
             fired=[] if index == 0 else [HOSTILE_MECHANISM],
+            patch_sha256=HOSTILE_DIFF_SHA if index == 2 else None,
         )
         result = _result(index, config, "ok" if index != 2 else "crashed", 3.0 - index / 10)
         result["error"] = HOSTILE if index == 2 else ""
+        if index == 2:  # a code trial: the spec that ran carries its diff
+            result["spec"]["patch"] = HOSTILE_DIFF
         writer.emit(
             "trial_finished",
             index=index,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestrator.dashboard.progress import ProgressFile
 from tests.dashboard.browser import Browser
-from tests.dashboard.journals import HOSTILE_MECHANISM, VISIBLE
+from tests.dashboard.journals import HOSTILE_DIFF_SHA, HOSTILE_MECHANISM, VISIBLE
 from tests.report.journals import JournalWriter, _result
 
 ROWS = "document.querySelectorAll('#trials tbody tr').length"
@@ -134,6 +134,15 @@ def test_hostile_journal_strings_render_as_text_and_run_nothing(
     # run folder (mechanisms/../../secret.txt) and is refused.
     browser.open(server + "/source/hostile?sha=deadbeef")
     assert VISIBLE in browser.eval("document.querySelector('.source').innerText")
+    # A code trial's recipe diff: linked from its trial row, highlighted, inert.
+    browser.open(f"{server}/study/hostile")
+    browser.wait_for(f"{ROWS} === 3")
+    link = "document.querySelector('#trials a[href^=\\'/patch/\\']')"
+    assert browser.eval(f"{link}.textContent") == f"recipe diff {HOSTILE_DIFF_SHA[:12]}"
+    browser.open(f"{server}/patch/hostile?sha={HOSTILE_DIFF_SHA}")
+    assert VISIBLE in browser.eval("document.querySelector('.source').innerText")
+    assert browser.eval("typeof window.pwned") == "undefined"
+    assert browser.eval("document.querySelectorAll('script:not([src]), img').length") == 0
     browser.open(server + "/transcript/hostile?seq=" + str(_llm_seq(server)))
     assert VISIBLE in browser.eval("document.querySelector('pre.transcript').innerText")
     assert browser.eval("typeof window.pwned") == "undefined"

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from orchestrator.report.data import load_run
-from tests.dashboard.journals import write_hostile_journal
+from tests.dashboard.journals import HOSTILE_DIFF, HOSTILE_DIFF_SHA, write_hostile_journal
 from tests.report.journals import write_study_journal
 
 
@@ -72,6 +72,10 @@ def test_export_refuses_a_path_for_a_url_and_handles_odd_journals(tmp_path: Path
     assert done.returncode == 0, done.stderr
     trials = optuna.load_study(study_name="h", storage=storage).get_trials()
     assert len(trials) == 3
+    # The code trial's recipe diff is a user attribute, not a parameter.
+    assert trials[2].user_attrs["patch_sha256"] == HOSTILE_DIFF_SHA
+    assert trials[2].user_attrs["patch"] == HOSTILE_DIFF
+    assert "recipe_patch" not in trials[2].params
 
 
 @pytest.mark.parametrize("missing", ["nope"])

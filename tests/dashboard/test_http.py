@@ -21,6 +21,8 @@ TRAVERSALS = (
     "/static/..%2Fapp.py",
     "/static/../app.py",
     "/source/hostile?sha=cafe",  # the journal points at mechanisms/../../secret.txt
+    "/patch/hostile?sha=../../secret.txt",  # a recipe diff is named by a sha256 only
+    "/patch/alpha?sha=" + "0" * 64,  # no trial ran it and no file holds it
     "/transcript/alpha?seq=1",  # llm/1.json is listed but absent
     "/ablation/..",
 )
@@ -97,3 +99,16 @@ def test_ablations_show_the_group_table_beside_the_papers(server: str) -> None:
     assert status == 200 and "paper mean" in text and "p vs A" in text
     assert "/study/abl/C-r1" in text
     assert request(server, "/api/study/abl/C-r1")[0] == 200
+
+
+def test_a_code_trials_recipe_diff_page_escapes_the_diff(server: str) -> None:
+    from tests.dashboard.journals import HOSTILE_DIFF_SHA
+
+    status, _, body = request(server, f"/patch/hostile?sha={HOSTILE_DIFF_SHA}")
+    page = body.decode()
+    assert status == 200 and HOSTILE_DIFF_SHA in page
+    assert "<script>window.pwned" not in page and "&lt;script&gt;" in page
+    assert "\x1b" not in page
+    _, _, api = request(server, "/api/study/hostile")
+    trials = json.loads(api)["trials"]
+    assert [t["patch_sha256"] for t in trials] == ["", "", HOSTILE_DIFF_SHA]

@@ -107,3 +107,17 @@ def test_report_cli_writes_and_prints_the_path(study_dir: Path, bilevel_cli: lis
     )
     assert done.returncode == 0, done.stderr
     assert str(study_dir / "report.html") in done.stdout
+
+
+def test_a_code_trials_diff_is_in_the_report_verbatim_and_inert(tmp_path: Path) -> None:
+    from tests.dashboard.journals import HOSTILE_DIFF_SHA, write_hostile_journal
+
+    run = tmp_path / "hostile"
+    write_hostile_journal(run)
+    paths = write_report(run)
+    markdown, page = paths.markdown.read_text(), paths.html.read_text()
+    assert f"diff {HOSTILE_DIFF_SHA[:12]}" in markdown and HOSTILE_DIFF_SHA in markdown
+    # Markdown: the diff's own ``` cannot close its fence; HTML: every character escaped.
+    assert "````diff\n--- a/trainer/recipe.py" in markdown
+    assert "<script>window.pwned" not in page and "&lt;script&gt;window.pwned" in page
+    assert "\x1b" not in markdown + page

@@ -226,6 +226,17 @@
     });
     return copy;
   }
+  // A code trial's changes end with a link to its recipe diff (the /patch page shows it
+  // highlighted and inert); the sha is checked to be hex before it is put in a URL.
+  function changesCell(t) {
+    const td = cell(changesText(t.changes), "changes");
+    const sha = t.patch_sha256 || "";
+    if (/^[0-9a-f]{64}$/.test(sha)) {
+      if (td.textContent) td.appendChild(document.createTextNode(", "));
+      td.appendChild(link("/patch/" + studyPath(study) + "?sha=" + sha, "recipe diff " + sha.slice(0, 12)));
+    }
+    return td;
+  }
   function renderTrials(data) {
     const rows = sortedTrials(data.trials).map((t) => {
       const tr = tableRow([
@@ -234,7 +245,7 @@
         cell(fmt(t.value), "num"),
         t.kept ? "kept" : "",
         t.source,
-        cell(changesText(t.changes), "changes"),
+        changesCell(t),
         (t.fired || []).join(", "),
         cell(t.error && t.status !== "ok" ? t.hypothesis + " — " + t.error : t.hypothesis, "text"),
       ]);
