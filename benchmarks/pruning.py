@@ -1,4 +1,4 @@
-"""Best value per compute-hour with and without pruning of doomed trials (issue 13 item 5).
+"""Best value per compute-hour with and without pruning of doomed trials.
 
 Runs the product itself: ``run_study`` on cpu-tiny GPT (inline executor, built-in agent,
 Level 1 + 1.5, strict acceptance, token budgets), once with ``[pruning]`` off and once on

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.trials import Direction
 
 # The journal format written by this code. 1: the untyped journal (no version field);
-# 2: the typed events of this module (issue 15), field for field a superset of 1.
+# 2: the typed events of this module, field for field a superset of 1.
 JOURNAL_VERSION = 2
 
 STUDY_STARTED = "study_started"
@@ -104,10 +104,12 @@ class StudyStarted(Event):
     hardware: str = Field(default="", description="machine, processor and CPU count")
     agent: str = Field(default="", description="`builtin` or `openai:<model>`")
     metric: str = Field(
-        default="val_bpb", description="the metric's name (issue 12; absent: `val_bpb`)"
+        default="val_bpb",
+        description="the metric's name (absent in journals from when every study was GPT: `val_bpb`)",
     )
     direction: Direction = Field(
-        default="minimize", description="`minimize` or `maximize` (issue 12; absent: `minimize`)"
+        default="minimize",
+        description="`minimize` or `maximize` (absent in older journals: `minimize`)",
     )
     resumed: bool = Field(default=False, description="a `--resume` of an existing journal")
     run_id: str = Field(
@@ -199,7 +201,7 @@ class TrialProposed(Event):
     )
     offered: list[str] = Field(
         default_factory=list,
-        description="every mechanism that gave output while the trial was planned (issue 11)",
+        description="every mechanism that gave output while the trial was planned, whether or not it ran",
     )
     seed: int | None = Field(
         default=None, description="the training seed (absent: the study's seed)"
@@ -226,15 +228,15 @@ class TrialFinished(Event):
     result: dict[str, Any] = Field(
         default_factory=dict,
         description="`TrialResult` as JSON; `status` is a string (`ok`, `crashed`, ... and any "
-        "status a newer version adds), `value` is absent before issue 12 (use `val_bpb`)",
+        "status a newer version adds), `value` is absent in journals from when every study was GPT (use `val_bpb`)",
     )
     kept: bool = Field(default=False, description="it became the incumbent")
     best_value: float | None = Field(
-        default=None, description="the incumbent's value after this trial (issue 12)"
+        default=None, description="the incumbent's value after this trial, in the metric's units"
     )
     best_val_bpb: float | None = Field(
         default=None,
-        description="GPT: the same number as `best_value` (its only name before issue 12)",
+        description="GPT: the same number as `best_value` (its only name when every study was GPT)",
     )
     source: str = Field(default="llm", description="as in `trial_proposed`")
     fired: list[str] | None = Field(default=None, description="as in `trial_proposed`")
@@ -270,7 +272,7 @@ class TrialFinished(Event):
 
     @property
     def value(self) -> float | None:
-        """The metric's value (``val_bpb`` in journals written before issue 12)."""
+        """The metric's value (``val_bpb`` in journals written when every study was GPT)."""
         value = self.result.get("value")
         return self.result.get("val_bpb") if value is None else value
 
@@ -401,8 +403,10 @@ class StudyFinished(Event):
     best: dict[str, Any] | None = Field(
         default=None, description="`{index, value, config}` (GPT also `val_bpb`), or null"
     )
-    metric: str = Field(default="val_bpb", description="issue 12")
-    direction: str = Field(default="minimize", description="issue 12")
+    metric: str = Field(default="val_bpb", description="the metric's name (absent: `val_bpb`)")
+    direction: str = Field(
+        default="minimize", description="`minimize` or `maximize` (absent: `minimize`)"
+    )
     baseline_value: float | None = None
     baseline_val_bpb: float | None = Field(
         default=None, description="GPT: the same as `baseline_value`"
@@ -442,7 +446,7 @@ class SourceChosen(Event):
     just before its `trial_proposed`)."""
 
     type: Literal["source_chosen"] = "source_chosen"
-    added_by: ClassVar[str] = "arbitration (issue 11)"
+    added_by: ClassVar[str] = "arbitration between Level 1 and mechanisms"
     index: int = 0
     chosen: str = Field(default="", description="`level1` or `mechanism:<name>`")
     trial_source: str = Field(
@@ -496,7 +500,7 @@ class ResearchSkipped(Event):
     least 2 more search trials. No further session starts in that study."""
 
     type: Literal["research_skipped"] = "research_skipped"
-    added_by: ClassVar[str] = "Level 2 (issue 11)"
+    added_by: ClassVar[str] = "Level 2's scheduling of research sessions"
     trigger: str = ""
     iteration: int = 0
     reason: str = ""

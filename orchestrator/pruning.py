@@ -1,5 +1,6 @@
 """Pruning of doomed trials: stop a search trial whose loss curve is clearly worse than the
-incumbent's at the same fraction of the budget (issue 13 item 5).
+incumbent's at the same fraction of the budget, so its compute goes to
+trials that may still win.
 
 While a trial runs, the trainer reports its smoothed training loss on the final metric's
 scale (:mod:`trainer.progress`); the incumbent's result carries the same curve. A search

@@ -57,7 +57,7 @@ class TrialRow:
     finished_at: datetime | None
 
     @property
-    def val_bpb(self) -> float | None:  # the name before issue 12
+    def val_bpb(self) -> float | None:  # its name from when every study was GPT
         return self.value
 
     @property
@@ -151,7 +151,7 @@ class RunData:
         curve = [b for _, b in self.best_so_far() if b is not None]
         return curve[-1] if curve else None
 
-    baseline_val_bpb = baseline_value  # the names before issue 12
+    baseline_val_bpb = baseline_value  # their names from when every study was GPT
     best_val_bpb = best_value
 
     @property
@@ -232,7 +232,8 @@ def _preset_of(config: dict[str, Any]) -> str | None:
 
 
 def _metric_of(started: StudyStarted) -> Metric | None:
-    """The metric a study's start names (journals before issue 12 name none)."""
+    """The metric a study's start names (journals from when every study was GPT
+    and minimised val_bpb name none)."""
     objective = started.config.get("objective") or {}
     name = (started.metric if started.was_set("metric") else "") or objective.get("metric")
     direction = (
