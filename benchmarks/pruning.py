@@ -95,7 +95,7 @@ def analyse(out: Path, seed: int, pruning: bool) -> dict[str, Any]:
         "seed": seed,
         "wall_s": steps[-1][0] if steps else 0.0,
         "cpu_s": json.loads((out / "bench.json").read_text())["cpu_s"],
-        "tokens": sum(int(e.result.get("tokens") or 0) for e in finished),
+        "tokens": sum(e.result.tokens for e in finished if e.result),
         "best": summary.best["value"] if summary.best else None,
         "baseline": summary.baseline_value,
         "pruned": summary.pruned,

@@ -20,9 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from contract.trials import Direction
+from trainer.spec import TrialResult
 
 # The journal format written by this code. 1: the untyped journal (no version field);
 # 2: the typed events of this module, field for field a superset of 1.
@@ -219,16 +228,22 @@ class TrialProposed(Event):
 
 
 class TrialFinished(Event):
-    """A trial's result. ``result`` is the trainer's ``TrialResult`` as JSON, spec included:
+    """A trial's result. ``result`` is the trainer's ``TrialResult``, spec included:
     ``status``, ``metric``, ``value`` (null unless ok), ``val_bpb`` (GPT), ``extras``,
-    ``data_fingerprint``, ``software``, ``error``, ``spec`` and the timings."""
+    ``data_fingerprint``, ``software``, ``error``, ``spec`` and the timings.
+
+    A result this version cannot read as a ``TrialResult`` (a status or field a newer
+    version adds, a hand-written journal without a spec) leaves ``result`` null; it is
+    kept as written, written back unchanged by :meth:`record`, and still read by
+    :attr:`status`, :attr:`value` and :attr:`error`."""
 
     type: Literal["trial_finished"] = "trial_finished"
     index: int = Field(default=0, description="the trial's index")
-    result: dict[str, Any] = Field(
-        default_factory=dict,
-        description="`TrialResult` as JSON; `status` is a string (`ok`, `crashed`, ... and any "
-        "status a newer version adds), `value` is absent in journals from when every study was GPT (use `val_bpb`)",
+    result: TrialResult | None = Field(
+        default=None,
+        description="the trainer's `TrialResult`; `status` is a string (`ok`, `crashed`, ... "
+        "and any status a newer version adds), `value` is absent in journals from when every "
+        "study was GPT (use `val_bpb`)",
     )
     kept: bool = Field(default=False, description="it became the incumbent")
     best_value: float | None = Field(
@@ -266,15 +281,63 @@ class TrialFinished(Event):
         "(training seconds it did not run) and the pruner's figures",
     )
 
+    # The result as written when it does not read as this version's TrialResult.
+    _unread_result: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_a_result_it_cannot_read(
+        cls, data: Any, handler: ModelWrapValidatorHandler[TrialFinished]
+    ) -> TrialFinished:
+        raw = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(raw, dict):
+            return handler(data)
+        try:
+            TrialResult.model_validate(raw)
+        except ValidationError:
+            event = handler({k: v for k, v in data.items() if k != "result"})
+            event._unread_result = dict(raw)
+            return event
+        return handler(data)
+
+    def record(self) -> dict[str, Any]:
+        record = super().record()
+        if self._unread_result is not None:
+            record["result"] = self._unread_result
+        return record
+
+    def _raw(self) -> dict[str, Any]:
+        return self._unread_result or {}
+
     @property
     def status(self) -> str:
-        return str(self.result.get("status", ""))
+        if self.result is not None:
+            return self.result.status
+        return str(self._raw().get("status", ""))
 
     @property
     def value(self) -> float | None:
         """The metric's value (``val_bpb`` in journals written when every study was GPT)."""
-        value = self.result.get("value")
-        return self.result.get("val_bpb") if value is None else value
+        if self.result is not None:
+            return self.result.value
+        value = self._raw().get("value")
+        value = self._raw().get("val_bpb") if value is None else value
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def val_bpb(self) -> float | None:
+        """GPT's metric (the same number as :attr:`value`); None for other objectives."""
+        if self.result is not None:
+            return self.result.val_bpb
+        value = self._raw().get("val_bpb")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def error(self) -> str:
+        """Why the trial failed (empty when it did not)."""
+        if self.result is not None:
+            return self.result.error
+        return str(self._raw().get("error") or "")
 
     @property
     def best(self) -> float | None:

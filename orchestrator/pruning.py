@@ -180,7 +180,7 @@ class Pruner:
             return None
         if best.index == record.index or record.config == best.config:
             return None  # the incumbent's own config: its re-runs are never pruned
-        reference = loss_at(best.result.get("curve") or [], fraction)
+        reference = loss_at(best.result.curve, fraction)
         if reference is None:
             return None
         margin = self.margin(state, best.value, fraction)

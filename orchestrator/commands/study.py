@@ -79,7 +79,7 @@ class LiveView:
         if isinstance(event, TrialFinished):
             self.done += 1
             val = event.value
-            error = str(event.result.get("error", ""))
+            error = event.error
             metric = f"{val:.5f}" if val is not None else short_cause(error, MAX_CAUSE_SHOWN)
             kept = " KEPT" if event.kept else ""
             self.events.append(f"#{event.index} {event.status} {metric}{kept}")

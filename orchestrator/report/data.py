@@ -337,22 +337,23 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
 
 def _trial_row(event: TrialFinished, proposal: TrialProposed | None) -> TrialRow:
     result = event.result
-    spec = result.get("spec") or {}
     value, best = event.value, event.best
     return TrialRow(
         index=event.index,
-        status=str(result.get("status", "crashed")),
+        status=event.status or "crashed",
         value=float(value) if _finite(value) else None,
         kept=event.kept,
         best_value=float(best) if _finite(best) else None,
         source=event.source or (proposal.source if proposal else ""),
         fired=tuple(event.fired or (proposal.fired if proposal else [])),
-        config=dict(spec.get("config") or (proposal.config if proposal else {})),
+        config=dict(
+            (result.spec.config if result else None) or (proposal.config if proposal else {})
+        ),
         changes=dict(proposal.changes if proposal else {}),
         hypothesis=proposal.hypothesis if proposal else "",
-        preset=str(spec.get("preset") or ""),
-        train_seconds=float(result.get("train_seconds") or 0.0),
-        error=str(result.get("error") or ""),
+        preset=result.spec.preset if result else "",
+        train_seconds=result.train_seconds if result else 0.0,
+        error=event.error,
         finished_at=_time(event.ts),
     )
 

@@ -447,9 +447,5 @@ def active_summaries(host: LiveMechanismHost, state: StudyState) -> list[ActiveS
 def typical_trial_seconds(state: StudyState) -> float | None:
     """The median training time of the finished trials: what one trial costs, for the
     breaker's slow-call budget (None before any trial reported one)."""
-    seconds = [
-        float(t.result["train_seconds"])
-        for t in state.ordered()
-        if t.result and isinstance(t.result.get("train_seconds"), int | float)
-    ]
+    seconds = [t.result.train_seconds for t in state.ordered() if t.result is not None]
     return statistics.median(seconds) if seconds else None
