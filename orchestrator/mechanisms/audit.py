@@ -22,9 +22,10 @@ import logging
 import queue as queue_mod
 import random
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from orchestrator.mechanisms.store import StoredMechanism
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Every call of a new mechanism up to this many is replayed: a module that switches on
 # once it is live (its second live call, its first trial) is caught within a few trials.
@@ -62,6 +65,19 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+class _InlineExecutor(Executor):
+    """Runs each submitted call at once, on the caller's thread: the same path as the
+    background pool, for a host that must not move on before a replay is done."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # kept on the future, as a pool's worker would keep it
+            future.set_exception(exc)
+        return future
+
+
 class Auditor:
     """Decides which live calls to replay, replays them, and keeps what it found."""
 
@@ -79,10 +95,10 @@ class Auditor:
         self.sample_rate = sample_rate
         self._rng = random.SystemRandom()  # which calls are audited: not predictable
         self._findings: queue_mod.Queue[AuditFinding] = queue_mod.Queue()
-        self._pool = (
+        self._pool: Executor = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-audit")
             if background
-            else None
+            else _InlineExecutor()
         )
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
@@ -104,13 +120,12 @@ class Auditor:
         """One live call of ``mechanism`` answered ``output``: replay it if drawn."""
         if not self.wanted(calls_so_far):
             return
-        args = (mechanism, stage, context, candidates, output, calls_so_far)
-        if self._pool is None:
-            self._replay(*args)
-            return
+        future = self._pool.submit(
+            self._replay, mechanism, stage, context, candidates, output, calls_so_far
+        )
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(self._pool.submit(self._replay, *args))
+            self._pending.append(future)
 
     def _replay(
         self,
@@ -175,6 +190,5 @@ class Auditor:
 
     def close(self) -> None:
         """The study is over: let replays in flight finish briefly, drop the rest."""
-        if self._pool is not None:
-            self.wait(CLOSE_WAIT_S)
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.wait(CLOSE_WAIT_S)
+        self._pool.shutdown(wait=False, cancel_futures=True)
