@@ -268,7 +268,7 @@ def print_summary(console: Console, summary: StudySummary) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
-    from orchestrator.mechanisms.report import level2_summary_lines
+    from orchestrator.mechanisms.status_table import level2_summary_lines
     from sandbox.text import clean_text
 
     best = summary.best or {}

@@ -10,7 +10,7 @@ from orchestrator.mechanisms.host import (
     LiveMechanismHost,
     Promotion,
 )
-from orchestrator.mechanisms.report import (
+from orchestrator.mechanisms.status_table import (
     MechanismRow,
     level2_summary_lines,
     mechanism_rows,

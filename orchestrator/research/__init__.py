@@ -6,7 +6,7 @@ the sandbox's gate ladder with bounded repairs, and hands a passing module to th
 ``library/``, read as text and sent through the same ladder: never imported here.
 """
 
-from orchestrator.research.builtin import level2_roles, library
+from orchestrator.research.builtin_researcher import level2_roles, library
 from orchestrator.research.driver import Level2Driver
 from orchestrator.research.session import LadderVerdict, ResearchSession, SessionOutcome
 from orchestrator.research.wiring import SandboxLadder, level2_for_study, make_level2

@@ -41,7 +41,7 @@ from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.levels.rules import constraint_lines
 from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
 from orchestrator.mechanisms.store import StoreError, load_mechanism
-from orchestrator.research.builtin import level2_roles
+from orchestrator.research.builtin_researcher import level2_roles
 from orchestrator.research.replays import recent_contexts
 from orchestrator.research.rounds import ActiveSummary, Brief
 from orchestrator.research.session import (

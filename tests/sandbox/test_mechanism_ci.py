@@ -271,8 +271,8 @@ def test_folder_on_docker_pinned_by_image_id(
 def test_github_annotation_escapes_workflow_command_characters() -> None:
     """A hostile file name or reason cannot end the annotation early or inject another."""
     from orchestrator.mechanism_ci.checks import FileResult
-    from orchestrator.mechanism_ci.reports import github_annotations
-    from sandbox.reports import LadderReport
+    from orchestrator.mechanism_ci.formats import github_annotations
+    from sandbox.answers import LadderReport
 
     report = LadderReport(
         accepted=False,
