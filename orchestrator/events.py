@@ -440,7 +440,7 @@ class MechanismReverted(Event):
     breaker: str | None = Field(
         default=None,
         description="only on a circuit-breaker revert: `errors`, or an effect "
-        "(`orchestrator/mechanisms/breaker.py`): `chosen_harmful`, `vetoes_all`, `slow_calls`",
+        "(`orchestrator/level2/mechanisms/breaker.py`): `chosen_harmful`, `vetoes_all`, `slow_calls`",
     )
 
 

@@ -88,8 +88,8 @@ LOOP = (
     "orchestrator.pruning",
     "orchestrator.agent.",
     "orchestrator.levels.",
-    "orchestrator.mechanisms.",
-    "orchestrator.research.",
+    "orchestrator.level2.mechanisms.",
+    "orchestrator.level2.research.",
 )
 SURFACES = ("orchestrator.dashboard", "orchestrator.commands", "orchestrator.cli")
 

@@ -105,7 +105,7 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
     started = time.monotonic()
     host = driver = None
     if level2:
-        from orchestrator.research.wiring import make_level2
+        from orchestrator.level2.research.wiring import make_level2
         from sandbox.client import make_client
 
         # Each session finishes before the study plans the next trial: a session costs no

@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
 
         from orchestrator.config import StudyConfig
         from orchestrator.dashboard.progress import progress_observer
-        from orchestrator.research.wiring import level2_for_study
+        from orchestrator.level2.research.wiring import level2_for_study
         from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
 
@@ -268,7 +268,7 @@ def print_summary(console: Console, summary: StudySummary) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
-    from orchestrator.mechanisms.status_table import level2_summary_lines
+    from orchestrator.level2.mechanisms.status_table import level2_summary_lines
     from sandbox.text import clean_text
 
     best = summary.best or {}

@@ -88,7 +88,7 @@ class LlmCall:
 @dataclass(frozen=True)
 class SessionRow:
     """One Level-2 research session as the report tables show it (not the session itself:
-    that is :class:`orchestrator.research.session.ResearchSession`)."""
+    that is :class:`orchestrator.level2.research.session.ResearchSession`)."""
 
     session: int
     trigger: str

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from sandbox.answers import CheckResult, LadderReport, source_sha
 
 if TYPE_CHECKING:
-    from orchestrator.mechanism_ci.targets import CheckTarget
+    from orchestrator.level2.mechanism_ci.targets import CheckTarget
     from sandbox.client import SandboxClient
 
 Status = Literal["accepted", "rejected", "error"]

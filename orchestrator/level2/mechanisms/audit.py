@@ -27,7 +27,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from orchestrator.mechanisms.store import StoredMechanism
+from orchestrator.level2.mechanisms.store import StoredMechanism
 
 if TYPE_CHECKING:
     from sandbox.client import SandboxClient
