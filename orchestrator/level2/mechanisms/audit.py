@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from orchestrator.level2.mechanisms.store import StoredMechanism
 
 if TYPE_CHECKING:
+    from sandbox.api import Hook
     from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,18 @@ class AuditFinding:
     name: str
     sha: str
     reason: str
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """One live hook call of a mechanism, as the host made it: what an audit replays."""
+
+    mechanism: StoredMechanism
+    stage: Hook
+    context: dict[str, Any]
+    candidates: list[dict[str, Any]] | None
+    output: Any  # what the mechanism answered live
+    calls_so_far: int  # the mechanism's live calls before this one
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -108,40 +121,23 @@ class Auditor:
         """Whether the call after ``calls_so_far`` earlier ones is replayed."""
         return calls_so_far < self.first_calls or self._rng.random() < self.sample_rate
 
-    def consider(
-        self,
-        mechanism: StoredMechanism,
-        stage: str,
-        context: dict[str, Any],
-        candidates: list[dict[str, Any]] | None,
-        output: Any,
-        calls_so_far: int,
-    ) -> None:
-        """One live call of ``mechanism`` answered ``output``: replay it if drawn."""
-        if not self.wanted(calls_so_far):
+    def consider(self, call: LiveCall) -> None:
+        """One live call of a mechanism was answered: replay it if drawn."""
+        if not self.wanted(call.calls_so_far):
             return
-        future = self._pool.submit(
-            self._replay, mechanism, stage, context, candidates, output, calls_so_far
-        )
+        future = self._pool.submit(self._replay, call)
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(future)
 
-    def _replay(
-        self,
-        mechanism: StoredMechanism,
-        stage: str,
-        context: dict[str, Any],
-        candidates: list[dict[str, Any]] | None,
-        output: Any,
-        calls_so_far: int,
-    ) -> None:
+    def _replay(self, call: LiveCall) -> None:
+        mechanism = call.mechanism
         try:
             result = self.client.call(
-                stage,  # type: ignore[arg-type]
+                call.stage,
                 mechanisms=[mechanism.ref()],
-                context=context,
-                candidates=candidates,
+                context=call.context,
+                candidates=call.candidates,
             ).to_dict()
         except Exception as exc:  # an audit never fails the study: it proves nothing
             log.warning("live audit of %s could not run: %s", mechanism.name, exc)
@@ -154,15 +150,16 @@ class Auditor:
         if not answers:
             return  # the replay failed: a busy machine, not evidence
         self.replayed += 1
-        if _same(answers[0].get("value"), output):
+        if _same(answers[0].get("value"), call.output):
             return
-        iteration = context.get("iteration")
+        iteration = call.context.get("iteration")
         self._findings.put(
             AuditFinding(
                 name=mechanism.name,
                 sha=mechanism.sha,
                 reason=(
-                    f"live audit: {stage} (call {calls_so_far + 1}, planning trial {iteration}) "
+                    f"live audit: {call.stage} (call {call.calls_so_far + 1}, planning trial "
+                    f"{iteration}) "
                     "answered differently when replayed in a fresh sandbox on the same context; "
                     "a hook must be a pure function of its arguments"
                 ),

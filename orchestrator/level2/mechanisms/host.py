@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
-from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor
+from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor, LiveCall
 from orchestrator.level2.mechanisms.breaker import (
     BREAKER_ERRORS,
     SLOW_CALL_SECONDS,
@@ -350,7 +350,7 @@ class LiveMechanismHost:
         for m in mechanisms:
             if self.auditor is not None and m.name in call.outputs:
                 self.auditor.consider(
-                    m.stored, stage, context, candidates, call.outputs[m.name], m.calls
+                    LiveCall(m.stored, stage, context, candidates, call.outputs[m.name], m.calls)
                 )
             m.calls += 1
             if m.name in call.seconds:
