@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StudyConfig
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.mechanisms.audit import Auditor
+from orchestrator.level2.research import library
 from orchestrator.levels.proposals import Proposal
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.mechanisms.audit import Auditor
-from orchestrator.research import library
 from orchestrator.state import rebuild_state
 
 # A cpu-tiny trial on the quickstart budget takes ~10-20 s on a laptop core: the yardstick

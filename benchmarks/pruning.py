@@ -1,4 +1,4 @@
-"""Best value per compute-hour with and without pruning of doomed trials (issue 13 item 5).
+"""Best value per compute-hour with and without pruning of doomed trials.
 
 Runs the product itself: ``run_study`` on cpu-tiny GPT (inline executor, built-in agent,
 Level 1 + 1.5, strict acceptance, token budgets), once with ``[pruning]`` off and once on
@@ -95,7 +95,7 @@ def analyse(out: Path, seed: int, pruning: bool) -> dict[str, Any]:
         "seed": seed,
         "wall_s": steps[-1][0] if steps else 0.0,
         "cpu_s": json.loads((out / "bench.json").read_text())["cpu_s"],
-        "tokens": sum(int(e.result.get("tokens") or 0) for e in finished),
+        "tokens": sum(e.result.tokens for e in finished if e.result),
         "best": summary.best["value"] if summary.best else None,
         "baseline": summary.baseline_value,
         "pruned": summary.pruned,

@@ -1,7 +1,7 @@
 """Sandbox latency: the whole ladder and one batched hook call, per backend.
 
-Prints median and 95th percentile over REPEATS runs and the ratio to the targets of issue 4
-(ladder < 5 s docker / < 2 s process; hook call < 0.5 s docker / < 0.1 s process). "hook
+Prints median and 95th percentile over REPEATS runs and the ratio to the targets that keep
+a research session and a planned trial quick (ladder < 5 s docker / < 2 s process; hook call < 0.5 s docker / < 0.1 s process). "hook
 call" starts its sandbox cold; "hook warm" uses a backend with ``warm=True`` (the runner's
 and a study's setting), whose next sandbox is started in the background between calls. A
 backend that cannot run here (no engine, no image) is reported and skipped.

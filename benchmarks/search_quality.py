@@ -6,7 +6,8 @@ optima (plus, opt-in, the scikit-learn example and cpu-tiny GPT).
     nice .venv/bin/python benchmarks/search_quality.py      # the suite, ~20 min on 2 cores
 
 Prints a Markdown table per problem (normalised regret, ranks, trials to target, paired
-tests against the built-in agent), the win/tie/loss table and issue 13's goal, and writes
+tests against the built-in agent), the win/tie/loss table and the goal (no worse than the best Optuna
+sampler on most cheap problems, better than random on all), and writes
 them with the curves to runs/search-quality/search_quality.{md,html}. The code is the
 package beside this file (benchmarks/search_quality/).
 """

@@ -5,6 +5,8 @@ way: the orchestrator, the trainer, the sandbox runner and the sandbox container
 
 - :mod:`contract.trials`: ``Direction``, ``TrialStatus`` and the trial sources.
 - :mod:`contract.space`: ``Param``, one tunable hyperparameter, and its one value check.
+- :mod:`contract.hooks`: what a mechanism's hooks receive and return (``Context``,
+  ``Trial``, ``Candidate``, ``Guidance``, ``Verdict``) and the hook names.
 - :mod:`contract.seeds`: the seed of a mechanism's context (live and contract-tested alike).
 - :mod:`contract.jobs`: rq queue names, job function names and job-id prefixes.
 - :mod:`contract.rq_guard`: the worker class that runs only a service's own jobs.

@@ -2,7 +2,7 @@
 
 A hook's output reaches the host as plain JSON and is hostile until checked. The contract
 tests in the sandbox (:func:`sandbox.contexts.validate_output`) and the live host
-(:mod:`orchestrator.mechanisms.outputs`) both ask :func:`output_error`, so a module that
+(:mod:`orchestrator.level2.mechanisms.outputs`) both ask :func:`output_error`, so a module that
 passed its contract tests is never rejected live by a different rule, and one that would be
 rejected live cannot pass them.
 """

@@ -2,7 +2,7 @@
 
 Both sides apply them through the one validator of hook output,
 :func:`contract.hook_output.output_error`: the contract tests in the sandbox
-(:mod:`sandbox.contexts`) and the live host (:mod:`orchestrator.mechanisms.outputs`). A module that passes
+(:mod:`sandbox.contexts`) and the live host (:mod:`orchestrator.level2.mechanisms.outputs`). A module that passes
 the contract tests therefore never has its live output rejected for a limit it was not
 tested against, and a module cannot behave only while tested. Over-limit output is
 *rejected* on both sides, never silently truncated, so the two verdicts always agree.

@@ -148,7 +148,7 @@ def level2_for(
 
 
 def default_level2_factory() -> Level2Factory:
-    from orchestrator.research.wiring import make_level2
+    from orchestrator.level2.research.wiring import make_level2
 
     return make_level2
 

@@ -70,11 +70,11 @@ DEFAULT_QUEUE = TRIAL_QUEUE  # what `bilevel worker` serves
 # The deployment's trial queue (.env, compose), served by its `bilevel worker --queue`; a
 # study file's rq.queue wins over it.
 TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"
-# The rule that shares trials between Level 1 and mechanisms by earned credit (issue 11).
 # `parallel = "auto"`: the executor decides how many trials to keep in flight (rq: live trainer
 # workers + 1, so a worker never waits for planning; inline: 1, today's sequential loop).
 PARALLEL_AUTO: Literal["auto"] = "auto"
 DEFAULT_PARALLEL: int | Literal["auto"] = PARALLEL_AUTO
+# The rule that shares trials between Level 1 and mechanisms by earned credit.
 DEFAULT_ARBITER = "orchestrator.levels.arbiter:CreditArbiter"
 # Code trials refuse this data set: its files are the jailed interpreter's own standard
 # library, so an edited recipe could rebuild the validation split (docs/code-trials.md).
@@ -348,7 +348,8 @@ class StudyConfig(_Strict):
         return self.objective.resolved_budget()
 
     def metric(self) -> Metric:
-        """The study's metric, name and direction (I4: compare values only through it)."""
+        """The study's metric, name and direction: compare trial values only through it, since
+        a metric may be maximised as well as minimised."""
         return self.objective.study_metric()
 
     def objective_spec(self) -> ObjectiveSpec | None:

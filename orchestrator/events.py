@@ -20,12 +20,21 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from contract.trials import Direction
+from trainer.spec import TrialResult
 
 # The journal format written by this code. 1: the untyped journal (no version field);
-# 2: the typed events of this module (issue 15), field for field a superset of 1.
+# 2: the typed events of this module, field for field a superset of 1.
 JOURNAL_VERSION = 2
 
 STUDY_STARTED = "study_started"
@@ -104,10 +113,12 @@ class StudyStarted(Event):
     hardware: str = Field(default="", description="machine, processor and CPU count")
     agent: str = Field(default="", description="`builtin` or `openai:<model>`")
     metric: str = Field(
-        default="val_bpb", description="the metric's name (issue 12; absent: `val_bpb`)"
+        default="val_bpb",
+        description="the metric's name (absent in journals from when every study was GPT: `val_bpb`)",
     )
     direction: Direction = Field(
-        default="minimize", description="`minimize` or `maximize` (issue 12; absent: `minimize`)"
+        default="minimize",
+        description="`minimize` or `maximize` (absent in older journals: `minimize`)",
     )
     resumed: bool = Field(default=False, description="a `--resume` of an existing journal")
     run_id: str = Field(
@@ -199,7 +210,7 @@ class TrialProposed(Event):
     )
     offered: list[str] = Field(
         default_factory=list,
-        description="every mechanism that gave output while the trial was planned (issue 11)",
+        description="every mechanism that gave output while the trial was planned, whether or not it ran",
     )
     seed: int | None = Field(
         default=None, description="the training seed (absent: the study's seed)"
@@ -223,24 +234,30 @@ class TrialProposed(Event):
 
 
 class TrialFinished(Event):
-    """A trial's result. ``result`` is the trainer's ``TrialResult`` as JSON, spec included:
+    """A trial's result. ``result`` is the trainer's ``TrialResult``, spec included:
     ``status``, ``metric``, ``value`` (null unless ok), ``val_bpb`` (GPT), ``extras``,
-    ``data_fingerprint``, ``software``, ``error``, ``spec`` and the timings."""
+    ``data_fingerprint``, ``software``, ``error``, ``spec`` and the timings.
+
+    A result this version cannot read as a ``TrialResult`` (a status or field a newer
+    version adds, a hand-written journal without a spec) leaves ``result`` null; it is
+    kept as written, written back unchanged by :meth:`record`, and still read by
+    :attr:`status`, :attr:`value` and :attr:`error`."""
 
     type: Literal["trial_finished"] = "trial_finished"
     index: int = Field(default=0, description="the trial's index")
-    result: dict[str, Any] = Field(
-        default_factory=dict,
-        description="`TrialResult` as JSON; `status` is a string (`ok`, `crashed`, ... and any "
-        "status a newer version adds), `value` is absent before issue 12 (use `val_bpb`)",
+    result: TrialResult | None = Field(
+        default=None,
+        description="the trainer's `TrialResult`; `status` is a string (`ok`, `crashed`, ... "
+        "and any status a newer version adds), `value` is absent in journals from when every "
+        "study was GPT (use `val_bpb`)",
     )
     kept: bool = Field(default=False, description="it became the incumbent")
     best_value: float | None = Field(
-        default=None, description="the incumbent's value after this trial (issue 12)"
+        default=None, description="the incumbent's value after this trial, in the metric's units"
     )
     best_val_bpb: float | None = Field(
         default=None,
-        description="GPT: the same number as `best_value` (its only name before issue 12)",
+        description="GPT: the same number as `best_value` (its only name when every study was GPT)",
     )
     source: str = Field(default="llm", description="as in `trial_proposed`")
     fired: list[str] | None = Field(default=None, description="as in `trial_proposed`")
@@ -270,15 +287,63 @@ class TrialFinished(Event):
         "(training seconds it did not run) and the pruner's figures",
     )
 
+    # The result as written when it does not read as this version's TrialResult.
+    _unread_result: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_a_result_it_cannot_read(
+        cls, data: Any, handler: ModelWrapValidatorHandler[TrialFinished]
+    ) -> TrialFinished:
+        raw = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(raw, dict):
+            return handler(data)
+        try:
+            TrialResult.model_validate(raw)
+        except ValidationError:
+            event = handler({k: v for k, v in data.items() if k != "result"})
+            event._unread_result = dict(raw)
+            return event
+        return handler(data)
+
+    def record(self) -> dict[str, Any]:
+        record = super().record()
+        if self._unread_result is not None:
+            record["result"] = self._unread_result
+        return record
+
+    def _raw(self) -> dict[str, Any]:
+        return self._unread_result or {}
+
     @property
     def status(self) -> str:
-        return str(self.result.get("status", ""))
+        if self.result is not None:
+            return self.result.status
+        return str(self._raw().get("status", ""))
 
     @property
     def value(self) -> float | None:
-        """The metric's value (``val_bpb`` in journals written before issue 12)."""
-        value = self.result.get("value")
-        return self.result.get("val_bpb") if value is None else value
+        """The metric's value (``val_bpb`` in journals written when every study was GPT)."""
+        if self.result is not None:
+            return self.result.value
+        value = self._raw().get("value")
+        value = self._raw().get("val_bpb") if value is None else value
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def val_bpb(self) -> float | None:
+        """GPT's metric (the same number as :attr:`value`); None for other objectives."""
+        if self.result is not None:
+            return self.result.val_bpb
+        value = self._raw().get("val_bpb")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def error(self) -> str:
+        """Why the trial failed (empty when it did not)."""
+        if self.result is not None:
+            return self.result.error
+        return str(self._raw().get("error") or "")
 
     @property
     def best(self) -> float | None:
@@ -381,7 +446,7 @@ class MechanismReverted(Event):
     breaker: str | None = Field(
         default=None,
         description="only on a circuit-breaker revert: `errors`, or an effect "
-        "(`orchestrator/mechanisms/breaker.py`): `chosen_harmful`, `vetoes_all`, `slow_calls`",
+        "(`orchestrator/level2/mechanisms/breaker.py`): `chosen_harmful`, `vetoes_all`, `slow_calls`",
     )
 
 
@@ -407,8 +472,10 @@ class StudyFinished(Event):
     best: dict[str, Any] | None = Field(
         default=None, description="`{index, value, config}` (GPT also `val_bpb`), or null"
     )
-    metric: str = Field(default="val_bpb", description="issue 12")
-    direction: str = Field(default="minimize", description="issue 12")
+    metric: str = Field(default="val_bpb", description="the metric's name (absent: `val_bpb`)")
+    direction: str = Field(
+        default="minimize", description="`minimize` or `maximize` (absent: `minimize`)"
+    )
     baseline_value: float | None = None
     baseline_val_bpb: float | None = Field(
         default=None, description="GPT: the same as `baseline_value`"
@@ -448,7 +515,7 @@ class SourceChosen(Event):
     just before its `trial_proposed`)."""
 
     type: Literal["source_chosen"] = "source_chosen"
-    added_by: ClassVar[str] = "arbitration (issue 11)"
+    added_by: ClassVar[str] = "arbitration between Level 1 and mechanisms"
     index: int = 0
     chosen: str = Field(default="", description="`level1` or `mechanism:<name>`")
     trial_source: str = Field(
@@ -502,7 +569,7 @@ class ResearchSkipped(Event):
     least 2 more search trials. No further session starts in that study."""
 
     type: Literal["research_skipped"] = "research_skipped"
-    added_by: ClassVar[str] = "Level 2 (issue 11)"
+    added_by: ClassVar[str] = "Level 2's scheduling of research sessions"
     trigger: str = ""
     iteration: int = 0
     reason: str = ""

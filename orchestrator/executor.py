@@ -39,7 +39,8 @@ from orchestrator.errors import UserError
 from orchestrator.worker_watch import WaitNotice, WorkerWatch
 from trainer.spec import TrialResult, TrialSpec
 
-# A worker death is retried once (the rule): a second death is the trial's fault.
+# A worker death is retried once (a worker may die of its own
+# causes: an out-of-memory kill, a restart): a second death is the trial's fault.
 MAX_ATTEMPTS = 2
 # How often started jobs are checked for a dead worker (rq's expired-heartbeat cleanup).
 DEAD_WORKER_CHECK_S = 5.0

@@ -1,4 +1,4 @@
-"""A study's metric: its name and direction, and the one "is this better than that" rule (I4).
+"""A study's metric: its name and direction, and the one "is this better than that" rule.
 
 Every comparison of two trial values in the orchestrator goes through :class:`Metric` (or
 :func:`is_better`), never a bare ``<``: an objective may be maximised (accuracy, reward) as

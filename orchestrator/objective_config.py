@@ -1,4 +1,5 @@
-"""The study file's ``[objective]`` and ``[space.NAME]`` tables (issue 12).
+"""The study file's ``[objective]`` and ``[space.NAME]`` tables: what a study optimises,
+which way, and over which parameters.
 
 ``kind`` picks the objective (``gpt``, the default; ``function``; ``command``;
 ``benchmark``); ``metric`` and ``direction`` name what is optimised and which way. For

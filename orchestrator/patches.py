@@ -4,7 +4,7 @@ in the trial's config.
 A code trial's diff (a unified diff of ``trainer/recipe.py``, :mod:`trainer.patch`) is
 written once to ``runs/<study>/patches/<sha256>.diff`` and never changed; the journal's
 ``trial_proposed`` event names it by ``patch_sha256``, as promoted mechanisms are named by
-theirs (:mod:`orchestrator.mechanisms.store`).
+theirs (:mod:`orchestrator.level2.mechanisms.store`).
 
 Inside the loop a trial's recipe is part of its identity: its config carries the diff's
 sha256 under :data:`PATCH_KEY`. So everything that compares configs (the exact-repeat

@@ -1,5 +1,6 @@
 """Pruning of doomed trials: stop a search trial whose loss curve is clearly worse than the
-incumbent's at the same fraction of the budget (issue 13 item 5).
+incumbent's at the same fraction of the budget, so its compute goes to
+trials that may still win.
 
 While a trial runs, the trainer reports its smoothed training loss on the final metric's
 scale (:mod:`trainer.progress`); the incumbent's result carries the same curve. A search
@@ -179,7 +180,7 @@ class Pruner:
             return None
         if best.index == record.index or record.config == best.config:
             return None  # the incumbent's own config: its re-runs are never pruned
-        reference = loss_at(best.result.get("curve") or [], fraction)
+        reference = loss_at(best.result.curve, fraction)
         if reference is None:
             return None
         margin = self.margin(state, best.value, fraction)

@@ -44,6 +44,7 @@ from sandbox.api import (
 )
 from sandbox.contexts import make_context
 from trainer.patch import patch_sha256
+from trainer.spec import TrialResult
 
 PENDING = "pending"  # proposed and dispatched, no result yet
 
@@ -66,7 +67,7 @@ class TrialRecord(BaseModel):
     fired: list[str] = Field(default_factory=list)
     seed: int = 0
     eval_split: str = "val"  # "test": a final scoring on the held-out split, never compared
-    result: dict[str, Any] | None = None
+    result: TrialResult | None = None  # None for a result this version cannot read
     rejected: list[Any] = Field(default_factory=list)  # proposals refused while planning it
 
     @property
@@ -226,21 +227,21 @@ class StudyState:
             result = event.result
             record = self.trials.get(event.index)
             if record is None:  # proposal lost to a torn write: rebuild from the result
-                spec = result.get("spec", {})
-                config = dict(spec.get("config", {}))
-                if isinstance(spec.get("patch"), str):  # a code trial: its recipe is its identity
-                    sha = patch_sha256(spec["patch"])
-                    self.patches[sha] = spec["patch"]
+                config = dict(result.spec.config) if result else {}
+                patch = result.spec.patch if result else None
+                if isinstance(patch, str):  # a code trial: its recipe is its identity
+                    sha = patch_sha256(patch)
+                    self.patches[sha] = patch
                     config = with_patch(config, sha)
                 record = TrialRecord(
                     index=event.index,
                     config=config,
                     source=event.source,
-                    seed=spec.get("seed", 0),
+                    seed=result.spec.seed if result else 0,
                 )
                 self.trials[record.index] = record
             record.status = event.status
-            record.val_bpb = result.get("val_bpb")
+            record.val_bpb = event.val_bpb
             record.value = event.value  # val_bpb in journals older than pluggable objectives
             record.result = result
             record.kept = event.kept

@@ -220,7 +220,8 @@ class StudyRunner(AcceptancePlanning):
             refused = {**refused, "best_estimate": estimate.as_dict() if estimate else None}
         event = TrialFinished(
             index=record.index,
-            result=result.model_dump(mode="json"),
+            # read back from its JSON, so every field counts as set: the journal holds it whole
+            result=TrialResult.model_validate(result.model_dump(mode="json")),
             kept=kept,
             best_value=best_after,
             source=record.source,
@@ -264,7 +265,7 @@ class StudyRunner(AcceptancePlanning):
         baseline = self.state.baseline()
         if baseline is None or baseline.index == result.spec.index or not baseline.result:
             return result, {}
-        reference = str(baseline.result.get("data_fingerprint") or "")
+        reference = baseline.result.data_fingerprint
         return refuse_other_data(result, reference, baseline.index)
 
     # -------------------------------------------------------------- planning

@@ -13,11 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NotRequired, TypedDict
 
 from sandbox import contexts
-from sandbox.api import HOOKS
-from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
-from sandbox.channel import seconds_of
-from sandbox.gate import check_source
-from sandbox.reports import (
+from sandbox.answers import (
     CheckResult,
     LadderReport,
     MechanismOutput,
@@ -25,6 +21,10 @@ from sandbox.reports import (
     StageResult,
     source_sha,
 )
+from sandbox.api import HOOKS
+from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
+from sandbox.channel import seconds_of
+from sandbox.gate import check_source
 from sandbox.source_hooks import SourceHooks, source_hooks
 
 # Whole-ladder deadline: import (~1-2 s with scikit-learn) + 4 contexts × 3 hooks × 2 calls,

@@ -136,9 +136,11 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import() -> Non
     # `bilevel trial` imports the objective checks inside its command function only.
     assert "trainer.objective" in graph["orchestrator.commands.trial"]
     # Level 2's driver importing the study loop inside a method closed a loop once.
-    graph["orchestrator.research.driver"] = graph["orchestrator.research.driver"] | {
+    graph["orchestrator.level2.research.driver"] = graph["orchestrator.level2.research.driver"] | {
         "orchestrator.study"
     }
-    graph["orchestrator.study"] = graph["orchestrator.study"] | {"orchestrator.research.driver"}
-    pair = {"orchestrator.research.driver", "orchestrator.study"}
+    graph["orchestrator.study"] = graph["orchestrator.study"] | {
+        "orchestrator.level2.research.driver"
+    }
+    pair = {"orchestrator.level2.research.driver", "orchestrator.study"}
     assert any(pair <= set(component) for component in cycles(graph))

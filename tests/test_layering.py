@@ -35,8 +35,8 @@ MAY_IMPORT = {
 # What any orchestrator module may use of the services: their contracts (sandbox.api,
 # trainer.spec), the torch-free descriptions of what a trainer can run (presets, objective
 # checks, benchmark functions, the loss-curve helpers), the sandbox's host-side client (the
-# orchestrator never runs generated code itself: it asks a client, whose results are
-# reports), the static gate (it reads text, never runs it) and the cleaning of hostile
+# orchestrator never runs generated code itself: it asks a client for the sandbox's
+# answers), the static gate (it reads text, never runs it) and the cleaning of hostile
 # text.
 ORCHESTRATOR_USES = frozenset(
     {
@@ -49,7 +49,7 @@ ORCHESTRATOR_USES = frozenset(
         # contexts with the function the contract tests use, so a module cannot tell them apart.
         "sandbox.contexts",
         "sandbox.gate",
-        "sandbox.reports",
+        "sandbox.answers",
         "sandbox.text",
         "trainer",
         "trainer.benchmarks",
@@ -88,8 +88,8 @@ LOOP = (
     "orchestrator.pruning",
     "orchestrator.agent.",
     "orchestrator.levels.",
-    "orchestrator.mechanisms.",
-    "orchestrator.research.",
+    "orchestrator.level2.mechanisms.",
+    "orchestrator.level2.research.",
 )
 SURFACES = ("orchestrator.dashboard", "orchestrator.commands", "orchestrator.cli")
 

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from trainer import datasets
+from trainer.bpb import bits_per_byte
 from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.jail import JailUnavailable, Mounts
 from trainer.jailrun import JailedRecipe, JailError
-from trainer.metric import bits_per_byte
 from trainer.patch import RECIPE_FILE, PatchError, apply_patch
 from trainer.presets import get_preset
 from trainer.progress import FRACTION, LOSS, PHASE, PID, STEP, TOKENS, CurveRecorder

@@ -27,8 +27,8 @@ from torch import Tensor
 
 from trainer import datasets
 from trainer import recipe as trusted_recipe
+from trainer.bpb import evaluate_bpb
 from trainer.data import BatchSampler, load_tokens, validation_windows
-from trainer.metric import evaluate_bpb
 from trainer.objective import check_spec
 from trainer.presets import Preset, get_preset
 from trainer.progress import (

@@ -39,7 +39,8 @@ from .methods import (
 from .output import ProblemResult, html_page, markdown
 from .problems import QUICK_PROBLEMS, Problem, select_problems
 
-# The budget: at 30 trials the goal is judged.
+# The budget at which the goal (no worse than the best Optuna sampler) is judged: 30 trials,
+# a short study's length.
 DEFAULT_TRIALS = 30
 # At least 20 seeds on cheap problems: with 20 paired seeds a consistent small effect
 # reaches p < 0.05 and a median is not one lucky run.

@@ -24,7 +24,7 @@ from orchestrator.stats import sign_flip_p_value
 from .methods import REFERENCE_METHOD, Run
 from .problems import Problem
 
-# The conventional significance level; the goal of issue 13 is stated at p < 0.05.
+# The conventional significance level; the search-quality goal is stated at p < 0.05.
 ALPHA = 0.05
 # "Reached the target" = within 5% of the defaults' gap to the optimum.
 TARGET_REGRET = 0.05
@@ -225,7 +225,7 @@ class GoalRow:
 def goal_row(
     problem: str, summaries: Sequence[MethodSummary], optuna: Sequence[str]
 ) -> GoalRow | None:
-    """Issue 13's goal on one problem, or None without the built-in agent's runs."""
+    """The goal (no worse than the best Optuna sampler, better than random) on one problem, or None without the built-in agent's runs."""
     by = {s.method: s for s in summaries}
     ref = by.get(REFERENCE_METHOD)
     if ref is None:

@@ -105,7 +105,7 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
     started = time.monotonic()
     host = driver = None
     if level2:
-        from orchestrator.research.wiring import make_level2
+        from orchestrator.level2.research.wiring import make_level2
         from sandbox.client import make_client
 
         # Each session finishes before the study plans the next trial: a session costs no
@@ -116,9 +116,9 @@ def study_method(problem: Problem, method: str, seed: int, trials: int, work: Pa
     run_study(config, run_dir, mechanism_host=host, research=driver)
     metric = config.metric()
     finished = {
-        e.index: TrialResult.model_validate(e.result)
+        e.index: e.result
         for e in iter_events(run_dir, TrialFinished)
-        if e.index < trials
+        if e.index < trials and e.result is not None
     }
     results = [finished[i] for i in sorted(finished)]
     incumbents = study_incumbents(run_dir, trials)
@@ -153,7 +153,7 @@ def study_incumbents(run_dir: Path, trials: int) -> list[dict[str, Any] | None]:
     out: list[dict[str, Any] | None] = []
     for event in read_events(journal_path(run_dir)):
         if isinstance(event, TrialFinished) and event.index < trials:
-            configs[event.index] = dict(event.result.get("spec", {}).get("config", {}))
+            configs[event.index] = dict(event.result.spec.config) if event.result else {}
             if event.kept:
                 incumbent = configs[event.index]
             out.append(incumbent)

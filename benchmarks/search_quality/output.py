@@ -96,7 +96,7 @@ def goal_table(rows: Sequence[GoalRow]) -> list[str]:
     share = sum(r.no_worse_than_optuna for r in rows)
     lines += [
         "",
-        f"Goal (issue 13): no worse than the best Optuna sampler on ≥ 70% of the cheap problems "
+        f"Goal: no worse than the best Optuna sampler on ≥ 70% of the cheap problems "
         f"({share}/{len(rows)}) and better than random on every one "
         f"({sum(r.better_than_random for r in rows)}/{len(rows)}): "
         f"**{'met' if goal_met(rows) else 'not met'}**.",

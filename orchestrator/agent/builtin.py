@@ -10,7 +10,7 @@ params whose own moves keep failing and switches to exploitation when the search
 
 Roles are plain functions by name. An agent plays Level 1 and 1.5 and the roles it is
 built with: Level 2 passes ``explore``, ``critique``, ``specify``, ``generate`` and ``repair``
-from its own module (:func:`orchestrator.research.builtin.level2_roles`). There is no
+from its own module (:func:`orchestrator.level2.research.builtin_researcher.level2_roles`). There is no
 registry shared between agents.
 """
 

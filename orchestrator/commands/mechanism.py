@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from orchestrator.errors import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, UserError
-from orchestrator.mechanism_ci.targets import DEFAULT_PRESET
+from orchestrator.level2.mechanism_ci.targets import DEFAULT_PRESET
 from sandbox.text import clean_text
 
 if TYPE_CHECKING:
-    from orchestrator.mechanism_ci.checks import FileResult
-    from orchestrator.mechanism_ci.targets import CheckTarget
+    from orchestrator.level2.mechanism_ci.checks import FileResult
+    from orchestrator.level2.mechanism_ci.targets import CheckTarget
     from sandbox.client import SandboxClient
 
 # Output formats: a person's text, text plus GitHub workflow annotations, JSON (lines).
@@ -72,14 +72,14 @@ def json_failure_for(argv: list[str]) -> Callable[[str], None] | None:
     words = [a for a in argv if not a.startswith("-")]
     if words[:2] != ["mechanism", "check"] or not _wants_json(argv):
         return None
-    from orchestrator.mechanism_ci.reports import failure_json
+    from orchestrator.level2.mechanism_ci.formats import failure_json
 
     return lambda message: _emit_json(failure_json(message, "usage"), line=True)
 
 
 def _is_builtin_library(source: str) -> bool:
     """The file is one of the project's own shipped mechanisms (byte for byte)."""
-    from orchestrator.research.builtin import library
+    from orchestrator.level2.research.builtin_researcher import library
 
     return any(entry.source == source for entry in library().values())
 
@@ -120,7 +120,7 @@ def check_command(
 ) -> None:
     """Run the static gate, smoke test and contract tests on every module (exit 0 all
     accepted, 1 any rejected, 2 usage or sandbox error)."""
-    from orchestrator.mechanism_ci.reports import failure_json
+    from orchestrator.level2.mechanism_ci.formats import failure_json
 
     fmt = "json" if as_json or output_format == "json" else output_format
     try:
@@ -168,7 +168,7 @@ def _check(
     allow_weak: bool,
 ) -> int:
     """Check every module, print and write the reports; the exit code."""
-    from orchestrator.mechanism_ci import checks, reports, targets
+    from orchestrator.level2.mechanism_ci import checks, formats, targets
     from sandbox.backends import BACKEND_NAMES
 
     if backend not in BACKEND_NAMES:
@@ -212,7 +212,7 @@ def _check(
     seconds = time.perf_counter() - start
     how = _how(results, target, static_only, jobs)
     if junit is not None:
-        reports.write_junit(junit, results, {"run": how})
+        formats.write_junit(junit, results, {"run": how})
     _print(results, fmt=fmt, single=single, seconds=seconds, how=how)
     if any(r.status == "error" for r in results):
         return EXIT_USAGE
@@ -222,7 +222,7 @@ def _check(
 def _target(
     static_only: bool, study: Path | None, run_dir: Path | None, preset: str | None
 ) -> CheckTarget:
-    from orchestrator.mechanism_ci.targets import CheckTarget, preset_target, study_target
+    from orchestrator.level2.mechanism_ci.targets import CheckTarget, preset_target, study_target
 
     if static_only:
         return CheckTarget(space=None, label="static gate only")
@@ -233,7 +233,7 @@ def _target(
 
 def _client(backend: str, modules: list[tuple[Path, str]], allow_weak: bool) -> SandboxClient:
     """The sandbox client, refused (``UserError``) when it is weak for untrusted code."""
-    from orchestrator.mechanisms.isolation import check_isolation
+    from orchestrator.level2.mechanisms.isolation import check_isolation
     from sandbox.backends import SandboxUnavailable
     from sandbox.client import DirectClient
 
@@ -290,11 +290,11 @@ def _how(results: list[FileResult], target: CheckTarget, static_only: bool, jobs
 
 
 def _print(results: list[FileResult], *, fmt: str, single: bool, seconds: float, how: str) -> None:
-    from orchestrator.mechanism_ci import reports
+    from orchestrator.level2.mechanism_ci import formats
 
     if fmt == "json":
         for result in results:
-            _emit_json(reports.result_json(result), line=not single)
+            _emit_json(formats.result_json(result), line=not single)
         return
     if single:
         if results[0].status == "error":
@@ -310,22 +310,22 @@ def _print(results: list[FileResult], *, fmt: str, single: bool, seconds: float,
         console = Console(
             file=sys.stdout, highlight=False, soft_wrap=False, width=LOG_WIDTH if wide else None
         )
-        table, hidden = reports.summary_table(results)
+        table, hidden = formats.summary_table(results)
         console.print(table)
         if hidden:
             console.print(
                 f"… and {hidden} accepted modules not listed (see --junit or --json)", markup=False
             )
-        console.print(reports.summary_line(results, seconds, how), markup=False)
+        console.print(formats.summary_line(results, seconds, how), markup=False)
     if fmt == "github":
-        for line in reports.github_annotations(results):
+        for line in formats.github_annotations(results):
             sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
 def _human(result: FileResult) -> None:
     """One file's verdict as before: one stdout line, module output on stderr."""
-    from orchestrator.mechanism_ci.reports import MAX_REASON_CHARS, module_output
+    from orchestrator.level2.mechanism_ci.formats import MAX_REASON_CHARS, module_output
 
     report = result.report
     assert report is not None

@@ -79,7 +79,7 @@ class LiveView:
         if isinstance(event, TrialFinished):
             self.done += 1
             val = event.value
-            error = str(event.result.get("error", ""))
+            error = event.error
             metric = f"{val:.5f}" if val is not None else short_cause(error, MAX_CAUSE_SHOWN)
             kept = " KEPT" if event.kept else ""
             self.events.append(f"#{event.index} {event.status} {metric}{kept}")
@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
 
         from orchestrator.config import StudyConfig
         from orchestrator.dashboard.progress import progress_observer
-        from orchestrator.research.wiring import level2_for_study
+        from orchestrator.level2.research.wiring import level2_for_study
         from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
 
@@ -270,7 +270,7 @@ def print_summary(console: Console, summary: StudySummary) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
-    from orchestrator.mechanisms.report import level2_summary_lines
+    from orchestrator.level2.mechanisms.status_table import level2_summary_lines
     from sandbox.text import clean_text
 
     best = summary.best or {}

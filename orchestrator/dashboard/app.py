@@ -1,6 +1,6 @@
 """The dashboard's web application: read-only pages and the JSON they poll.
 
-Safe by default (issue 14): every route is GET (HEAD); every journal string reaches the
+Safe by default, since every journal string may come from an LLM: every route is GET (HEAD); every journal string reaches the
 browser either through Jinja2 with autoescaping or as JSON that the page's script puts into
 the DOM with ``textContent``; the Content-Security-Policy allows scripts from this server only
 (no inline script, no eval), so markup that slipped through anyway could not run; studies and

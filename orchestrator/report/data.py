@@ -63,7 +63,7 @@ class TrialRow:
         return patch_sha256(self.patch) if self.patch is not None else None
 
     @property
-    def val_bpb(self) -> float | None:  # the name before issue 12
+    def val_bpb(self) -> float | None:  # its name from when every study was GPT
         return self.value
 
     @property
@@ -94,7 +94,7 @@ class LlmCall:
 @dataclass(frozen=True)
 class SessionRow:
     """One Level-2 research session as the report tables show it (not the session itself:
-    that is :class:`orchestrator.research.session.ResearchSession`)."""
+    that is :class:`orchestrator.level2.research.session.ResearchSession`)."""
 
     session: int
     trigger: str
@@ -157,7 +157,7 @@ class RunData:
         curve = [b for _, b in self.best_so_far() if b is not None]
         return curve[-1] if curve else None
 
-    baseline_val_bpb = baseline_value  # the names before issue 12
+    baseline_val_bpb = baseline_value  # their names from when every study was GPT
     best_val_bpb = best_value
 
     @property
@@ -238,7 +238,8 @@ def _preset_of(config: dict[str, Any]) -> str | None:
 
 
 def _metric_of(started: StudyStarted) -> Metric | None:
-    """The metric a study's start names (journals before issue 12 name none)."""
+    """The metric a study's start names (journals from when every study was GPT
+    and minimised val_bpb name none)."""
     objective = started.config.get("objective") or {}
     name = (started.metric if started.was_set("metric") else "") or objective.get("metric")
     direction = (
@@ -342,24 +343,25 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
 
 def _trial_row(event: TrialFinished, proposal: TrialProposed | None) -> TrialRow:
     result = event.result
-    spec = result.get("spec") or {}
     value, best = event.value, event.best
     return TrialRow(
         index=event.index,
-        status=str(result.get("status", "crashed")),
+        status=event.status or "crashed",
         value=float(value) if _finite(value) else None,
         kept=event.kept,
         best_value=float(best) if _finite(best) else None,
         source=event.source or (proposal.source if proposal else ""),
         fired=tuple(event.fired or (proposal.fired if proposal else [])),
-        config=dict(spec.get("config") or (proposal.config if proposal else {})),
+        config=dict(
+            (result.spec.config if result else None) or (proposal.config if proposal else {})
+        ),
         changes=dict(proposal.changes if proposal else {}),
         hypothesis=proposal.hypothesis if proposal else "",
-        preset=str(spec.get("preset") or ""),
-        train_seconds=float(result.get("train_seconds") or 0.0),
-        error=str(result.get("error") or ""),
+        preset=result.spec.preset if result else "",
+        train_seconds=result.train_seconds if result else 0.0,
+        error=event.error,
         finished_at=_time(event.ts),
-        patch=spec["patch"] if isinstance(spec.get("patch"), str) else None,
+        patch=result.spec.patch if result else None,
     )
 
 

@@ -181,7 +181,8 @@ def _noise(doc: Document, run: RunData) -> None:
 
 
 def _credits(doc: Document, run: RunData) -> None:
-    """Who ran the search trials and why: the arbitration's credit table (issue 11)."""
+    """Who ran the search trials and why: the arbitration's credit table, which
+    shares search trials between Level 1 and mechanisms by the credit each earned."""
     from orchestrator.summary import summary_from_journal
 
     try:

@@ -45,7 +45,7 @@ MAX_WARM_SLOTS = 12
 # Modules a warm harness's pre-started workers import while they wait (see preload_modules):
 # at most this many, so a long import list cannot make a warm start slow.
 MAX_PRELOAD = 16
-# Isolation strengths (interface I1): what a backend's jail actually is. Only these two
+# Isolation strengths: what a backend's jail actually is, as the runner reports it. Only these two
 # isolate the file system, network and processes of LLM-written code from the host;
 # "unshare" (namespaces, host files readable) and "bare" (a child process) are weak.
 ISOLATION_LEVELS = ("docker", "bwrap", "unshare", "bare")

@@ -139,7 +139,7 @@ def test_quick_run_prints_the_table_and_writes_the_page(tmp_path: Path) -> None:
     assert "failed" not in done.stdout
     for method in ("builtin", "builtin-l2", "random", "tpe", "cmaes", "gp"):
         assert f"| {method} |" in markdown, method
-    assert "## The goal on the cheap problems" in markdown and "Goal (issue 13)" in done.stdout
+    assert "## The goal on the cheap problems" in markdown and "Goal: no worse" in done.stdout
     page = (out / "search_quality.html").read_text()
     assert page.count('src="data:image/png;base64,') == 3  # one curve per quick problem
     assert not re.search(r'(src|href)="(?!data:)', page) and "<script" not in page

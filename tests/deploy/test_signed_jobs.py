@@ -178,7 +178,7 @@ def test_a_runner_with_the_key_refuses_unsigned_sandbox_work(
     """The orchestrator's signed ladder passes; the same request unsigned is refused, and
     the refusal comes back to the caller as the sandbox's failure, with the reason."""
     from contract.job_signing import SANDBOX_KEY_ENV
-    from orchestrator.research.wiring import sandbox_signer
+    from orchestrator.level2.research.wiring import sandbox_signer
     from sandbox.backends import SandboxUnavailable
     from sandbox.client import RunnerClient
     from tests.deploy.test_redis_acl import SANDBOX_QUEUE

@@ -59,7 +59,7 @@ budget = 16000
 policy = false
 research = true
 # A session right after the first search trial: with 5 left it is worth starting (a session
-# that could not shape 2 more trials is skipped, orchestrator/research/driver.py).
+# that could not shape 2 more trials is skipped, orchestrator/level2/research/driver.py).
 research_every = 1
 
 [llm]

@@ -203,7 +203,7 @@ def test_a_screen_compares_a_code_proposal_by_its_recipe() -> None:
     from orchestrator.levels.proposals import Proposal
     from sandbox.api import Context
 
-    library = Path(__file__).resolve().parents[2] / "orchestrator/research/library"
+    library = Path(__file__).resolve().parents[2] / "orchestrator/level2/research/library"
     spec = importlib.util.spec_from_file_location("tabu_screen", library / "tabu_screen.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

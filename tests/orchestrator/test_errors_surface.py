@@ -75,7 +75,7 @@ def test_a_type_error_in_level15_fails_the_study(tmp_path: Path) -> None:
 
 
 def test_a_research_session_bug_is_journaled_and_raised(tmp_path: Path) -> None:
-    from orchestrator.research.session import ResearchSession
+    from orchestrator.level2.research.session import ResearchSession
     from tests.research.test_sessions import brief  # the same brief the session tests use
 
     journaled: list[dict[str, Any]] = []
@@ -98,7 +98,7 @@ def test_a_research_session_bug_is_journaled_and_raised(tmp_path: Path) -> None:
 
 
 def test_a_research_session_bug_fails_the_study_after_it_is_journaled(tmp_path: Path) -> None:
-    from orchestrator.research.wiring import make_level2
+    from orchestrator.level2.research.wiring import make_level2
     from sandbox.client import make_client
 
     config = StudyConfig.from_dict(

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from orchestrator.journal import read_events
-from orchestrator.mechanisms.report import mechanism_rows
+from orchestrator.level2.mechanisms.status_table import mechanism_rows
 from orchestrator.report.data import load_run
 from orchestrator.summary import summary_from_journal
 from tests.orchestrator.helpers import CLI, assert_each_index_once, events, run_cli

@@ -108,12 +108,15 @@ def test_curve_recorder_and_interpolation() -> None:
 def test_the_verdict_follows_the_metric_direction() -> None:
     from orchestrator.metric import Metric
     from orchestrator.state import StudyState, TrialRecord
+    from trainer.spec import TrialResult, TrialSpec
 
     config = StudyConfig.from_dict({"name": "g", "iterations": 3})
     curve = [[0.25, 0.80], [0.5, 0.85], [1.0, 0.90]]  # an accuracy-like curve: higher is better
     state = StudyState(config=config, noise_floor=0.01)
     best = TrialRecord(index=0, config={"a": 1}, value=0.9, status="ok", kept=True, source="baseline",
-                       result={"curve": curve})  # fmt: skip
+                       result=TrialResult(status="ok", metric="acc", value=0.9, curve=curve,
+                                          spec=TrialSpec(trial_id="t0", index=0, budget={"mode": "tokens", "amount": 1},
+                                                         config={"a": 1})))  # fmt: skip
     state.trials[0], state.best_index = best, 0
     trial = TrialRecord(index=1, config={"a": 2}, source="llm")
     state.trials[1] = trial

@@ -311,7 +311,7 @@ def test_a_three_param_space_can_still_freeze() -> None:
 
 
 def test_the_research_prompt_says_what_is_frozen_and_what_is_not() -> None:
-    from orchestrator.research.prompts import context_block
+    from orchestrator.level2.research.prompts import context_block
     from tests.research.test_sessions import brief as make_brief
 
     brief = make_brief()
@@ -319,13 +319,13 @@ def test_the_research_prompt_says_what_is_frozen_and_what_is_not() -> None:
     frozen = sum(1 for p in brief.space if p.get("frozen"))
     assert f"{len(brief.space) - frozen} params tunable; FROZEN marks the {frozen}" in text
     assert "FROZEN as of the current policy" not in text
-    assert (REPO / "orchestrator/research/prompts.py").read_text().count("FROZEN as of") == 0
+    assert (REPO / "orchestrator/level2/research/prompts.py").read_text().count("FROZEN as of") == 0
 
 
 # ------------------------------------------------------------------ superseded mechanisms
 def test_a_superseded_mechanism_stops_as_soon_as_its_successor_is_queued() -> None:
-    from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost, Promotion
-    from orchestrator.mechanisms.store import StoredMechanism
+    from orchestrator.level2.mechanisms.host import LiveMechanism, LiveMechanismHost, Promotion
+    from orchestrator.level2.mechanisms.store import StoredMechanism
 
     def stored(name: str) -> StoredMechanism:
         return StoredMechanism(name=name, sha=f"{name}-sha", source="", path=f"{name}.py")

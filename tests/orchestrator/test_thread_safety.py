@@ -19,7 +19,7 @@ import pytest
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event, LlmCall, MechanismPromoted, TrialFinished, TrialProposed
 from orchestrator.journal import Journal, read_events
-from orchestrator.research.wiring import make_level2
+from orchestrator.level2.research.wiring import make_level2
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.study import run_study
 from tests.research.support import direct_client

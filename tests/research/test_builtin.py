@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.research import library
+from orchestrator.level2.research import library
 from tests.conftest import REPO
 from tests.research.conftest import RqServices
 from tests.research.support import TINY_TOKENS, direct_client, events, ts

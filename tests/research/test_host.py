@@ -7,8 +7,8 @@ from typing import Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.research import library
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.research import library
 from orchestrator.state import rebuild_state
 from tests.research.support import direct_client
 

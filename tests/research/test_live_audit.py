@@ -11,9 +11,9 @@ import pytest
 
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.mechanisms.audit import BREAKER_AUDIT, Auditor
-from orchestrator.research import library
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor
+from orchestrator.level2.research import library
 from orchestrator.state import rebuild_state
 from sandbox.contexts import contract_contexts
 from tests.research.support import direct_client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.events import TrialFinished, TrialProposed
-from orchestrator.research.replays import recent_contexts
+from orchestrator.level2.research.replays import recent_contexts
 from orchestrator.state import StudyState
 from sandbox.api import Context
 from sandbox.contexts import context_seed
@@ -51,7 +51,7 @@ def test_no_replays_before_any_trial() -> None:
 
 def test_the_session_ladder_tests_a_module_on_the_study_contexts() -> None:
     """A module that breaks only on this study's contexts is rejected before promotion."""
-    from orchestrator.research.wiring import SandboxLadder
+    from orchestrator.level2.research.wiring import SandboxLadder
     from sandbox.client import DirectClient
 
     state = _state(9)

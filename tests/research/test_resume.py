@@ -7,9 +7,9 @@ from pathlib import Path
 
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal, read_events
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.research import Level2Driver, SandboxLadder, library
 from orchestrator.levels.proposals import Proposal
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.research import Level2Driver, SandboxLadder, library
 from orchestrator.state import rebuild_state
 from sandbox.gate import allowed_modules
 from tests.research.support import direct_client

@@ -7,7 +7,7 @@ from typing import Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event, parse_event
-from orchestrator.research.driver import MIN_TRIALS_AFTER_SESSION, session_would_be_wasted
+from orchestrator.level2.research.driver import MIN_TRIALS_AFTER_SESSION, session_would_be_wasted
 from orchestrator.state import rebuild_state
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

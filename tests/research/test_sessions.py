@@ -14,11 +14,11 @@ import pytest
 from orchestrator.agent import LLMAgent
 from orchestrator.config import LLMConfig
 from orchestrator.journal import Journal
+from orchestrator.level2.mechanisms import level2_summary_lines, source_sha
+from orchestrator.level2.research import ResearchSession, SandboxLadder
+from orchestrator.level2.research.driver import api_source
+from orchestrator.level2.research.rounds import ActiveSummary, Brief
 from orchestrator.llm import LLMClient
-from orchestrator.mechanisms import level2_summary_lines, source_sha
-from orchestrator.research import ResearchSession, SandboxLadder
-from orchestrator.research.driver import api_source
-from orchestrator.research.rounds import ActiveSummary, Brief
 from sandbox.gate import allowed_modules
 from tests.research.support import direct_client, events, prompt_of, script_session, specify
 from tests.support.fake_llm import FakeLLM

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from sandbox.answers import LadderReport, StageResult
 from sandbox.client import DirectClient, RunnerClient, make_client
 from sandbox.contexts import contract_contexts
 from sandbox.ladder import source_sha
-from sandbox.reports import LadderReport, StageResult
 from tests.conftest import REPO
 
 EXAMPLE = (REPO / "examples" / "mechanisms" / "trust_region.py").read_text()

@@ -21,7 +21,9 @@ FORBIDDEN = sorted((FIXTURES / "gate" / "forbidden").glob("*.py"))
 CLEAN = sorted((FIXTURES / "gate" / "clean").glob("*.py"))
 EXAMPLES = sorted((REPO / "examples" / "mechanisms").glob("*.py"))
 LIBRARY = sorted(
-    p for p in (REPO / "orchestrator" / "research" / "library").glob("*.py") if p.stem != "__init__"
+    p
+    for p in (REPO / "orchestrator" / "level2" / "research" / "library").glob("*.py")
+    if p.stem != "__init__"
 )
 
 

@@ -1,5 +1,5 @@
 """One set of output limits: the contract checks (sandbox/contexts.py) and the live host's
-checks (orchestrator/mechanisms/outputs.py) accept and reject exactly the same outputs."""
+checks (orchestrator/level2/mechanisms/outputs.py) accept and reject exactly the same outputs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import sandbox.api
-from orchestrator.mechanisms.host import space_of
-from orchestrator.mechanisms.outputs import (
+from orchestrator.level2.mechanisms.host import space_of
+from orchestrator.level2.mechanisms.outputs import (
     InvalidOutput,
     check_candidates,
     check_guidance,

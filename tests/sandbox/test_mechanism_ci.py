@@ -270,9 +270,9 @@ def test_folder_on_docker_pinned_by_image_id(
 
 def test_github_annotation_escapes_workflow_command_characters() -> None:
     """A hostile file name or reason cannot end the annotation early or inject another."""
-    from orchestrator.mechanism_ci.checks import FileResult
-    from orchestrator.mechanism_ci.reports import github_annotations
-    from sandbox.reports import LadderReport
+    from orchestrator.level2.mechanism_ci.checks import FileResult
+    from orchestrator.level2.mechanism_ci.formats import github_annotations
+    from sandbox.answers import LadderReport
 
     report = LadderReport(
         accepted=False,
@@ -309,7 +309,7 @@ def test_every_objective_kind_gives_its_space_and_context(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, study: Path | str
 ) -> None:
     from orchestrator.config import StudyConfig
-    from orchestrator.mechanism_ci.targets import study_target
+    from orchestrator.level2.mechanism_ci.targets import study_target
 
     if study == "benchmark":
         study = tmp_path / "bench.toml"
@@ -345,7 +345,7 @@ def test_a_journaled_study_replays_its_recent_contexts(
     proc = run_check(bilevel_cli, *args, "--run", str(tmp_path / "run"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     checks = [c["name"] for c in json.loads(proc.stdout)["checks"]]
-    # The live context of the next trial and two earlier ones (orchestrator/research/replays).
+    # The live context of the next trial and two earlier ones (orchestrator/level2/research/replays).
     assert sorted(c for c in checks if ":replay-" in c) == [f"propose:replay-{i}" for i in range(3)]
     # A --run that holds no journal is a usage error, never a silent check without it.
     missing = run_check(bilevel_cli, *args, "--run", str(tmp_path / "nope"), cwd=tmp_path)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.config import StudyConfig
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.mechanisms.breaker import (
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.mechanisms.breaker import (
     BREAKER_SLOW_CALLS,
     SLOW_CALL_SECONDS,
     SLOW_CALLS_TO_REVERT,

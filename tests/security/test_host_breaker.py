@@ -16,16 +16,16 @@ from typing import Any
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event
 from orchestrator.journal import Journal, read_events
-from orchestrator.levels.arbiter import Choice
-from orchestrator.levels.hooks import BoundaryUpdate
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.mechanisms.breaker import (
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.mechanisms.breaker import (
     BREAKER_CHOSEN_HARMFUL,
     BREAKER_SLOW_CALLS,
     BREAKER_VETOES_ALL,
     CHOSEN_HARMFUL_TO_REVERT,
     VETO_ALL_TRIALS_TO_REVERT,
 )
+from orchestrator.levels.arbiter import Choice
+from orchestrator.levels.hooks import BoundaryUpdate
 from orchestrator.state import StudyState
 from orchestrator.study import run_study
 from tests.research.support import direct_client

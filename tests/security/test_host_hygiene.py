@@ -20,10 +20,10 @@ from orchestrator.events import (
     StudyStarted,
 )
 from orchestrator.journal import Journal, read_events
+from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
+from orchestrator.level2.mechanisms.status_table import render_mechanisms
 from orchestrator.levels.level1 import build_prompt
 from orchestrator.levels.policy import SearchPolicy
-from orchestrator.mechanisms import LiveMechanismHost, Promotion, store_mechanism
-from orchestrator.mechanisms.report import render_mechanisms
 from orchestrator.report.document import Document
 from orchestrator.state import rebuild_state
 from tests.research.support import direct_client

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.mechanisms.isolation import check_isolation
+from orchestrator.level2.mechanisms.isolation import check_isolation
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "mechanisms" / "trust_region.py"
-LIBRARY = REPO / "orchestrator" / "research" / "library" / "tabu_screen.py"
+LIBRARY = REPO / "orchestrator" / "level2" / "research" / "library" / "tabu_screen.py"
 
 STUDY = """
 name = "weak"

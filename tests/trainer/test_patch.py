@@ -22,7 +22,7 @@ def test_a_stale_diff_is_refused_with_the_line_that_differs() -> None:
 
 
 def test_a_diff_of_another_file_is_refused() -> None:
-    patch = GOOD_EDIT.replace("trainer/recipe.py", "trainer/metric.py")
+    patch = GOOD_EDIT.replace("trainer/recipe.py", "trainer/bpb.py")
     with pytest.raises(PatchError, match=r"may edit only trainer/recipe\.py"):
         apply_patch(recipe_source(), patch)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestrator.level2.research.rounds import Brief, CritiqueReply, ExploreReply, SpecifyReply
 from orchestrator.metric import Metric, trial_value
-from orchestrator.research.rounds import Brief, CritiqueReply, ExploreReply, SpecifyReply
 
 # Trials shown in full in a prompt; older ones are folded into one line each beyond this.
 # 200 trials of ~120 tokens fit comfortably in any current model's context.

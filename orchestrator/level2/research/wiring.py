@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
-from orchestrator.mechanisms.audit import Auditor
-from orchestrator.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
-from orchestrator.research.driver import Level2Driver
-from orchestrator.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
+from orchestrator.level2.mechanisms.audit import Auditor
+from orchestrator.level2.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
+from orchestrator.level2.research.driver import Level2Driver
+from orchestrator.level2.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
 from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
-    from orchestrator.research.session import Asker
+    from orchestrator.level2.research.session import Asker
     from sandbox.client import SandboxClient, Signer
 
 SANDBOX_QUEUE_ENV = "BILEVEL_SANDBOX_QUEUE"
@@ -110,7 +110,7 @@ def make_level2(
     from sandbox.gate import allowed_modules
 
     if client is None:  # the study's own sandbox: never a weak one for LLM-written code
-        from orchestrator.mechanisms.isolation import require_study_sandbox
+        from orchestrator.level2.mechanisms.isolation import require_study_sandbox
 
         client = make_sandbox_client(config)
         try:
@@ -120,7 +120,7 @@ def make_level2(
             raise
         if warning:
             log.warning("%s", warning)
-    # Live calls are replayed in a fresh sandbox (orchestrator/mechanisms/audit.py).
+    # Live calls are replayed in a fresh sandbox (orchestrator/level2/mechanisms/audit.py).
     host = LiveMechanismHost(client, max_failures=max_failures, auditor=Auditor(client))
     driver = Level2Driver(
         config,

@@ -1,6 +1,6 @@
 """The built-in agent's Level 2: diagnose the trace, pick a mechanism, write its source.
 
-The sources live in ``orchestrator/research/library/*.py``. They are **read as text**
+The sources live in ``orchestrator/level2/research/library/*.py``. They are **read as text**
 (their metadata comes from the syntax tree, never from importing them) and go through the
 same rounds and the same gate ladder as an LLM's module; the orchestrator never imports
 them. The diagnosis scores each library mechanism against what the trace shows:
@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.research.imports import imported_packages
-from orchestrator.research.rounds import (
+from orchestrator.level2.research.imports import imported_packages
+from orchestrator.level2.research.rounds import (
     CritiqueReply,
     ExploreReply,
     GenerateReply,

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sandbox.reports import CheckResult, LadderReport, source_sha
+from sandbox.answers import CheckResult, LadderReport, source_sha
 
 if TYPE_CHECKING:
-    from orchestrator.mechanism_ci.targets import CheckTarget
+    from orchestrator.level2.mechanism_ci.targets import CheckTarget
     from sandbox.client import SandboxClient
 
 Status = Literal["accepted", "rejected", "error"]

@@ -22,16 +22,20 @@ import logging
 import queue as queue_mod
 import random
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from orchestrator.mechanisms.store import StoredMechanism
+from orchestrator.level2.mechanisms.store import StoredMechanism
 
 if TYPE_CHECKING:
+    from sandbox.api import Hook
     from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Every call of a new mechanism up to this many is replayed: a module that switches on
 # once it is live (its second live call, its first trial) is caught within a few trials.
@@ -54,12 +58,37 @@ class AuditFinding:
     reason: str
 
 
+@dataclass(frozen=True)
+class LiveCall:
+    """One live hook call of a mechanism, as the host made it: what an audit replays."""
+
+    mechanism: StoredMechanism
+    stage: Hook
+    context: dict[str, Any]
+    candidates: list[dict[str, Any]] | None
+    output: Any  # what the mechanism answered live
+    calls_so_far: int  # the mechanism's live calls before this one
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON: what the host received both times."""
     try:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     except (TypeError, ValueError):
         return False
+
+
+class _InlineExecutor(Executor):
+    """Runs each submitted call at once, on the caller's thread: the same path as the
+    background pool, for a host that must not move on before a replay is done."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # kept on the future, as a pool's worker would keep it
+            future.set_exception(exc)
+        return future
 
 
 class Auditor:
@@ -79,10 +108,10 @@ class Auditor:
         self.sample_rate = sample_rate
         self._rng = random.SystemRandom()  # which calls are audited: not predictable
         self._findings: queue_mod.Queue[AuditFinding] = queue_mod.Queue()
-        self._pool = (
+        self._pool: Executor = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-audit")
             if background
-            else None
+            else _InlineExecutor()
         )
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
@@ -92,41 +121,23 @@ class Auditor:
         """Whether the call after ``calls_so_far`` earlier ones is replayed."""
         return calls_so_far < self.first_calls or self._rng.random() < self.sample_rate
 
-    def consider(
-        self,
-        mechanism: StoredMechanism,
-        stage: str,
-        context: dict[str, Any],
-        candidates: list[dict[str, Any]] | None,
-        output: Any,
-        calls_so_far: int,
-    ) -> None:
-        """One live call of ``mechanism`` answered ``output``: replay it if drawn."""
-        if not self.wanted(calls_so_far):
+    def consider(self, call: LiveCall) -> None:
+        """One live call of a mechanism was answered: replay it if drawn."""
+        if not self.wanted(call.calls_so_far):
             return
-        args = (mechanism, stage, context, candidates, output, calls_so_far)
-        if self._pool is None:
-            self._replay(*args)
-            return
+        future = self._pool.submit(self._replay, call)
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(self._pool.submit(self._replay, *args))
+            self._pending.append(future)
 
-    def _replay(
-        self,
-        mechanism: StoredMechanism,
-        stage: str,
-        context: dict[str, Any],
-        candidates: list[dict[str, Any]] | None,
-        output: Any,
-        calls_so_far: int,
-    ) -> None:
+    def _replay(self, call: LiveCall) -> None:
+        mechanism = call.mechanism
         try:
             result = self.client.call(
-                stage,  # type: ignore[arg-type]
+                call.stage,
                 mechanisms=[mechanism.ref()],
-                context=context,
-                candidates=candidates,
+                context=call.context,
+                candidates=call.candidates,
             ).to_dict()
         except Exception as exc:  # an audit never fails the study: it proves nothing
             log.warning("live audit of %s could not run: %s", mechanism.name, exc)
@@ -139,15 +150,16 @@ class Auditor:
         if not answers:
             return  # the replay failed: a busy machine, not evidence
         self.replayed += 1
-        if _same(answers[0].get("value"), output):
+        if _same(answers[0].get("value"), call.output):
             return
-        iteration = context.get("iteration")
+        iteration = call.context.get("iteration")
         self._findings.put(
             AuditFinding(
                 name=mechanism.name,
                 sha=mechanism.sha,
                 reason=(
-                    f"live audit: {stage} (call {calls_so_far + 1}, planning trial {iteration}) "
+                    f"live audit: {call.stage} (call {call.calls_so_far + 1}, planning trial "
+                    f"{iteration}) "
                     "answered differently when replayed in a fresh sandbox on the same context; "
                     "a hook must be a pure function of its arguments"
                 ),
@@ -175,6 +187,5 @@ class Auditor:
 
     def close(self) -> None:
         """The study is over: let replays in flight finish briefly, drop the rest."""
-        if self._pool is not None:
-            self.wait(CLOSE_WAIT_S)
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.wait(CLOSE_WAIT_S)
+        self._pool.shutdown(wait=False, cancel_futures=True)

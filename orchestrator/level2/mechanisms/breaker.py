@@ -1,6 +1,6 @@
 """The effect-based circuit breaker (DESIGN §4.3 step 5): valid output that does harm.
 
-The error breaker in :mod:`orchestrator.mechanisms.host` counts hook calls that fail. A
+The error breaker in :mod:`orchestrator.level2.mechanisms.host` counts hook calls that fail. A
 mechanism can also pass every check and still hurt the study: its own candidates keep
 crashing or diverging (each one a wasted trial), its screen vetoes every fresh candidate
 (each trial then costs every Level-1 screen round and ends on the unscreened fallback), or

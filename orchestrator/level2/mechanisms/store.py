@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.reports import source_sha
+from sandbox.answers import source_sha
 
 MECHANISMS_DIRNAME = "mechanisms"
 # Mechanism names become file names: keep them to a safe, portable alphabet.

@@ -3,11 +3,11 @@
 Per iteration the study loop calls :meth:`guide`, :meth:`propose` and :meth:`screen`
 (DESIGN §4.2 "One iteration"); each is **one** sandbox call for all active mechanisms of
 that stage. The host never imports generated code: it hands ``(name, sha, source)`` to the
-sandbox client and checks the JSON that comes back (:mod:`orchestrator.mechanisms.outputs`).
+sandbox client and checks the JSON that comes back (:mod:`orchestrator.level2.mechanisms.outputs`).
 
 Changes to the active set happen only at iteration boundaries (:meth:`boundary`): queued
 promotions go live there, and a mechanism whose circuit breaker tripped (N errors,
-timeouts or invalid outputs, or a harmful *effect*: see :mod:`orchestrator.mechanisms.breaker`),
+timeouts or invalid outputs, or a harmful *effect*: see :mod:`orchestrator.level2.mechanisms.breaker`),
 or that a live audit caught answering differently on a replay (:mod:`.audit`), is reverted
 there. Between boundaries a tripped mechanism is simply no longer called, so one
 bad module costs the study at most N bad calls.
@@ -27,6 +27,20 @@ from typing import TYPE_CHECKING, Any
 
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
+from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor, LiveCall
+from orchestrator.level2.mechanisms.breaker import (
+    BREAKER_ERRORS,
+    SLOW_CALL_SECONDS,
+    EffectTally,
+    call_budget,
+)
+from orchestrator.level2.mechanisms.outputs import (
+    InvalidOutput,
+    check_candidates,
+    check_guidance,
+    check_verdicts,
+)
+from orchestrator.level2.mechanisms.store import StoredMechanism
 from orchestrator.levels.proposals import (
     MECHANISM_PREFIX,
     HookOutcome,
@@ -34,20 +48,6 @@ from orchestrator.levels.proposals import (
     Proposal,
     ScreenVerdict,
 )
-from orchestrator.mechanisms.audit import BREAKER_AUDIT, Auditor
-from orchestrator.mechanisms.breaker import (
-    BREAKER_ERRORS,
-    SLOW_CALL_SECONDS,
-    EffectTally,
-    call_budget,
-)
-from orchestrator.mechanisms.outputs import (
-    InvalidOutput,
-    check_candidates,
-    check_guidance,
-    check_verdicts,
-)
-from orchestrator.mechanisms.store import StoredMechanism
 from sandbox.api import HOOKS, Hook
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
@@ -350,7 +350,7 @@ class LiveMechanismHost:
         for m in mechanisms:
             if self.auditor is not None and m.name in call.outputs:
                 self.auditor.consider(
-                    m.stored, stage, context, candidates, call.outputs[m.name], m.calls
+                    LiveCall(m.stored, stage, context, candidates, call.outputs[m.name], m.calls)
                 )
             m.calls += 1
             if m.name in call.seconds:

@@ -36,21 +36,21 @@ from orchestrator.events import (
     TrialProposed,
 )
 from orchestrator.journal import Journal, read_events
-from orchestrator.levels.facts import study_facts
-from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
-from orchestrator.levels.rules import constraint_lines
-from orchestrator.mechanisms.host import LiveMechanism, LiveMechanismHost
-from orchestrator.mechanisms.store import StoreError, load_mechanism
-from orchestrator.research.builtin import level2_roles
-from orchestrator.research.replays import recent_contexts
-from orchestrator.research.rounds import ActiveSummary, Brief
-from orchestrator.research.session import (
+from orchestrator.level2.mechanisms.host import LiveMechanism, LiveMechanismHost
+from orchestrator.level2.mechanisms.store import StoreError, load_mechanism
+from orchestrator.level2.research.builtin_researcher import level2_roles
+from orchestrator.level2.research.replays import recent_contexts
+from orchestrator.level2.research.rounds import ActiveSummary, Brief
+from orchestrator.level2.research.session import (
     DEFAULT_MAX_REPAIRS,
     Asker,
     Ladder,
     ResearchSession,
     SessionOutcome,
 )
+from orchestrator.levels.facts import study_facts
+from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
+from orchestrator.levels.rules import constraint_lines
 from orchestrator.state import StudyState
 from sandbox.api import HOOKS
 
@@ -447,9 +447,5 @@ def active_summaries(host: LiveMechanismHost, state: StudyState) -> list[ActiveS
 def typical_trial_seconds(state: StudyState) -> float | None:
     """The median training time of the finished trials: what one trial costs, for the
     breaker's slow-call budget (None before any trial reported one)."""
-    seconds = [
-        float(t.result["train_seconds"])
-        for t in state.ordered()
-        if t.result and isinstance(t.result.get("train_seconds"), int | float)
-    ]
+    seconds = [t.result.train_seconds for t in state.ordered() if t.result is not None]
     return statistics.median(seconds) if seconds else None

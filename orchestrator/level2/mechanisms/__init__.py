@@ -4,19 +4,19 @@ Nothing here imports or executes a mechanism: sources are stored and read as tex
 every hook runs in the sandbox (DESIGN §2, §4.2–§4.3).
 """
 
-from orchestrator.mechanisms.host import (
+from orchestrator.level2.mechanisms.host import (
     DEFAULT_MAX_FAILURES,
     LiveMechanism,
     LiveMechanismHost,
     Promotion,
 )
-from orchestrator.mechanisms.report import (
+from orchestrator.level2.mechanisms.status_table import (
     MechanismRow,
     level2_summary_lines,
     mechanism_rows,
     render_mechanisms,
 )
-from orchestrator.mechanisms.store import (
+from orchestrator.level2.mechanisms.store import (
     StoredMechanism,
     StoreError,
     load_mechanism,

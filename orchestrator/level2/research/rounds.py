@@ -116,7 +116,8 @@ class Brief:
     facts: list[str] = field(default_factory=list)
     # The search policy in force when the session started (frozen set, focus, mode).
     policy: dict[str, Any] = field(default_factory=dict)
-    # The study's metric and its direction (issue 12); history values are in its units.
+    # The study's metric and its direction (not always val_bpb, not always minimised); history
+    # values are in its units.
     metric: str = "val_bpb"
     # The constraints between parameters, one line each (the preset's and the study's).
     constraints: list[str] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """One research session: explore → critique → specify → generate → ladder (→ repair).
 
-A session runs in a background thread (see :mod:`orchestrator.research.driver`) against a
-:class:`~orchestrator.research.rounds.Brief` snapshot, so it never reads state the study
+A session runs in a background thread (see :mod:`orchestrator.level2.research.driver`) against a
+:class:`~orchestrator.level2.research.rounds.Brief` snapshot, so it never reads state the study
 loop is changing. Every round, every gate verdict and the outcome are journaled; a module
 that passes the ladder is stored content-addressed and handed to the live host, which
 activates it at the next iteration boundary.
@@ -18,11 +18,11 @@ from typing import Any, Protocol
 from contract.limits import MAX_NAME_CHARS
 from orchestrator.agent.base import AGENT_FAILURES
 from orchestrator.events import Event, GateVerdict, ResearchFinished, ResearchRound
-from orchestrator.mechanisms.host import Promotion
-from orchestrator.mechanisms.store import safe_name, source_sha, store_mechanism
-from orchestrator.research import prompts
-from orchestrator.research.imports import missing_packages
-from orchestrator.research.rounds import (
+from orchestrator.level2.mechanisms.host import Promotion
+from orchestrator.level2.mechanisms.store import safe_name, source_sha, store_mechanism
+from orchestrator.level2.research import prompts
+from orchestrator.level2.research.imports import missing_packages
+from orchestrator.level2.research.rounds import (
     Brief,
     CritiqueReply,
     ExploreReply,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.mechanism_ci.checks import FileResult
+from orchestrator.level2.mechanism_ci.checks import FileResult
 from sandbox.text import clean_data, clean_text
 
 # The reason of a verdict: one line a CI log shows in full.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.metric import bits_per_byte, bpb_sums, evaluate_bpb
+from trainer.bpb import bits_per_byte, bpb_sums, evaluate_bpb
 from trainer.model import GPT, GPTConfig
 
 

@@ -88,7 +88,7 @@ def study_target(study_file: Path, run_dir: Path | None = None) -> CheckTarget:
     first trial: the study's metric, direction and objective with an empty history.
     """
     from orchestrator.config import StudyConfig
-    from orchestrator.research.replays import recent_contexts
+    from orchestrator.level2.research.replays import recent_contexts
     from orchestrator.state import StudyState
 
     config = StudyConfig.load(study_file)
