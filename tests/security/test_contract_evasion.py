@@ -3,7 +3,9 @@
 Each payload in ``tests/security/evasion`` looks for one difference between the contract
 tests and live use (its own proposals missing from its screen's candidates, its own name
 missing from the sources, rounded values, candidates a copy of the generator rebuilds,
-determinism checked in one fork, short histories, a worker flag in a reachable frame) and
+determinism checked in one fork, short histories, a worker flag in a reachable frame,
+process ids and the time since load growing call by call, trials_left copied from the
+newest live context) and
 behaves only while it thinks it is tested; two more silence Level 1 or the sibling
 mechanisms through their screen. Every one must be rejected at the contract stage, on
 both backends, with a reason that names what it did.
@@ -37,6 +39,9 @@ EXPECTED = {
     "silence_level1": "level 1",
     "silence_siblings": "other mechanism",
     "worker_state": "no contract flag",
+    "pid_growth": "fresh process",
+    "load_elapsed": "fresh process",
+    "trials_left": "trials left",
 }
 
 
