@@ -299,8 +299,9 @@ def _guard_module(module: Any) -> None:
     otherwise hand numpy an ``__array_interface__`` a module stored under a computed key (the
     static gate cannot see the key): an array over any address. Dunders are never data."""
     for value in list(vars(module).values()):
-        if not isinstance(value, type):
-            continue
+        owner = str(vars(value).get("__module__", "")) if isinstance(value, type) else ""
+        if owner.partition(".")[0] not in KEYED_PACKAGES:
+            continue  # not a class, or one of the standard library's: left as it is
         found = vars(value).get("__getattr__")
         if callable(found) and not getattr(found, "keyed_guard", False):
             with contextlib.suppress(Exception):
