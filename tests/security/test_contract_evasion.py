@@ -46,7 +46,7 @@ EXPECTED = {
 
 
 def _ladder(backend: Any, payload: str, **kw: Any) -> Any:
-    source = (EVASION / f"{payload}.py").read_text(encoding="utf-8")
+    source = kw.pop("source", None) or (EVASION / f"{payload}.py").read_text(encoding="utf-8")
     return sandbox_ladder(
         source,
         kw.pop("space"),
@@ -70,3 +70,51 @@ def test_a_module_that_behaves_only_under_test_is_rejected(
 def test_the_payload_count_is_stated() -> None:
     """The README's attack-suite figure counts these payloads too."""
     assert len(list(EVASION.glob("*.py"))) == len(EXPECTED)
+
+
+PID_PROBE = """
+import os
+
+from sandbox.api import Context, Guidance, Mechanism
+
+
+class PidProbe(Mechanism):
+    name = "pid_probe"
+
+    def guide(self, ctx: Context) -> Guidance | None:
+        print("PID", os.getpid(), os.getppid(), flush=True)
+        return None
+"""
+# A call's process is forked just after the ids are used up: a few ids more may go to the
+# sandbox's own processes (a worker started meanwhile) before it.
+PID_SLACK = 16
+
+
+def _pids(output: str) -> list[int]:
+    return [int(line.split()[1]) for line in output.splitlines() if line.startswith("PID ")]
+
+
+def test_live_and_contract_calls_draw_their_pids_from_one_range(
+    backend: Any, space: list[dict[str, Any]]
+) -> None:
+    """Live, a call's pid used to be one small number; in a contract run it grew call by
+    call. Now both are drawn from one range: a pid says nothing about which it is."""
+    from sandbox.contexts import contract_contexts
+    from sandbox.contract import PID_FLOOR, PID_SPAN
+    from sandbox.ladder import call_stage
+
+    low, high = PID_FLOOR, PID_FLOOR + PID_SPAN + PID_SLACK
+    report = _ladder(backend, "", space=space, source=PID_PROBE)
+    assert report.accepted, report.reason
+    contract = _pids(report.module_output)
+    assert len(contract) >= 6 and all(low <= p < high for p in contract), contract
+    ctx = contract_contexts(space, [], seed=1)[0][1]
+    live = [
+        _pids(
+            call_stage("guide", [("pid_probe", "sha", PID_PROBE)], ctx, backend=backend)
+            .outputs[0]
+            .output
+        )[0]
+        for _ in range(3)
+    ]
+    assert all(low <= p < high for p in live), live
