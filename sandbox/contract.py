@@ -4,8 +4,9 @@ Every hook of a loaded module is called on every contract context
 (:class:`sandbox.contexts.ContractRun`): its screen is shown the candidates live planning
 would show, its own proposals for that context among them; each answer is validated with
 the live limits; a screen that silences Level 1 or a sibling is rejected; and finally a
-freshly started worker loads the module again and answers every call once more, in the reverse order, because a live call runs in a fresh process and a
-module's answer must not depend on which one, nor on how many calls came before it.
+freshly started worker loads the module again and answers every call once more, in the
+reverse order, because a live call runs in a fresh process and a module's answer must not
+depend on which one, nor on how many calls came before it.
 
 What a module can observe of its process must not tell a contract call from a live one.
 Every sandbox is a fresh pid namespace, so a live call's process id was one small number
