@@ -236,7 +236,8 @@ class ContractRun:
         if not live or live.get("trials_left") is not None:
             out["trials_left"] = max(1, self.total - iteration)
         if not live or "step_scale" in live:
-            current = float(live.get("step_scale") or 1.0)
+            given = live.get("step_scale")
+            current = float(given) if isinstance(given, int | float) and given > 0 else 1.0
             low, high = STEP_SCALE_RANGE
             drawn = math.exp(rng.uniform(math.log(low), math.log(high)))
             out["step_scale"] = current if rng.random() < KEEP_STEP_SHARE else drawn
