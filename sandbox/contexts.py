@@ -21,6 +21,7 @@ Standard library only: this runs inside the sandbox image.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,19 @@ SILENCED_MIN_CANDIDATES = 6
 # with at most this probability (the candidates all come from one distribution).
 SILENCED_CHANCE = 0.01
 FRESH_TOLERANCE = synthetic.FRESH_TOLERANCE
+# The study's counters a live context carries (API 3) and a synthetic one draws per context
+# (see ContractRun._counters): copied from the newest live context, they would be one value
+# in every contract context, and a module could key on it (act only once few trials are left).
+COUNTER_FIELDS = frozenset({"trials_left", "step_scale", "noise_sd", "refused"})
+# The search policy's move-size range (orchestrator.levels.policy.STEP_SCALE_RANGE; a test
+# keeps the two equal): synthetic step scales are drawn from all of it.
+STEP_SCALE_RANGE = (0.25, 4.0)
+# Share of synthetic contexts that keep the study's current step scale (1.0 unless Level 1.5
+# moved it) rather than a drawn one, and of those without a noise estimate yet.
+KEEP_STEP_SHARE = 0.5
+NO_NOISE_SHARE = 0.3
+# A drawn noise estimate is the study's own (or the value scale's) times a factor in this range.
+NOISE_FACTOR = (0.3, 3.0)
 
 
 _STANDARD_FIELDS = frozenset(
@@ -114,7 +128,19 @@ class ContractRun:
         self.study = synthetic.Study(self.rng, self.replays, own=name)
         self.space = [Param.from_dict(p) for p in space_dicts]
         self.iterations = iterations if isinstance(iterations, int) and iterations > 0 else None
+        self.total = self._study_length()
         self.cases = self._cases()
+
+    def _study_length(self) -> int:
+        """The study's ``iterations``: as told, else what the newest live context implies
+        (its index plus the trials it had left), else the quickstart's."""
+        if self.iterations:
+            return self.iterations
+        live = self.replays[0] if self.replays else {}
+        left, index = live.get("trials_left"), live.get("iteration")
+        if isinstance(left, int) and isinstance(index, int) and left > 0 and index >= 0:
+            return index + left
+        return DEFAULT_ITERATIONS
 
     def _cases(self) -> list[ContractCase]:
         rng, study, space = self.rng, self.study, self.space
@@ -135,7 +161,7 @@ class ContractRun:
             )
             for p in space
         ]
-        length = self.iterations or DEFAULT_ITERATIONS
+        length = self.total
         long_size = max(length - rng.randint(*RUNNING_AT_THE_END), MIN_LONG_HISTORY)
         cases = [
             ContractCase("empty-history", self._context(space, [], defaults)),
@@ -187,14 +213,54 @@ class ContractRun:
             base=dict(best["config"]) if best else dict(defaults),
             metric=self.study.metric,
             direction=self.study.direction,
-            extra=self._extra(),
+            extra={**self._extra(), **self._counters(iteration, len(history))},
         )
 
     def _extra(self) -> dict[str, Any]:
-        """What the study's live contexts carry beyond the standard fields (an objective's
-        description, say): the synthetic ones carry it too."""
+        """What the study's live contexts carry beyond the standard fields and the counters
+        (an objective's description, its facts and constraints): the synthetic ones carry it
+        too."""
         live = self.replays[0] if self.replays else {}
-        return {k: v for k, v in live.items() if k not in _STANDARD_FIELDS}
+        return {
+            k: v for k, v in live.items() if k not in _STANDARD_FIELDS and k not in COUNTER_FIELDS
+        }
+
+    def _counters(self, iteration: int, finished: int) -> dict[str, Any]:
+        """The counters of a live context at ``iteration``, drawn over the whole study:
+        trials left as the study would have them then (down to the last trial), the step
+        scale anywhere in the policy's range, a noise estimate or none yet, and some of the
+        refusals the study has shown. Live contexts carry every counter (API 3); only a
+        study whose live contexts lack one (an older API) gets none here either."""
+        rng, live = self.rng, (self.replays[0] if self.replays else {})
+        out: dict[str, Any] = {}
+        if not live or live.get("trials_left") is not None:
+            out["trials_left"] = max(1, self.total - iteration)
+        if not live or "step_scale" in live:
+            given = live.get("step_scale")
+            current = float(given) if isinstance(given, int | float) and given > 0 else 1.0
+            low, high = STEP_SCALE_RANGE
+            drawn = math.exp(rng.uniform(math.log(low), math.log(high)))
+            out["step_scale"] = current if rng.random() < KEEP_STEP_SHARE else drawn
+        if not live or "noise_sd" in live:
+            out["noise_sd"] = self._noise(live, finished)
+        if not live or "refused" in live:
+            shown = [str(r) for replay in self.replays for r in replay.get("refused") or []]
+            shown = list(dict.fromkeys(shown))
+            picked = sorted(rng.sample(range(len(shown)), k=rng.randint(0, len(shown))))
+            out["refused"] = [shown[i] for i in picked]  # in the order the study showed them
+        return out
+
+    def _noise(self, live: dict[str, Any], finished: int) -> float | None:
+        """A noise estimate for a history of ``finished`` trials: none yet (always before
+        the baseline finished), the study's (0.0 stays 0.0: a deterministic objective), or
+        one drawn around it (or around the value scale when the study has none)."""
+        rng, known = self.rng, live.get("noise_sd")
+        if finished == 0 or rng.random() < NO_NOISE_SHARE:
+            return None
+        if known == 0:
+            return 0.0
+        scale = float(known) if isinstance(known, int | float) and known > 0 else self.study.step
+        return scale * rng.uniform(*NOISE_FACTOR)
 
     def screen_round(
         self, ctx: dict[str, Any], own: list[dict[str, Any]] | None = None

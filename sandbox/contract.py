@@ -4,8 +4,19 @@ Every hook of a loaded module is called on every contract context
 (:class:`sandbox.contexts.ContractRun`): its screen is shown the candidates live planning
 would show, its own proposals for that context among them; each answer is validated with
 the live limits; a screen that silences Level 1 or a sibling is rejected; and finally a
-freshly started worker loads the module again and answers every call once more, because a
-live call runs in a fresh process and a module's answer must not depend on which one.
+freshly started worker loads the module again and answers every call once more, in the
+reverse order, because a live call runs in a fresh process and a module's answer must not
+depend on which one, nor on how many calls came before it.
+
+What a module can observe of its process must not tell a contract call from a live one.
+Every sandbox is a fresh pid namespace, so a live call's process id was one small number
+and a contract run's grew call by call (and the time since the module loaded grew with
+them). Before each call the supervisor moves the namespace's next process id to a point
+drawn from one range (:func:`advance_pids`: once for a live call, ascending over a
+contract run's shuffled calls), so a call's pid, and its distance from its parent's, is
+drawn alike in both; the second pass runs the calls backwards, so an answer keyed on the
+pid, on the time since load or on anything else that grows call by call changes between
+the passes and is rejected as not deterministic.
 
 Every message a worker gets here is exactly the message of a live call: nothing in the
 worker's reach says "contract test". Standard library only: this runs in the sandbox image.
@@ -14,12 +25,40 @@ worker's reach says "contract test". Standard library only: this runs in the san
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from sandbox import contexts
 from sandbox.channel import Worker, error_text, seconds_of
+
+# Where a call's process id is drawn from: above every id a fresh sandbox's supervisor and
+# workers take (about a dozen), and wide enough that a contract run's calls (one id each)
+# spread over it as one live call's single draw does.
+PID_FLOOR = 64
+PID_SPAN = 64
+# Bounds the ids used up per call, whatever the namespace (without one, ids are far above
+# the range already and nothing is used up).
+MAX_PID_STEPS = PID_FLOOR + PID_SPAN
+
+
+def pid_target(rng: random.Random | None = None) -> int:
+    """A point of the call range: where the next call's process id starts."""
+    return PID_FLOOR + (rng or random.SystemRandom()).randrange(PID_SPAN)
+
+
+def advance_pids(target: int) -> None:
+    """Use up process ids until the namespace's next one is at least ``target``: each short
+    thread takes one (thread ids come from the process-id space). A thread costs tens of
+    microseconds; at most :data:`MAX_PID_STEPS` are started."""
+    for _ in range(MAX_PID_STEPS):
+        thread = threading.Thread(target=int)
+        thread.start()
+        thread.join()
+        if (thread.native_id or target) >= target - 1:
+            return
 
 
 def check(name: str, ok: bool, seconds: float, detail: str = "") -> dict[str, Any]:
@@ -52,6 +91,8 @@ def run(
     )
     calls: list[_Call] = []
     screens: list[contexts.Screen] = []  # (candidates, proposers, verdicts) seen
+    # One process-id target per call, ascending (ids only grow); the cases are shuffled.
+    targets = iter(sorted(pid_target(cases.rng) for _ in range(len(cases.cases) * len(hooks))))
     for case in cases.cases:
         own: list[Any] = []  # its proposals for this context, among its screen's candidates
         for hook in hooks:
@@ -59,6 +100,7 @@ def run(
                 cases.screen_round(case.context, own) if hook == "screen" else (None, [])
             )
             call = _Call(hook, case.name, case.context, candidates)
+            advance_pids(next(targets))
             if failed := _contract_call(worker, call, limits, checks):
                 return failed
             if problem := worker.still_clean():
@@ -122,8 +164,10 @@ def _fresh_process_problem(
     checks: list[dict[str, Any]],
 ) -> str | None:
     """Every call again in a fresh worker process (a new interpreter: new addresses, new
-    process ids, new entropy), as live calls run: the same context must give the same
-    answer. A difference means the module draws on something other than its context."""
+    process ids, new entropy), as live calls run, and in the reverse order (what grows from
+    call to call, the pid or the time since load, runs the other way): the same context
+    must give the same answer. A difference means the module draws on something other than
+    its context."""
     start = time.perf_counter()
     worker = take_worker()  # a new interpreter (started ahead or now), as a live call gets
     try:
@@ -139,7 +183,7 @@ def _fresh_process_problem(
         problem = (
             None if answer.get("ok") is True else f"a second load failed: {answer.get('error')}"
         )
-        for call in calls:
+        for call in reversed(calls):
             if problem:
                 break
             again = worker.ask(call.message(), limits["call_seconds"])

@@ -22,6 +22,7 @@ from sandbox.gate_names import (
     DENIED_NAMES,
     STDLIB_ALLOWED,
     denied_module,
+    keyed_names,
     module_attributes,
     module_names,
     top_allowed,
@@ -30,6 +31,13 @@ from sandbox.gate_names import (
 DUNDER_RULE = (
     "dunder access is not allowed in a mechanism (defining methods such as __init__ or __eq__ "
     "and calling super().__init__() are); use the API's public fields"
+)
+
+# A class whose missing attributes its own Python code answers (OptimizeResult reads them
+# from its keys): numpy would read an __array_interface__ stored under a computed key.
+KEYED_RULE = (
+    "answers missing attributes from its data (numpy would read __array_interface__ from it: "
+    "raw memory); it is not allowed in a mechanism; use the values a solver returns"
 )
 
 
@@ -95,6 +103,9 @@ class Reach(ast.NodeVisitor):
         if attr in DENIED_NAMES or attr in DENIED_MODULE_ATTRS:
             rule = DENIED_NAMES.get(attr) or DENIED_MODULE_ATTRS[attr]
             fail(self.errors, node, shown, f"`{attr}` {rule}; it is not allowed in a mechanism")
+            return None
+        if attr in keyed_names(module):
+            fail(self.errors, node, shown, KEYED_RULE)
             return None
         attrs = module_attributes(module)
         target = None if attrs is None else attrs.get(attr)

@@ -162,7 +162,9 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
         # All workers load in parallel; the load deadline counts from the batch start.
         left = max(limits["load_seconds"] - (time.perf_counter() - start), 0.01)
         loaded.append(failure(send_error) if send_error else worker.receive(left))
-    # Then every loaded worker gets the call at once; each has its own call deadline.
+    # Then every loaded worker gets the call at once; each has its own call deadline. The
+    # call's process ids are drawn from the range a contract run's are (contract.advance_pids).
+    contract.advance_pids(contract.pid_target())
     call = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates}
     call_start = time.perf_counter()
     sent = [

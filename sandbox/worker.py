@@ -28,6 +28,9 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 MODULE_NAME = "mechanism"
 MODULE_FILE = "/sandbox/mechanisms/mechanism.py"  # the loaded module's __file__
 PR_SET_DUMPABLE = 4
+# Packages whose classes may answer attribute lookups from data (scipy's OptimizeResult and
+# sklearn's Bunch read any missing attribute from their keys): see _guard_keyed_classes.
+KEYED_PACKAGES = frozenset({"numpy", "scipy", "sklearn"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -278,6 +281,67 @@ def _check_defined_in_place(module: Any, cls: type) -> None:
                 )
 
 
+def _refuse_dunders(getattr_fn: Any) -> Any:
+    """``getattr_fn`` (a class's ``__getattr__``) answering no dunder name."""
+
+    def __getattr__(self: Any, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return getattr_fn(self, name)
+
+    __getattr__.keyed_guard = True  # type: ignore[attr-defined]
+    return __getattr__
+
+
+def _guard_module(module: Any) -> None:
+    """Every class of ``module`` whose ``__getattr__`` is Python code stops answering dunder
+    names from it. A result object that reads missing attributes from its keys would
+    otherwise hand numpy an ``__array_interface__`` a module stored under a computed key (the
+    static gate cannot see the key): an array over any address. Dunders are never data."""
+    for value in list(vars(module).values()):
+        owner = str(vars(value).get("__module__", "")) if isinstance(value, type) else ""
+        if owner.partition(".")[0] not in KEYED_PACKAGES:
+            continue  # not a class, or one of the standard library's: left as it is
+        found = vars(value).get("__getattr__")
+        if callable(found) and not getattr(found, "keyed_guard", False):
+            with contextlib.suppress(Exception):
+                type.__setattr__(value, "__getattr__", _refuse_dunders(found))
+
+
+class _KeyedGuard:
+    """A meta-path finder that runs :func:`_guard_module` on each module of numpy, scipy and
+    scikit-learn right after it executes, before any of its classes can be used, whoever
+    imports it (the module, preloading, or another library module)."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+        if name.partition(".")[0] not in KEYED_PACKAGES:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path, target)
+        loader = spec.loader if spec is not None else None
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _guard_module(module)
+
+        with contextlib.suppress(Exception):
+            loader.exec_module = exec_module  # type: ignore[method-assign,union-attr]
+        return spec
+
+    @staticmethod
+    def install() -> None:
+        if not any(isinstance(f, _KeyedGuard) for f in sys.meta_path):
+            sys.meta_path.insert(0, _KeyedGuard())
+        for name, module in list(sys.modules.items()):  # anything already imported
+            if name.partition(".")[0] in KEYED_PACKAGES and module is not None:
+                _guard_module(module)
+
+
 def _not_dumpable() -> None:
     """No core dumps, and /proc/<this pid>/{mem,fd,environ} and ptrace closed to every other
     process of this uid, before any module code runs (a module may undo it for itself only)."""
@@ -306,5 +370,6 @@ def _preload(args: list[str]) -> None:
 
 if __name__ == "__main__":
     _not_dumpable()
+    _KeyedGuard.install()
     _preload(sys.argv[1:])
     _worker_main()

@@ -204,8 +204,6 @@ class DockerBackend(Backend):
             reap_containers(self.client)
         start = time.monotonic()
         cid, sock = warm or self._prepare(time.time() + deadline_s)
-        if slot:
-            slot.refill()
         self.last_container_id = cid  # lets tests check that this very container is gone
         try:
             raw = _raw_socket(sock)
@@ -234,6 +232,8 @@ class DockerBackend(Backend):
             with contextlib.suppress(Exception):
                 sock.close()
             _REMOVER.submit(self._remove, cid)  # off the call's latency; the reaper backs it
+            if slot:  # after the report: starting the next container competes for the CPUs
+                slot.refill()
 
     def _oom_killed(self, cid: str) -> bool:
         """Whether the kernel OOM-killed anything in the container so far. The engine logs

@@ -211,9 +211,11 @@ class ProcessBackend(Backend):
 
     def _launch(self, payload: bytes, deadline_s: float, slot: WarmSlot[Any] | None) -> RawRun:
         jail = (slot.take() if slot else None) or self._start()
-        if slot:
-            slot.refill()
-        return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
+        try:
+            return self._collect(jail[0], payload, deadline_s, time.monotonic(), jail[1])
+        finally:
+            if slot:  # after the report: starting the next jail competes for the CPUs
+                slot.refill()
 
     def _spawn(self, env: dict[str, str], cgroup: Cgroup, key: str = "") -> subprocess.Popen[bytes]:
         procs_fds = cgroup.open_procs()

@@ -7,9 +7,12 @@ circuit breaker reverts it after it raises three times.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,15 +25,16 @@ from tests.research.support import (
     script_session,
     specify,
 )
-from tests.support.fake_llm import FakeLLM
+from tests.support.fake_llm import FakeLLM, Reply, default_level1
 
-# A latent bug the contract suite cannot see: it breaks only late in the study, once at most
-# five search trials are left to plan. Every context the contract builds carries
-# the trials_left of the study's live contexts before research began (the synthetic ones
-# copy it, the replays are those contexts), so it always sees more left than that; its
-# histories, by contrast, come at every length up to the study's, so a trigger on the
-# history's length would be caught. Live, it guides a few iterations, then raises on every
-# call until the breaker trips.
+# A latent bug the contract suite cannot see: the module parses Level 1's hypotheses
+# ("scaling lr by 1.5 should help") and assumes the factor is a number. Every such
+# hypothesis the contract can show it is one the study had written when research ran (the
+# replays, and the synthetic histories that borrow their wording; the contract's own
+# wording never starts with "scaling"); later, Level 1 writes "by half" (LATE_LEVEL1_CALL), and
+# from the next planning on every call raises until the breaker trips. (It used to key on
+# trials_left, which the contract copied from the newest live context; the contract now
+# shows a study's whole range of trials left, so that bug is caught before promotion.)
 FLAKY = """
 from sandbox.api import Context, Guidance, Mechanism
 
@@ -39,11 +43,29 @@ class Steer(Mechanism):
     name = "steer"
 
     def guide(self, ctx: Context) -> Guidance | None:
-        if ctx.trials_left is not None and ctx.trials_left <= 5:
-            raise RuntimeError(f"cannot steer with {ctx.trials_left} trials left")
+        factors = [
+            float(t.hypothesis.split(" by ")[1].split()[0])
+            for t in ctx.history
+            if t.hypothesis.startswith("scaling ")
+        ]
         untouched = [p.name for p in ctx.tunable() if all(p.name not in t.changes for t in ctx.history)]
-        return Guidance(hint="vary what nobody varied yet", focus=untouched[:2])
+        hint = f"vary what nobody varied yet ({len(factors)} scalings so far)"
+        return Guidance(hint=hint, focus=untouched[:2])
 """
+# Level 1's calls from this one on word their factor ("by half"): after the first research
+# session (at the second iteration), early enough for three failing plans before the end.
+LATE_LEVEL1_CALL = 3
+
+
+def _late_wording(body: dict[str, Any], count: int) -> Reply:
+    """The fake Level 1's usual proposal, its factor written as a word from the late call on."""
+    reply = default_level1(body, count)
+    if count < LATE_LEVEL1_CALL or not reply.content:
+        return reply
+    proposal = json.loads(reply.content)
+    proposal["hypothesis"] = re.sub(r" by [0-9.]+ ", " by half ", proposal["hypothesis"])
+    return Reply.json(proposal)
+
 
 STUDY = """
 name = "{name}"
@@ -95,6 +117,7 @@ def test_a_mechanism_that_starts_raising_is_reverted_while_the_study_finishes(
     with FakeLLM() as llm:
         script_session(llm, specify("steer", ["guide"]), FLAKY)
         always(llm, specify("steer", ["guide"]), FLAKY)
+        llm.default("level1", _late_wording)
         study = tmp_path / "study.toml"
         study.write_text(
             STUDY.format(
@@ -119,7 +142,7 @@ def test_a_mechanism_that_starts_raising_is_reverted_while_the_study_finishes(
     (reverted,) = events(run_dir, "mechanism_reverted")
     assert promoted["name"] == reverted["name"] == "steer"
     assert reverted["failures"] == 3
-    assert "circuit breaker" in reverted["reason"] and "cannot steer" in reverted["reason"]
+    assert "circuit breaker" in reverted["reason"] and "could not convert" in reverted["reason"]
     assert (run_dir / promoted["path"]).read_text() == FLAKY
 
     finished = {e["index"]: e for e in events(run_dir, "trial_finished")}

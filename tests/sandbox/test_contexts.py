@@ -10,6 +10,7 @@ from typing import Any
 from sandbox import synthetic
 from sandbox.api import Context
 from sandbox.contexts import (
+    STEP_SCALE_RANGE,
     ContractRun,
     context_seed,
     contract_contexts,
@@ -258,3 +259,50 @@ def test_synthetic_configs_are_valid_configs(space: list[dict[str, Any]]) -> Non
             for t in context.history:
                 assert set(t.config) == {p.name for p in context.space}
                 assert all(context.param(k).check(v) is None for k, v in t.config.items())
+
+
+def test_counters_vary_over_the_whole_study(space: list[dict[str, Any]]) -> None:
+    """trials_left, the step scale, the noise estimate and the refusals differ from context
+    to context, over the whole study as live contexts do over its course: never the newest
+    live context's values copied into every synthetic one (a module could key on them, and
+    act only once few trials are left). The study's facts are copied: they never change."""
+    live = {
+        **_replay(space, study_seed=4, iteration=3),
+        "trials_left": 37,
+        "step_scale": 1.0,
+        "noise_sd": 0.02,
+        "refused": ["a refusal", "another", "a third"],
+        "facts": {"seq_len": 64},
+    }
+    lefts, scales, noises, refusals = set(), set(), set(), set()
+    for seed in range(20):
+        for name, raw in contract_contexts(space, [live], seed=seed):
+            ctx = Context.from_dict(raw)
+            assert ctx.facts == {"seq_len": 64}
+            if name.startswith("replay"):
+                assert ctx.trials_left == 37
+                continue
+            assert ctx.trials_left == max(1, 40 - ctx.iteration)  # the study is 3 + 37 long
+            lefts.add(ctx.trials_left)
+            scales.add(ctx.step_scale)
+            noises.add(ctx.noise_sd)
+            refusals.add(tuple(ctx.refused))
+    assert min(lefts) <= 3 and max(lefts) == 40 and len(lefts) > 10
+    assert 1.0 in scales and len(scales) > 20
+    assert min(scales) >= STEP_SCALE_RANGE[0] and max(scales) <= STEP_SCALE_RANGE[1]
+    assert None in noises and len(noises) > 20
+    assert len(refusals) > 3
+
+
+def test_contexts_state_trials_left_without_a_live_context(space: list[dict[str, Any]]) -> None:
+    """Live contexts always carry the counters: so do synthetic ones when the study has no
+    live context yet (``mechanism check --study``), down to the study's last trial."""
+    cases = dict(contract_contexts(space, [], iterations=50, seed=2))
+    assert cases["empty-history"]["trials_left"] == 50
+    assert 1 <= cases["long-history"]["trials_left"] <= 3
+
+
+def test_the_step_scale_range_is_the_policy_s() -> None:
+    from orchestrator.levels.policy import STEP_SCALE_RANGE as POLICY_RANGE
+
+    assert STEP_SCALE_RANGE == POLICY_RANGE

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.gate import allowed_modules, check_source, lock_packages, lock_path
-from sandbox.gate_modules import MODULES, NAMES
+from sandbox.gate_modules import KEYED, MODULES, NAMES
 from sandbox.gate_names import THIRD_PARTY_ALLOWED, table_versions
 from tests.conftest import REPO
 
@@ -134,6 +134,7 @@ def test_module_table_matches_the_pinned_packages() -> None:
     assert live["versions"] == expected, "the dev venv must have the lock's versions installed"
     assert live["modules"] == MODULES, "stale: run `python -m sandbox.gate_names --write`"
     assert live["names"] == NAMES, "stale: run `python -m sandbox.gate_names --write`"
+    assert live["keyed"] == KEYED, "stale: run `python -m sandbox.gate_names --write`"
 
 
 def test_reasons_quote_module_text_escaped_on_one_line() -> None:

@@ -3,7 +3,9 @@
 Each payload in ``tests/security/evasion`` looks for one difference between the contract
 tests and live use (its own proposals missing from its screen's candidates, its own name
 missing from the sources, rounded values, candidates a copy of the generator rebuilds,
-determinism checked in one fork, short histories, a worker flag in a reachable frame) and
+determinism checked in one fork, short histories, a worker flag in a reachable frame,
+process ids and the time since load growing call by call, trials_left copied from the
+newest live context) and
 behaves only while it thinks it is tested; two more silence Level 1 or the sibling
 mechanisms through their screen. Every one must be rejected at the contract stage, on
 both backends, with a reason that names what it did.
@@ -37,11 +39,14 @@ EXPECTED = {
     "silence_level1": "level 1",
     "silence_siblings": "other mechanism",
     "worker_state": "no contract flag",
+    "pid_growth": "fresh process",
+    "load_elapsed": "fresh process",
+    "trials_left": "trials left",
 }
 
 
 def _ladder(backend: Any, payload: str, **kw: Any) -> Any:
-    source = (EVASION / f"{payload}.py").read_text(encoding="utf-8")
+    source = kw.pop("source", None) or (EVASION / f"{payload}.py").read_text(encoding="utf-8")
     return sandbox_ladder(
         source,
         kw.pop("space"),
@@ -65,3 +70,51 @@ def test_a_module_that_behaves_only_under_test_is_rejected(
 def test_the_payload_count_is_stated() -> None:
     """The README's attack-suite figure counts these payloads too."""
     assert len(list(EVASION.glob("*.py"))) == len(EXPECTED)
+
+
+PID_PROBE = """
+import os
+
+from sandbox.api import Context, Guidance, Mechanism
+
+
+class PidProbe(Mechanism):
+    name = "pid_probe"
+
+    def guide(self, ctx: Context) -> Guidance | None:
+        print("PID", os.getpid(), os.getppid(), flush=True)
+        return None
+"""
+# A call's process is forked just after the ids are used up: a few ids more may go to the
+# sandbox's own processes (a worker started meanwhile) before it.
+PID_SLACK = 16
+
+
+def _pids(output: str) -> list[int]:
+    return [int(line.split()[1]) for line in output.splitlines() if line.startswith("PID ")]
+
+
+def test_live_and_contract_calls_draw_their_pids_from_one_range(
+    backend: Any, space: list[dict[str, Any]]
+) -> None:
+    """Live, a call's pid used to be one small number; in a contract run it grew call by
+    call. Now both are drawn from one range: a pid says nothing about which it is."""
+    from sandbox.contexts import contract_contexts
+    from sandbox.contract import PID_FLOOR, PID_SPAN
+    from sandbox.ladder import call_stage
+
+    low, high = PID_FLOOR, PID_FLOOR + PID_SPAN + PID_SLACK
+    report = _ladder(backend, "", space=space, source=PID_PROBE)
+    assert report.accepted, report.reason
+    contract = _pids(report.module_output)
+    assert len(contract) >= 6 and all(low <= p < high for p in contract), contract
+    ctx = contract_contexts(space, [], seed=1)[0][1]
+    live = [
+        _pids(
+            call_stage("guide", [("pid_probe", "sha", PID_PROBE)], ctx, backend=backend)
+            .outputs[0]
+            .output
+        )[0]
+        for _ in range(3)
+    ]
+    assert all(low <= p < high for p in live), live

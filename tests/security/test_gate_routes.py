@@ -76,7 +76,7 @@ def _expect(path: Path) -> str:
 
 
 def test_the_suite_covers_every_route() -> None:
-    assert len(HOSTILE) >= 34 and len(LEGIT) >= 5
+    assert len(HOSTILE) >= 42 and len(LEGIT) >= 6
 
 
 @pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
@@ -129,6 +129,18 @@ def test_the_sandbox_contains_a_route_the_gate_stops(backend: Any) -> None:
     stopped_by = ("timed out", "resource temporarily unavailable", "extra bytes")
     assert any(why in attack.error.lower() for why in stopped_by), attack.error
     assert attack.elapsed < ATTACK_LIMITS["call_seconds"] + SLACK_S
+
+
+def test_result_objects_answer_no_array_protocol_from_their_keys(backend: Any) -> None:
+    """The gate cannot see a computed key: a solver's OptimizeResult, scipy.odr's Data and a
+    Bunch filled under "__array_interface__" are plain objects to numpy inside the sandbox
+    (every class of numpy, scipy and scikit-learn whose __getattr__ is Python code answers
+    no dunder there), so no array over another address is built and nothing is read."""
+    attack = run_attack(backend, "keyed_result_memory")
+    found = attack.findings
+    for route in ("optimize_result", "odr_data", "bunch"):
+        assert found[route] == {"dtype": "object", "read": ""}, found
+    assert f"secret-{attack.marker}" not in attack.everything_returned
 
 
 def test_the_sandbox_reports_after_a_string_evaluated_as_code(backend: Any) -> None:
