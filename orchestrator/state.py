@@ -363,6 +363,8 @@ class StudyLog:
             self.finished = True
             self.summary = event
             self.final_reruns = list(event.final_reruns)
+            if not self.phase_journaled:
+                self.phase = "done"
         elif isinstance(event, PhaseChanged):
             self.phase = event.phase
             self.phase_journaled = True

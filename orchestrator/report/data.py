@@ -155,6 +155,8 @@ class RunData:
         for key in ("value", "val_bpb"):
             if _finite(best.get(key)):
                 return float(best[key])
+        if _finite(self.log.best_value):  # the incumbent as the loop last journaled it
+            return float(self.log.best_value)
         curve = [b for _, b in self.best_so_far() if b is not None]
         return curve[-1] if curve else None
 
