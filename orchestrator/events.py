@@ -354,6 +354,15 @@ class TrialFinished(Event):
         return float(value) if isinstance(value, int | float) else None
 
     @property
+    def spec_config(self) -> dict[str, Any]:
+        """The config the trial ran with, as its result's spec names it ({} when none)."""
+        if self.result is not None:
+            return dict(self.result.spec.config)
+        spec = self._raw().get("spec")
+        config = spec.get("config") if isinstance(spec, dict) else None
+        return dict(config) if isinstance(config, dict) else {}
+
+    @property
     def error(self) -> str:
         """Why the trial failed (empty when it did not)."""
         if self.result is not None:

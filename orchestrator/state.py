@@ -283,7 +283,7 @@ class StudyLog:
             result = event.result
             record = self.trials.get(event.index)
             if record is None:  # proposal lost to a torn write: rebuild from the result
-                config = dict(result.spec.config) if result else {}
+                config = event.spec_config
                 patch = result.spec.patch if result else None
                 if isinstance(patch, str):  # a code trial: its recipe is its identity
                     sha = patch_sha256(patch)
