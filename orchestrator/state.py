@@ -251,6 +251,17 @@ class StudyLog:
         return {k: v for k, v in counts.items() if v}
 
     # ------------------------------------------------------------------ events
+    def apply_lenient(self, event: Event) -> bool:
+        """:meth:`apply`, for readers that show what they can (the report, the dashboard): an
+        event with a value the fold cannot use (a hand-edited policy) is skipped; False then.
+        The loop itself applies strictly: a journal it cannot fold is not resumed."""
+        try:
+            self.apply(event)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    # ------------------------------------------------------------------ events
     def apply(self, event: Event) -> None:
         """Fold one journal event into the state; unknown types are ignored."""
         if isinstance(event, StudyStarted):

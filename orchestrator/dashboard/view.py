@@ -148,10 +148,11 @@ class StudyView:
         self.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else self.seq + 1
         self.last_at = _str(event.get("ts")) or self.last_at
         parsed = parse_lenient(event)
-        if parsed is None:  # a malformed event of a known type: skipped by every view
+        if parsed is None:  # a known type whose fields do not fit its model: skipped
             return
         before = self.log.best_value
-        self.log.apply(parsed)
+        if not self.log.apply_lenient(parsed):
+            return
         if isinstance(parsed, TrialFinished):
             self._finished(parsed, before)
         handler = _HANDLERS.get(str(kind))

@@ -267,7 +267,8 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
     data = RunData(run_dir=run_dir, log=log)
     sessions: dict[int, SessionRow] = {}
     for event in events:
-        log.apply(event)
+        if not log.apply_lenient(event):
+            continue
         if isinstance(event, PolicyChanged):
             data.policy_changes.append(event)
         elif isinstance(event, ResearchStarted):
