@@ -54,6 +54,7 @@ CONTEXT_RESET = "context_reset"
 SOURCE_CHOSEN = "source_chosen"
 CHALLENGE_DECIDED = "challenge_decided"
 RESEARCH_SKIPPED = "research_skipped"
+PHASE_CHANGED = "phase_changed"
 
 
 class Event(BaseModel):
@@ -126,6 +127,20 @@ class StudyStarted(Event):
         description="hex, the same across resumes; part of every `trial_id` "
         "(`<study>-<run_id>-<index>`), so a resumed study adopts its own rq jobs",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_object(cls, data: Any) -> Any:
+        """Some writers give ``metric`` as a ``{name, direction}`` object: read it as the
+        two fields (an explicit ``direction`` field wins)."""
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), dict):
+            return data
+        metric, data = data["metric"], {k: v for k, v in data.items() if k != "metric"}
+        if isinstance(metric.get("name"), str) and metric["name"]:
+            data["metric"] = metric["name"]
+        if "direction" not in data and metric.get("direction") in ("minimize", "maximize"):
+            data["direction"] = metric["direction"]
+        return data
 
 
 class LlmCall(Event):
@@ -337,6 +352,15 @@ class TrialFinished(Event):
             return self.result.val_bpb
         value = self._raw().get("val_bpb")
         return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def spec_config(self) -> dict[str, Any]:
+        """The config the trial ran with, as its result's spec names it ({} when none)."""
+        if self.result is not None:
+            return dict(self.result.spec.config)
+        spec = self._raw().get("spec")
+        config = spec.get("config") if isinstance(spec, dict) else None
+        return dict(config) if isinstance(config, dict) else {}
 
     @property
     def error(self) -> str:
@@ -575,6 +599,22 @@ class ResearchSkipped(Event):
     reason: str = ""
 
 
+class PhaseChanged(Event):
+    """The study moved to another phase (`orchestrator/phases.py`), written before the
+    first trial it plans there. A journal without these events is read as being in the
+    phase of its last proposed trial."""
+
+    type: Literal["phase_changed"] = "phase_changed"
+    added_by: ClassVar[str] = "the study's phases"
+    phase: str = Field(
+        default="",
+        description="`baseline`, `noise`, `search`, `reruns`, `test` or `done`",
+    )
+    previous: str = Field(default="", description="the phase before (empty: none journaled)")
+    iteration: int = Field(default=0, description="the next trial's index")
+    budget_used: int = Field(default=0, description="trials counted against `iterations` so far")
+
+
 EVENT_MODELS: tuple[type[Event], ...] = (
     StudyStarted,
     LlmCall,
@@ -593,6 +633,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     SourceChosen,
     ResearchSkipped,
     ChallengeDecided,
+    PhaseChanged,
 )
 
 

@@ -1,21 +1,28 @@
 """Study state: trial records and everything the loop decides from, rebuilt from the journal.
 
 The live loop and ``--resume`` share one code path: the loop appends an event to the
-journal, then applies that same event here (:meth:`StudyState.apply`). Whatever the
+journal, then applies that same event here (:meth:`StudyLog.apply`). Whatever the
 journal holds, the state is a pure function of it, so a resumed study is the study that
 was interrupted.
+
+This is the one fold of the journal. :class:`StudyLog` needs no study config, so the
+report (:mod:`orchestrator.report.data`) and the dashboard (:mod:`orchestrator.dashboard.view`)
+fold any journal, old, odd or still growing, through the same :meth:`StudyLog.apply` the
+loop uses and only project what they show from it; :class:`StudyState` adds the study's
+config and the queries the loop plans from.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.seeds import context_seed
-from contract.trials import REPORT_SOURCES
+from contract.trials import DEFAULT_DIRECTION, REPORT_SOURCES, Direction
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     ChallengeDecided,
@@ -25,6 +32,7 @@ from orchestrator.events import (
     MechanismPromoted,
     MechanismReverted,
     NoiseFloor,
+    PhaseChanged,
     PolicyChanged,
     SourceChosen,
     StudyFinished,
@@ -34,10 +42,12 @@ from orchestrator.events import (
     parse_event,
 )
 from orchestrator.levels.policy import SearchPolicy
-from orchestrator.metric import GPT_METRIC, Metric
+from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric
 from orchestrator.patches import with_patch
+from orchestrator.phases import phase_of_source
 from sandbox.api import (
     BASELINE_SOURCE,
+    NOISE_SOURCES,
     NON_SEARCH_SOURCES,
     TRIAL_STATUSES,
     Trial,
@@ -47,6 +57,9 @@ from trainer.patch import patch_sha256
 from trainer.spec import TrialResult
 
 PENDING = "pending"  # proposed and dispatched, no result yet
+# A finished trial whose result names no status (a damaged or foreign journal): it ran and
+# gave nothing usable, which is what "crashed" tells every reader.
+NO_STATUS = "crashed"
 
 
 class TrialRecord(BaseModel):
@@ -69,6 +82,12 @@ class TrialRecord(BaseModel):
     eval_split: str = "val"  # "test": a final scoring on the held-out split, never compared
     result: TrialResult | None = None  # None for a result this version cannot read
     rejected: list[Any] = Field(default_factory=list)  # proposals refused while planning it
+    # The incumbent's value once this trial finished, as its trial_finished said (None for
+    # the noise and re-run trials, which never move the incumbent).
+    best_value: float | None = None
+    error: str = ""  # why it failed (empty when it did not), as its trial_finished said
+    proposed_at: str = ""  # the journal's timestamps of its proposal and its result
+    finished_at: str = ""
 
     @property
     def finished(self) -> bool:
@@ -95,22 +114,77 @@ class TrialRecord(BaseModel):
         return self.api_trial(metric).to_dict()
 
 
-@dataclass
-class StudyState:
-    config: StudyConfig
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bools are not numbers; JSON has no NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def metric_of(started: StudyStarted) -> Metric | None:
+    """The metric a ``study_started`` names, or None where it names none (journals before
+    pluggable objectives): its own ``metric``/``direction`` fields first, then the study
+    file's ``[objective]`` keys, then top-level ``metric``/``direction`` of the config."""
+    config = started.config
+    names = (started.metric if started.was_set("metric") else None, *_keys(config, "metric"))
+    directions = (
+        started.direction if started.was_set("direction") else None,
+        *_keys(config, "direction"),
+    )
+    name = next((n for n in names if isinstance(n, str) and n), None)
+    direction: Direction = next((d for d in directions if d in DIRECTIONS), DEFAULT_DIRECTION)
+    return Metric(name, direction) if name else None
+
+
+def _keys(config: dict[str, Any], key: str) -> tuple[Any, Any]:
+    """``config.objective.<key>`` and ``config.<key>``, each None where absent."""
+    objective = config.get("objective")
+    return (objective.get(key) if isinstance(objective, dict) else None, config.get(key))
+
+
+def parse_lenient(record: dict[str, Any]) -> Event | None:
+    """One journal object as its model, or None where a known type's fields do not fit it
+    (a damaged or hand-edited line): readers that show what they can skip it."""
+    try:
+        return parse_event(record)
+    except ValidationError:
+        return None
+
+
+@dataclass(kw_only=True)
+class StudyLog:
+    """What a journal's events add up to, folded one event at a time (:meth:`apply`).
+
+    Needs no config: the report and the dashboard fold any journal with it. Unknown event
+    types (a newer version's) are ignored.
+    """
+
+    # What the last study_started said about the study (a resume may fill in more).
+    study: str = ""
+    agent: str = ""
+    hardware: str = ""
+    study_config: dict[str, Any] = field(default_factory=dict)  # the study file, as journaled
+    started_at: str = ""  # the first study_started's timestamp
+    named_metric: Metric | None = None  # the metric the journal names; None: it names none
     run_id: str = ""
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     policy: SearchPolicy = field(default_factory=SearchPolicy)
     noise_floor: float | None = None
     noise_values: list[float] = field(default_factory=list)
+    noise_method: str = ""
     llm_cost_usd: float = 0.0
     llm_tokens: int = 0
     llm_unpriced: bool = False  # some call had no price (cost_usd null): the cost is unknown
     best_index: int | None = None
+    # The incumbent's value as the journal reports it: the last trial_finished's best
+    # (paired: the mean of its evaluations), then a decided race's estimate.
+    best_value: float | None = None
+    best_estimate: dict[str, Any] | None = None  # {index, mean, n, low, high}, when journaled
     context_start: int = 0  # Level 1 sees trials from here on (moved by a context reset)
     reset_at: int = 0  # finished search trials at the last context reset
     policy_at: int = 0  # finished search trials at the last Level-1.5 step
     finished: bool = False
+    summary: StudyFinished | None = None  # the study's end, while it stands
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
     choices: list[SourceChosen] = field(default_factory=list)  # arbitration's choices
@@ -126,6 +200,15 @@ class StudyState:
     # Code trials: the text of every recipe diff a trial's config names, by sha256. The
     # journal names them only; the runner loads them from the run folder (orchestrator.patches).
     patches: dict[str, str] = field(default_factory=dict)
+    # The study's phase (orchestrator/phases.py): the last phase_changed's, or for a journal
+    # written before phases were journaled, the phase of its last proposed trial.
+    phase: str | None = None
+    phase_journaled: bool = False
+
+    @property
+    def default_seed(self) -> int:
+        """The training seed of a proposal that names none."""
+        return 0
 
     # ------------------------------------------------------------------ queries
     def best(self) -> TrialRecord | None:
@@ -156,11 +239,6 @@ class StudyState:
     def next_index(self) -> int:
         return max(self.trials, default=-1) + 1
 
-    def base_config(self) -> dict[str, Any]:
-        """The config changes apply to: the incumbent's, or the defaults."""
-        best = self.best()
-        return dict(best.config) if best else self.config.search_space().defaults()
-
     def trials_since_improvement(self) -> int:
         search = [t for t in self.search_trials() if t.finished]
         last_kept = max((t.index for t in search if t.kept), default=-1)
@@ -171,6 +249,152 @@ class StudyState:
         for t in self.trials.values():
             counts[t.status] = counts.get(t.status, 0) + 1
         return {k: v for k, v in counts.items() if v}
+
+    # ------------------------------------------------------------------ events
+    def apply_lenient(self, event: Event) -> bool:
+        """:meth:`apply`, for readers that show what they can (the report, the dashboard): an
+        event with a value the fold cannot use (a hand-edited policy) is skipped; False then.
+        The loop itself applies strictly: a journal it cannot fold is not resumed."""
+        try:
+            self.apply(event)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: Event) -> None:
+        """Fold one journal event into the state; unknown types are ignored."""
+        if isinstance(event, StudyStarted):
+            self.starts += 1
+            self.finished = False  # a (re)start: finished again only at its study_finished
+            self.summary = None
+            self.run_id = self.run_id or event.run_id
+            self.study = event.study or self.study
+            self.agent = event.agent or self.agent
+            self.hardware = event.hardware or self.hardware
+            self.study_config = event.config or self.study_config
+            self.started_at = self.started_at or event.ts
+            self.named_metric = metric_of(event) or self.named_metric
+        elif isinstance(event, TrialProposed):
+            self.trials[event.index] = TrialRecord(
+                index=event.index,
+                config=event.config,
+                changes=event.changes,
+                source=event.source,
+                hypothesis=event.hypothesis,
+                fired=list(event.fired),
+                seed=self.default_seed if event.seed is None else event.seed,
+                eval_split=event.eval_split,
+                rejected=list(event.rejected or []),
+                proposed_at=event.ts,
+            )
+            if not self.phase_journaled:
+                self.phase = phase_of_source(event.source).value
+        elif isinstance(event, TrialFinished):
+            result = event.result
+            record = self.trials.get(event.index)
+            if record is None:  # proposal lost to a torn write: rebuild from the result
+                config = event.spec_config
+                patch = result.spec.patch if result else None
+                if isinstance(patch, str):  # a code trial: its recipe is its identity
+                    sha = patch_sha256(patch)
+                    self.patches[sha] = patch
+                    config = with_patch(config, sha)
+                record = TrialRecord(
+                    index=event.index,
+                    config=config,
+                    source=event.source,
+                    seed=result.spec.seed if result else 0,
+                )
+                self.trials[record.index] = record
+            record.status = event.status or NO_STATUS
+            record.val_bpb = event.val_bpb
+            record.error = event.error
+            record.value = event.value  # val_bpb in journals older than pluggable objectives
+            record.result = result
+            record.kept = event.kept
+            record.fired = list(record.fired if event.fired is None else event.fired)
+            record.finished_at = event.ts
+            if self.named_metric is None and result is not None and result.metric:
+                self.named_metric = Metric(result.metric)  # journals whose start names none
+            if record.kept:
+                self.best_index = record.index
+                self.best_since = record.index + 1
+            if record.source not in NOISE_SOURCES:  # noise and re-runs never move the incumbent
+                best = finite(event.best)
+                if best is None and record.kept:  # journals that recorded no best value
+                    best = finite(record.value)
+                self.best_value = best if best is not None else self.best_value
+                record.best_value = self.best_value
+            if event.best_estimate is not None:
+                self.best_estimate = event.best_estimate
+            acceptance = event.acceptance or {}
+            if acceptance.get("verdict") == "race" and self.race is None:
+                self.race = (record.index, int(acceptance.get("incumbent", -1)))
+            if event.pruned is not None:
+                self.pruned_saved_s += float(event.pruned.get("saved_s") or 0.0)
+        elif isinstance(event, NoiseFloor):
+            self.noise_values = list(event.values)
+            self.noise_floor = event.floor
+            self.noise_method = event.method
+            self.noise_sd, self.noise_dof = event.sd, event.dof
+        elif isinstance(event, ChallengeDecided):
+            self.race = None
+            challenger = self.trials.get(event.challenger)
+            if event.verdict == "accept" and challenger is not None:
+                challenger.kept = True  # kept after its race: the incumbent from here on
+                self.best_index = challenger.index
+                self.best_since = self.next_index()
+            if event.best_estimate is not None:
+                self.best_estimate = event.best_estimate
+                mean = finite(event.best_estimate.get("mean"))
+                self.best_value = mean if mean is not None else self.best_value
+        elif isinstance(event, PolicyChanged):
+            self.policy = SearchPolicy.model_validate(event.policy)
+            if event.after_trials is not None:
+                self.policy_at = event.after_trials
+        elif isinstance(event, LlmCall):
+            self.llm_cost_usd += event.cost_usd or 0.0
+            self.llm_tokens += event.prompt_tokens + event.completion_tokens
+            self.llm_unpriced |= event.was_set("cost_usd") and event.cost_usd is None
+        elif isinstance(event, ContextReset):
+            self.context_start = event.from_index
+            if event.after_trials is not None:
+                self.reset_at = event.after_trials
+        elif isinstance(event, MechanismPromoted):
+            self.active_mechanisms[event.name] = event.sha
+            for name in event.supersedes:
+                self.active_mechanisms.pop(name, None)
+        elif isinstance(event, MechanismReverted):
+            self.active_mechanisms.pop(event.name, None)
+        elif isinstance(event, SourceChosen):
+            self.choices = [c for c in self.choices if c.index != event.index]
+            self.choices.append(event)
+        elif isinstance(event, StudyFinished):
+            self.finished = True
+            self.summary = event
+            self.final_reruns = list(event.final_reruns)
+            if not self.phase_journaled:
+                self.phase = "done"
+        elif isinstance(event, PhaseChanged):
+            self.phase = event.phase
+            self.phase_journaled = True
+
+
+@dataclass
+class StudyState(StudyLog):
+    """The fold of one study's journal, with the study's config: what the loop plans from."""
+
+    config: StudyConfig
+
+    @property
+    def default_seed(self) -> int:
+        return self.config.seed
+
+    def base_config(self) -> dict[str, Any]:
+        """The config changes apply to: the incumbent's, or the defaults."""
+        best = self.best()
+        return dict(best.config) if best else self.config.search_space().defaults()
 
     def context(self, iteration: int, *, visible_only: bool = True) -> dict[str, Any]:
         """The JSON form of the mechanism API's ``Context`` for planning trial ``iteration``."""
@@ -203,92 +427,6 @@ class StudyState:
         if self.config.objective.kind == "gpt":
             return {}
         return {"objective": self.config.objective_info().description}
-
-    # ------------------------------------------------------------------ events
-    def apply(self, event: Event) -> None:
-        """Fold one journal event into the state; unknown types are ignored."""
-        if isinstance(event, StudyStarted):
-            self.starts += 1
-            self.finished = False  # a (re)start: finished again only at its study_finished
-            self.run_id = self.run_id or event.run_id
-        elif isinstance(event, TrialProposed):
-            self.trials[event.index] = TrialRecord(
-                index=event.index,
-                config=event.config,
-                changes=event.changes,
-                source=event.source,
-                hypothesis=event.hypothesis,
-                fired=list(event.fired),
-                seed=self.config.seed if event.seed is None else event.seed,
-                eval_split=event.eval_split,
-                rejected=list(event.rejected or []),
-            )
-        elif isinstance(event, TrialFinished):
-            result = event.result
-            record = self.trials.get(event.index)
-            if record is None:  # proposal lost to a torn write: rebuild from the result
-                config = dict(result.spec.config) if result else {}
-                patch = result.spec.patch if result else None
-                if isinstance(patch, str):  # a code trial: its recipe is its identity
-                    sha = patch_sha256(patch)
-                    self.patches[sha] = patch
-                    config = with_patch(config, sha)
-                record = TrialRecord(
-                    index=event.index,
-                    config=config,
-                    source=event.source,
-                    seed=result.spec.seed if result else 0,
-                )
-                self.trials[record.index] = record
-            record.status = event.status
-            record.val_bpb = event.val_bpb
-            record.value = event.value  # val_bpb in journals older than pluggable objectives
-            record.result = result
-            record.kept = event.kept
-            record.fired = list(record.fired if event.fired is None else event.fired)
-            if record.kept:
-                self.best_index = record.index
-                self.best_since = record.index + 1
-            acceptance = event.acceptance or {}
-            if acceptance.get("verdict") == "race" and self.race is None:
-                self.race = (record.index, int(acceptance.get("incumbent", -1)))
-            if event.pruned is not None:
-                self.pruned_saved_s += float(event.pruned.get("saved_s") or 0.0)
-        elif isinstance(event, NoiseFloor):
-            self.noise_values = list(event.values)
-            self.noise_floor = event.floor
-            self.noise_sd, self.noise_dof = event.sd, event.dof
-        elif isinstance(event, ChallengeDecided):
-            self.race = None
-            challenger = self.trials.get(event.challenger)
-            if event.verdict == "accept" and challenger is not None:
-                challenger.kept = True  # kept after its race: the incumbent from here on
-                self.best_index = challenger.index
-                self.best_since = self.next_index()
-        elif isinstance(event, PolicyChanged):
-            self.policy = SearchPolicy.model_validate(event.policy)
-            if event.after_trials is not None:
-                self.policy_at = event.after_trials
-        elif isinstance(event, LlmCall):
-            self.llm_cost_usd += event.cost_usd or 0.0
-            self.llm_tokens += event.prompt_tokens + event.completion_tokens
-            self.llm_unpriced |= event.was_set("cost_usd") and event.cost_usd is None
-        elif isinstance(event, ContextReset):
-            self.context_start = event.from_index
-            if event.after_trials is not None:
-                self.reset_at = event.after_trials
-        elif isinstance(event, MechanismPromoted):
-            self.active_mechanisms[event.name] = event.sha
-            for name in event.supersedes:
-                self.active_mechanisms.pop(name, None)
-        elif isinstance(event, MechanismReverted):
-            self.active_mechanisms.pop(event.name, None)
-        elif isinstance(event, SourceChosen):
-            self.choices = [c for c in self.choices if c.index != event.index]
-            self.choices.append(event)
-        elif isinstance(event, StudyFinished):
-            self.finished = True
-            self.final_reruns = list(event.final_reruns)
 
 
 def rebuild_state(config: StudyConfig, events: Iterable[Event | dict[str, Any]]) -> StudyState:

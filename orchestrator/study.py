@@ -30,6 +30,7 @@ from orchestrator.events import (
     JOURNAL_VERSION,
     ContextReset,
     Event,
+    PhaseChanged,
     PolicyChanged,
     SourceChosen,
     StudyFinished,
@@ -59,6 +60,7 @@ from orchestrator.patches import (
     store_patch,
     with_patch,
 )
+from orchestrator.phases import Phase, PhaseFacts, next_phase
 from orchestrator.pruning import Pruner
 from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
@@ -269,63 +271,134 @@ class StudyRunner(AcceptancePlanning):
         return refuse_other_data(result, reference, baseline.index)
 
     # -------------------------------------------------------------- planning
+    def phase_facts(self) -> PhaseFacts:
+        """What :func:`orchestrator.phases.next_phase` decides from, read off the state."""
+        state, acc, paired = self.state, self.config.acceptance, self.rule == "paired"
+        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, NOISE_SOURCE)]
+        budget_left = state.budget_used() < self.config.iterations
+        noise_due = False
+        if paired and self.measures_noise:
+            noise_due = any(not t.finished for t in baseline_like) or (
+                len(baseline_like) < self.baseline_draws()
+                and budget_left
+                and not self.deterministic_so_far()
+            )
+        elif self.rule == "baseline-floor":
+            noise_due = len(baseline_like) < acc.baseline_repeats or state.noise_floor is None
+        baseline_planned = state.baseline() is not None
+        search_due = (paired and state.race is not None) or budget_left
+        # A later phase's facts are read only when no earlier phase is due: the final
+        # re-runs' test of determinism is not paid on every turn of the search.
+        later = baseline_planned and not noise_due and not search_due
+        return PhaseFacts(
+            baseline_planned=baseline_planned,
+            noise_due=noise_due,
+            search_due=search_due,
+            reruns_due=later and self.reruns_due(),
+            test_due=later and self.test_due(),
+        )
+
+    def reruns_due(self) -> bool:
+        """Noise-aware: the best still wants re-runs on fresh seeds, or the baseline its
+        paired re-run on a seed the best used."""
+        state, acc = self.state, self.config.acceptance
+        reruns = sum(1 for t in state.trials.values() if t.source == RESEED_SOURCE)
+        base_reruns = sum(1 for t in state.trials.values() if t.source == RESEED_BASELINE_SOURCE)
+        wanted = reruns < acc.final_reruns or base_reruns < reruns
+        return bool(
+            self.measures_noise and wanted and state.best() and not self.deterministic_so_far()
+        )
+
+    def test_due(self) -> bool:
+        """GPT, noise-aware: a held-out scoring of the best or the baseline not yet planned."""
+        state, acc = self.state, self.config.acceptance
+        if not (self.measures_noise and acc.final_test and self.objective is None):
+            return False
+        done = {t.source for t in state.trials.values()}
+        scorings = ((TEST_BEST_SOURCE, state.best()), (TEST_BASELINE_SOURCE, state.baseline()))
+        return any(source not in done and record is not None for source, record in scorings)
+
+    def enter_phase(self) -> Phase:
+        """The phase due now, journaled when it is not the one the study was in."""
+        phase = next_phase(self.phase_facts())
+        if phase != self.state.phase:
+            self.emit(
+                PhaseChanged(
+                    phase=phase.value,
+                    previous=self.state.phase or "",
+                    iteration=self.state.next_index(),
+                    budget_used=self.state.budget_used(),
+                )
+            )
+        return phase
+
     def next_plan(self) -> Callable[[], None] | None:
         """The next trial to plan now, or None when nothing can be planned yet."""
-        state, acc = self.state, self.config.acceptance
-        space = self.config.search_space()
-        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, NOISE_SOURCE)]
-        if state.baseline() is None:
+        phase = self.enter_phase()
+        if phase is Phase.BASELINE:
+            defaults = self.config.search_space().defaults()
             return lambda: self.propose(
                 {},
-                space.defaults(),
+                defaults,
                 source=BASELINE_SOURCE,
                 hypothesis="baseline: the defaults",
                 fired=[],
             )
-        if self.rule == "paired" and self.measures_noise:
-            if any(not t.finished for t in baseline_like):
-                return None  # the first keep decision waits for the first noise evidence
-            repeats_left = len(baseline_like) < self.baseline_draws()
-            budget_left = state.budget_used() < self.config.iterations
-            if repeats_left and budget_left and not self.deterministic_so_far():
-                return self.plan_repeat(len(baseline_like))
-        if self.rule == "paired" and state.race is not None:
-            return self.plan_race()
-        if self.rule == "baseline-floor" and len(baseline_like) < acc.baseline_repeats:
-            return self.plan_repeat(len(baseline_like))
-        if self.rule == "baseline-floor" and state.noise_floor is None:
-            if all(t.finished for t in baseline_like):
-                self.record_noise_floor(baseline_like)
-            return None
-        if state.budget_used() < self.config.iterations:
+        if phase is Phase.NOISE:
+            return self.plan_noise()
+        if phase is Phase.SEARCH:
+            if self.rule == "paired" and self.state.race is not None:
+                return self.plan_race()
             return self.plan_search
+        if phase is Phase.RERUNS:
+            return self.plan_rerun()
+        if phase is Phase.TEST:
+            return self.plan_final_test()
+        return None
+
+    def plan_noise(self) -> Callable[[], None] | None:
+        """The baseline's next repeat, or None while the noise evidence is still running
+        (the first keep decision waits for it)."""
+        state = self.state
+        baseline_like = [t for t in state.ordered() if t.source in (BASELINE_SOURCE, NOISE_SOURCE)]
+        if self.rule == "paired":
+            if any(not t.finished for t in baseline_like):
+                return None
+            return self.plan_repeat(len(baseline_like))
+        if len(baseline_like) < self.config.acceptance.baseline_repeats:
+            return self.plan_repeat(len(baseline_like))
+        if all(t.finished for t in baseline_like):  # baseline-floor: its floor, once
+            self.record_noise_floor(baseline_like)
+        return None
+
+    def plan_rerun(self) -> Callable[[], None] | None:
+        """The best's next re-run on a fresh seed, then the baseline on the same seed
+        (paired), once every search trial is in."""
+        state = self.state
+        if any(not t.finished for t in state.ordered() if t.source not in FINAL_SOURCES):
+            return None  # the best is not final until every search trial is in
         reruns = [t for t in state.ordered() if t.source == RESEED_SOURCE]
         base_reruns = [t for t in state.ordered() if t.source == RESEED_BASELINE_SOURCE]
-        wanted = len(reruns) < acc.final_reruns or len(base_reruns) < len(reruns)
-        if self.measures_noise and wanted and state.best() and not self.deterministic_so_far():
-            if any(not t.finished for t in state.ordered() if t.source not in FINAL_SOURCES):
-                return None  # the best is not final until every search trial is in
-            best, baseline = state.best(), state.baseline()
-            assert best is not None and baseline is not None
-            if len(base_reruns) < len(reruns):  # the baseline on the same fresh seed: paired
-                seed = reruns[len(base_reruns)].seed
-                return lambda: self.propose(
-                    {},
-                    baseline.config,
-                    source=RESEED_BASELINE_SOURCE,
-                    hypothesis=f"final re-run of the baseline on seed {seed}, paired with the best's",
-                    fired=[],
-                    seed=seed,
-                )
+        best, baseline = state.best(), state.baseline()
+        assert best is not None and baseline is not None
+        if len(base_reruns) < len(reruns):  # the baseline on the same fresh seed: paired
+            seed = reruns[len(base_reruns)].seed
             return lambda: self.propose(
                 {},
-                best.config,
-                source=RESEED_SOURCE,
-                hypothesis=f"final re-run of best trial #{best.index} on another seed",
+                baseline.config,
+                source=RESEED_BASELINE_SOURCE,
+                hypothesis=f"final re-run of the baseline on seed {seed}, paired with the best's",
                 fired=[],
-                seed=self.config.seed + 1000 + len(reruns),
+                seed=seed,
             )
-        return self.plan_final_test()
+        return lambda: self.propose(
+            {},
+            best.config,
+            source=RESEED_SOURCE,
+            hypothesis=f"final re-run of best trial #{best.index} on another seed",
+            fired=[],
+            seed=self.config.seed + 1000 + len(reruns),
+        )
 
     def plan_final_test(self) -> Callable[[], None] | None:
         """GPT, noise-aware: the best and the baseline scored once on the held-out test

@@ -1,9 +1,13 @@
 """One study as the dashboard shows it, folded event by event from its journal.
 
 :class:`StudyView` is updated with each event as it is read (:meth:`StudyView.apply`), so a
-poll costs only what was appended since the last one. It tolerates what the journal contract
-asks readers to tolerate (docs/journal.md): unknown event types and fields, missing fields of
-old journals, events whose fields have the wrong type (they are skipped, not fatal).
+poll costs only what was appended since the last one. Trials, the incumbent, the metric,
+the noise and the study's end come from the loop's own fold (:class:`orchestrator.state.StudyLog`),
+so the dashboard shows what the loop decided from; only what the loop does not fold (Level
+2's sessions and mechanisms, LLM calls one by one, the arbiter's credit, training progress)
+is projected here. It tolerates what the journal contract asks readers to tolerate
+(docs/journal.md): unknown event types and fields, missing fields of old journals, events
+whose fields have the wrong type (they are skipped, not fatal).
 
 The metric is the study's own where the journal names it (``study_started.metric``,
 ``config.objective.metric``/``direction``, or ``result.metric``), else ``val_bpb``, lower is
@@ -21,10 +25,11 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import journal as ev
-from orchestrator.events import CHALLENGE_DECIDED
-from orchestrator.metric import DEFAULT_METRIC, DIRECTIONS, Direction, Metric
-from orchestrator.patches import with_patch
-from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES
+from orchestrator.events import StudyFinished, TrialFinished
+from orchestrator.metric import Metric
+from orchestrator.patches import patch_sha_of, with_patch
+from orchestrator.state import PENDING, StudyLog, TrialRecord, parse_lenient
+from sandbox.api import NOISE_SOURCES
 from trainer.patch import patch_sha256
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,
@@ -62,30 +67,10 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def metric_of(started: dict[str, Any]) -> tuple[str | None, Direction | None]:
-    """(name, direction) a ``study_started`` event names, each None when it names none.
-
-    The journal's own fields (``metric``, ``direction``: docs/journal.md) come first, then
-    the study file's ``[objective] metric``/``direction``; ``metric`` may also be a
-    ``{name, direction}`` object.
-    """
-    config = _dict(started.get("config"))
-    objective = _dict(config.get("objective"))
-    name: str | None = None
-    direction: str | None = None
-    for item in (started.get("metric"), objective.get("metric"), config.get("metric")):
-        if isinstance(item, dict):
-            direction = direction or item.get("direction")
-            item = item.get("name")
-        if isinstance(item, str) and item and name is None:
-            name = item
-    for item in (started.get("direction"), objective.get("direction"), config.get("direction")):
-        direction = direction or item
-    return name, (direction if direction in DIRECTIONS else None)
-
-
 @dataclass
 class Trial:
+    """One trial as the dashboard shows it: a projection of the fold's :class:`TrialRecord`."""
+
     index: int
     status: str = "running"  # until its trial_finished
     value: float | None = None
@@ -139,17 +124,10 @@ class StudyView:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.study = ""
-        self.agent = ""
-        self.hardware = ""
-        self.config: dict[str, Any] = {}
-        self.metric = Metric()
-        self._metric_named = False
+        self.log = StudyLog()  # the loop's fold: trials, incumbent, metric, noise, the end
         self.seq = -1
         self.events = 0
-        self.started_at = ""
         self.last_at = ""
-        self.trials: dict[int, Trial] = {}
         self.markers: list[dict[str, Any]] = []
         self.policy: list[dict[str, Any]] = []
         self.mechanisms: dict[str, Mechanism] = {}
@@ -158,12 +136,9 @@ class StudyView:
         # The arbiter's credit per source before each choice (source_chosen events, when the
         # journal has them): [(trial index, {source: credit})].
         self.credits: list[tuple[int, dict[str, float | None]]] = []
-        self.noise_floor: float | None = None
-        # The incumbent as the mean of its evaluations (paired acceptance): {index, mean, n,
-        # low, high}; None where the journal carries none (strict, older journals).
-        self.best_estimate: dict[str, Any] | None = None
-        self.summary: dict[str, Any] | None = None
-        self._best: float | None = None
+        self._progress: dict[int, dict[str, Any]] = {}  # trial_progress of trials in flight
+        # How much each search trial moved the incumbent when it finished (0: not at all).
+        self._credit: dict[int, float] = {}
 
     # ------------------------------------------------------------------ folding
     def apply(self, event: dict[str, Any]) -> None:
@@ -172,86 +147,34 @@ class StudyView:
         seq = event.get("seq")
         self.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else self.seq + 1
         self.last_at = _str(event.get("ts")) or self.last_at
+        parsed = parse_lenient(event)
+        if parsed is None:  # a known type whose fields do not fit its model: skipped
+            return
+        before = self.log.best_value
+        if not self.log.apply_lenient(parsed):
+            return
+        if isinstance(parsed, TrialFinished):
+            self._finished(parsed, before)
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
-            # A malformed event of a known type is skipped; the rest of the journal still shows.
+            # A projection that trips over an odd field skips it; the rest still shows.
             with contextlib.suppress(TypeError, ValueError, AttributeError):
                 handler(self, event)
 
-    def _study_started(self, event: dict[str, Any]) -> None:
-        self.study = _str(event.get("study")) or self.study
-        self.agent = _str(event.get("agent")) or self.agent
-        self.hardware = _str(event.get("hardware")) or self.hardware
-        self.config = _dict(event.get("config")) or self.config
-        self.started_at = self.started_at or _str(event.get("ts"))
-        name, direction = metric_of(event)
-        self.metric = Metric(
-            name=name or self.metric.name, direction=direction or self.metric.direction
-        )
-        self._metric_named = self._metric_named or name is not None
-        self.summary = None  # a resume: finished again only at its own study_finished
-
-    def _trial(self, event: dict[str, Any]) -> Trial:
-        index = _int(event.get("index"))
-        if index < 0:
-            raise ValueError("trial event without an index")
-        return self.trials.setdefault(index, Trial(index=index))
-
-    def _trial_proposed(self, event: dict[str, Any]) -> None:
-        trial = self._trial(event)
-        trial.changes = _dict(event.get("changes"))
-        trial.config = _dict(event.get("config")) or trial.config
-        trial.hypothesis = _str(event.get("hypothesis"))
-        trial.source = _str(event.get("source")) or trial.source
-        trial.fired = _names(event.get("fired"))
-        trial.proposed_at = _str(event.get("ts"))
-        trial.patch_sha256 = _str(event.get("patch_sha256"))
-
-    def _trial_finished(self, event: dict[str, Any]) -> None:
-        trial = self._trial(event)
-        result = _dict(event.get("result"))
-        trial.status = _str(result.get("status")) or "crashed"
-        if not self._metric_named and isinstance(result.get("metric"), str) and result["metric"]:
-            self.metric = Metric(name=result["metric"], direction=self.metric.direction)
-            self._metric_named = True
-        value = number(result.get("value"))
-        if value is None:
-            value = number(result.get(self.metric.name))
-        if value is None:
-            value = number(result.get(DEFAULT_METRIC))
-        trial.value = value if trial.status == "ok" else None
-        trial.kept = bool(event.get("kept"))
-        trial.source = _str(event.get("source")) or trial.source
-        if "fired" in event:
-            trial.fired = _names(event.get("fired"))
-        spec = _dict(result.get("spec"))
-        trial.config = _dict(spec.get("config")) or trial.config
-        if isinstance(spec.get("patch"), str):  # a code trial: the diff it ran, and its name
-            trial.patch = spec["patch"]
-            trial.patch_sha256 = patch_sha256(trial.patch)
-            trial.config = with_patch(trial.config, trial.patch_sha256)
-        trial.error = _str(result.get("error"))
-        trial.seconds = number(result.get("train_seconds"))
-        trial.finished_at = _str(event.get("ts"))
-        trial.progress = {}
-        if isinstance(event.get("best_estimate"), dict):
-            self.best_estimate = event["best_estimate"]
-        recorded = event.get("best_value", event.get("best_val_bpb"))
-        best = number(recorded)
-        if best is None and trial.source not in NOISE_SOURCES and trial.kept:
-            best = trial.value
-        if trial.source not in NOISE_SOURCES:
-            before = self._best
-            if best is not None:
-                self._best = best
-            trial.best = self._best
-            gain = self.metric.improvement(before, self._best) if before is not None else None
-            trial.credit = gain if gain and gain > 0 else 0.0
+    def _finished(self, event: TrialFinished, before: float | None) -> None:
+        self._progress.pop(event.index, None)
+        record = self.log.trials.get(event.index)
+        if record is None or record.source in NOISE_SOURCES:
+            return
+        after = self.log.best_value
+        gain = self.metric.improvement(before, after) if before is not None else None
+        self._credit[event.index] = gain if gain and gain > 0 else 0.0
 
     def _trial_progress(self, event: dict[str, Any]) -> None:
-        trial = self._trial(event)
-        if trial.status == "running":
-            trial.progress = {
+        index = _int(event.get("index"))
+        record = self.log.trials.get(index)
+        if index >= 0 and (record is None or record.status == PENDING):
+            self._progress[index] = {
                 "step": _int(event.get("step"), 0),
                 "loss": number(event.get("loss")),
                 "budget_frac": number(event.get("budget_frac")),
@@ -377,31 +300,88 @@ class StudyView:
         }
         self.credits.append((_int(event.get("index")), credits))
 
-    def _noise_floor(self, event: dict[str, Any]) -> None:
-        self.noise_floor = number(event.get("floor"))
-
-    def _challenge_decided(self, event: dict[str, Any]) -> None:
-        """A race ended: a kept challenger is the incumbent from here on."""
-        estimate = event.get("best_estimate")
-        if isinstance(estimate, dict):
-            self.best_estimate = estimate
-            mean = number(estimate.get("mean"))
-            if mean is not None:
-                self._best = mean
-        challenger = self.trials.get(_int(event.get("challenger")))
-        if challenger is not None and event.get("verdict") == "accept":
-            challenger.kept = True
-
-    def _study_finished(self, event: dict[str, Any]) -> None:
-        self.summary = event
-
     # ------------------------------------------------------------------ queries
     @property
+    def study(self) -> str:
+        return self.log.study
+
+    @property
+    def agent(self) -> str:
+        return self.log.agent
+
+    @property
+    def hardware(self) -> str:
+        return self.log.hardware
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.log.study_config
+
+    @property
+    def started_at(self) -> str:
+        return self.log.started_at
+
+    @property
+    def metric(self) -> Metric:
+        return self.log.named_metric or Metric()
+
+    @property
+    def noise_floor(self) -> float | None:
+        return number(self.log.noise_floor)
+
+    @property
+    def best_estimate(self) -> dict[str, Any] | None:
+        """The incumbent as the mean of its evaluations (paired acceptance): {index, mean,
+        n, low, high}; None where the journal carries none (strict, older journals)."""
+        return self.log.best_estimate
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        end: StudyFinished | None = self.log.summary
+        return end.record() if end is not None else None
+
+    @property
+    def phase(self) -> str | None:
+        return self.log.phase
+
+    @property
     def finished(self) -> bool:
-        return self.summary is not None
+        return self.log.summary is not None
+
+    @property
+    def trials(self) -> dict[int, Trial]:
+        return {index: self._trial(record) for index, record in self.log.trials.items()}
 
     def ordered(self) -> list[Trial]:
-        return [self.trials[i] for i in sorted(self.trials)]
+        return [self._trial(record) for record in self.log.ordered()]
+
+    def _trial(self, record: TrialRecord) -> Trial:
+        result = record.result
+        running = record.status == PENDING
+        config = dict(result.spec.config) if result and result.spec.config else record.config
+        # A code trial: the proposal names its recipe diff; the spec that ran carries it.
+        patch = result.spec.patch if result and isinstance(result.spec.patch, str) else ""
+        sha = patch_sha256(patch) if patch else patch_sha_of(record.config) or ""
+        return Trial(
+            index=record.index,
+            status="running" if running else record.status,
+            value=number(record.value) if record.status == "ok" else None,
+            kept=record.kept,
+            best=number(record.best_value),
+            source=record.source,
+            fired=list(record.fired),
+            changes=dict(record.changes),
+            config=with_patch(config, sha) if patch else config,
+            hypothesis=record.hypothesis,
+            error=record.error,
+            seconds=number(result.train_seconds) if result else None,
+            proposed_at=record.proposed_at,
+            finished_at=record.finished_at,
+            progress=dict(self._progress.get(record.index, {})) if running else {},
+            credit=self._credit.get(record.index, 0.0),
+            patch_sha256=sha,
+            patch=patch,
+        )
 
     def patch_text(self, sha: str) -> str | None:
         """The recipe diff named ``sha`` as a finished code trial ran it, or None."""
@@ -409,14 +389,12 @@ class StudyView:
 
     @property
     def best(self) -> float | None:
-        return self._best
+        return number(self.log.best_value)
 
     @property
     def baseline(self) -> float | None:
-        for trial in self.ordered():
-            if trial.source == BASELINE_SOURCE and trial.value is not None:
-                return trial.value
-        return None
+        baseline = self.log.baseline()
+        return number(baseline.value) if baseline and baseline.status == "ok" else None
 
     @property
     def improvement(self) -> float | None:
@@ -431,9 +409,6 @@ class StudyView:
 
 
 _HANDLERS = {
-    ev.STUDY_STARTED: StudyView._study_started,
-    ev.TRIAL_PROPOSED: StudyView._trial_proposed,
-    ev.TRIAL_FINISHED: StudyView._trial_finished,
     TRIAL_PROGRESS: StudyView._trial_progress,
     ev.POLICY_CHANGED: StudyView._policy_changed,
     ev.RESEARCH_STARTED: StudyView._research_started,
@@ -444,8 +419,5 @@ _HANDLERS = {
     ev.RESEARCH_FINISHED: StudyView._research_finished,
     ev.CONTEXT_RESET: StudyView._context_reset,
     ev.LLM_CALL: StudyView._llm_call,
-    ev.NOISE_FLOOR: StudyView._noise_floor,
-    CHALLENGE_DECIDED: StudyView._challenge_decided,
     ev.SOURCE_CHOSEN: StudyView._source_chosen,
-    ev.STUDY_FINISHED: StudyView._study_finished,
 }

@@ -4,11 +4,15 @@ The journal is the only input: nothing here talks to Redis or the study loop. Un
 types and fields are ignored and a torn last line is skipped, as the journal contract asks
 (through :func:`orchestrator.journal.read_events`),
 so a report can be drawn from a study that is still running or was killed.
+
+The trials, the incumbent, the noise, the metric and the study's end come from the loop's
+own fold of the journal (:class:`orchestrator.state.StudyLog`), so the report shows what
+the loop decided from; only what the loop does not fold (Level 2's sessions, gate verdicts,
+the LLM calls one by one, the timeline's markers) is projected here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,24 +22,20 @@ from typing import Any, TypeGuard
 
 from orchestrator.errors import UserError
 from orchestrator.events import (
-    ChallengeDecided,
     ContextReset,
     Event,
     GateVerdict,
     MechanismPromoted,
     MechanismReverted,
-    NoiseFloor,
     PolicyChanged,
     ResearchFinished,
     ResearchStarted,
     StudyFinished,
-    StudyStarted,
-    TrialFinished,
-    TrialProposed,
 )
 from orchestrator.events import LlmCall as LlmCallEvent
 from orchestrator.journal import journal_path, read_events
-from orchestrator.metric import DIRECTIONS, Metric
+from orchestrator.metric import Metric
+from orchestrator.state import StudyLog, TrialRecord
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from trainer.patch import patch_sha256
 
@@ -125,6 +125,7 @@ class RunData:
     noise_method: str = ""
     summary: StudyFinished | None = None  # the study's end, when it has one
     metric: Metric = field(default_factory=Metric)  # name and direction (GPT's val_bpb)
+    log: StudyLog = field(default_factory=StudyLog)  # the fold the rest is projected from
 
     @property
     def finished(self) -> bool:
@@ -154,6 +155,8 @@ class RunData:
         for key in ("value", "val_bpb"):
             if _finite(best.get(key)):
                 return float(best[key])
+        if _finite(self.log.best_value):  # the incumbent as the loop last journaled it
+            return float(self.log.best_value)
         curve = [b for _, b in self.best_so_far() if b is not None]
         return curve[-1] if curve else None
 
@@ -223,7 +226,7 @@ class RunData:
 
     @property
     def llm_cost_usd(self) -> float:
-        return sum(call.cost_usd for call in self.llm_calls)
+        return self.log.llm_cost_usd
 
 
 def _finite(value: Any) -> TypeGuard[float]:
@@ -235,21 +238,6 @@ def _preset_of(config: dict[str, Any]) -> str | None:
     if isinstance(objective, dict) and isinstance(objective.get("preset"), str):
         return objective["preset"]
     return config.get("preset") if isinstance(config.get("preset"), str) else None
-
-
-def _metric_of(started: StudyStarted) -> Metric | None:
-    """The metric a study's start names (journals from when every study was GPT
-    and minimised val_bpb name none)."""
-    objective = started.config.get("objective") or {}
-    name = (started.metric if started.was_set("metric") else "") or objective.get("metric")
-    direction = (
-        (started.direction if started.was_set("direction") else "")
-        or objective.get("direction")
-        or "minimize"
-    )
-    if not isinstance(name, str) or not name or direction not in DIRECTIONS:
-        return None
-    return Metric(name, direction)
 
 
 def _time(value: Any) -> datetime | None:
@@ -274,33 +262,14 @@ def load_run(run_dir: Path) -> RunData:
 
 
 def extract(events: list[Event], run_dir: Path) -> RunData:
-    data = RunData(run_dir=run_dir)
-    finished: dict[int, TrialRow] = {}
-    proposed: dict[int, TrialProposed] = {}
+    """The report's view of ``events``: the loop's fold, and Level 2's history beside it."""
+    log = StudyLog()
+    data = RunData(run_dir=run_dir, log=log)
     sessions: dict[int, SessionRow] = {}
     for event in events:
-        if isinstance(event, StudyStarted):
-            data.study = event.study or data.study
-            data.agent = event.agent or data.agent
-            data.hardware = event.hardware or data.hardware
-            data.config = event.config or data.config
-            data.started_at = data.started_at or _time(event.ts)
-            data.metric = _metric_of(event) or data.metric
-            data.summary = None  # a resume: finished again only at its own study_finished
-        elif isinstance(event, TrialProposed):
-            proposed[event.index] = event
-        elif isinstance(event, TrialFinished):
-            row = _trial_row(event, proposed.get(event.index))
-            finished[row.index] = row  # a re-run trial replaces its earlier record
-        elif isinstance(event, ChallengeDecided) and event.verdict == "accept":
-            if event.challenger in finished:  # kept once its race ended
-                row = finished[event.challenger]
-                finished[row.index] = dataclasses.replace(row, kept=True)
-        elif isinstance(event, NoiseFloor):
-            data.noise_values = [float(v) for v in event.values if _finite(v)]
-            data.noise_floor = float(event.floor) if _finite(event.floor) else None
-            data.noise_method = event.method
-        elif isinstance(event, PolicyChanged):
+        if not log.apply_lenient(event):
+            continue
+        if isinstance(event, PolicyChanged):
             data.policy_changes.append(event)
         elif isinstance(event, ResearchStarted):
             session = event.session if event.was_set("session") else len(sessions)
@@ -334,33 +303,40 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
             data.markers.append(Marker(event.from_index, "restart", event.trigger))
         elif isinstance(event, LlmCallEvent):
             data.llm_calls.append(_llm_call(event))
-        elif isinstance(event, StudyFinished):
-            data.summary = event
-    data.trials = [finished[i] for i in sorted(finished)]
+    data.study, data.agent, data.hardware = log.study, log.agent, log.hardware
+    data.config = log.study_config
+    data.started_at = _time(log.started_at) if log.started_at else None
+    data.metric = log.named_metric or data.metric
+    data.summary = log.summary
+    data.noise_values = [v for v in (_number(x) for x in log.noise_values) if v is not None]
+    data.noise_floor = _number(log.noise_floor)
+    data.noise_method = log.noise_method
+    data.trials = [_trial_row(record) for record in log.finished_trials()]
     data.research = [sessions[s] for s in sorted(sessions)]
     return data
 
 
-def _trial_row(event: TrialFinished, proposal: TrialProposed | None) -> TrialRow:
-    result = event.result
-    value, best = event.value, event.best
+def _number(value: Any) -> float | None:
+    return float(value) if _finite(value) else None
+
+
+def _trial_row(record: TrialRecord) -> TrialRow:
+    result = record.result
     return TrialRow(
-        index=event.index,
-        status=event.status or "crashed",
-        value=float(value) if _finite(value) else None,
-        kept=event.kept,
-        best_value=float(best) if _finite(best) else None,
-        source=event.source or (proposal.source if proposal else ""),
-        fired=tuple(event.fired or (proposal.fired if proposal else [])),
-        config=dict(
-            (result.spec.config if result else None) or (proposal.config if proposal else {})
-        ),
-        changes=dict(proposal.changes if proposal else {}),
-        hypothesis=proposal.hypothesis if proposal else "",
+        index=record.index,
+        status=record.status,
+        value=_number(record.value),
+        kept=record.kept,
+        best_value=_number(record.best_value),
+        source=record.source,
+        fired=tuple(record.fired),
+        config=dict((result.spec.config if result else None) or record.config),
+        changes=dict(record.changes),
+        hypothesis=record.hypothesis,
         preset=result.spec.preset if result else "",
         train_seconds=result.train_seconds if result else 0.0,
-        error=event.error,
-        finished_at=_time(event.ts),
+        error=record.error,
+        finished_at=_time(record.finished_at) if record.finished_at else None,
         patch=result.spec.patch if result else None,
     )
 

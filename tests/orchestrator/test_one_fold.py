@@ -1,0 +1,104 @@
+"""The report and the dashboard show what the loop decided from: all three fold the journal
+through :meth:`orchestrator.state.StudyLog.apply`, so they agree on the incumbent, the kept
+trials and the counts, and an odd journal (a newer version's events, a torn last line) is
+shown by both rather than refused."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import StudyConfig
+from orchestrator.dashboard.payloads import overview
+from orchestrator.dashboard.runs import RunsDir
+from orchestrator.journal import journal_path, read_events
+from orchestrator.report.data import load_run
+from orchestrator.report.study import write_report
+from orchestrator.state import rebuild_state
+from orchestrator.study import run_study
+
+STUDY = "fold"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[StudyConfig, Path]:
+    """A short noisy benchmark study: baseline, repeats, search with races, final re-runs."""
+    config = StudyConfig.from_dict(
+        {
+            "name": STUDY,
+            "iterations": 12,
+            "seed": 3,
+            "objective": {"kind": "benchmark", "benchmark": "hartmann6", "noise": 0.3},
+            "levels": {"policy": False, "research": False},
+            "acceptance": {"final_reruns": 2},
+        }
+    )
+    run = tmp_path_factory.mktemp("fold") / STUDY
+    run_study(config, run)
+    return config, run
+
+
+def test_report_dashboard_and_state_agree_on_a_real_study(
+    study: tuple[StudyConfig, Path],
+) -> None:
+    config, run = study
+    state = rebuild_state(config, read_events(journal_path(run)))
+    report = load_run(run)
+    view = RunsDir(run.parent).view(STUDY)
+    assert view is not None
+    best = state.best()
+    assert best is not None and state.finished and report.finished and view.finished
+    kept = [t.index for t in state.finished_trials() if t.kept]
+    assert len(kept) >= 2, "the study kept nothing after its baseline: nothing to compare"
+    assert [t.index for t in report.trials if t.kept] == kept
+    assert [t.index for t in view.ordered() if t.kept] == kept
+    counts = state.trials_by_status()
+    assert dict(report.status_counts()) == counts
+    assert dict(Counter(t.status for t in view.ordered())) == counts
+    assert len(report.trials) == len(view.ordered()) == len(state.trials)
+    # The incumbent, and its value after each trial as journaled (paired: a mean).
+    assert report.summary is not None and report.summary.best is not None
+    assert report.summary.best["index"] == best.index
+    assert view.best == state.best_value is not None
+    curve = [(t.index, t.best_value) for t in state.ordered() if t.finished]
+    assert [(t.index, t.best_value) for t in report.trials] == curve
+    assert [(t.index, t.best) for t in view.ordered()] == curve
+    assert report.baseline_value == view.baseline == state.baseline().value  # type: ignore[union-attr]
+    assert report.metric == view.metric == config.metric()
+    assert report.log.phase == view.phase == state.phase == "done"
+
+
+def test_an_odd_journal_renders_in_the_dashboard_and_the_report(
+    study: tuple[StudyConfig, Path], tmp_path: Path
+) -> None:
+    """A newer version's unknown event type and a kill's torn last line: skipped, not fatal."""
+    config, source = study
+    run = tmp_path / "odd"
+    run.mkdir()
+    lines = journal_path(source).read_text().splitlines()
+    half = len(lines) // 2
+    future = {"seq": half, "ts": "", "type": "from_the_future", "anything": [1, {"x": 2}]}
+    # A known type whose policy the fold cannot read: skipped.
+    bogus = {"seq": half + 1, "ts": "", "type": "policy_changed", "policy": {"frozen": 5}}
+    odd = [*lines[:half], json.dumps(future), json.dumps(bogus)]
+    odd += [
+        json.dumps({**json.loads(line), "seq": int(json.loads(line)["seq"]) + 2})
+        for line in lines[half:-1]
+    ]
+    torn = '{"seq": 9999, "type": "trial_fini'
+    (run / "events.jsonl").write_text("\n".join(odd) + "\n" + torn)
+    expected = sum(1 for line in lines[:-1] if json.loads(line)["type"] == "trial_finished")
+
+    view = RunsDir(tmp_path).view("odd")
+    assert view is not None
+    page = overview(view, modified=0.0)
+    assert len([t for t in page["trials"] if t["status"] != "running"]) == expected
+    assert view.best is not None and view.metric == config.metric()
+
+    report = load_run(run)
+    assert len(report.trials) == expected and report.best_value == view.best
+    markdown = write_report(run).markdown.read_text()
+    assert STUDY in markdown and "not finished" in markdown
