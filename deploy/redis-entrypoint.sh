@@ -17,7 +17,7 @@
 # credentials can neither enqueue sandbox work nor touch a sandbox job, and the reverse.
 #
 #   REDIS_PASSWORD (default user), REDIS_ORCHESTRATOR_PASSWORD, REDIS_TRAINER_PASSWORD,
-#   REDIS_RUNNER_PASSWORD (all required); REDIS_CODE_TRAINER_PASSWORD (optional: no
+#   REDIS_RUNNER_PASSWORD (all required); REDIS_CODETRAINER_PASSWORD (optional: no
 #   codetrainer user without it); BILEVEL_TRIAL_QUEUE (default bilevel:trials),
 #   BILEVEL_CODE_TRIAL_QUEUE (default bilevel:code-trials), BILEVEL_SANDBOX_QUEUE (default
 #   bilevel-sandbox); REDIS_BIND (default 0.0.0.0),
@@ -83,9 +83,9 @@ mkdir -p "$CONF_DIR"
     "$COMMANDS"
   # The code trainer holds the Docker socket (its jails): the same worker rights as a
   # trainer, on code-trial keys alone, so it can take no plain trial and no sandbox work.
-  if [ -n "${REDIS_CODE_TRAINER_PASSWORD:-}" ]; then
+  if [ -n "${REDIS_CODETRAINER_PASSWORD:-}" ]; then
     printf 'user codetrainer on #%s resetkeys resetchannels %s %s ~bilevel:trial-result:* &rq:pubsub:* %s\n' \
-      "$(digest "$REDIS_CODE_TRAINER_PASSWORD")" "$(role_keys "$CODE_TRIAL_QUEUE" codetrial-)" \
+      "$(digest "$REDIS_CODETRAINER_PASSWORD")" "$(role_keys "$CODE_TRIAL_QUEUE" codetrial-)" \
       "$WORKER_KEYS" "$COMMANDS"
   fi
 } >"$AUTH_CONF"

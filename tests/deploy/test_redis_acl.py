@@ -68,7 +68,7 @@ def acl_redis(tmp_path: Path) -> Iterator[AclRedis]:
         "REDIS_ORCHESTRATOR_PASSWORD": PASSWORDS["orchestrator"],
         "REDIS_TRAINER_PASSWORD": PASSWORDS["trainer"],
         "REDIS_RUNNER_PASSWORD": PASSWORDS["runner"],
-        "REDIS_CODE_TRAINER_PASSWORD": PASSWORDS["codetrainer"],
+        "REDIS_CODETRAINER_PASSWORD": PASSWORDS["codetrainer"],
         "REDIS_CONF_DIR": str(tmp_path / "conf"),
         "REDIS_DATA_DIR": str(tmp_path),
         "REDIS_BIND": "127.0.0.1",

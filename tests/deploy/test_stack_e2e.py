@@ -142,6 +142,7 @@ def stack(docker_engine: None, tmp_path: Path) -> Iterator[Stack]:
         "REDIS_ORCHESTRATOR_PASSWORD": password + "o",
         "REDIS_TRAINER_PASSWORD": password + "t",
         "REDIS_RUNNER_PASSWORD": password + "r",
+        "REDIS_CODETRAINER_PASSWORD": password + "c",
         "BILEVEL_UP_TIMEOUT": str(UP_TIMEOUT_S),
     }
     handle = Stack(project, env, f"redis://orchestrator:{password}o@127.0.0.1:{port}/0")
