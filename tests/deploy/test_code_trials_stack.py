@@ -82,3 +82,16 @@ def test_a_code_trial_study_runs_through_the_code_trainer(stack: Stack, tmp_path
     logs = subprocess.run(["docker", "logs", code_trainer], capture_output=True, text=True)
     assert CODE_TRIAL_QUEUE in logs.stdout + logs.stderr
     assert "codetrial-" in logs.stdout + logs.stderr
+
+    # Without the code-trainer, a code trial is refused at once, naming the fix; the study
+    # goes on and finishes (never a silent wait for a worker the stack does not run).
+    subprocess.run(["docker", "stop", "-t", "10", code_trainer], capture_output=True, check=True)
+    study_file.write_text(STUDY_TOML.replace('"stack-code"', '"stack-code-off"'))
+    off = stack.run("study", str(study_file), "--plain", timeout=STUDY_TIMEOUT_S)
+    assert off.returncode == 0, off.stdout[-3000:] + "\n".join(stack.log)
+    events = read_journal(stack, "stack-code-off")
+    finished = {e["index"]: e["result"] for e in events if e["type"] == "trial_finished"}
+    refused = [r for r in finished.values() if r["spec"].get("patch")]
+    assert refused and all(r["status"] == "invalid" for r in refused), finished
+    assert "no code-trial worker serves queue" in refused[0]["error"]
+    assert "CODE_TRIALS=1 make up" in refused[0]["error"]
