@@ -57,6 +57,8 @@ AUTO_SPARE_TRIALS = 1
 # The loop asks for the in-flight limit on every turn; live workers are re-counted at most this
 # often, so a worker that joins is followed within ~2 s without a Redis round-trip per turn.
 WORKER_COUNT_TTL_S = 1.5
+# Where a waiting code trial's worker comes from on the compose stack.
+CODE_WORKER_STACK_HINT = "the compose stack: `CODE_TRIALS=1 make up`"
 # What a code trial with no worker on its own queue is told: how to start one.
 NO_CODE_WORKER_FIX = (
     "start the compose stack with code trials (`CODE_TRIALS=1 make up`, or "
@@ -251,6 +253,9 @@ class RqExecutor:
         self._watch = WorkerWatch()
         self._alive: dict[str, bool] = {}  # worker name -> alive, as of the last check
         self._wait_notice = WaitNotice()
+        self._code_wait_notice = WaitNotice(stack_hint=CODE_WORKER_STACK_HINT)
+        self._plain_alive: dict[str, bool] = {}  # the trial queue's workers alone
+        self._code_alive: dict[str, bool] = {}  # the code queue's workers alone
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -378,9 +383,10 @@ class RqExecutor:
             self._code_queue.started_job_registry.cleanup()
 
     def _all_alive(self) -> dict[str, bool]:
-        alive = self._watch.alive(self._redis, self._queue)
+        alive = self._plain_alive = self._watch.alive(self._redis, self._queue)
         if self._code_queue is not self._queue:
-            alive.update(self._code_watch.alive(self._redis, self._code_queue))
+            self._code_alive = self._code_watch.alive(self._redis, self._code_queue)
+            alive = {**alive, **self._code_alive}
         return alive
 
     def _silent_for(self, name: str) -> float:
@@ -445,8 +451,17 @@ class RqExecutor:
     def notice(self) -> str | None:
         """Every few seconds while trials are in flight and no live worker serves the
         queue: that, with how long they have waited (a study never hangs silently)."""
-        live = sum(self._alive.values())
-        return self._wait_notice.update(len(self._jobs), live, self._queue.name)
+        if self._code_queue is self._queue:
+            live = sum(self._alive.values())
+            return self._wait_notice.update(len(self._jobs), live, self._queue.name)
+        # Each queue on its own: live trainers do not serve a code trial (its worker may
+        # have died after the trial was enqueued), nor a code-trainer a plain one.
+        code = sum(1 for spec, _ in self._jobs.values() if spec.patch)
+        code_live = sum(self._code_alive.values())
+        plain_live = sum(self._plain_alive.values())
+        return self._wait_notice.update(
+            len(self._jobs) - code, plain_live, self._queue.name
+        ) or self._code_wait_notice.update(code, code_live, self._code_queue.name)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}

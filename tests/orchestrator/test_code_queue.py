@@ -103,3 +103,40 @@ def test_without_a_code_queue_code_trials_share_the_trial_queue(
         assert _job_ids(redis_url, plain) == [job_id_for(edit, 1)]
     finally:
         executor.close()
+
+
+def test_a_code_trial_whose_worker_left_is_said_even_with_trainers_alive(
+    redis_url: str, queues: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import redis
+    from rq import Worker
+
+    from orchestrator import worker_watch
+
+    monkeypatch.setattr(worker_watch, "NO_WORKER_NOTICE_S", 1.0)
+    plain, code = queues
+    connection = redis.Redis.from_url(redis_url)
+    trainer = Worker([plain], connection=connection, name=f"{plain}-w")
+    code_trainer = Worker([code], connection=connection, name=f"{code}-w")
+    trainer.register_birth()
+    code_trainer.register_birth()
+    executor = RqExecutor(redis_url, plain, code)
+    try:
+        executor.submit(_spec(plain, 0, RECIPE_EDITS[0].diff))  # enqueued: a worker serves it
+        assert _job_ids(redis_url, code) != []
+        code_trainer.register_death()  # the code-trainer went away; the trainer did not
+        lines: list[str] = []
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            executor.wait(0.2)
+            executor.live_workers()
+            if line := executor.notice():
+                lines.append(line)
+        assert lines, "a code trial waits silently"
+        assert f"no live trainer worker on queue {code!r}" in lines[-1]
+        assert "CODE_TRIALS=1 make up" in lines[-1]
+    finally:
+        executor.close()
+        trainer.register_death()
