@@ -12,6 +12,13 @@ TRIAL_QUEUE = "bilevel:trials"
 TRIAL_JOB = "trainer.jobs.run_trial"
 TRIAL_JOB_ID_PREFIX = "trial-"
 TRIAL_JOB_FUNCTIONS = frozenset({TRIAL_JOB})
+# Code trials (a spec with a recipe patch) go to a queue of their own, served by the
+# stack's opt-in `code-trainer` (the one trainer that may start jail containers through the
+# Docker socket), with a job-id prefix of their own, so the plain trainers' Redis user can
+# neither take nor touch them and the code trainer's can touch nothing else. The same job
+# function serves both.
+CODE_TRIAL_QUEUE = "bilevel:code-trials"
+CODE_TRIAL_JOB_ID_PREFIX = "codetrial-"
 
 # The sandbox runner's jobs: the gate ladder on one module, and one hook stage.
 SANDBOX_QUEUE = "bilevel-sandbox"

@@ -7,16 +7,20 @@
 #
 #   orchestrator  enqueues trials and sandbox work, reads results: every rq key
 #   trainer       serves the trial queue: rq keys of that queue and of trial jobs only
+#   codetrainer   serves the code-trial queue (the opt-in code-trainer service): rq keys of
+#                 that queue and of code-trial jobs only; only when its password is set
 #   runner        serves the sandbox queue: rq keys of that queue and of sandbox jobs only
 #   default       PING only (the health check)
 #
 # Job keys are told apart by the job-id prefixes the clients use (orchestrator/executor.py
-# `trial-`, sandbox/client.py `sandbox-`), queue keys by the queue names, so a trainer's
+# `trial-` and `codetrial-`, sandbox/client.py `sandbox-`), queue keys by the queue names, so a trainer's
 # credentials can neither enqueue sandbox work nor touch a sandbox job, and the reverse.
 #
 #   REDIS_PASSWORD (default user), REDIS_ORCHESTRATOR_PASSWORD, REDIS_TRAINER_PASSWORD,
-#   REDIS_RUNNER_PASSWORD (all required); BILEVEL_TRIAL_QUEUE (default bilevel:trials),
-#   BILEVEL_SANDBOX_QUEUE (default bilevel-sandbox); REDIS_BIND (default 0.0.0.0),
+#   REDIS_RUNNER_PASSWORD (all required); REDIS_CODETRAINER_PASSWORD (optional: no
+#   codetrainer user without it); BILEVEL_TRIAL_QUEUE (default bilevel:trials),
+#   BILEVEL_CODE_TRIAL_QUEUE (default bilevel:code-trials), BILEVEL_SANDBOX_QUEUE (default
+#   bilevel-sandbox); REDIS_BIND (default 0.0.0.0),
 #   REDIS_PORT (default 6379); REDIS_CONF_DIR (default /run/redis), REDIS_DATA_DIR
 #   (default /data): tests start their own server with these.
 set -eu
@@ -26,8 +30,9 @@ set -eu
 : "${REDIS_RUNNER_PASSWORD:?REDIS_RUNNER_PASSWORD is not set; set it in .env (make up creates one)}"
 TRIAL_QUEUE=${BILEVEL_TRIAL_QUEUE:-bilevel:trials}
 SANDBOX_QUEUE=${BILEVEL_SANDBOX_QUEUE:-bilevel-sandbox}
+CODE_TRIAL_QUEUE=${BILEVEL_CODE_TRIAL_QUEUE:-bilevel:code-trials}
 # The queue names become ACL key patterns: glob characters or spaces would widen them.
-for queue in "$TRIAL_QUEUE" "$SANDBOX_QUEUE"; do
+for queue in "$TRIAL_QUEUE" "$SANDBOX_QUEUE" "$CODE_TRIAL_QUEUE"; do
   case "$queue" in
     *[!A-Za-z0-9:_.-]* | "")
       echo "queue name '$queue' may use only letters, digits and : _ . -" >&2
@@ -35,8 +40,9 @@ for queue in "$TRIAL_QUEUE" "$SANDBOX_QUEUE"; do
       ;;
   esac
 done
-if [ "$TRIAL_QUEUE" = "$SANDBOX_QUEUE" ]; then
-  echo "BILEVEL_TRIAL_QUEUE and BILEVEL_SANDBOX_QUEUE must differ" >&2
+if [ "$TRIAL_QUEUE" = "$SANDBOX_QUEUE" ] || [ "$CODE_TRIAL_QUEUE" = "$TRIAL_QUEUE" ] ||
+  [ "$CODE_TRIAL_QUEUE" = "$SANDBOX_QUEUE" ]; then
+  echo "BILEVEL_TRIAL_QUEUE, BILEVEL_CODE_TRIAL_QUEUE and BILEVEL_SANDBOX_QUEUE must differ" >&2
   exit 2
 fi
 CONF_DIR=${REDIS_CONF_DIR:-/run/redis}
@@ -75,6 +81,13 @@ mkdir -p "$CONF_DIR"
   printf 'user runner on #%s resetkeys resetchannels %s %s &rq:pubsub:* %s\n' \
     "$(digest "$REDIS_RUNNER_PASSWORD")" "$(role_keys "$SANDBOX_QUEUE" sandbox-)" "$WORKER_KEYS" \
     "$COMMANDS"
+  # The code trainer holds the Docker socket (its jails): the same worker rights as a
+  # trainer, on code-trial keys alone, so it can take no plain trial and no sandbox work.
+  if [ -n "${REDIS_CODETRAINER_PASSWORD:-}" ]; then
+    printf 'user codetrainer on #%s resetkeys resetchannels %s %s ~bilevel:trial-result:* &rq:pubsub:* %s\n' \
+      "$(digest "$REDIS_CODETRAINER_PASSWORD")" "$(role_keys "$CODE_TRIAL_QUEUE" codetrial-)" \
+      "$WORKER_KEYS" "$COMMANDS"
+  fi
 } >"$AUTH_CONF"
 # appendonly + everysec: a crash loses at most a second of queue state; the journal on the
 # orchestrator's volume is the source of truth for finished trials anyway.

@@ -10,7 +10,12 @@
 # and says which it picked. Overlays drop keys with `!reset`; for v1, which lacks it,
 # deploy/compose_reset.py rewrites the files first (into a temporary directory).
 #
-# usage: deploy/stack.sh up|down|logs|ps|config|running|study FILE|compose ARGS...
+# usage: deploy/stack.sh up [--code-trials]|down|logs|ps|config|running|study FILE|compose ARGS...
+#   CODE_TRIALS            1: also run `code-trainer` (compose profile `code-trials`), the
+#                          worker for studies with `[search] code_trials = true`; the same
+#                          as `up --code-trials` (default off: it holds the Docker socket)
+#   BILEVEL_DOCKER_CLI     the host's docker client the code-trainer mounts (default: the
+#                          one on PATH)
 #   COMPOSE_PROJECT_NAME   stack name (default bilevel); containers, volumes carry it
 #   BILEVEL_GPU            auto|yes|no    GPU trainer image and reservation (default auto)
 #   BILEVEL_HOST_NETWORK   auto|yes|no    host-networking overlay (default auto)
@@ -34,6 +39,10 @@ setting() {
 }
 
 PROJECT=$(setting COMPOSE_PROJECT_NAME bilevel)
+# compose.yaml names the cache volume by it (the code-trainer's jail volume).
+export COMPOSE_PROJECT_NAME=$PROJECT
+if [ "${1:-}" = up ] && [ "${2:-}" = --code-trials ]; then CODE_TRIALS=1; fi
+CODE_TRIALS=$(setting CODE_TRIALS "")
 GPU=$(setting BILEVEL_GPU auto)
 HOST_NETWORK=$(setting BILEVEL_HOST_NETWORK auto)
 # Long enough for a cold start on a busy 2-core host (the runner checks the engine and the
@@ -86,6 +95,20 @@ case "$HOST_NETWORK" in
   *) die "BILEVEL_HOST_NETWORK must be auto, yes or no (got '$HOST_NETWORK')" ;;
 esac
 
+case "$CODE_TRIALS" in
+  "" | 0 | no) CODE_TRIALS="" ;;
+  1 | yes) CODE_TRIALS=1 ;;
+  *) die "CODE_TRIALS must be 1 or empty (got '$CODE_TRIALS')" ;;
+esac
+if [ -n "$CODE_TRIALS" ]; then
+  # The code-trainer runs the host's own docker client (its image has none): a static binary
+  # in Docker's packages, mounted read-only.
+  BILEVEL_DOCKER_CLI=$(setting BILEVEL_DOCKER_CLI "$(command -v docker)")
+  BILEVEL_DOCKER_CLI=$(readlink -f "$BILEVEL_DOCKER_CLI")
+  [ -x "$BILEVEL_DOCKER_CLI" ] || die "BILEVEL_DOCKER_CLI '$BILEVEL_DOCKER_CLI' is not an executable docker client"
+  export BILEVEL_DOCKER_CLI
+fi
+
 # The socket's group, so the non-root sandbox runner may use it (compose.yaml group_add).
 DOCKER_SOCKET=/var/run/docker.sock
 if [ -S "$DOCKER_SOCKET" ]; then
@@ -97,7 +120,7 @@ fi
 # check), the orchestrator, the trainers and the sandbox runners.
 # The job keys (orchestrator/job_signing.py) are made the same way: random, per stack.
 REDIS_PASSWORD_VARS=(REDIS_PASSWORD REDIS_ORCHESTRATOR_PASSWORD REDIS_TRAINER_PASSWORD REDIS_RUNNER_PASSWORD
-  BILEVEL_TRIAL_JOB_KEY BILEVEL_SANDBOX_JOB_KEY)
+  REDIS_CODETRAINER_PASSWORD BILEVEL_TRIAL_JOB_KEY BILEVEL_SANDBOX_JOB_KEY)
 
 random_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
@@ -141,6 +164,7 @@ compose() {
     mapfile -t files < <($python "$REPO/deploy/compose_reset.py" "$RENDER_DIR" "${FILES[@]}")
   fi
   local args=(--project-directory "$REPO" -p "$PROJECT")
+  [ -z "$CODE_TRIALS" ] || args+=(--profile code-trials)
   for f in "${files[@]}"; do args+=(-f "$f"); done
   "${COMPOSE[@]}" "${args[@]}" "$@"
 }
@@ -186,7 +210,9 @@ wait_healthy() {
 
 cmd_up() {
   ensure_env_file
-  log "variant: $VARIANT; $NETWORKING; project '$PROJECT'; ${COMPOSE[*]}"
+  local code="off (\`CODE_TRIALS=1 make up\` starts the code-trainer)"
+  [ -z "$CODE_TRIALS" ] || code="on (code-trainer, jails through the Docker socket)"
+  log "variant: $VARIANT; $NETWORKING; project '$PROJECT'; code trials $code; ${COMPOSE[*]}"
   compose up -d --remove-orphans --scale sandbox-runner="$SANDBOX_RUNNERS"
   wait_healthy
   log "stack '$PROJECT' is up: $(project_containers | wc -l) containers healthy; \`make study\` runs a study on it"
@@ -233,7 +259,9 @@ if [ "${1:-}" != up ]; then
 fi
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up)
+    [ "$#" -le 1 ] || [ "$*" = "up --code-trials" ] || die "usage: $0 up [--code-trials]"
+    cmd_up ;;
   down) cmd_down ;;
   logs) compose logs --follow --tail "${BILEVEL_LOG_TAIL:-100}" ;;
   ps) compose ps ;;

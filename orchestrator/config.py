@@ -70,6 +70,9 @@ DEFAULT_QUEUE = TRIAL_QUEUE  # what `bilevel worker` serves
 # The deployment's trial queue (.env, compose), served by its `bilevel worker --queue`; a
 # study file's rq.queue wins over it.
 TRIAL_QUEUE_ENV = "BILEVEL_TRIAL_QUEUE"
+# The deployment's code-trial queue (compose: contract.jobs.CODE_TRIAL_QUEUE), where trials
+# with a recipe patch go; a study file's rq.code_queue wins over it.
+CODE_TRIAL_QUEUE_ENV = "BILEVEL_CODE_TRIAL_QUEUE"
 # `parallel = "auto"`: the executor decides how many trials to keep in flight (rq: live trainer
 # workers + 1, so a worker never waits for planning; inline: 1, today's sequential loop).
 PARALLEL_AUTO: Literal["auto"] = "auto"
@@ -216,6 +219,9 @@ class RqConfig(_Strict):
         default_factory=lambda: os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
     )
     queue: str = Field(default_factory=lambda: os.environ.get(TRIAL_QUEUE_ENV) or DEFAULT_QUEUE)
+    # Code trials' own queue (the compose stack's code-trainer); unset: the trial queue, as a
+    # host `bilevel worker` with bubblewrap serves both.
+    code_queue: str | None = Field(default_factory=lambda: os.environ.get(CODE_TRIAL_QUEUE_ENV))
 
 
 def redact_url(url: str) -> str:

@@ -17,6 +17,11 @@ outright (host lost) is seen when its heartbeat stops moving, about 25 s later
 90 s later, through the started-job registry's cleanup. A worker parent killed alone does
 not cost the trial: rq's work-horse finishes it. While trials wait and no live worker
 serves the queue, :meth:`RqExecutor.notice` says so every few seconds, with how long.
+
+A code trial (a spec with a recipe patch) may go to a queue of its own (``code_queue_name``:
+on the compose stack only the opt-in ``code-trainer`` can jail a recipe). When that queue
+differs from the trial queue and no live worker serves it, the code trial is refused at once
+with the fix in its error, rather than left waiting for a worker the stack never started.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import ValidationError
 
 from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, load_key, signed_meta
-from contract.jobs import TRIAL_JOB, TRIAL_JOB_ID_PREFIX
+from contract.jobs import CODE_TRIAL_JOB_ID_PREFIX, TRIAL_JOB, TRIAL_JOB_ID_PREFIX
 from contract.progress import PID
 from orchestrator.errors import UserError
 from orchestrator.worker_watch import WaitNotice, WorkerWatch
@@ -52,6 +57,14 @@ AUTO_SPARE_TRIALS = 1
 # The loop asks for the in-flight limit on every turn; live workers are re-counted at most this
 # often, so a worker that joins is followed within ~2 s without a Redis round-trip per turn.
 WORKER_COUNT_TTL_S = 1.5
+# Where a waiting code trial's worker comes from on the compose stack.
+CODE_WORKER_STACK_HINT = "the compose stack: `CODE_TRIALS=1 make up`"
+# What a code trial with no worker on its own queue is told: how to start one.
+NO_CODE_WORKER_FIX = (
+    "start the compose stack with code trials (`CODE_TRIALS=1 make up`, or "
+    "`deploy/stack.sh up --code-trials`), or run `bilevel worker --queue {queue}` on a host "
+    "with bubblewrap"
+)
 
 
 @runtime_checkable
@@ -201,15 +214,18 @@ def _kill_trial_process(pid: Any) -> None:
 def job_id_for(spec: TrialSpec, attempt: int) -> str:
     """Deterministic rq job id: a resumed study finds the jobs it enqueued before. The
     ``trial-`` prefix is what the stack's Redis ACL lets a trainer touch
-    (deploy/redis-entrypoint.sh)."""
+    (deploy/redis-entrypoint.sh); a code trial's ``codetrial-`` prefix is the code
+    trainer's."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", spec.trial_id)
-    return f"{TRIAL_JOB_ID_PREFIX}{safe}-a{attempt}"
+    prefix = CODE_TRIAL_JOB_ID_PREFIX if spec.patch else TRIAL_JOB_ID_PREFIX
+    return f"{prefix}{safe}-a{attempt}"
 
 
 class RqExecutor:
-    """Trials as rq jobs on ``queue_name``; survives Redis blips by retrying next poll."""
+    """Trials as rq jobs on ``queue_name`` (code trials on ``code_queue_name``, by default
+    the same queue); survives Redis blips by retrying next poll."""
 
-    def __init__(self, redis_url: str, queue_name: str) -> None:
+    def __init__(self, redis_url: str, queue_name: str, code_queue_name: str | None = None) -> None:
         from redis import Redis
         from rq import Queue
         from rq.serializers import JSONSerializer
@@ -221,6 +237,13 @@ class RqExecutor:
         self._redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self._serializer = JSONSerializer
         self._queue = Queue(queue_name, connection=self._redis, serializer=JSONSerializer)
+        self._code_queue = self._queue
+        if code_queue_name and code_queue_name != queue_name:
+            self._code_queue = Queue(
+                code_queue_name, connection=self._redis, serializer=JSONSerializer
+            )
+        self._code_watch = WorkerWatch()
+        self._refused: list[TrialResult] = []
         self._jobs: dict[int, tuple[TrialSpec, int]] = {}  # index -> (spec, attempt)
         self._progress: dict[int, dict[str, Any]] = {}
         self._attempts: dict[int, int] = {}
@@ -230,6 +253,9 @@ class RqExecutor:
         self._watch = WorkerWatch()
         self._alive: dict[str, bool] = {}  # worker name -> alive, as of the last check
         self._wait_notice = WaitNotice()
+        self._code_wait_notice = WaitNotice(stack_hint=CODE_WORKER_STACK_HINT)
+        self._plain_alive: dict[str, bool] = {}  # the trial queue's workers alone
+        self._code_alive: dict[str, bool] = {}  # the code queue's workers alone
         self.redis_errors = 0
 
     def ping(self) -> None:
@@ -244,14 +270,27 @@ class RqExecutor:
                 self._jobs[spec.index] = (spec, attempt)
                 self._attempts[spec.index] = attempt
                 return
+        if spec.patch and self._code_queue is not self._queue and not self._live_code_workers():
+            fix = NO_CODE_WORKER_FIX.format(queue=self._code_queue.name)
+            self._refused.append(
+                TrialResult.failed(
+                    spec,
+                    "invalid",
+                    f"no code-trial worker serves queue {self._code_queue.name!r}: {fix}",
+                )
+            )
+            return
         self._enqueue(spec, 1)
+
+    def _live_code_workers(self) -> int:
+        return sum(self._code_watch.alive(self._redis, self._code_queue).values())
 
     def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
         from trainer.jobs import enqueue_trial
 
         job_id = job_id_for(spec, attempt)
         enqueue_trial(
-            self._queue,
+            self._code_queue if spec.patch else self._queue,
             spec,
             job_id=job_id,
             # Signed for the trainers (contract/job_signing.py): the trial's id names its
@@ -273,7 +312,7 @@ class RqExecutor:
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             try:
-                results = self._poll()
+                results, self._refused = self._refused + self._poll(), []
             except Exception as exc:  # Redis down or restarting: keep the trials, try again
                 if not _is_redis_error(exc):
                     raise
@@ -311,7 +350,7 @@ class RqExecutor:
             elif status == JobStatus.STARTED and self._alive.get(job.worker_name or "") is False:
                 # Its worker stopped heartbeating: killed, or its host lost. Re-run it now
                 # rather than when rq's own TTL runs out (a minute and more).
-                silent = self._watch.silent_for(job.worker_name or "")
+                silent = self._silent_for(job.worker_name or "")
                 error = f"AbandonedJobError: worker {job.worker_name} silent for {silent:.0f} s"
                 if attempt < MAX_ATTEMPTS:
                     self._enqueue(spec, attempt + 1)
@@ -338,11 +377,23 @@ class RqExecutor:
         if now - self._last_dead_check < DEAD_WORKER_CHECK_S:
             return
         self._last_dead_check = now
-        self._alive = self._watch.alive(self._redis, self._queue)
+        self._alive = self._all_alive()
         self._queue.started_job_registry.cleanup()
+        if self._code_queue is not self._queue:
+            self._code_queue.started_job_registry.cleanup()
+
+    def _all_alive(self) -> dict[str, bool]:
+        alive = self._plain_alive = self._watch.alive(self._redis, self._queue)
+        if self._code_queue is not self._queue:
+            self._code_alive = self._code_watch.alive(self._redis, self._code_queue)
+            alive = {**alive, **self._code_alive}
+        return alive
+
+    def _silent_for(self, name: str) -> float:
+        return max(self._watch.silent_for(name), self._code_watch.silent_for(name))
 
     def in_flight(self) -> list[int]:
-        return sorted(self._jobs)
+        return sorted({*self._jobs, *(refused.spec.index for refused in self._refused)})
 
     def attempts(self, index: int) -> int:
         return self._attempts.get(index, 1)
@@ -394,14 +445,23 @@ class RqExecutor:
         """Workers registered on the queue that are alive: a worker that stops cleanly
         leaves at once; a `bilevel worker` killed outright once its heartbeat stops moving
         (:mod:`orchestrator.worker_watch`), a plain rq worker when its key expires."""
-        self._alive = self._watch.alive(self._redis, self._queue)
+        self._alive = self._all_alive()
         return sum(self._alive.values())
 
     def notice(self) -> str | None:
         """Every few seconds while trials are in flight and no live worker serves the
         queue: that, with how long they have waited (a study never hangs silently)."""
-        live = sum(self._alive.values())
-        return self._wait_notice.update(len(self._jobs), live, self._queue.name)
+        if self._code_queue is self._queue:
+            live = sum(self._alive.values())
+            return self._wait_notice.update(len(self._jobs), live, self._queue.name)
+        # Each queue on its own: live trainers do not serve a code trial (its worker may
+        # have died after the trial was enqueued), nor a code-trainer a plain one.
+        code = sum(1 for spec, _ in self._jobs.values() if spec.patch)
+        code_live = sum(self._code_alive.values())
+        plain_live = sum(self._plain_alive.values())
+        return self._wait_notice.update(
+            len(self._jobs) - code, plain_live, self._queue.name
+        ) or self._code_wait_notice.update(code, code_live, self._code_queue.name)
 
     def progress(self) -> dict[int, dict[str, Any]]:
         return {i: dict(p) for i, p in self._progress.items()}
@@ -418,9 +478,11 @@ def _is_redis_error(exc: BaseException) -> bool:
     return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)
 
 
-def make_executor(kind: str, *, redis_url: str, queue_name: str) -> Executor:
+def make_executor(
+    kind: str, *, redis_url: str, queue_name: str, code_queue_name: str | None = None
+) -> Executor:
     if kind == "inline":
         return InlineExecutor()
     if kind == "rq":
-        return RqExecutor(redis_url, queue_name)
+        return RqExecutor(redis_url, queue_name, code_queue_name)
     raise ValueError(f"unknown executor {kind!r}; choose inline or rq")

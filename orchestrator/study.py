@@ -623,7 +623,10 @@ def _run_study(
     agent = agent or make_agent(config, journal)  # a caller's own agent (tests, libraries)
     if executor is None:
         executor = make_executor(
-            config.executor, redis_url=config.rq.redis_url, queue_name=config.rq.queue
+            config.executor,
+            redis_url=config.rq.redis_url,
+            queue_name=config.rq.queue,
+            code_queue_name=config.rq.code_queue,
         )
     runner = StudyRunner(
         config,

@@ -93,6 +93,8 @@ class WaitNotice:
 
     since: float | None = None
     last: float = 0.0
+    # Where a worker comes from on the compose stack, for the notice.
+    stack_hint: str = "the compose stack: `make up`"
 
     def update(self, waiting: int, live: int, queue_name: str) -> str | None:
         now = time.monotonic()
@@ -108,5 +110,5 @@ class WaitNotice:
         return (
             f"no live trainer worker on queue {queue_name!r}: {waiting} trial(s) have waited "
             f"{now - self.since:.0f} s; start one with `bilevel worker --queue {queue_name}` "
-            "(the compose stack: `make up`)"
+            f"({self.stack_hint})"
         )

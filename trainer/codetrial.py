@@ -38,7 +38,7 @@ import numpy as np
 from trainer import datasets
 from trainer.bpb import bits_per_byte
 from trainer.data import BatchSampler, load_tokens, validation_windows
-from trainer.jail import JailUnavailable, Mounts
+from trainer.jail import JailUnavailable, Mounts, work_dir
 from trainer.jailrun import JailedRecipe, JailError
 from trainer.patch import RECIPE_FILE, PatchError, apply_patch
 from trainer.presets import get_preset
@@ -198,7 +198,11 @@ def train_code_trial(spec: TrialSpec, on_progress: ProgressCallback | None = Non
     measured: dict[str, Any] = {"data_fingerprint": data.fingerprint, "hardware": "jailed recipe"}
     eval_tokens = data.test if spec.eval_split == "test" else data.val
     val_rows = validation_windows(eval_tokens, preset.seq_len, preset.eval_tokens)
-    with tempfile.TemporaryDirectory(prefix="bilevel-code-trial-") as work:
+    try:
+        parent = work_dir()  # the jail volume of a containerised worker, else /tmp
+    except (JailUnavailable, OSError) as exc:
+        return TrialResult.failed(spec, "invalid", f"no jail work directory: {exc}", **measured)
+    with tempfile.TemporaryDirectory(prefix="bilevel-code-trial-", dir=parent) as work:
         root = Path(work)
         recipe_dir, weights_dir, empty = root / "recipe", root / "weights", root / "empty"
         scratch, score_scratch, probe_scratch = root / "train", root / "score", root / "probe"

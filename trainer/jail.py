@@ -19,14 +19,23 @@ harness among them) covered by empty directories. On a GPU host only the GPU nam
 tested on a GPU). Either way the caller (:mod:`trainer.codetrial`) times it
 from outside and kills it at the deadline. The two jails share this mount layout, so the
 child is the same file in both.
+
+A worker that itself runs in a container (the compose stack's ``code-trainer``) talks to the
+host's Docker daemon, which resolves bind-mount sources on its own side, not in the worker's
+file system. :data:`VOLUME_ENV` names a Docker volume the worker has mounted (``NAME:DIR``):
+code trials then make their work directories under ``DIR`` (:func:`work_dir`), the child
+file is copied there, and every mount source is rewritten to the volume's mount point as
+the daemon sees it, so the jail still binds each directory alone, never the whole volume.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -54,6 +63,13 @@ PROJECT_PACKAGES = ("contract", "orchestrator", "sandbox", "trainer")
 # Size of each of those empty directories (a tmpfs): nothing is ever written there.
 EMPTY_TMPFS = "ro,size=4k"
 BACKEND_ENV = "BILEVEL_RECIPE_JAIL"  # "process" (default) or "docker"
+# ``NAME:DIR``: a Docker volume mounted at DIR in this (containerised) worker, where jail
+# directories are made so the daemon can bind them (the compose stack's code-trainer).
+VOLUME_ENV = "BILEVEL_JAIL_VOLUME"
+# The folder under that volume code trials work in (one temporary directory per trial).
+VOLUME_WORK_FOLDER = "code-trials"
+# `docker volume inspect` is a local API call: seconds at most, even on a loaded host.
+VOLUME_INSPECT_TIMEOUT_S = 30
 # Processes and threads of the jailed run beyond what this user already runs: torch's
 # intra-op pool and a few helpers, and not a fork bomb's worth.
 PIDS_LIMIT = 64
@@ -88,6 +104,79 @@ class Mounts:
 
 def backend() -> str:
     return os.environ.get(BACKEND_ENV, "process")
+
+
+def _jail_volume() -> tuple[str, Path] | None:
+    """(volume name, where it is mounted here) from :data:`VOLUME_ENV`, or None."""
+    value = os.environ.get(VOLUME_ENV, "").strip()
+    if not value:
+        return None
+    name, sep, folder = value.partition(":")
+    if not sep or not name or not folder.startswith("/"):
+        raise JailUnavailable(f"{VOLUME_ENV} must be NAME:/absolute/dir (got {value!r})")
+    return name, Path(folder)
+
+
+def work_dir() -> Path | None:
+    """Where code trials make their work directories: under the jail volume when one is
+    named (made on first use), else None (the system's temporary directory)."""
+    volume = _jail_volume()
+    if volume is None or backend() != "docker":
+        return None
+    folder = volume[1] / VOLUME_WORK_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@functools.cache
+def _volume_mountpoint(name: str) -> Path:
+    """The volume's directory as the Docker daemon sees it (its bind-mount sources)."""
+    try:
+        out = subprocess.run(
+            ["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", name],
+            capture_output=True,
+            text=True,
+            timeout=VOLUME_INSPECT_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JailUnavailable(f"docker volume inspect {name} failed: {exc}") from None
+    mountpoint = out.stdout.strip()
+    if out.returncode != 0 or not mountpoint.startswith("/"):
+        why = (out.stderr.strip().splitlines() or ["no mount point"])[-1][:300]
+        raise JailUnavailable(f"the jail volume {name!r} cannot be found: {why}")
+    return Path(mountpoint)
+
+
+def daemon_path(path: Path) -> Path:
+    """``path`` as the Docker daemon must name it in a bind mount: itself, or, under the
+    jail volume, the same place under the volume's mount point."""
+    volume = _jail_volume()
+    if volume is None:
+        return path
+    name, folder = volume
+    try:
+        relative = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        raise JailUnavailable(
+            f"{path} is not under the jail volume's {folder}: the Docker daemon cannot bind it"
+        ) from None
+    return _volume_mountpoint(name) / relative
+
+
+def _child_file() -> Path:
+    """The child file as the jail binds it: a copy under the jail volume when one is named
+    (the worker's own copy is in its image, out of the daemon's reach)."""
+    folder = work_dir()
+    if folder is None:
+        return CHILD_FILE
+    copy = folder / CHILD_FILE.name
+    source = CHILD_FILE.read_bytes()
+    if not copy.is_file() or copy.read_bytes() != source:
+        staged = folder / f".{CHILD_FILE.name}.{uuid.uuid4().hex}"
+        staged.write_bytes(source)
+        staged.chmod(0o644)
+        staged.replace(copy)  # atomic: a jail starting meanwhile never reads half a file
+    return copy
 
 
 def _user_tasks() -> int:
@@ -180,12 +269,12 @@ def docker_command(
         "--memory", str(MEMORY_LIMIT_BYTES), "--memory-swap", str(MEMORY_LIMIT_BYTES),
         "--pids-limit", str(PIDS_LIMIT), "--ulimit", "core=0",
         "--workdir", JAIL_ROOT,
-        "-v", f"{CHILD_FILE}:{JAIL_CHILD}:ro",
-        "-v", f"{mounts.recipe_dir}:{JAIL_RECIPE_DIR}:ro",
+        "-v", f"{daemon_path(_child_file())}:{JAIL_CHILD}:ro",
+        "-v", f"{daemon_path(mounts.recipe_dir)}:{JAIL_RECIPE_DIR}:ro",
     ]  # fmt: skip
     if mounts.weights_dir is not None:
-        cmd += ["-v", f"{mounts.weights_dir}:{JAIL_WEIGHTS_DIR}:ro"]
-    cmd += ["-v", f"{mounts.scratch}:{JAIL_SCRATCH}:rw"]
+        cmd += ["-v", f"{daemon_path(mounts.weights_dir)}:{JAIL_WEIGHTS_DIR}:ro"]
+    cmd += ["-v", f"{daemon_path(mounts.scratch)}:{JAIL_SCRATCH}:rw"]
     # The hidden packages (the pinned corpus's sources) are installed in the image too, under
     # the same names: covered there as the process jail covers them on this host.
     for package in sorted({*PROJECT_PACKAGES, *(hidden.name for hidden in mounts.hidden)}):

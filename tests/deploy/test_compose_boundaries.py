@@ -19,11 +19,18 @@ BASE = REPO / "compose.yaml"
 CPU = REPO / "compose.cpu.yaml"
 HOSTNET = REPO / "compose.test.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
-SERVICES = {"redis", "orchestrator", "sandbox-runner", "trainer", "dashboard"}
+SERVICES = {"redis", "orchestrator", "sandbox-runner", "trainer", "code-trainer", "dashboard"}
+# The opt-in services and their profile: not started unless asked for.
+PROFILED = {"code-trainer": "code-trials"}
 SOCKET = "docker.sock"
 SHARED_REDIS_PORT = "6379"
 # The Redis user of each service that talks to Redis (deploy/redis-entrypoint.sh).
-REDIS_ROLES = {"orchestrator": "orchestrator", "trainer": "trainer", "sandbox-runner": "runner"}
+REDIS_ROLES = {
+    "orchestrator": "orchestrator",
+    "trainer": "trainer",
+    "code-trainer": "codetrainer",
+    "sandbox-runner": "runner",
+}
 
 
 def load(*files: Path, tmp_path: Path) -> dict[str, Any]:
@@ -66,11 +73,24 @@ def test_every_service_is_defined(base: dict[str, Any]) -> None:
     assert set(base["services"]) == SERVICES
 
 
-def test_docker_socket_only_in_the_sandbox_runner(tmp_path: Path) -> None:
+def test_docker_socket_only_in_the_sandbox_runner_and_the_opt_in_code_trainer(
+    tmp_path: Path,
+) -> None:
     for files in ([BASE], [BASE, CPU], [BASE, CPU, HOSTNET]):
         services = load(*files, tmp_path=tmp_path)["services"]
         holders = {n for n, s in services.items() if any(SOCKET in m for m in mounts_of(s))}
-        assert holders == {"sandbox-runner"}, files
+        assert holders == {"sandbox-runner", "code-trainer"}, files
+        profiles = {n: s["profiles"] for n, s in services.items() if "profiles" in s}
+        assert profiles == {name: [profile] for name, profile in PROFILED.items()}, files
+        code = services["code-trainer"]
+        env = code["environment"]
+        # It jails recipes in Docker, holds the trial key alone, and serves only its queue.
+        assert env["BILEVEL_RECIPE_JAIL"] == "docker"
+        assert env["BILEVEL_RECIPE_IMAGE"] == code["image"]
+        assert "BILEVEL_TRIAL_JOB_KEY" in env and "BILEVEL_SANDBOX_JOB_KEY" not in env
+        queue = code["command"][code["command"].index("--queue") + 1]
+        assert queue == "${BILEVEL_CODE_TRIAL_QUEUE:-bilevel:code-trials}"
+        assert not any(k.endswith("API_KEY") for k in env)
     for path in (BASE, CPU, HOSTNET):
         assert "privileged" not in path.read_text()
 
@@ -86,6 +106,7 @@ def test_only_the_orchestrator_reaches_egress(base: dict[str, Any]) -> None:
     assert networks_of(base["services"]["redis"]) == {"internal"}
     assert networks_of(base["services"]["sandbox-runner"]) == {"internal"}
     assert networks_of(base["services"]["trainer"]) == {"internal"}
+    assert networks_of(base["services"]["code-trainer"]) == {"internal"}
     assert networks_of(base["services"]["orchestrator"]) == {"internal", "egress"}
     for name, service in base["services"].items():
         if name != "dashboard":
@@ -191,7 +212,7 @@ def test_no_secrets_in_the_files() -> None:
     # Passwords only ever arrive as variables, and compose refuses to start without them.
     assert re.findall(r"REDIS_PASSWORD[^\n]*", BASE.read_text())
     urls = re.findall(r"redis://[^\s\"']*", BASE.read_text() + HOSTNET.read_text())
-    assert len(urls) == 6  # one per role (orchestrator, trainer, runner), in both files
+    assert len(urls) == 8  # one per role (orchestrator, trainer, code trainer, runner), both files
     for line in urls:
         role = line.removeprefix("redis://").split(":", 1)[0]
         assert role in REDIS_ROLES.values(), line

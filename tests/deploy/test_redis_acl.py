@@ -32,7 +32,9 @@ PASSWORDS = {
     "orchestrator": "orch pw with spaces 'and' \"quotes\"",
     "trainer": "trainer-pw",
     "runner": "runner-pw",
+    "codetrainer": "code-trainer-pw",
 }
+CODE_TRIAL_QUEUE = "bilevel:code-trials"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def acl_redis(tmp_path: Path) -> Iterator[AclRedis]:
         "REDIS_ORCHESTRATOR_PASSWORD": PASSWORDS["orchestrator"],
         "REDIS_TRAINER_PASSWORD": PASSWORDS["trainer"],
         "REDIS_RUNNER_PASSWORD": PASSWORDS["runner"],
+        "REDIS_CODETRAINER_PASSWORD": PASSWORDS["codetrainer"],
         "REDIS_CONF_DIR": str(tmp_path / "conf"),
         "REDIS_DATA_DIR": str(tmp_path),
         "REDIS_BIND": "127.0.0.1",
@@ -136,6 +139,47 @@ def test_a_trainers_credentials_cannot_enqueue_or_touch_sandbox_work(acl_redis: 
     assert default.ping()
     with pytest.raises(redis.exceptions.NoPermissionError):
         default.get("rq:queues")
+
+
+def test_the_code_trainer_reads_only_code_trials_and_no_trainer_reads_them(
+    acl_redis: AclRedis,
+) -> None:
+    """The code trainer (the socket holder that jails recipes) may serve the code-trial
+    queue and nothing else; a plain trainer may neither take nor touch a code trial."""
+    import redis
+
+    orchestrator = acl_redis.connect("orchestrator")
+    trial = _queue(orchestrator, TRIAL_QUEUE).enqueue(
+        "trainer.jobs.run_trial", {"trial_id": "t"}, job_id="trial-plain-a1"
+    )
+    code = _queue(orchestrator, CODE_TRIAL_QUEUE).enqueue(
+        "trainer.jobs.run_trial", {"trial_id": "c"}, job_id="codetrial-edit-a1"
+    )
+    sandbox_job = _queue(orchestrator, SANDBOX_QUEUE).enqueue(
+        "sandbox.runner.call_job", {"stage": "guide"}, job_id="sandbox-0456"
+    )
+    code_trainer = acl_redis.connect("codetrainer")
+    # Its own queue and jobs: what a worker on it reads.
+    assert _queue(code_trainer, CODE_TRIAL_QUEUE).job_ids == [code.id]
+    assert code_trainer.hgetall(f"rq:job:{code.id}")
+    # Nothing of the plain trainers' or the runners'.
+    for key in (f"rq:job:{trial.id}", f"rq:job:{sandbox_job.id}"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            code_trainer.hgetall(key)
+    for queue in (TRIAL_QUEUE, SANDBOX_QUEUE):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            code_trainer.lrange(f"rq:queue:{queue}", 0, -1)
+    for queue, job_id in ((TRIAL_QUEUE, "trial-forged"), (SANDBOX_QUEUE, "sandbox-forged")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            _queue(code_trainer, queue).enqueue("trainer.jobs.run_trial", {}, job_id=job_id)
+    trainer = acl_redis.connect("trainer")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        trainer.lrange(f"rq:queue:{CODE_TRIAL_QUEUE}", 0, -1)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        trainer.hgetall(f"rq:job:{code.id}")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        trainer.hset(f"rq:job:{code.id}", "data", "{}")
+    assert _queue(orchestrator, CODE_TRIAL_QUEUE).job_ids == [code.id]
 
 
 @pytest.mark.slow

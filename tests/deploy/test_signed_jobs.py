@@ -165,6 +165,7 @@ def test_each_role_holds_only_the_key_it_verifies_with(tmp_path: Any) -> None:
     wanted = {
         "orchestrator": {TRIAL_KEY_ENV, SANDBOX_KEY_ENV},
         "trainer": {TRIAL_KEY_ENV},
+        "code-trainer": {TRIAL_KEY_ENV},  # it holds the socket: never the sandbox key
         "sandbox-runner": {SANDBOX_KEY_ENV},
     }
     for name, service in load(BASE, tmp_path=tmp_path)["services"].items():

@@ -32,11 +32,13 @@ from tests.conftest import REPO, need
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 STACK = REPO / "deploy" / "stack.sh"
+# The images compose.yaml runs: the :latest builds of `make images`, or the tags these
+# variables name (as images/build.sh and compose.yaml read them).
 IMAGES = (
-    "bilevel/redis:latest",
-    "bilevel/orchestrator:latest",
-    "bilevel/sandbox-runner:latest",
-    "bilevel/trainer:cpu",
+    os.environ.get("REDIS_IMAGE", "bilevel/redis:latest"),
+    os.environ.get("ORCHESTRATOR_IMAGE", "bilevel/orchestrator:latest"),
+    os.environ.get("SANDBOX_RUNNER_IMAGE", "bilevel/sandbox-runner:latest"),
+    os.environ.get("TRAINER_IMAGE", "bilevel/trainer") + ":cpu",
     "bilevel/sandbox:latest",
 )
 TRIAL_QUEUE = "bilevel:trials"
@@ -142,6 +144,7 @@ def stack(docker_engine: None, tmp_path: Path) -> Iterator[Stack]:
         "REDIS_ORCHESTRATOR_PASSWORD": password + "o",
         "REDIS_TRAINER_PASSWORD": password + "t",
         "REDIS_RUNNER_PASSWORD": password + "r",
+        "REDIS_CODETRAINER_PASSWORD": password + "c",
         "BILEVEL_UP_TIMEOUT": str(UP_TIMEOUT_S),
     }
     handle = Stack(project, env, f"redis://orchestrator:{password}o@127.0.0.1:{port}/0")

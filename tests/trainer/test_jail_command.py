@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import uuid
 from pathlib import Path
 
-from trainer.jail import Mounts, docker_command, process_command
+import pytest
+
+from trainer import jail
+from trainer.jail import JailUnavailable, Mounts, docker_command, process_command
 
 
 def test_the_docker_jail_is_locked_down_and_gets_only_its_own_gpu(tmp_path: Path) -> None:
@@ -38,3 +43,40 @@ def test_the_process_jail_binds_the_recipe_read_only_and_only_the_scratch_writab
     writable = [(a, b, c) for a, b, c in pairs if a == "--bind"]
     assert writable == [("--bind", str(tmp_path / "s"), "/jail/scratch")]
     assert "--unshare-all" in argv and "--clearenv" in argv and "--cap-drop" in argv
+
+
+@pytest.mark.docker
+def test_a_containerised_worker_binds_each_jail_directory_by_the_volumes_daemon_path(
+    docker_engine: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compose stack's code-trainer: its work directories are on a Docker volume it has
+    mounted; the daemon binds each one (never the whole volume) from the volume's own path."""
+    volume = f"bilevel-jail-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+    try:
+        mountpoint = subprocess.run(
+            ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", volume],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        monkeypatch.setenv(jail.BACKEND_ENV, "docker")
+        monkeypatch.setenv(jail.VOLUME_ENV, f"{volume}:{tmp_path}")
+        work = jail.work_dir()
+        assert work == tmp_path / jail.VOLUME_WORK_FOLDER and work.is_dir()
+        (work / "r").mkdir()
+        (work / "s").mkdir()
+        argv, _ = docker_command(Mounts(work / "r", work / "s", work / "w"), 1)
+        mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-v"]
+        base = f"{mountpoint}/{jail.VOLUME_WORK_FOLDER}"
+        assert mounts == [
+            f"{base}/recipe_child.py:/jail/recipe_child.py:ro",
+            f"{base}/r:/jail/recipe:ro",
+            f"{base}/w:/jail/weights:ro",
+            f"{base}/s:/jail/scratch:rw",
+        ]
+        assert (work / "recipe_child.py").read_bytes() == jail.CHILD_FILE.read_bytes()
+        # A directory off the volume cannot be bound by the daemon: refused, not mis-bound.
+        with pytest.raises(JailUnavailable, match="not under the jail volume"):
+            docker_command(Mounts(tmp_path.parent / "elsewhere", work / "s"), 1)
+    finally:
+        jail._volume_mountpoint.cache_clear()
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
