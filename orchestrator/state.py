@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contract.hooks import Context
 from contract.seeds import context_seed
 from contract.trials import DEFAULT_DIRECTION, REPORT_SOURCES, Direction
 from orchestrator.config import StudyConfig
@@ -421,6 +422,11 @@ class StudyState(StudyLog):
             # constraints, facts, step scale, noise, trials left: the rules of API 3
             extra={**self._objective_text(), **context_rules(self)},
         )
+
+    def hook_context(self, iteration: int, *, visible_only: bool = True) -> Context:
+        """The mechanism API's ``Context`` for planning trial ``iteration``: what the host
+        hands to hooks (it sends the JSON form only across the sandbox boundary)."""
+        return Context.from_dict(self.context(iteration, visible_only=visible_only))
 
     def _objective_text(self) -> dict[str, str]:
         """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""
