@@ -148,6 +148,9 @@ def overview(
     return {
         "seq": view.seq,
         "row": row,
+        # baseline, noise, search, reruns, test or done (orchestrator/phases.py); None for a
+        # journal that has planned nothing yet
+        "phase": view.phase,
         "hardware": view.hardware,
         "started_at": view.started_at,
         "noise_floor": view.noise_floor,
