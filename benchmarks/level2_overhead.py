@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.hooks import Context
 from orchestrator.config import StudyConfig
 from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
 from orchestrator.level2.mechanisms.audit import Auditor
@@ -36,7 +37,7 @@ HISTORY_TRIALS = 12
 TRIAL_GAP_S = 3.0
 
 
-def _context(config: StudyConfig) -> dict:
+def _context(config: StudyConfig) -> Context:
     space = config.search_space()
     defaults = space.defaults()
     events = []
@@ -59,10 +60,10 @@ def _context(config: StudyConfig) -> dict:
                 "result": {"status": "ok", "val_bpb": 4.4 - 0.01 * i, "spec": spec},
             }
         )
-    return rebuild_state(config, events).context(HISTORY_TRIALS)
+    return rebuild_state(config, events).hook_context(HISTORY_TRIALS)
 
 
-def _planning(client: Any, ctx: dict, repeats: int, gap: float, warm: bool) -> None:
+def _planning(client: Any, ctx: Context, repeats: int, gap: float, warm: bool) -> None:
     """Per-iteration planning time with every library mechanism live (3 sandbox calls)."""
     with tempfile.TemporaryDirectory() as tmp:
         # As a study's host: live audits replay calls in the background (off this path).

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.dashboard.view import StudyView, Trial
+from orchestrator.dashboard.view import StudyView, TrialRow
 from orchestrator.errors import UserError
 from orchestrator.journal import journal_path, read_records
 from orchestrator.metric import Metric
@@ -135,22 +135,22 @@ def _create_study(optuna: Any, storage_url: str, name: str, direction: str, run_
         ) from None
 
 
-def search_best(search: list[Trial]) -> Trial | None:
+def search_best(search: list[TrialRow]) -> TrialRow | None:
     """The search's incumbent: its last kept trial (the one every later trial had to beat)."""
     kept = [t for t in search if t.kept and t.value is not None]
     return kept[-1] if kept else None
 
 
-def _best_by_value(search: list[Trial], metric: Metric) -> int | None:
+def _best_by_value(search: list[TrialRow], metric: Metric) -> int | None:
     """The index Optuna will call its best: the first search trial with the best value."""
-    best: Trial | None = None
+    best: TrialRow | None = None
     for trial in (t for t in search if t.status == OK_STATUS and t.value is not None):
         if best is None or metric.better(trial.value, best.value):
             best = trial
     return best.index if best else None
 
 
-def _evaluations_by_trial(search: list[Trial], others: list[Trial]) -> dict[int, list[Any]]:
+def _evaluations_by_trial(search: list[TrialRow], others: list[TrialRow]) -> dict[int, list[Any]]:
     """Each non-search evaluation under the search trial whose configuration it re-ran."""
     out: dict[int, list[Any]] = {}
     best = search_best(search)
@@ -172,7 +172,7 @@ def _evaluations_by_trial(search: list[Trial], others: list[Trial]) -> dict[int,
 
 def _frozen_trial(
     optuna: Any,
-    trial: Trial,
+    trial: TrialRow,
     distributions: dict[str, BaseDistribution],
     evaluations: list[Any],
 ) -> Any:
@@ -213,7 +213,9 @@ def _param_value(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
-def build_distributions(config: dict[str, Any], trials: list[Trial]) -> dict[str, BaseDistribution]:
+def build_distributions(
+    config: dict[str, Any], trials: list[TrialRow]
+) -> dict[str, BaseDistribution]:
     """One distribution per parameter: the search space's, widened to every journaled value."""
     from optuna.distributions import CategoricalDistribution
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contract.hooks import Context
 from contract.seeds import context_seed
 from contract.trials import DEFAULT_DIRECTION, REPORT_SOURCES, Direction
 from orchestrator.config import StudyConfig
@@ -28,12 +29,14 @@ from orchestrator.events import (
     ChallengeDecided,
     ContextReset,
     Event,
+    GateVerdict,
     LlmCall,
     MechanismPromoted,
     MechanismReverted,
     NoiseFloor,
     PhaseChanged,
     PolicyChanged,
+    ResearchFinished,
     SourceChosen,
     StudyFinished,
     StudyStarted,
@@ -114,6 +117,37 @@ class TrialRecord(BaseModel):
         return self.api_trial(metric).to_dict()
 
 
+@dataclass
+class MechanismRecord:
+    """One mechanism a research session wrote, as its ladder verdicts, its promotion and
+    its revert left it. ``state`` is ``proposed`` until a verdict or a promotion says more:
+    ``live``, ``reverted``, ``superseded`` or ``rejected``."""
+
+    name: str
+    sha: str = ""
+    state: str = "proposed"
+    session: int | None = None
+    active_from: int | None = None
+    verdicts: list[GateVerdict] = field(default_factory=list)  # every attempt, in order
+    missing_packages: list[str] = field(default_factory=list)
+    revert_reason: str = ""
+
+    def apply(self, event: GateVerdict | MechanismPromoted | MechanismReverted) -> None:
+        if isinstance(event, GateVerdict):
+            self.session = event.session
+            self.verdicts.append(event)
+            self.sha = event.sha if event.was_set("sha") else self.sha
+            if not event.accepted and self.state != "live":
+                self.state = "rejected"
+                self.missing_packages = list(event.missing_packages or self.missing_packages)
+        elif isinstance(event, MechanismPromoted):
+            self.sha, self.state, self.active_from = event.sha, "live", event.active_from
+        else:
+            if self.state == "live":
+                self.state = "reverted"
+            self.revert_reason = event.reason
+
+
 def finite(value: Any) -> float | None:
     """``value`` as a finite float, or None (bools are not numbers; JSON has no NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -187,6 +221,10 @@ class StudyLog:
     summary: StudyFinished | None = None  # the study's end, while it stands
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
+    # Every mechanism a research session wrote (ladder verdicts, promotion, revert), in
+    # order of first appearance, and every research session's end.
+    mechanisms: dict[str, MechanismRecord] = field(default_factory=dict)
+    research_sessions: list[ResearchFinished] = field(default_factory=list)
     choices: list[SourceChosen] = field(default_factory=list)  # arbitration's choices
     pruned_saved_s: float = 0.0  # training seconds pruned trials did not run (estimated)
     starts: int = 0
@@ -249,6 +287,10 @@ class StudyLog:
         for t in self.trials.values():
             counts[t.status] = counts.get(t.status, 0) + 1
         return {k: v for k, v in counts.items() if v}
+
+    def mechanism(self, name: str) -> MechanismRecord:
+        """The record of the mechanism called ``name``, made empty when first named."""
+        return self.mechanisms.setdefault(name, MechanismRecord(name=name))
 
     # ------------------------------------------------------------------ events
     def apply_lenient(self, event: Event) -> bool:
@@ -361,12 +403,19 @@ class StudyLog:
             self.context_start = event.from_index
             if event.after_trials is not None:
                 self.reset_at = event.after_trials
+        elif isinstance(event, GateVerdict):
+            self.mechanism(event.mechanism).apply(event)
         elif isinstance(event, MechanismPromoted):
             self.active_mechanisms[event.name] = event.sha
+            self.mechanism(event.name).apply(event)
             for name in event.supersedes:
                 self.active_mechanisms.pop(name, None)
+                self.mechanism(name).state = "superseded"
         elif isinstance(event, MechanismReverted):
             self.active_mechanisms.pop(event.name, None)
+            self.mechanism(event.name).apply(event)
+        elif isinstance(event, ResearchFinished):
+            self.research_sessions.append(event)
         elif isinstance(event, SourceChosen):
             self.choices = [c for c in self.choices if c.index != event.index]
             self.choices.append(event)
@@ -421,6 +470,11 @@ class StudyState(StudyLog):
             # constraints, facts, step scale, noise, trials left: the rules of API 3
             extra={**self._objective_text(), **context_rules(self)},
         )
+
+    def hook_context(self, iteration: int, *, visible_only: bool = True) -> Context:
+        """The mechanism API's ``Context`` for planning trial ``iteration``: what the host
+        hands to hooks (it sends the JSON form only across the sandbox boundary)."""
+        return Context.from_dict(self.context(iteration, visible_only=visible_only))
 
     def _objective_text(self) -> dict[str, str]:
         """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""

@@ -22,7 +22,7 @@ output itself and writes exactly one report line,
 ``BILEVEL-HARNESS-REPORT <nonce> <json>``, to its stdout. The host accepts only that line:
 a module that prints a forged report, or exits 0 early, cannot produce the nonce.
 
-Only the standard library and the in-sandbox modules (api, channel, contexts, contract) are imported here (the sandbox image has
+Only the standard library and the in-sandbox modules (api, channel, contexts, contract_stage) are imported here (the sandbox image has
 nothing else of the project).
 """
 
@@ -37,7 +37,7 @@ import sys
 import time
 from typing import Any
 
-from sandbox import contract
+from sandbox import contract_stage
 from sandbox.api import HOOKS
 from sandbox.channel import (
     ALL_WORKERS,
@@ -48,9 +48,9 @@ from sandbox.channel import (
     failure,
     seconds_of,
 )
-from sandbox.contract import check as _check
-from sandbox.contract import validated as _validated
-from sandbox.contract import worker_limits as _worker_limits
+from sandbox.contract_stage import check as _check
+from sandbox.contract_stage import validated as _validated
+from sandbox.contract_stage import worker_limits as _worker_limits
 
 REPORT_PREFIX = "BILEVEL-HARNESS-REPORT"
 # Requests carry module sources and replayed histories; 16 MiB is far above any real one.
@@ -119,7 +119,7 @@ def _ladder(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]
         if error is not None:
             return rejected("smoke", f"smoke test: {error}")
         report.update(name=answer["name"], hooks=hooks, **{"class": answer["class"]})
-        if problem := contract.run(
+        if problem := contract_stage.run(
             worker, _take_worker, module, hooks, request, limits, checks, answer["name"]
         ):
             return rejected("contract", problem)
@@ -163,8 +163,8 @@ def _call(request: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
         left = max(limits["load_seconds"] - (time.perf_counter() - start), 0.01)
         loaded.append(failure(send_error) if send_error else worker.receive(left))
     # Then every loaded worker gets the call at once; each has its own call deadline. The
-    # call's process ids are drawn from the range a contract run's are (contract.advance_pids).
-    contract.advance_pids(contract.pid_target())
+    # call's process ids are drawn from the range a contract run's are (contract_stage.advance_pids).
+    contract_stage.advance_pids(contract_stage.pid_target())
     call = {"op": "call", "hook": hook, "context": ctx, "candidates": candidates}
     call_start = time.perf_counter()
     sent = [

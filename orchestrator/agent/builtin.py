@@ -21,15 +21,16 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from contract.constraints import Constraint, violations
+from contract.hooks import Context, Trial
+from contract.space import Param
 from orchestrator.agent.recipe_edits import RECIPE_EDITS
-from orchestrator.metric import trial_value
 from orchestrator.patches import SHORT_SHA, patch_sha_of
-from sandbox.api import BASELINE_SOURCE, INTENSIFY_SOURCE, NON_SEARCH_SOURCES, Trial
+from sandbox.api import BASELINE_SOURCE, INTENSIFY_SOURCE, NON_SEARCH_SOURCES
 from trainer.patch import patch_sha256
 
 BUILTIN_LABEL = "builtin"
@@ -105,27 +106,27 @@ class BuiltinAgent:
 # ----------------------------------------------------------------------------- Level 1
 
 
-def _moves(p: dict[str, Any], value: Any, scale: float) -> list[Any]:
+def _moves(p: Param, value: Any, scale: float) -> list[Any]:
     """Candidate new values for one param, nearest first, all inside the range."""
-    if p["kind"] == "choice":
-        choices = list(p["choices"])
+    if p.kind == "choice":
+        choices = list(p.choices)
         i = choices.index(value) if value in choices else 0
         order = [i + d for k in range(1, len(choices)) for d in (k, -k)]
         return [choices[j] for j in order if 0 <= j < len(choices)]
-    low, high = p["low"], p["high"]
+    low, high = _bounds(p)
     out: list[Any] = []
-    if p["kind"] == "pow2":
+    if p.kind == "pow2":
         steps = max(1, round(scale))
         out = [int(value) * 2**steps, int(value) // 2**steps]
-    elif p["log"] and value > 0:
+    elif p.log and value > 0:
         factor = LOG_STEP_FACTOR**scale
         out = [value * factor, value / factor]
     else:
         delta = (high - low) * LINEAR_STEP_FRACTION * scale
         out = [value + delta, value - delta]
-    if p["kind"] == "int":
+    if p.kind == "int":
         out = [round(v) for v in out]
-    elif p["kind"] == "float":
+    elif p.kind == "float":
         out = [float(f"{v:.6g}") for v in out]
     return [v for v in out if low <= v <= high and v != value]
 
@@ -187,20 +188,21 @@ def _failed_choices(history: list[Trial], name: str) -> set[str]:
     return failed
 
 
-def _history(ctx: dict[str, Any]) -> list[Trial]:
-    """The context's finished trials, typed as the mechanism API types them."""
-    direction = ctx.get("direction") or "minimize"
-    return [Trial.from_dict(t, direction) for t in ctx["history"]]
+def _bounds(p: Param) -> tuple[float, float]:
+    """A numeric param's inclusive range (the space gives every numeric param both bounds)."""
+    if p.low is None or p.high is None:
+        raise ValueError(f"param {p.name!r} ({p.kind}) has no range")
+    return p.low, p.high
 
 
 def level1(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
-    history = _history(ctx)
-    rng = random.Random(ctx["seed"])
+    history = ctx.history
+    rng = random.Random(ctx.seed)
     rejections = payload.get("rejected", [])
     rejected = " ".join(rejections)
-    params = [p for p in ctx["space"] if not p["frozen"]]
-    focus = [p for p in params if p["name"] in payload.get("focus", [])]
+    params = ctx.tunable()
+    focus = [p for p in params if p.name in payload.get("focus", [])]
     order = focus + [p for p in params if p not in focus]
     if policy.get("mode") == "explore":
         # Cycle through the coordinates evenly, least-tried first, focus params FOCUS_HEAD_START
@@ -208,28 +210,28 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         # first (TOTAL_BATCH_SIZE leads in ours).
         tried = Counter(name for t in history for name in t.changes)
         order = sorted(
-            params, key=lambda p: tried[p["name"]] - (FOCUS_HEAD_START if p in focus else 0)
+            params, key=lambda p: tried[p.name] - (FOCUS_HEAD_START if p in focus else 0)
         )
     else:  # exploit: rotate deterministically so every param gets its turn
-        shift = ctx["iteration"] % max(len(order), 1)
+        shift = ctx.iteration % max(len(order), 1)
         order = order[shift:] + order[:shift]
     if payload.get("code_trials") and (edit := _recipe_edit(history, rejected)) is not None:
         return edit
     scale = float(policy.get("step_scale", 1.0))
-    pattern = _pattern_move(history, params, ctx["base"]) if PATTERN_MOVES else {}
+    pattern = _pattern_move(history, params, ctx.base) if PATTERN_MOVES else {}
     if pattern and not _was_rejected(pattern, rejected) and not _breaks(ctx, pattern):
         return {
             "hypothesis": "heuristic pattern move: repeat the last kept displacement "
-            + ", ".join(f"{k} {ctx['base'][k]!r} -> {v!r}" for k, v in pattern.items()),
+            + ", ".join(f"{k} {ctx.base[k]!r} -> {v!r}" for k, v in pattern.items()),
             "changes": [{"name": k, "value": v} for k, v in pattern.items()],
         }
     for p in order:
-        value = ctx["base"][p["name"]]
-        moves = _moves(p, value, scale * _step_factor(history, p["name"]))
-        if p["kind"] == "choice":
-            failed = _failed_choices(history, p["name"])
+        value = ctx.base[p.name]
+        moves = _moves(p, value, scale * _step_factor(history, p.name))
+        if p.kind == "choice":
+            failed = _failed_choices(history, p.name)
             moves = [v for v in moves if json.dumps(v) not in failed]
-        last = _last_move(history, p["name"])
+        last = _last_move(history, p.name)
         if last and isinstance(value, int | float) and len(moves) == 2:
             direction, improved = last
             want_up = direction > 0 if improved else direction < 0
@@ -237,32 +239,32 @@ def level1(payload: dict[str, Any]) -> dict[str, Any]:
         elif RANDOM_FIRST_DIRECTION and len(moves) == 2 and rng.random() < 0.5:
             moves.reverse()  # no evidence yet: the seed picks which way to try first
         for new in moves:
-            change = {p["name"]: new}
+            change = {p.name: new}
             if (
                 _was_rejected(change, rejected)
-                or _tried(history, ctx["base"], change)
+                or _tried(history, ctx.base, change)
                 or _breaks(ctx, change)
             ):
                 continue
             return {
-                "hypothesis": f"heuristic coordinate step: {p['name']} {value!r} -> {new!r}",
-                "changes": [{"name": p["name"], "value": new}],
+                "hypothesis": f"heuristic coordinate step: {p.name} {value!r} -> {new!r}",
+                "changes": [{"name": p.name, "value": new}],
             }
     # Everything near the base was tried: a random two-param jump keeps the search moving.
     # Each round of rejections draws afresh (the same seed would repeat the rejected jump).
     if rejections:
-        rng = random.Random(ctx["seed"] + JUMP_RESEED * len(rejections))
+        rng = random.Random(ctx.seed + JUMP_RESEED * len(rejections))
     changes: list[dict[str, Any]] = []
     for widening in range(JUMP_WIDENINGS + 1):
         for _ in range(JUMP_DRAWS):
             if widening < JUMP_WIDENINGS:
-                changes = _random_jump(rng, params, ctx["base"], scale * 2**widening)
+                changes = _random_jump(rng, params, ctx.base, scale * 2**widening)
             else:
                 changes = _uniform_jump(rng, params)
             jump = {c["name"]: c["value"] for c in changes}
             if jump and not (
                 _was_rejected(jump, rejected)
-                or _tried(history, ctx["base"], jump)
+                or _tried(history, ctx.base, jump)
                 or _breaks(ctx, jump)
             ):
                 how = "uniform draw" if widening == JUMP_WIDENINGS else "random jump"
@@ -291,17 +293,14 @@ def _recipe_edit(history: list[Trial], rejected: str) -> dict[str, Any] | None:
     return None
 
 
-def _breaks(ctx: dict[str, Any], changes: dict[str, Any]) -> bool:
+def _breaks(ctx: Context, changes: dict[str, Any]) -> bool:
     """Whether ``changes`` on the base break one of the context's constraints (the study
     would refuse it: a wasted round)."""
-    rules = [Constraint.from_dict(c) for c in ctx.get("constraints") or []]
-    return bool(rules) and bool(
-        violations(rules, {**ctx["base"], **changes}, ctx.get("facts") or {})
-    )
+    return bool(ctx.constraints) and bool(ctx.violations(changes))
 
 
 def _pattern_move(
-    history: list[Trial], params: list[dict[str, Any]], base: dict[str, Any]
+    history: list[Trial], params: list[Param], base: dict[str, Any]
 ) -> dict[str, Any]:
     """base + (base - an earlier incumbent) over numeric params, when the last trial was kept
     and the displacement spans two or more params; {} when there is no such untried move."""
@@ -314,24 +313,25 @@ def _pattern_move(
     changes: dict[str, Any] = {}
     moved: dict[str, float] = {}  # displacement as a fraction of the range, to rank params
     for p in params:
-        name, now, then = p["name"], base.get(p["name"]), anchor.get(p["name"])
-        if p["kind"] == "choice" or not isinstance(now, int | float):
+        name, now, then = p.name, base.get(p.name), anchor.get(p.name)
+        if p.kind == "choice" or not isinstance(now, int | float):
             continue
         if not isinstance(then, int | float) or now == then:
             continue
-        if p["kind"] == "pow2" or (p["log"] and now > 0 and then > 0):
+        if p.kind == "pow2" or (p.log and now > 0 and then > 0):
             new: Any = now * (now / then)
         else:
             new = now + (now - then)
-        if p["kind"] in ("int", "pow2"):
+        if p.kind in ("int", "pow2"):
             new = round(new)
-            if p["kind"] == "pow2":
+            if p.kind == "pow2":
                 new = 2 ** round(math.log2(max(new, 1)))
         else:
             new = float(f"{new:.6g}")
-        if p["low"] <= new <= p["high"] and new != now:
+        low, high = _bounds(p)
+        if low <= new <= high and new != now:
             changes[name] = new
-            moved[name] = abs(now - then) / (p["high"] - p["low"])
+            moved[name] = abs(now - then) / (high - low)
     if len(changes) < 2:
         return {}
     # Level 1's own rule: at most 3 changes; keep the params that moved furthest.
@@ -341,36 +341,36 @@ def _pattern_move(
 
 
 def _random_jump(
-    rng: random.Random, params: list[dict[str, Any]], base: dict[str, Any], scale: float
+    rng: random.Random, params: list[Param], base: dict[str, Any], scale: float
 ) -> list[dict[str, Any]]:
     changes = []
     for p in rng.sample(params, k=min(2, len(params))):
-        options = _moves(p, base[p["name"]], scale * 2) or _moves(p, base[p["name"]], scale)
+        options = _moves(p, base[p.name], scale * 2) or _moves(p, base[p.name], scale)
         if options:
-            changes.append({"name": p["name"], "value": rng.choice(options)})
+            changes.append({"name": p.name, "value": rng.choice(options)})
     return changes
 
 
-def _uniform_jump(rng: random.Random, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _uniform_jump(rng: random.Random, params: list[Param]) -> list[dict[str, Any]]:
     """Up to two params drawn uniformly over their whole range (log-uniform where the scale
     is logarithmic): what is left once every nearby move was tried."""
     changes = []
     for p in rng.sample(params, k=min(2, len(params))):
-        changes.append({"name": p["name"], "value": _uniform_value(rng, p)})
+        changes.append({"name": p.name, "value": _uniform_value(rng, p)})
     return changes
 
 
-def _uniform_value(rng: random.Random, p: dict[str, Any]) -> Any:
-    if p["kind"] == "choice":
-        return rng.choice(list(p["choices"]))
-    low, high = p["low"], p["high"]
-    if p["kind"] == "pow2":
+def _uniform_value(rng: random.Random, p: Param) -> Any:
+    if p.kind == "choice":
+        return rng.choice(list(p.choices))
+    low, high = _bounds(p)
+    if p.kind == "pow2":
         return 2 ** rng.randint(round(math.log2(low)), round(math.log2(high)))
-    if p["log"] and low > 0:
+    if p.log and low > 0:
         value = math.exp(rng.uniform(math.log(low), math.log(high)))
     else:
         value = rng.uniform(low, high)
-    if p["kind"] == "int":
+    if p.kind == "int":
         return min(max(round(value), int(low)), int(high))
     return min(max(float(f"{value:.6g}"), low), high)
 
@@ -389,23 +389,24 @@ def _tried(history: list[Trial], base: dict[str, Any], change: dict[str, Any]) -
 # ---------------------------------------------------------------------------- Level 1.5
 
 
-def _proposals_only(ctx: dict[str, Any]) -> dict[str, Any]:
-    """The context without re-evaluations (races): this agent learns from its moves, and a
-    re-run of a config on another seed is no move (it would hide that the last move was kept)."""
-    history = [t for t in ctx["history"] if t.get("source") != INTENSIFY_SOURCE]
-    return {**ctx, "history": history}
+def _proposals_only(data: Mapping[str, Any]) -> Context:
+    """The payload's context, typed as the mechanism API types it, without re-evaluations
+    (races): this agent learns from its moves, and a re-run of a config on another seed is
+    no move (it would hide that the last move was kept)."""
+    ctx = Context.from_dict(data)
+    return replace(ctx, history=[t for t in ctx.history if t.source != INTENSIFY_SOURCE])
 
 
 def level15(payload: dict[str, Any]) -> dict[str, Any]:
     ctx, policy = _proposals_only(payload["ctx"]), payload["policy"]
-    history = _history(ctx)
+    history = ctx.history
     failed: dict[str, int] = {}
     for t in history:
         if len(t.changes) > 1 and not t.kept:
             continue  # a failed joint move (a pattern move, a jump) blames no single param
         for name in t.changes:
             failed[name] = 0 if t.kept else failed.get(name, 0) + 1
-    tunable = [p["name"] for p in ctx["space"] if not p["frozen"] or p["name"] in policy["frozen"]]
+    tunable = [p.name for p in ctx.space if not p.frozen or p.name in policy["frozen"]]
     freeze = [n for n in tunable if failed.get(n, 0) >= FREEZE_AFTER_FAILED_MOVES]
     frozen = [n for n in policy["frozen"] if n in freeze] + [
         n for n in freeze if n not in policy["frozen"]
@@ -415,12 +416,12 @@ def level15(payload: dict[str, Any]) -> dict[str, Any]:
     mode = "exploit" if stalled else "explore"
     step = float(policy.get("step_scale", 1.0))
     step = max(0.25, step / 2) if stalled else min(4.0, step)
-    best = ctx.get("best")
+    best = ctx.best
     kept_changes = [n for t in history if t.kept for n in t.changes]
     focus = [n for n in dict.fromkeys(reversed(kept_changes)) if n not in frozen][:3]
     diagnosis = (
-        f"{len(history)} trials; best {ctx.get('metric') or 'val_bpb'} {trial_value(best):.5f}"
-        if best and trial_value(best) is not None
+        f"{len(history)} trials; best {ctx.metric} {best.value:.5f}"
+        if best and best.value is not None
         else "no ok trial yet"
     ) + (f"; stalled for {STALL_TRIALS}+ trials" if stalled else "; still improving")
     return {

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from orchestrator.dashboard.view import MECHANISM_PREFIX, StudyView, Trial
+from orchestrator.dashboard.view import MECHANISM_PREFIX, StudyView, TrialRow
 from orchestrator.patches import PATCH_KEY
 from sandbox.text import clean_text
 
@@ -103,7 +103,7 @@ def study_row(view: StudyView, modified: float) -> dict[str, Any]:
     }
 
 
-def _trial(trial: Trial, live: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+def _trial(trial: TrialRow, live: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "index": trial.index,
         "status": trial.status,
@@ -148,6 +148,9 @@ def overview(
     return {
         "seq": view.seq,
         "row": row,
+        # baseline, noise, search, reruns, test or done (orchestrator/phases.py); None for a
+        # journal that has planned nothing yet
+        "phase": view.phase,
         "hardware": view.hardware,
         "started_at": view.started_at,
         "noise_floor": view.noise_floor,

@@ -68,7 +68,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 @dataclass
-class Trial:
+class TrialRow:
     """One trial as the dashboard shows it: a projection of the fold's :class:`TrialRecord`."""
 
     index: int
@@ -349,20 +349,20 @@ class StudyView:
         return self.log.summary is not None
 
     @property
-    def trials(self) -> dict[int, Trial]:
+    def trials(self) -> dict[int, TrialRow]:
         return {index: self._trial(record) for index, record in self.log.trials.items()}
 
-    def ordered(self) -> list[Trial]:
+    def ordered(self) -> list[TrialRow]:
         return [self._trial(record) for record in self.log.ordered()]
 
-    def _trial(self, record: TrialRecord) -> Trial:
+    def _trial(self, record: TrialRecord) -> TrialRow:
         result = record.result
         running = record.status == PENDING
         config = dict(result.spec.config) if result and result.spec.config else record.config
         # A code trial: the proposal names its recipe diff; the spec that ran carries it.
         patch = result.spec.patch if result and isinstance(result.spec.patch, str) else ""
         sha = patch_sha256(patch) if patch else patch_sha_of(record.config) or ""
-        return Trial(
+        return TrialRow(
             index=record.index,
             status="running" if running else record.status,
             value=number(record.value) if record.status == "ok" else None,

@@ -2,8 +2,9 @@
 
 The study loop never runs mechanism code. It calls a :class:`MechanismHost` at the points
 of DESIGN §4.2 "One iteration" and gets typed values back
-(:mod:`orchestrator.levels.proposals`); ``ctx`` is the mechanism API's ``Context`` as built
-by :meth:`orchestrator.state.StudyState.context`. The Level-2 engineer's host runs the hooks in the sandbox. Between trials the loop calls a :class:`ResearchDriver`, which may
+(:mod:`orchestrator.levels.proposals`); ``ctx`` is the mechanism API's
+:class:`contract.hooks.Context` as built by :meth:`orchestrator.state.StudyState.hook_context`;
+only the host turns it into JSON, for the sandbox. The Level-2 engineer's host runs the hooks in the sandbox. Between trials the loop calls a :class:`ResearchDriver`, which may
 run research sessions in the background (trainers never wait for them) and applies
 promotions and reverts at the boundary. Both have no-op defaults used when Level 2 is off.
 """
@@ -11,9 +12,10 @@ promotions and reverts at the boundary. Both have no-op defaults used when Level
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 # HookOutcome is re-exported: it is the seam's return type, and callers import it from here.
+from contract.hooks import Context
 from orchestrator.levels.proposals import HookOutcome as HookOutcome
 from orchestrator.levels.proposals import Proposal, ScreenVerdict
 
@@ -24,15 +26,15 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class MechanismHost(Protocol):
-    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+    def guide(self, ctx: Context) -> HookOutcome:
         """Guidance for the Level-1 prompt, from every active mechanism."""
         ...
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
-        """Extra candidates (changes relative to ``ctx["base"]``)."""
+    def propose(self, ctx: Context) -> HookOutcome:
+        """Extra candidates (changes relative to ``ctx.base``)."""
         ...
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         """One verdict per candidate, in order."""
         ...
 
@@ -44,13 +46,13 @@ class MechanismHost(Protocol):
 class NoopMechanismHost:
     """No mechanisms: guidance empty, no candidates, everything accepted."""
 
-    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+    def guide(self, ctx: Context) -> HookOutcome:
         return HookOutcome()
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+    def propose(self, ctx: Context) -> HookOutcome:
         return HookOutcome()
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         return HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
 
     def active(self) -> list[str]:

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.hooks import Context
 from contract.limits import MAX_NAME_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BUILTIN_LABEL
@@ -42,12 +43,11 @@ from orchestrator.levels.proposals import (
     ScreenVerdict,
 )
 from orchestrator.levels.rules import keep_rule
-from orchestrator.metric import trial_value
 from orchestrator.patches import SHORT_SHA
 from orchestrator.state import StudyState
 from sandbox.text import clean_text
 from trainer.patch import patch_sha256
-from trainer.spec import SearchSpace
+from trainer.spec import Param, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +151,16 @@ def _choice_fields(choice: Choice, chosen: Proposal, candidates: list[Proposal])
     }
 
 
-def stamp_guidance(
-    guidance: list[MechanismGuidance], ctx: dict[str, Any]
-) -> list[MechanismGuidance]:
+def stamp_guidance(guidance: list[MechanismGuidance], ctx: Context) -> list[MechanismGuidance]:
     """Each mechanism's guidance marked with the trial it was written for and the incumbent
     it saw, as Level 1.5's guidance is marked, so every prompt shows how fresh it is."""
-    best = ctx.get("best")
+    best = ctx.best
     return [
         replace(
             g,
-            at=ctx["iteration"],
-            incumbent=best.get("index") if best else None,
-            incumbent_value=trial_value(best) if best else None,
+            at=ctx.iteration,
+            incumbent=best.index if best else None,
+            incumbent_value=best.value if best else None,
         )
         for g in guidance
     ]
@@ -178,16 +176,19 @@ def plan_search_trial(
 ) -> Plan:
     arbiter = arbiter or CreditArbiter()
     index = state.next_index()
+    # Level 1's prompt reads the context's JSON form (with the objective's description);
+    # the host and the planner itself read the typed Context built from the same fold.
     ctx = state.context(index)
+    hook_ctx = Context.from_dict(ctx)
     tried = {config_key(t.config): t.index for t in state.ordered()}
-    space = SearchSpace.model_validate({"params": ctx["space"]})
+    space = SearchSpace(params=tuple(Param.model_validate(p.to_dict()) for p in hook_ctx.space))
     data = arbiter_input(state, index)
     facts = study_facts(state.config, state)
     rule = keep_rule(state.config, state)
     notices = preemption_notices(state)
     code = code_trials(state.config.search.code_trials, state.patches)
-    guided_by = host.guide(ctx)
-    guidance = stamp_guidance(guided_by.guidance, ctx)
+    guided_by = host.guide(hook_ctx)
+    guidance = stamp_guidance(guided_by.guidance, hook_ctx)
     guided = [g.mechanism for g in guidance if g.hint or g.focus]
     offered: set[str] = set(guided_by.fired) | set(guided)
     screen_fired: set[str] = set()
@@ -213,7 +214,7 @@ def plan_search_trial(
         all_rejected.extend(r for r in reasons if r not in all_rejected)
         if own is not None:
             candidates.append(own)
-        proposed = host.propose(ctx)
+        proposed = host.propose(hook_ctx)
         for cand in proposed.candidates:
             name = clean_text(cand.mechanism or "?", MAX_NAME_CHARS)
             offered.add(name)
@@ -224,7 +225,7 @@ def plan_search_trial(
             candidates.append(replace(cand, source=f"{MECHANISM_PREFIX}{name}"))
         if not candidates:
             break
-        screened = host.screen(ctx, candidates)
+        screened = host.screen(hook_ctx, candidates)
         verdicts = screened.verdicts or [ScreenVerdict()] * len(candidates)
         for v in verdicts:
             if not v.accept and v.mechanism:
@@ -248,7 +249,7 @@ def plan_search_trial(
             changes = {k: space.param(k).coerce(v) for k, v in chosen.changes.items()}
             return Plan(
                 changes=changes,
-                config=proposal_config(replace(chosen, changes=changes), ctx["base"], space),
+                config=proposal_config(replace(chosen, changes=changes), hook_ctx.base, space),
                 patch=chosen.patch,
                 source=chosen.source,
                 hypothesis=clean_text(chosen.rationale, MAX_HYPOTHESIS_CHARS),
@@ -271,7 +272,7 @@ def plan_search_trial(
     hypothesis = last.rationale if last is not None else ""
     return Plan(
         changes=changes,
-        config=proposal_config(last, ctx["base"], space) if last else dict(ctx["base"]),
+        config=proposal_config(last, hook_ctx.base, space) if last else dict(hook_ctx.base),
         patch=last.patch if last is not None else None,
         source="builtin",
         hypothesis=f"[fallback: no candidate survived] {hypothesis}",

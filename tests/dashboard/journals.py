@@ -71,6 +71,7 @@ def write_hostile_journal(run_dir: Path) -> Path:
         )
     writer.emit(HOSTILE, payload=HOSTILE)  # an unknown event type: ignored
     writer.emit("policy_changed", iteration=2, diagnosis=HOSTILE, diff={HOSTILE: [HOSTILE, 1]})
+    writer.emit("phase_changed", phase=HOSTILE)  # a hand-edited phase: shown as text
     writer.emit("research_started", session=0, trigger=HOSTILE, iteration=1)
     for round_ in ("explore", "critique", "specify", "generate"):
         writer.emit(

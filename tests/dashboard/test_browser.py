@@ -13,6 +13,11 @@ from tests.dashboard.journals import HOSTILE_DIFF_SHA, HOSTILE_MECHANISM, VISIBL
 from tests.report.journals import JournalWriter, _result
 
 ROWS = "document.querySelectorAll('#trials tbody tr').length"
+# The study page's header, as {term: value}.
+SUMMARY = (
+    "Object.fromEntries([...document.querySelectorAll('#summary div')]"
+    ".map(d => [d.children[0].textContent, d.children[1].textContent]))"
+)
 
 
 def test_index_lists_every_study(server: str, browser: Browser) -> None:
@@ -36,6 +41,8 @@ def test_study_page_shows_its_trials_and_plots(server: str, browser: Browser) ->
     assert browser.wait_for("document.querySelectorAll('#progress .main-svg').length > 0")
     first = browser.eval("document.querySelector('#trials tbody tr').children[4].textContent")
     assert first == "baseline"
+    # The header says where the study is: alpha finished, so its phase is "done".
+    assert browser.eval(SUMMARY).get("phase") == "done"
     # Sorting by value puts the best trial first (lower is better).
     browser.eval("document.querySelector('#trials th[data-key=value]').click()")
     values = browser.eval(
@@ -130,6 +137,8 @@ def test_hostile_journal_strings_render_as_text_and_run_nothing(
         assert "\x1b" not in text and "\u202e" not in text, page  # escape sequences removed
         if page == "mechanisms":
             assert HOSTILE_MECHANISM in text
+        if page == "study":  # the journal's phase, hand-edited to markup, is text
+            assert VISIBLE in browser.eval(SUMMARY)["phase"]
     # The gate attempt's source, highlighted, is text too; the promoted path escapes the
     # run folder (mechanisms/../../secret.txt) and is refused.
     browser.open(server + "/source/hostile?sha=deadbeef")

@@ -167,3 +167,23 @@ def test_a_killed_study_is_stopped_and_its_trials_in_flight_interrupted(tmp_path
     stopped = overview(runs.view("k"), runs.modified("k"))
     assert stopped["row"]["state"] == "stopped" and stopped["row"]["running"] == 0
     assert stopped["trials"][0]["status"] == "interrupted"
+
+
+def test_the_study_header_shows_the_phase(tmp_path: Path) -> None:
+    from orchestrator.dashboard.payloads import overview, safe
+
+    run = tmp_path / "p"
+    run.mkdir()
+    journal = run / "events.jsonl"
+    journal.write_bytes(
+        line(0, "study_started", study="p", config={})
+        + line(1, "trial_proposed", index=0, source="baseline", config={"A": 1})
+    )
+    runs = RunsDir(tmp_path)
+    # A journal written before phases were journaled: the phase of its last trial.
+    assert overview(runs.view("p"), runs.modified("p"))["phase"] == "baseline"
+    with journal.open("ab") as f:
+        f.write(line(2, "phase_changed", phase="search\x1b[2J\u202e"))
+    runs = RunsDir(tmp_path)
+    served = safe(overview(runs.view("p"), runs.modified("p")))  # as the API sends it
+    assert served["phase"] == "search"  # the escape sequence and the bidi override removed

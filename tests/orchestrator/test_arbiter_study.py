@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from contract.hooks import Context
 from orchestrator.config import StudyConfig
 from orchestrator.journal import read_events
 from orchestrator.levels.hooks import HookOutcome
@@ -25,15 +25,15 @@ class ProposingHost:
     """A live mechanism host with one mechanism, ``probe``, that proposes a fresh
     WEIGHT_DECAY every iteration (the seam a sandboxed mechanism's candidates come through)."""
 
-    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+    def guide(self, ctx: Context) -> HookOutcome:
         return HookOutcome()
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
-        value = round(0.01 * (ctx["iteration"] + 1), 4)
+    def propose(self, ctx: Context) -> HookOutcome:
+        value = round(0.01 * (ctx.iteration + 1), 4)
         cand = Proposal({"WEIGHT_DECAY": value}, "mechanism:probe", "probe", priority=5.0)
         return HookOutcome(candidates=[cand])
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         return HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
 
     def active(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from contract.hooks import Context
 from orchestrator.agent import BuiltinAgent, LLMAgent
 from orchestrator.config import StudyConfig
 from orchestrator.journal import Journal
@@ -61,16 +62,16 @@ class RejectFirstHost:
     def __init__(self) -> None:
         self.screens = 0
 
-    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+    def guide(self, ctx: Context) -> HookOutcome:
         return HookOutcome(guidance=[MechanismGuidance(mechanism="g", hint="try WD")], fired=["g"])
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+    def propose(self, ctx: Context) -> HookOutcome:
         cand = Proposal(
             changes={"WEIGHT_DECAY": 0.1}, source="mechanism:p", rationale="wd", priority=1.0
         )
         return HookOutcome(candidates=[cand])
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = [
             ScreenVerdict(accept=c.source != "builtin", reason="no", mechanism="s")
@@ -174,7 +175,7 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
 class ScreenFirstLevel1Host(RejectFirstHost):
     """Rejects Level 1's candidate in the first screen round only; proposes its own."""
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = [
             ScreenVerdict(accept=self.screens > 1 or c.source != "builtin", reason="tabu",
@@ -202,7 +203,7 @@ class TabuLikeHost(RejectFirstHost):
         super().__init__()
         self.turned_down: list[dict[str, Any]] = []
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         self.screens += 1
         verdicts = []
         for c in candidates:

@@ -14,10 +14,19 @@ import pytest
 from orchestrator.config import StudyConfig
 from orchestrator.dashboard.payloads import overview
 from orchestrator.dashboard.runs import RunsDir
+from orchestrator.events import (
+    ChallengeDecided,
+    GateVerdict,
+    MechanismPromoted,
+    ResearchFinished,
+    TrialFinished,
+    TrialProposed,
+)
 from orchestrator.journal import journal_path, read_events
+from orchestrator.level2.mechanisms.status_table import mechanism_rows, render_mechanisms
 from orchestrator.report.data import load_run
 from orchestrator.report.study import write_report
-from orchestrator.state import rebuild_state
+from orchestrator.state import StudyLog, rebuild_state
 from orchestrator.study import run_study
 
 STUDY = "fold"
@@ -102,3 +111,34 @@ def test_an_odd_journal_renders_in_the_dashboard_and_the_report(
     assert len(report.trials) == expected and report.best_value == view.best
     markdown = write_report(run).markdown.read_text()
     assert STUDY in markdown and "not finished" in markdown
+
+
+def test_the_level2_table_reads_the_loops_fold() -> None:
+    """`bilevel status`'s Level 2 table shows what the loop's fold holds: the mechanism the
+    loop has live, and a trial it fired in that was kept only after its race."""
+    events = [
+        GateVerdict(session=1, mechanism="tabu", accepted=True, stage="contract", sha="ab12"),
+        GateVerdict(session=1, mechanism="bad", stage="static", reason="imports os"),
+        MechanismPromoted(session=1, name="tabu", sha="ab12", active_from=2),
+        ResearchFinished(session=1, outcome="promoted", mechanism="tabu"),
+        TrialProposed(index=2, source="mechanism:tabu", fired=["tabu"]),
+        TrialFinished(index=2, source="mechanism:tabu", status="ok", value=1.0, fired=["tabu"]),
+        ChallengeDecided(challenger=2, incumbent=0, verdict="accept"),
+    ]
+    log = StudyLog()
+    for event in events:
+        log.apply(event)
+    assert list(log.active_mechanisms) == ["tabu"]
+    assert [(m.name, m.state) for m in log.mechanisms.values()] == [
+        ("tabu", "live"),
+        ("bad", "rejected"),
+    ]
+    rows = {r.name: r for r in mechanism_rows(log)}
+    assert (rows["tabu"].fired, rows["tabu"].chosen, rows["tabu"].kept) == (1, 1, 1)
+    assert rows["tabu"].shaped == [2] and rows["tabu"].active_from == 2
+    assert rows["bad"].verdicts == ["attempt 0 static rejected: imports os"]
+    table = render_mechanisms(events)
+    assert table == render_mechanisms(log)
+    assert table.splitlines()[0] == "Level 2: 1 research session (1 promoted)"
+    assert "tabu [ab12] from trial 2: live, firing" in table
+    assert "1 of the trials it shaped became the new best" in table

@@ -139,7 +139,7 @@ def test_a_violating_llm_proposal_is_refused_and_the_reason_goes_back(tmp_path: 
 class ViolatingHost(NoopMechanismHost):
     """One mechanism whose candidate breaks the preset's batch rule, one whose does not."""
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+    def propose(self, ctx: Context) -> HookOutcome:
         return HookOutcome(
             candidates=[
                 Proposal({"DEVICE_BATCH_SIZE": 128}, "mechanism:greedy", priority=9.0),

@@ -62,7 +62,7 @@ def test_one_sandbox_call_per_stage_and_the_breaker_reverts_at_the_boundary(tmp_
     promoted, _ = host.boundary(0, emit)
     assert promoted == ["ucb_bandit", "gp_expected_improvement", "lost"]
 
-    ctx = state.context(0)
+    ctx = state.hook_context(0)
     out = host.guide(ctx)
     # One call for the whole stage, only with the mechanisms that implement `guide`.
     assert client.calls == [("guide", ["ucb_bandit", "lost"])]
@@ -116,7 +116,9 @@ def test_a_sandbox_outage_is_not_held_against_the_mechanisms(tmp_path: Any) -> N
     ucb = library()["ucb_bandit"]
     _promote(host, tmp_path, ucb.name, ucb.source, ucb.hooks)
     host.boundary(0, lambda event: None)
-    ctx = rebuild_state(StudyConfig.from_dict({"name": "outage", "iterations": 3}), []).context(0)
+    ctx = rebuild_state(
+        StudyConfig.from_dict({"name": "outage", "iterations": 3}), []
+    ).hook_context(0)
     for _ in range(4):
         out = host.guide(ctx)
         assert out.fired == [] and "sandbox unavailable" in out.errors[0]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contract.hooks import Context
 from orchestrator.config import StudyConfig
 from orchestrator.events import Event
 from orchestrator.level2.mechanisms import LiveMechanismHost, Promotion, store_mechanism
@@ -36,12 +37,12 @@ class Sleeper(Mechanism):
 
 
 @pytest.fixture
-def contexts() -> tuple[dict[str, Any], dict[str, Any]]:
+def contexts() -> tuple[Context, Context]:
     """A context before any trial, and one of the same study with a long history."""
     state = rebuild_state(StudyConfig.from_dict({"name": "audit", "iterations": 40}), [])
     empty = state.context(0)
     long = dict(contract_contexts(empty["space"], [], seed=5, iterations=40))["long-history"]
-    return empty, long
+    return Context.from_dict(empty), Context.from_dict(long)
 
 
 def _host(tmp_path: Any, name: str, source: str, hooks: tuple[str, ...]) -> LiveMechanismHost:
@@ -53,7 +54,7 @@ def _host(tmp_path: Any, name: str, source: str, hooks: tuple[str, ...]) -> Live
 
 
 def test_a_module_that_behaves_only_under_test_is_reverted(
-    tmp_path: Any, contexts: tuple[dict[str, Any], dict[str, Any]]
+    tmp_path: Any, contexts: tuple[Context, Context]
 ) -> None:
     empty, long = contexts
     host = _host(tmp_path, "sleeper", SLEEPER, ("guide",))
@@ -74,7 +75,7 @@ def test_a_module_that_behaves_only_under_test_is_reverted(
 
 
 def test_a_pure_mechanism_is_replayed_and_kept(
-    tmp_path: Any, contexts: tuple[dict[str, Any], dict[str, Any]]
+    tmp_path: Any, contexts: tuple[Context, Context]
 ) -> None:
     empty, long = contexts
     ucb = library()["ucb_bandit"]

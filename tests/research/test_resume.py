@@ -47,7 +47,7 @@ def test_live_mechanisms_come_back_from_the_journal_on_resume(tmp_path: Path) ->
     second = _driver(config, tmp_path, client)
     update = second.at_boundary(state, journal)
     assert update.promoted == [] and second.host.active() == ["tabu_screen"]
-    ctx = state.context(0)
+    ctx = state.hook_context(0)
     again = Proposal(changes={}, source="llm", rationale="the defaults again")
     screened = second.host.screen(ctx, [again])
     assert screened.errors == []

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import sandbox.api
+from contract.hooks import Context
 from orchestrator.level2.mechanisms.host import space_of
 from orchestrator.level2.mechanisms.outputs import (
     InvalidOutput,
@@ -34,7 +35,7 @@ def _candidate(ctx: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def _host(hook: str, value: Any, ctx: dict[str, Any], n: int) -> bool:
-    space = space_of(ctx)
+    space = space_of(Context.from_dict(ctx))  # the host receives the typed Context
     try:
         if hook == "guide":
             check_guidance(value, space)

@@ -45,7 +45,7 @@ def guided(tmp_path: Path, name: str, source: str, budget: float) -> LiveMechani
     )
     host.boundary(0, lambda event: None)
     for _ in range(SLOW_CALLS_TO_REVERT):
-        out = host.guide(state.context(0))
+        out = host.guide(state.hook_context(0))
         assert out.fired == [name] and not out.errors
     return host
 

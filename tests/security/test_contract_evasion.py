@@ -100,7 +100,7 @@ def test_live_and_contract_calls_draw_their_pids_from_one_range(
     """Live, a call's pid used to be one small number; in a contract run it grew call by
     call. Now both are drawn from one range: a pid says nothing about which it is."""
     from sandbox.contexts import contract_contexts
-    from sandbox.contract import PID_FLOOR, PID_SPAN
+    from sandbox.contract_stage import PID_FLOOR, PID_SPAN
     from sandbox.ladder import call_stage
 
     low, high = PID_FLOOR, PID_FLOOR + PID_SPAN + PID_SLACK

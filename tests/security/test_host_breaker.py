@@ -199,7 +199,7 @@ def test_a_mechanism_whose_calls_keep_running_slow_is_reverted(tmp_path: Path) -
         host.queue_promotion(Promotion(stored=stored, hooks=("guide",)))
         host.boundary(0, lambda event: journaled.append(as_pair(event)))
         for _ in range(3):
-            out = host.guide(state.context(0))
+            out = host.guide(state.hook_context(0))
             assert out.fired == ["sloth"] and not out.errors  # valid output every time
         assert host.active() == []  # tripped: no longer called
         _, reverted = host.boundary(1, lambda event: journaled.append(as_pair(event)))

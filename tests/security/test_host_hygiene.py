@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from contract.hooks import Context
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     GateVerdict,
@@ -83,7 +84,8 @@ def test_hostile_mechanism_strings_arrive_clean(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "events.jsonl")
     try:
         host.boundary(0, journal.append)
-        ctx = state.context(0)
+        raw = state.context(0)
+        ctx = Context.from_dict(raw)
 
         guided = host.guide(ctx)
         (guidance,) = guided.guidance
@@ -103,13 +105,13 @@ def test_hostile_mechanism_strings_arrive_clean(tmp_path: Path) -> None:
 
         # The next Level-1 prompt quotes the guidance and the screen's reason.
         _, user, _ = build_prompt(
-            ctx, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict.reason}"]
+            raw, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict.reason}"]
         )
         assert "accepted: 4/4" in user
         assert_clean(user)
 
         # Its guide now raises with a hostile message: three errors trip the breaker.
-        later = {**ctx, "history": [{**_trial(0), "source": "llm"}]}
+        later = Context.from_dict({**raw, "history": [{**_trial(0), "source": "llm"}]})
         for _ in range(3):
             out = host.guide(later)
             assert out.errors and all("broken" in e for e in out.errors)

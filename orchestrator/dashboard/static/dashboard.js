@@ -334,6 +334,7 @@
     const r = data.row;
     summary("summary", [
       ["state", r.state],
+      ["phase", data.phase || "–"],
       ["objective", r.objective || "–"],
       ["agent", r.agent || "–"],
       ["metric", r.metric + (r.direction === "maximize" ? " (higher is better)" : " (lower is better)")],

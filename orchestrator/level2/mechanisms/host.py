@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from contract.hooks import Context
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor, LiveCall
@@ -340,12 +341,13 @@ class LiveMechanismHost:
     def _call(
         self,
         stage: Hook,
-        context: dict[str, Any],
+        ctx: Context,
         errors: list[str],
         candidates: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         self._take_audits()
         mechanisms = [m for m in self._callable() if stage in m.hooks]
+        context = ctx.to_dict()  # the process boundary: the sandbox receives JSON
         call = run_stage(self.client, stage, [m.stored for m in mechanisms], context, candidates)
         for m in mechanisms:
             if self.auditor is not None and m.name in call.outputs:
@@ -361,7 +363,7 @@ class LiveMechanismHost:
             errors.append(f"sandbox unavailable, {stage} skipped: {call.unavailable}")
         return call.outputs
 
-    def guide(self, ctx: dict[str, Any]) -> HookOutcome:
+    def guide(self, ctx: Context) -> HookOutcome:
         """Guidance of every active mechanism; a non-empty one counts as firing."""
         out = HookOutcome()
         space = space_of(ctx)
@@ -381,7 +383,7 @@ class LiveMechanismHost:
                 )
         return out
 
-    def propose(self, ctx: dict[str, Any]) -> HookOutcome:
+    def propose(self, ctx: Context) -> HookOutcome:
         """Candidates added by active mechanisms. Adding one is not yet firing: a
         mechanism fires through ``propose`` only when its candidate is the one that runs,
         which the planner records in the trial's ``fired``."""
@@ -404,13 +406,13 @@ class LiveMechanismHost:
             )
         return out
 
-    def screen(self, ctx: dict[str, Any], candidates: list[Proposal]) -> HookOutcome:
+    def screen(self, ctx: Context, candidates: list[Proposal]) -> HookOutcome:
         """One verdict per candidate: accepted only if every active mechanism accepts."""
         out = HookOutcome(verdicts=[ScreenVerdict() for _ in candidates])
         if not candidates:
             return out
         payload = [c.candidate().to_dict() for c in candidates]
-        iteration = _iteration(ctx)
+        iteration = ctx.iteration
         for name, raw in self._call("screen", ctx, out.errors, payload).items():
             try:
                 verdicts = check_verdicts(raw, len(candidates))
@@ -430,12 +432,12 @@ class LiveMechanismHost:
                     self._fire(name, "screen")
         return out
 
-    def _check_effects(self, ctx: dict[str, Any]) -> None:
+    def _check_effects(self, ctx: Context) -> None:
         """Planning of a new trial starts: settle each mechanism's effect records (the trials
         it screened, the outcomes of its chosen candidates) and stop calling a harmful one;
         it is reverted, with the reason, at the next boundary."""
-        iteration = _iteration(ctx)
-        history = ctx.get("history") or []
+        iteration = ctx.iteration
+        history = [t.to_dict() for t in ctx.history]
         for m in self._live.values():
             m.effects.settle(iteration)
             m.effects.note_history(m.name, m.active_from, history)
@@ -446,11 +448,6 @@ def supersedes_key(name: str) -> str:
     return str(name).strip().removeprefix("mechanism:").strip().lower()
 
 
-def _iteration(ctx: dict[str, Any]) -> int:
-    value = ctx.get("iteration")
-    return value if isinstance(value, int) and not isinstance(value, bool) else -1
-
-
-def space_of(context: dict[str, Any]) -> SearchSpace:
+def space_of(ctx: Context) -> SearchSpace:
     """The search space a context was built with (policy-frozen params marked frozen)."""
-    return SearchSpace(params=tuple(Param.model_validate(p) for p in context["space"]))
+    return SearchSpace(params=tuple(Param.model_validate(p.to_dict()) for p in ctx.space))

@@ -10,6 +10,7 @@ cleaned (:func:`sandbox.text.clean_text`) before it is printed, whatever wrote t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,10 @@ from orchestrator.events import (
     GateVerdict,
     MechanismPromoted,
     MechanismReverted,
-    ResearchFinished,
     ResearchStarted,
-    TrialFinished,
 )
+from orchestrator.levels.proposals import MECHANISM_PREFIX
+from orchestrator.state import MechanismRecord, StudyLog
 from sandbox.text import clean_text
 
 # Longest line of the Level 2 block: a summary, not the full ladder output.
@@ -46,41 +47,48 @@ class MechanismRow:
     shaped: list[int] = field(default_factory=list)  # indices of the trials it fired in
 
 
-def mechanism_rows(events: list[Event]) -> list[MechanismRow]:
-    """One row per mechanism the study's research sessions wrote, in order of appearance."""
-    rows: dict[str, MechanismRow] = {}
+def fold(events: Iterable[Event]) -> StudyLog:
+    """The study's one fold of ``events``; what it cannot use is skipped, as in the report."""
+    log = StudyLog()
+    for event in events:
+        log.apply_lenient(event)
+    return log
+
+
+def _row(record: MechanismRecord) -> MechanismRow:
+    return MechanismRow(
+        name=record.name,
+        sha=record.sha,
+        state=record.state,
+        session=record.session,
+        active_from=record.active_from,
+        verdicts=[
+            f"attempt {v.attempt} {v.stage or '?'} "
+            + ("accepted" if v.accepted else f"rejected: {v.reason}")
+            for v in record.verdicts
+        ],
+        missing_packages=list(record.missing_packages),
+        revert_reason=record.revert_reason,
+    )
+
+
+def mechanism_rows(study: StudyLog | Iterable[Event]) -> list[MechanismRow]:
+    """One row per mechanism the study's research sessions wrote, in order of appearance
+    (then any other name a finished trial says fired), read from the study's fold."""
+    log = study if isinstance(study, StudyLog) else fold(study)
+    rows = {name: _row(record) for name, record in log.mechanisms.items()}
 
     def row(name: str) -> MechanismRow:
         return rows.setdefault(name, MechanismRow(name=name))
 
-    for e in events:
-        if isinstance(e, GateVerdict):
-            r = row(e.mechanism)
-            r.session = e.session
-            verdict = "accepted" if e.accepted else f"rejected: {e.reason}"
-            r.verdicts.append(f"attempt {e.attempt} {e.stage or '?'} {verdict}")
-            r.sha = e.sha if e.was_set("sha") else r.sha
-            if not e.accepted and r.state != "live":
-                r.state = "rejected"
-                r.missing_packages = list(e.missing_packages or r.missing_packages)
-        elif isinstance(e, MechanismPromoted):
-            r = row(e.name)
-            r.sha, r.state, r.active_from = e.sha, "live", e.active_from
-            for old in e.supersedes:
-                row(old).state = "superseded"
-        elif isinstance(e, MechanismReverted):
-            r = row(e.name)
-            if r.state == "live":
-                r.state = "reverted"
-            r.revert_reason = e.reason
-        elif isinstance(e, TrialFinished):
-            for name in e.fired or []:
-                r = row(name)
-                r.fired += 1
-                r.shaped.append(e.index)
-                r.kept += bool(e.kept)
-            if e.source.startswith("mechanism:"):
-                row(e.source.removeprefix("mechanism:")).chosen += 1
+    for t in log.finished_trials():
+        for name in t.fired:
+            r = row(name)
+            r.fired += 1
+            r.shaped.append(t.index)
+            r.kept += t.kept
+        if t.source.startswith(MECHANISM_PREFIX):
+            row(t.source.removeprefix(MECHANISM_PREFIX)).chosen += 1
     return list(rows.values())
 
 
@@ -98,10 +106,11 @@ def _status(r: MechanismRow) -> str:
     return r.state
 
 
-def render_mechanisms(events: list[Event]) -> str:
+def render_mechanisms(study: StudyLog | Iterable[Event]) -> str:
     """The Level 2 section of the study summary and `bilevel status`, as plain text."""
-    rows = mechanism_rows(events)
-    sessions = [e for e in events if isinstance(e, ResearchFinished)]
+    log = study if isinstance(study, StudyLog) else fold(study)
+    rows = mechanism_rows(log)
+    sessions = log.research_sessions
     if not rows and not sessions:
         return "Level 2: no research sessions."
     outcomes: dict[str, int] = {}
@@ -142,4 +151,4 @@ def level2_summary_lines(run_dir: Path) -> list[str]:
     events = read_events(path)
     if not any(isinstance(e, LEVEL2_EVENTS) for e in events):
         return []
-    return render_mechanisms(events).splitlines()
+    return render_mechanisms(fold(events)).splitlines()
