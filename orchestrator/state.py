@@ -45,7 +45,7 @@ from orchestrator.events import (
     parse_event,
 )
 from orchestrator.levels.policy import SearchPolicy
-from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric
+from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric, ObjectiveText
 from orchestrator.patches import with_patch
 from orchestrator.phases import phase_of_source
 from sandbox.api import (
@@ -475,6 +475,15 @@ class StudyState(StudyLog):
         """The mechanism API's ``Context`` for planning trial ``iteration``: what the host
         hands to hooks (it sends the JSON form only across the sandbox boundary)."""
         return Context.from_dict(self.context(iteration, visible_only=visible_only))
+
+    def objective_text(self) -> ObjectiveText:
+        """What the prompts say of the study's objective that ``Context`` does not carry."""
+        described = self._objective_text()
+        return ObjectiveText(
+            kind=self.config.objective.kind,
+            description=described.get("objective", ""),
+            docs={p.name: p.doc for p in self.config.search_space().params if p.doc},
+        )
 
     def _objective_text(self) -> dict[str, str]:
         """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""
