@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from contract.hooks import Context
 from contract.trials import DEFAULT_DIRECTION, DIRECTIONS, Direction
@@ -116,8 +115,3 @@ class ObjectiveText:
     kind: str | None = None
     description: str = ""
     docs: Mapping[str, str] = field(default_factory=dict)
-
-
-def trial_value(trial: dict[str, Any]) -> float | None:
-    """A context trial's value in the metric's own units (``val_bpb`` in older contexts)."""
-    return trial["value"] if trial.get("value") is not None else trial.get("val_bpb")

@@ -468,7 +468,7 @@ class StudyState(StudyLog):
             metric=metric.name,
             direction=metric.direction,
             # constraints, facts, step scale, noise, trials left: the rules of API 3
-            extra={**self._objective_text(), **context_rules(self)},
+            extra=context_rules(self),
         )
 
     def hook_context(self, iteration: int, *, visible_only: bool = True) -> Context:
@@ -477,19 +477,14 @@ class StudyState(StudyLog):
         return Context.from_dict(self.context(iteration, visible_only=visible_only))
 
     def objective_text(self) -> ObjectiveText:
-        """What the prompts say of the study's objective that ``Context`` does not carry."""
-        described = self._objective_text()
+        """What the prompts say of the study's objective that ``Context`` does not carry: a
+        non-GPT objective's description (GPT's prompts name it already), its parameter docs."""
+        kind = self.config.objective.kind
         return ObjectiveText(
-            kind=self.config.objective.kind,
-            description=described.get("objective", ""),
+            kind=kind,
+            description="" if kind == "gpt" else self.config.objective_info().description,
             docs={p.name: p.doc for p in self.config.search_space().params if p.doc},
         )
-
-    def _objective_text(self) -> dict[str, str]:
-        """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""
-        if self.config.objective.kind == "gpt":
-            return {}
-        return {"objective": self.config.objective_info().description}
 
 
 def rebuild_state(config: StudyConfig, events: Iterable[Event | dict[str, Any]]) -> StudyState:

@@ -319,7 +319,7 @@ def test_the_research_prompt_says_what_is_frozen_and_what_is_not() -> None:
 
     brief = make_brief()
     text = context_block(brief)
-    frozen = sum(1 for p in brief.space if p.get("frozen"))
+    frozen = sum(1 for p in brief.space if p.frozen)
     assert f"{len(brief.space) - frozen} params tunable; FROZEN marks the {frozen}" in text
     assert "FROZEN as of the current policy" not in text
     assert (REPO / "orchestrator/level2/research/prompts.py").read_text().count("FROZEN as of") == 0
