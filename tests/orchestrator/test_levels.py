@@ -237,3 +237,15 @@ def test_a_screen_sees_the_candidate_and_not_who_proposed_it() -> None:
         "priority": 2.0,
     }
     assert proposal.mechanism == "greedy" and Proposal({"MATRIX_LR": 0.05}, "llm").mechanism is None
+
+
+def test_level1_reads_the_typed_context_and_is_told_what_it_lacks() -> None:
+    """The prompt names each parameter's purpose (the API's Param carries none: the study's
+    ObjectiveText does), and the built-in agent reads back the very Context the prompt used."""
+    from orchestrator.levels.level1 import build_prompt
+
+    state = state_with_baseline()
+    ctx = state.hook_context(1)
+    _, user, payload = build_prompt(ctx, state.policy, [], [], objective=state.objective_text())
+    assert "default 0.04, tunable - Muon learning rate for 2-D weight matrices" in user
+    assert Context.from_dict(payload["ctx"]) == ctx
