@@ -13,10 +13,10 @@ reports, statistics and Level 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+from contract.hooks import Context
 from contract.trials import DEFAULT_DIRECTION, DIRECTIONS, Direction
 
 # GPT pretraining's metric: validation bits per byte, lower is better (DESIGN §4.1).
@@ -100,19 +100,18 @@ class Metric:
 GPT_METRIC = Metric()
 
 
-def context_metric(ctx: dict[str, Any]) -> Metric:
-    """The metric a planning context (``StudyState.context``) names; GPT's when it names none."""
-    direction = ctx.get("direction") or DEFAULT_DIRECTION
-    return Metric(str(ctx.get("metric") or DEFAULT_METRIC), direction)
+def context_metric(ctx: Context) -> Metric:
+    """The metric a planning context (``StudyState.hook_context``) names."""
+    return Metric(ctx.metric, ctx.direction)
 
 
-def trial_value(trial: dict[str, Any]) -> float | None:
-    """A context trial's value in the metric's own units (``val_bpb`` in older contexts)."""
-    return trial["value"] if trial.get("value") is not None else trial.get("val_bpb")
+@dataclass(frozen=True)
+class ObjectiveText:
+    """What the prompts say about a study's objective that the hook ``Context`` does not
+    carry: its kind (``gpt``, ``benchmark``, ``function``, ``command``; ``None`` when not
+    known, then the metric tells GPT from the rest), its description (empty for GPT, whose
+    prompts name it already) and its parameters' descriptions (the API's ``Param`` has none)."""
 
-
-def objective_phrase(ctx: dict[str, Any]) -> str:
-    """``minimise val_bpb (lower is better)`` for prompts, with the objective when known."""
-    metric = context_metric(ctx)
-    what = f" of {ctx['objective']}" if ctx.get("objective") else ""
-    return f"{metric.verb} {metric.name}{what} ({metric.word})"
+    kind: str | None = None
+    description: str = ""
+    docs: Mapping[str, str] = field(default_factory=dict)

@@ -45,7 +45,7 @@ from orchestrator.events import (
     parse_event,
 )
 from orchestrator.levels.policy import SearchPolicy
-from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric
+from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric, ObjectiveText
 from orchestrator.patches import with_patch
 from orchestrator.phases import phase_of_source
 from sandbox.api import (
@@ -468,7 +468,7 @@ class StudyState(StudyLog):
             metric=metric.name,
             direction=metric.direction,
             # constraints, facts, step scale, noise, trials left: the rules of API 3
-            extra={**self._objective_text(), **context_rules(self)},
+            extra=context_rules(self),
         )
 
     def hook_context(self, iteration: int, *, visible_only: bool = True) -> Context:
@@ -476,11 +476,15 @@ class StudyState(StudyLog):
         hands to hooks (it sends the JSON form only across the sandbox boundary)."""
         return Context.from_dict(self.context(iteration, visible_only=visible_only))
 
-    def _objective_text(self) -> dict[str, str]:
-        """A non-GPT objective's description, for prompts (GPT's prompts name it already)."""
-        if self.config.objective.kind == "gpt":
-            return {}
-        return {"objective": self.config.objective_info().description}
+    def objective_text(self) -> ObjectiveText:
+        """What the prompts say of the study's objective that ``Context`` does not carry: a
+        non-GPT objective's description (GPT's prompts name it already), its parameter docs."""
+        kind = self.config.objective.kind
+        return ObjectiveText(
+            kind=kind,
+            description="" if kind == "gpt" else self.config.objective_info().description,
+            docs={p.name: p.doc for p in self.config.search_space().params if p.doc},
+        )
 
 
 def rebuild_state(config: StudyConfig, events: Iterable[Event | dict[str, Any]]) -> StudyState:

@@ -430,7 +430,6 @@ class StudyRunner(AcceptancePlanning):
             self.agent,
             self.fallback,
             self.host,
-            self.config.objective.preset,
             self.arbiter,
         )
         if plan.choice is not None:
@@ -463,7 +462,7 @@ class StudyRunner(AcceptancePlanning):
                 )
 
     def run_policy(self, done: int) -> None:
-        ctx = self.state.context(self.state.next_index())
+        ctx = self.state.hook_context(self.state.next_index())
         space = self.config.search_space()
         try:
             policy, diagnosis, diff, notes = run_level15(
@@ -473,6 +472,7 @@ class StudyRunner(AcceptancePlanning):
                 space,
                 facts=study_facts(self.config, self.state, proposer=False),
                 keep_rule=keep_rule(self.config, self.state),
+                objective=self.state.objective_text(),
             )
         except AGENT_FAILURES as exc:  # LLM down for good: the old policy stays, the study goes on
             policy, diagnosis, diff, notes = self.state.policy, f"level 1.5 failed: {exc}", {}, []

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from contract.hooks import Context
 from orchestrator.patches import PATCH_KEY, SHORT_SHA, patch_sha_of
 from sandbox.text import clean_text
 from trainer.patch import MAX_PATCH_BYTES, RECIPE_FILE, RECIPE_PATH
@@ -82,27 +82,27 @@ def quote_diff(diff: str, max_chars: int = MAX_DIFF_CHARS) -> str:
     return fenced(text, "diff")
 
 
-def history_diffs(ctx: dict[str, Any], code: CodeTrials) -> list[tuple[str, list[int]]]:
+def history_diffs(ctx: Context, code: CodeTrials) -> list[tuple[str, list[int]]]:
     """The distinct diffs the shown history ran, as ``(sha, trial indices)``: the
     incumbent's first, then the most recent, at most :data:`MAX_DIFFS_SHOWN`."""
     runs: dict[str, list[int]] = {}
-    for t in ctx.get("history") or []:
-        sha = patch_sha_of(t.get("config") or {})
+    for t in ctx.history:
+        sha = patch_sha_of(t.config)
         if sha and sha in code.patches:
-            runs.setdefault(sha, []).append(int(t["index"]))
-    base = patch_sha_of(ctx.get("base") or {})
+            runs.setdefault(sha, []).append(t.index)
+    base = patch_sha_of(ctx.base)
     order = sorted(runs, key=lambda s: (s != base, -max(runs[s])))
     return [(sha, runs[sha]) for sha in order[:MAX_DIFFS_SHOWN]]
 
 
-def code_section(ctx: dict[str, Any], code: CodeTrials) -> str:
+def code_section(ctx: Context, code: CodeTrials) -> str:
     """The prompt's code-trial part: the rules, the recipe, and the diffs tried so far."""
     parts = [
         f"## Code trials: the training recipe ({RECIPE_PATH})\n{RULES}",
         f"### {RECIPE_PATH} as it is today (line numbers for your hunks: count from 1)\n"
         + fenced(code.recipe, "python"),
     ]
-    base = patch_sha_of(ctx.get("base") or {})
+    base = patch_sha_of(ctx.base)
     if base:
         parts.append(
             f"The incumbent runs the recipe with diff {base[:SHORT_SHA]} (shown below); a "

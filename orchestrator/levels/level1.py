@@ -10,22 +10,23 @@ with the reasons, a bounded number of times, and is never run or clamped.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.constraints import Constraint, violations
+from contract.constraints import violations
+from contract.hooks import Context, Trial
 from contract.limits import MAX_HINT_CHARS, MAX_NAME_CHARS, MAX_RATIONALE_CHARS
 from orchestrator.agent.base import Agent
 from orchestrator.levels.code import SYSTEM_ADDENDUM, CodeTrials, code_section
 from orchestrator.levels.policy import SearchPolicy, guidance_stamp
 from orchestrator.levels.proposals import MechanismGuidance, Proposal
-from orchestrator.metric import context_metric, trial_value
+from orchestrator.metric import ObjectiveText, context_metric
 from orchestrator.patches import SHORT_SHA, patch_refusal, with_patch
 from sandbox.text import clean_text
 from trainer.patch import patch_sha256
-from trainer.presets import get_preset
-from trainer.spec import SearchSpace
+from trainer.spec import Param, SearchSpace
 
 # Changes per proposal: one isolates a cause; more than three confounds it (the paper's rule).
 MAX_CHANGES = 3
@@ -96,15 +97,15 @@ CONSTRAINTS_SENTENCE = (
 )
 
 
-def system_prompt(ctx: dict[str, Any]) -> str:
+def system_prompt(ctx: Context, objective: ObjectiveText) -> str:
     """SYSTEM for GPT's val_bpb; the same rules for any other objective and metric, in the
     words of its own kind."""
     metric = context_metric(ctx)
-    text = SYSTEM.format(constraints=CONSTRAINTS_SENTENCE if ctx.get("constraints") else "")
-    kind = ctx.get("objective_kind") or ("gpt" if metric.name == "val_bpb" else "function")
+    text = SYSTEM.format(constraints=CONSTRAINTS_SENTENCE if ctx.constraints else "")
+    kind = objective.kind or ("gpt" if metric.name == "val_bpb" else "function")
     if kind == "gpt" and metric.name == "val_bpb":
         return text
-    what = ctx.get("objective") or "an objective"
+    what = objective.description or "an objective"
     return text.replace(
         "the hyperparameters of a fixed-budget training run to minimise validation "
         "bits-per-byte (val_bpb, lower is better)",
@@ -114,9 +115,9 @@ def system_prompt(ctx: dict[str, Any]) -> str:
     )
 
 
-def constraints_section(ctx: dict[str, Any]) -> str | None:
+def constraints_section(ctx: Context) -> str | None:
     """The constraints between parameters, one per line (None when the study has none)."""
-    rules = [Constraint.from_dict(c).text() for c in ctx.get("constraints") or []]
+    rules = [c.text() for c in ctx.constraints]
     if not rules:
         return None
     return (
@@ -127,6 +128,17 @@ def constraints_section(ctx: dict[str, Any]) -> str | None:
 
 def keep_rule_section(keep_rule: str) -> str | None:
     return f"## Keep rule\n{keep_rule}" if keep_rule else None
+
+
+def context_space(ctx: Context, docs: Mapping[str, str] | None = None) -> SearchSpace:
+    """The context's search space (the policy's freezes applied) as the trainer types it,
+    with the parameters' ``docs`` (for prompts: the API's ``Param`` carries none)."""
+    docs = docs or {}
+    return SearchSpace(
+        params=tuple(
+            Param.model_validate({**p.to_dict(), "doc": docs.get(p.name, "")}) for p in ctx.space
+        )
+    )
 
 
 def format_space(space: SearchSpace) -> str:
@@ -142,22 +154,23 @@ def format_space(space: SearchSpace) -> str:
     return "\n".join(lines)
 
 
-def compact_history(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+def compact_history(history: list[Trial]) -> tuple[list[Trial], str]:
     """Trials shown in full, and a one-paragraph summary of the ones left out."""
     if len(history) <= RECENT_TRIALS_SHOWN + BEST_TRIALS_SHOWN:
         return history, ""
-    ok = sorted((t for t in history if t["val_bpb"] is not None), key=lambda t: t["val_bpb"])
-    keep = {t["index"] for t in ok[:BEST_TRIALS_SHOWN]}
-    keep |= {t["index"] for t in history[-RECENT_TRIALS_SHOWN:]}
-    shown = [t for t in history if t["index"] in keep]
-    left = [t for t in history if t["index"] not in keep]
+    scored = [(t.val_bpb, t) for t in history if t.val_bpb is not None]
+    ok = [t for _, t in sorted(scored, key=lambda st: st[0])]
+    keep = {t.index for t in ok[:BEST_TRIALS_SHOWN]}
+    keep |= {t.index for t in history[-RECENT_TRIALS_SHOWN:]}
+    shown = [t for t in history if t.index in keep]
+    left = [t for t in history if t.index not in keep]
     statuses: dict[str, int] = {}
     touched: dict[str, int] = {}
     for t in left:
-        statuses[t["status"]] = statuses.get(t["status"], 0) + 1
-        for name in t["changes"]:
+        statuses[t.status] = statuses.get(t.status, 0) + 1
+        for name in t.changes:
             touched[name] = touched.get(name, 0) + 1
-    vals = [t["val_bpb"] for t in left if t["val_bpb"] is not None]
+    vals = [t.val_bpb for t in left if t.val_bpb is not None]
     spread = f", val_bpb {min(vals):.4f}..{max(vals):.4f}" if vals else ""
     summary = (
         f"{len(left)} older trials not shown ({statuses}{spread}); "
@@ -167,23 +180,23 @@ def compact_history(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
 
 
 def format_history(
-    history: list[dict[str, Any]], defaults: dict[str, Any], metric_name: str = "val_bpb"
+    history: list[Trial], defaults: dict[str, Any], metric_name: str = "val_bpb"
 ) -> str:
     shown, summary = compact_history(history)
     lines = [summary] if summary else []
     for t in shown:
-        value = trial_value(t)
+        value = t.value
         metric = f"{metric_name}={value:.5f}" if value is not None else f"{metric_name}=-"
-        if t["status"] == "pruned":  # orchestrator/pruning.py: no final value, a failed direction
+        if t.status == "pruned":  # orchestrator/pruning.py: no final value, a failed direction
             metric += " (stopped early: its loss trailed the incumbent's by far)"
-        diff = {k: v for k, v in t["config"].items() if defaults.get(k) != v}
-        tags = " KEPT" if t["kept"] else ""
+        diff = {k: v for k, v in t.config.items() if defaults.get(k) != v}
+        tags = " KEPT" if t.kept else ""
         lines.append(
-            f"#{t['index']} [{t['source']}] {t['status']} {metric}{tags} "
-            f"changes={json.dumps(t['changes'])} config(non-default)={json.dumps(diff)}"
+            f"#{t.index} [{t.source}] {t.status} {metric}{tags} "
+            f"changes={json.dumps(t.changes)} config(non-default)={json.dumps(diff)}"
             + (
-                f" hypothesis: {clean_text(t['hypothesis'], MAX_HYPOTHESIS_CHARS)}"
-                if t["hypothesis"]
+                f" hypothesis: {clean_text(t.hypothesis, MAX_HYPOTHESIS_CHARS)}"
+                if t.hypothesis
                 else ""
             )
         )
@@ -218,7 +231,7 @@ def _stamp(g: MechanismGuidance, metric_name: str) -> str:
 
 
 def build_prompt(
-    ctx: dict[str, Any],
+    ctx: Context,
     policy: SearchPolicy,
     guidance: list[MechanismGuidance],
     rejected: list[str],
@@ -227,15 +240,19 @@ def build_prompt(
     notices: list[str] | None = None,
     keep_rule: str = "",
     code: CodeTrials | None = None,
+    objective: ObjectiveText | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """System prompt, user prompt, and the payload the built-in agent reads.
+    """System prompt, user prompt, and the payload the built-in agent reads (the context
+    as JSON, as the mechanism API's ``Context.to_dict`` writes it).
 
+    ``objective`` is what the prompt says of the study's objective (GPT's when omitted);
     ``facts`` are :func:`orchestrator.levels.facts.study_facts`; ``notices`` say which of
     this proposer's earlier proposals did not run and what ran instead; ``keep_rule`` says
     when a trial becomes the incumbent (:func:`orchestrator.levels.rules.keep_rule`);
     ``code`` (a code-trial study) adds the recipe, its rules and the diffs tried so far.
     """
-    space = SearchSpace.model_validate({"params": ctx["space"]})
+    objective = objective or ObjectiveText()
+    space = context_space(ctx, objective.docs)
     defaults = space.defaults()
     metric = context_metric(ctx)
     mechanism_focus = {n for g in guidance for n in g.focus}
@@ -267,15 +284,15 @@ def build_prompt(
         )
     if code is not None:
         parts.append(code_section(ctx, code))
-    history = format_history(ctx["history"], defaults, metric.name)
+    history = format_history(ctx.history, defaults, metric.name)
     parts.append(f"## History (oldest first)\n{history}")
-    best = ctx["best"]
-    best_value = trial_value(best) if best else None
+    best = ctx.best
+    best_value = best.value if best else None
     parts.append(
         "## Base configuration (your changes apply to this)\n"
-        + json.dumps(ctx["base"])
+        + json.dumps(ctx.base)
         + (
-            f"\nincumbent: trial #{best['index']} {metric.name}={best_value:.5f}"
+            f"\nincumbent: trial #{best.index} {metric.name}={best_value:.5f}"
             if best and best_value is not None
             else ""
         )
@@ -285,20 +302,20 @@ def build_prompt(
             "## Your previous proposals were rejected; fix these problems\n"
             + "\n".join(f"- {r}" for r in rejected)
         )
-    left = ctx.get("trials_left")
+    left = ctx.trials_left
     parts.append(
-        f"Propose trial #{ctx['iteration']}."
+        f"Propose trial #{ctx.iteration}."
         + (f" {left - 1} more search trials follow it." if isinstance(left, int) and left else "")
     )
     payload: dict[str, Any] = {
-        "ctx": ctx,
+        "ctx": ctx.to_dict(),
         "policy": policy.model_dump(mode="json"),
         "focus": focus,
         "rejected": rejected,
         "notices": list(notices or []),
         "code_trials": code is not None,
     }
-    system = system_prompt(ctx)
+    system = system_prompt(ctx, objective)
     if code is not None:
         system += SYSTEM_ADDENDUM
     return system, "\n\n".join(parts), payload
@@ -306,8 +323,7 @@ def build_prompt(
 
 def validate_changes(
     changes: dict[str, Any],
-    ctx: dict[str, Any],
-    preset_name: str,
+    ctx: Context,
     tried: dict[str, int],
     max_changes: int | None = MAX_CHANGES,
     patch_sha: str | None = None,
@@ -320,34 +336,24 @@ def validate_changes(
         return ["propose at least one change"]
     if max_changes is not None and len(changes) > max_changes:
         return [f"propose at most {max_changes} changes, not {len(changes)}"]
-    space = SearchSpace.model_validate({"params": ctx["space"]})
+    space = context_space(ctx)
     errors = space.check_changes(changes)
     if errors:
         return errors
-    config = space.apply(ctx["base"], changes)
+    config = space.apply(ctx.base, changes)
     if patch_sha is not None:
         config = with_patch(config, patch_sha)
-    errors = constraint_errors(ctx, config, preset_name)
+    errors = constraint_errors(ctx, config)
     key = config_key(config)
     if not errors and key in tried:
         errors.append(f"this exact configuration already ran as trial #{tried[key]}")
     return errors
 
 
-def constraint_errors(ctx: dict[str, Any], config: dict[str, Any], preset_name: str) -> list[str]:
+def constraint_errors(ctx: Context, config: dict[str, Any]) -> list[str]:
     """The constraints ``config`` breaks: the context's own (the study's, the preset's
-    included), or the preset's where a context was built without them."""
-    if "constraints" in ctx:
-        rules = [Constraint.from_dict(c) for c in ctx["constraints"]]
-        return violations(rules, config, ctx.get("facts") or {})
-    try:
-        preset = get_preset(preset_name)
-    except KeyError:  # not a GPT preset: a context without constraints has none
-        return []
-    known = set(config) | set(preset.constants())
-    return violations(
-        [c for c in preset.constraints if c.names() <= known], config, preset.constants()
-    )
+    included), read against the objective's facts."""
+    return violations(ctx.constraints, config, ctx.facts)
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -356,10 +362,9 @@ def config_key(config: dict[str, Any]) -> str:
 
 def ask_level1(
     agent: Agent,
-    ctx: dict[str, Any],
+    ctx: Context,
     policy: SearchPolicy,
     guidance: list[MechanismGuidance],
-    preset_name: str,
     tried: dict[str, int],
     rejected: list[str] | None = None,
     *,
@@ -368,6 +373,7 @@ def ask_level1(
     keep_rule: str = "",
     source: str = "llm",
     code: CodeTrials | None = None,
+    objective: ObjectiveText | None = None,
 ) -> tuple[Proposal | None, list[str]]:
     """``(proposal, rejections)``; the proposal is None when every round was invalid.
 
@@ -382,7 +388,7 @@ def ask_level1(
     for _ in range(MAX_PROPOSAL_ROUNDS):
         system, user, payload = build_prompt(
             ctx, policy, guidance, reasons, facts=facts, notices=notices, keep_rule=keep_rule,
-            code=code,
+            code=code, objective=objective,
         )  # fmt: skip
         reply = agent.ask("level1", system=system, user=user, payload=payload, reply=reply_type)
         changes = reply.as_dict()
@@ -393,9 +399,9 @@ def ask_level1(
         elif patch is not None and (refusal := patch_refusal(patch)):
             errors = [f"the recipe patch was refused: {clean_text(refusal, MAX_REFUSAL_CHARS)}"]
         else:
-            errors = validate_changes(changes, ctx, preset_name, tried, patch_sha=sha)
+            errors = validate_changes(changes, ctx, tried, patch_sha=sha)
         if not errors:
-            space = SearchSpace.model_validate({"params": ctx["space"]})
+            space = context_space(ctx)
             coerced = {k: space.param(k).coerce(v) for k, v in changes.items()}
             proposal = Proposal(
                 changes=coerced, source=source, rationale=reply.hypothesis, patch=patch

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.hooks import Context
 from orchestrator.agent.base import Agent
 from orchestrator.levels.level1 import (
     constraints_section,
@@ -27,7 +28,7 @@ from orchestrator.levels.policy import (
     min_tunable,
     policy_diff,
 )
-from orchestrator.metric import context_metric
+from orchestrator.metric import ObjectiveText, context_metric
 from trainer.spec import SearchSpace
 
 
@@ -50,7 +51,7 @@ guidance for the proposer. Reply with JSON only: {{"diagnosis": "...", "frozen":
 "mode": "explore", "step_scale": 1.0, "guidance": "...", "focus": [...]}}"""
 
 
-def system_prompt(ctx: dict[str, Any], space: SearchSpace) -> str:
+def system_prompt(ctx: Context, space: SearchSpace, objective: ObjectiveText) -> str:
     """SYSTEM with this space's limits, in the words of the study's own objective."""
     tunable = len(space.tunable())
     text = SYSTEM.format(
@@ -61,18 +62,18 @@ def system_prompt(ctx: dict[str, Any], space: SearchSpace) -> str:
         high=STEP_SCALE_RANGE[1],
     )
     metric = context_metric(ctx)
-    kind = ctx.get("objective_kind") or ("gpt" if metric.name == "val_bpb" else "function")
+    kind = objective.kind or ("gpt" if metric.name == "val_bpb" else "function")
     if kind == "gpt" and metric.name == "val_bpb":
         return text
-    objective = f" of {ctx['objective']}" if ctx.get("objective") else ""
+    what = f" of {objective.description}" if objective.description else ""
     budget = "" if kind == "benchmark" else " under a fixed budget"
     return text.replace(
         "minimises val_bpb under a fixed training budget",
-        f"{metric.verb}s {metric.name} ({metric.word}){objective}{budget}",
+        f"{metric.verb}s {metric.name} ({metric.word}){what}{budget}",
     )
 
 
-def policy_text(policy: SearchPolicy, ctx: dict[str, Any], metric_name: str) -> str:
+def policy_text(policy: SearchPolicy, ctx: Context, metric_name: str) -> str:
     line = (
         f"frozen by policy: {policy.frozen or 'none'}; mode: {policy.mode}; step scale: "
         f"{policy.step_scale:g}; focus: {policy.focus or 'none'}"
@@ -83,53 +84,56 @@ def policy_text(policy: SearchPolicy, ctx: dict[str, Any], metric_name: str) -> 
 
 
 def build_prompt(
-    ctx: dict[str, Any],
+    ctx: Context,
     policy: SearchPolicy,
     space: SearchSpace,
     facts: list[str] | None = None,
     keep_rule: str = "",
+    objective: ObjectiveText | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
+    """System prompt, user prompt, and the payload the built-in agent reads (the context
+    as JSON, as ``Context.to_dict`` writes it); ``objective`` is GPT's when omitted."""
     metric = context_metric(ctx)
-    left = ctx.get("trials_left")
+    left = ctx.trials_left
     sections = [
         *([("## Facts\n" + "\n".join(f"- {f}" for f in facts))] if facts else []),
         keep_rule_section(keep_rule),
         constraints_section(ctx),
         f"## Search space (before policy)\n{format_space(space)}",
         f"## Current policy\n{policy_text(policy, ctx, metric.name)}",
-        "## History (oldest first)\n"
-        + format_history(ctx["history"], space.defaults(), metric.name),
-        f"Set the policy for trials from #{ctx['iteration']} on"
+        "## History (oldest first)\n" + format_history(ctx.history, space.defaults(), metric.name),
+        f"Set the policy for trials from #{ctx.iteration} on"
         + (f" ({left} search trials are still to plan)." if isinstance(left, int) else "."),
     ]
     user = "\n\n".join(s for s in sections if s)
-    payload = {"ctx": ctx, "policy": policy.model_dump(mode="json")}
-    return system_prompt(ctx, space), user, payload
+    payload = {"ctx": ctx.to_dict(), "policy": policy.model_dump(mode="json")}
+    return system_prompt(ctx, space, objective or ObjectiveText()), user, payload
 
 
 def run_level15(
     agent: Agent,
-    ctx: dict[str, Any],
+    ctx: Context,
     policy: SearchPolicy,
     space: SearchSpace,
     *,
     facts: list[str] | None = None,
     keep_rule: str = "",
+    objective: ObjectiveText | None = None,
 ) -> tuple[SearchPolicy, str, dict[str, list[Any]], list[str]]:
     """``(new_policy, diagnosis, diff, notes)``; notes say which limits trimmed the edit.
     The new guidance is stamped with the trial it was written before and the incumbent."""
-    system, user, payload = build_prompt(ctx, policy, space, facts, keep_rule)
+    system, user, payload = build_prompt(ctx, policy, space, facts, keep_rule, objective)
     reply = agent.ask("level15", system=system, user=user, payload=payload, reply=PolicyReply)
-    best = ctx.get("best") or None
+    best = ctx.best
     proposed = SearchPolicy(
         frozen=reply.frozen,
         mode=reply.mode,
         step_scale=reply.step_scale,
         guidance=reply.guidance,
         focus=reply.focus,
-        written_at=int(ctx["iteration"]),
-        incumbent_at_writing=best.get("index") if best else None,
-        incumbent_value_at_writing=best.get("value", best.get("val_bpb")) if best else None,
+        written_at=ctx.iteration,
+        incumbent_at_writing=best.index if best else None,
+        incumbent_value_at_writing=best.value if best else None,
     )
     new, notes = constrain_policy(proposed, policy, space)
     return new, reply.diagnosis, policy_diff(policy, new), notes

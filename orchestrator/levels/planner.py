@@ -35,7 +35,13 @@ from orchestrator.levels.arbiter import (
 from orchestrator.levels.code import code_trials
 from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import MechanismHost
-from orchestrator.levels.level1 import ask_level1, config_key, proposal_config, validate_changes
+from orchestrator.levels.level1 import (
+    ask_level1,
+    config_key,
+    context_space,
+    proposal_config,
+    validate_changes,
+)
 from orchestrator.levels.proposals import (
     MECHANISM_PREFIX,
     MechanismGuidance,
@@ -47,7 +53,6 @@ from orchestrator.patches import SHORT_SHA
 from orchestrator.state import StudyState
 from sandbox.text import clean_text
 from trainer.patch import patch_sha256
-from trainer.spec import Param, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -171,24 +176,23 @@ def plan_search_trial(
     agent: Agent,
     fallback: Agent,
     host: MechanismHost,
-    preset: str,
     arbiter: Arbiter | None = None,
 ) -> Plan:
     arbiter = arbiter or CreditArbiter()
     index = state.next_index()
-    # Level 1's prompt reads the context's JSON form (with the objective's description);
-    # the host and the planner itself read the typed Context built from the same fold.
-    ctx = state.context(index)
-    hook_ctx = Context.from_dict(ctx)
+    # The host, Level 1 and the planner itself read one typed Context; Level 1's prompt is
+    # also told what the context does not carry (the objective's kind and description).
+    ctx = state.hook_context(index)
+    objective = state.objective_text()
     tried = {config_key(t.config): t.index for t in state.ordered()}
-    space = SearchSpace(params=tuple(Param.model_validate(p.to_dict()) for p in hook_ctx.space))
+    space = context_space(ctx)
     data = arbiter_input(state, index)
     facts = study_facts(state.config, state)
     rule = keep_rule(state.config, state)
     notices = preemption_notices(state)
     code = code_trials(state.config.search.code_trials, state.patches)
-    guided_by = host.guide(hook_ctx)
-    guidance = stamp_guidance(guided_by.guidance, hook_ctx)
+    guided_by = host.guide(ctx)
+    guidance = stamp_guidance(guided_by.guidance, ctx)
     guided = [g.mechanism for g in guidance if g.hint or g.focus]
     offered: set[str] = set(guided_by.fired) | set(guided)
     screen_fired: set[str] = set()
@@ -197,8 +201,8 @@ def plan_search_trial(
 
     def level1(asker: Agent, reasons: list[str]) -> tuple[Proposal | None, list[str]]:
         return ask_level1(
-            asker, ctx, state.policy, guidance, preset, tried, reasons,
-            facts=facts, notices=notices, keep_rule=rule, source=_source(asker), code=code,
+            asker, ctx, state.policy, guidance, tried, reasons, facts=facts, notices=notices,
+            keep_rule=rule, source=_source(asker), code=code, objective=objective,
         )  # fmt: skip
 
     for round_no in range(MAX_SCREEN_ROUNDS):
@@ -214,18 +218,18 @@ def plan_search_trial(
         all_rejected.extend(r for r in reasons if r not in all_rejected)
         if own is not None:
             candidates.append(own)
-        proposed = host.propose(hook_ctx)
+        proposed = host.propose(ctx)
         for cand in proposed.candidates:
             name = clean_text(cand.mechanism or "?", MAX_NAME_CHARS)
             offered.add(name)
-            errors = validate_changes(dict(cand.changes), ctx, preset, tried, max_changes=None)
+            errors = validate_changes(dict(cand.changes), ctx, tried, max_changes=None)
             if errors:
                 all_rejected.append(f"mechanism {name} candidate invalid: {'; '.join(errors)}")
                 continue
             candidates.append(replace(cand, source=f"{MECHANISM_PREFIX}{name}"))
         if not candidates:
             break
-        screened = host.screen(hook_ctx, candidates)
+        screened = host.screen(ctx, candidates)
         verdicts = screened.verdicts or [ScreenVerdict()] * len(candidates)
         for v in verdicts:
             if not v.accept and v.mechanism:
@@ -249,7 +253,7 @@ def plan_search_trial(
             changes = {k: space.param(k).coerce(v) for k, v in chosen.changes.items()}
             return Plan(
                 changes=changes,
-                config=proposal_config(replace(chosen, changes=changes), hook_ctx.base, space),
+                config=proposal_config(replace(chosen, changes=changes), ctx.base, space),
                 patch=chosen.patch,
                 source=chosen.source,
                 hypothesis=clean_text(chosen.rationale, MAX_HYPOTHESIS_CHARS),
@@ -272,7 +276,7 @@ def plan_search_trial(
     hypothesis = last.rationale if last is not None else ""
     return Plan(
         changes=changes,
-        config=proposal_config(last, hook_ctx.base, space) if last else dict(hook_ctx.base),
+        config=proposal_config(last, ctx.base, space) if last else dict(ctx.base),
         patch=last.patch if last is not None else None,
         source="builtin",
         hypothesis=f"[fallback: no candidate survived] {hypothesis}",

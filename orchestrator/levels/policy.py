@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.hooks import Context
 from contract.limits import MAX_HINT_CHARS
 from trainer.spec import SearchSpace
 
@@ -122,15 +123,15 @@ def constrain_policy(
     )
 
 
-def guidance_stamp(policy: SearchPolicy, ctx: dict[str, Any], metric_name: str) -> str:
+def guidance_stamp(policy: SearchPolicy, ctx: Context, metric_name: str) -> str:
     """`` (written before trial #12, when the incumbent was #7 val_bpb=3.49012; it is now
     #15 ...)``: when the guidance was written and whether the incumbent has moved since."""
     if policy.written_at is None:
         return ""
     then = _incumbent(policy.incumbent_at_writing, policy.incumbent_value_at_writing, metric_name)
-    best = ctx.get("best") or None
-    now_index = best.get("index") if best else None
-    now_value = best.get("value", best.get("val_bpb")) if best else None
+    best = ctx.best
+    now_index = best.index if best else None
+    now_value = best.value if best else None
     stamp = f" (written before trial #{policy.written_at}, when the incumbent was {then}"
     if now_index == policy.incumbent_at_writing:
         return stamp + "; it still is)"

@@ -123,7 +123,6 @@ def context_rules(state: StudyState) -> dict[str, Any]:
     config = state.config
     facts = objective_facts(config)
     return {
-        "objective_kind": config.objective.kind,  # for prompts; not a Context field
         "step_scale": state.policy.step_scale,
         "noise_sd": noise_sd(state),
         "trials_left": trial_counts(state)[2],

@@ -4,6 +4,7 @@ shows the recipe with its rules, the diffs quoted as data."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +101,13 @@ def test_a_diff_is_stored_by_its_sha256_and_checked_when_read_back(tmp_path: Pat
 def test_the_builtin_agent_proposes_a_library_edit_first_then_tunes(tmp_path: Path) -> None:
     config = code_config()
     state = state_with_baseline(config)
-    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost())
     assert plan.patch == GELU and plan.changes == {}
     assert plan.config[PATCH_KEY] == patch_sha256(GELU)
     assert "mlp-gelu" in plan.hypothesis
     # Off: the same state gets a hyperparameter move and no recipe diff.
     plain = state_with_baseline(StudyConfig.from_dict({"name": "c", "iterations": 5}))
-    plan = plan_search_trial(plain, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+    plan = plan_search_trial(plain, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost())
     assert plan.patch is None and PATCH_KEY not in plan.config and plan.changes
 
 
@@ -125,7 +126,7 @@ def test_a_refused_diff_goes_back_to_the_llm_as_the_reason(tmp_path: Path) -> No
             ),
         )
         agent = llm_agent(llm, tmp_path)
-        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost())
         first_system = llm.requests[0]["messages"][0]["content"]
         first_prompt = llm.requests[0]["messages"][-1]["content"]
         second_prompt = llm.requests[1]["messages"][-1]["content"]
@@ -148,7 +149,7 @@ def test_without_code_trials_a_diff_is_not_even_asked_for(tmp_path: Path) -> Non
             Reply.json({"hypothesis": "lr", "changes": [{"name": "MATRIX_LR", "value": 0.03}]}),
         )
         agent = llm_agent(llm, tmp_path)
-        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost())
         prompt = llm.requests[0]["messages"][-1]["content"]
     assert plan.patch is None and "trainer/recipe.py" not in prompt
 
@@ -159,8 +160,8 @@ def test_earlier_diffs_are_quoted_as_inert_data(tmp_path: Path) -> None:
     config = code_config()
     state = state_with_baseline(config)
     sha = patch_sha256(HOSTILE)
-    ctx = state.context(1)
-    ctx["history"].append({**ctx["history"][0], "index": 1, "config": {PATCH_KEY: sha}})
+    ctx = state.hook_context(1)
+    ctx.history.append(replace(ctx.history[0], index=1, config={PATCH_KEY: sha}))
     code = code_trials(True, {sha: HOSTILE})
     assert code is not None
     text = code_section(ctx, code)

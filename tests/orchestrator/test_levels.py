@@ -49,7 +49,7 @@ def test_invalid_proposal_is_sent_back_with_reasons_never_clamped(tmp_path: Path
         agent = LLMAgent(LLMClient(cfg, Journal(tmp_path), "k"))
         from orchestrator.levels.hooks import NoopMechanismHost
 
-        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost())
         second_prompt = llm.requests[1]["messages"][-1]["content"]
     assert plan.changes == {"MATRIX_LR": 0.08} and plan.source == "llm"
     assert "MATRIX_LR=5.0 is outside" in second_prompt
@@ -85,7 +85,7 @@ class RejectFirstHost:
 
 def test_fired_counts_only_output_that_changed_what_ran() -> None:
     state = state_with_baseline()
-    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), RejectFirstHost(), "cpu-tiny")
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), RejectFirstHost())
     assert plan.source == "mechanism:p" and plan.changes == {"WEIGHT_DECAY": 0.1}
     # p's candidate ran; s removed Level 1's proposal, which would have run (Level 1's share);
     # g's guidance only reached a Level-1 prompt whose proposal did not run: offered, not fired.
@@ -106,23 +106,23 @@ def test_level15_builtin_returns_a_valid_policy_and_diff() -> None:
     state = state_with_baseline()
     space = state.config.search_space()
     policy, diagnosis, diff, _ = run_level15(
-        BuiltinAgent(), state.context(1), SearchPolicy(), space
+        BuiltinAgent(), state.hook_context(1), SearchPolicy(), space
     )
     assert diagnosis.startswith("[built-in heuristic]")
     assert isinstance(diff, dict) and policy.step_scale > 0
 
 
 def test_long_history_is_compacted_but_keeps_the_best_and_recent() -> None:
+    from contract.hooks import Trial
     from orchestrator.levels.level1 import BEST_TRIALS_SHOWN, RECENT_TRIALS_SHOWN, compact_history
 
     history = [
-        {"index": i, "val_bpb": 5.0 - (0.5 if i == 3 else 0.0) + i * 1e-3, "status": "ok",
-         "changes": {"MATRIX_LR": 0.01 * (i + 1)}, "config": {}, "kept": i == 3,
-         "source": "builtin", "hypothesis": ""}
+        Trial(index=i, val_bpb=5.0 - (0.5 if i == 3 else 0.0) + i * 1e-3, status="ok",
+              changes={"MATRIX_LR": 0.01 * (i + 1)}, config={}, kept=i == 3, source="builtin")
         for i in range(200)
     ]  # fmt: skip
     shown, summary = compact_history(history)
-    indices = [t["index"] for t in shown]
+    indices = [t.index for t in shown]
     assert 3 in indices and indices[-1] == 199  # the best and the latest survive
     assert len(shown) <= RECENT_TRIALS_SHOWN + BEST_TRIALS_SHOWN
     assert "older trials not shown" in summary and "MATRIX_LR" in summary
@@ -137,7 +137,7 @@ def test_llm_down_for_good_falls_back_to_the_builtin_agent_and_says_so(tmp_path:
         llm.script("level1", *[Reply.error(503)] * 10)
         cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="m", max_retries=1)
         agent = LLMAgent(LLMClient(cfg, Journal(tmp_path), "k"))
-        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost())
     assert plan.source == "builtin" and plan.hypothesis.startswith("[fallback: LLMError]")
     assert plan.changes
 
@@ -155,7 +155,7 @@ def test_level1_prompt_states_the_facts_and_quotes_mechanism_text_as_data() -> N
         MechanismGuidance(mechanism="ucb", hint="try WD\x1b[2J\u202e", focus=("WEIGHT_DECAY",))
     ]
     _, user, _ = build_prompt(
-        state.context(1),
+        state.hook_context(1),
         state.policy,
         guidance,
         [],
@@ -188,7 +188,7 @@ class ScreenFirstLevel1Host(RejectFirstHost):
 def test_a_screen_cannot_take_level1s_share_away() -> None:
     state = state_with_baseline()
     host = ScreenFirstLevel1Host()
-    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host)
     # Level 1 was due (the first contested trial): asked again with the reason, it ran.
     assert plan.source == "builtin" and host.screens == 2
     assert plan.choice is not None and plan.choice["rule"] == "level1-share"
@@ -222,7 +222,7 @@ def test_the_builtin_level1_does_not_repeat_a_proposal_a_screen_turned_down() ->
     # recognise it there and move on, or a tabu screen starves Level 1 of its share.
     state = state_with_baseline()
     host = TabuLikeHost()
-    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host, "cpu-tiny")
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), host)
     assert plan.source == "builtin" and host.screens == 2
     assert plan.changes not in host.turned_down
 
@@ -237,3 +237,15 @@ def test_a_screen_sees_the_candidate_and_not_who_proposed_it() -> None:
         "priority": 2.0,
     }
     assert proposal.mechanism == "greedy" and Proposal({"MATRIX_LR": 0.05}, "llm").mechanism is None
+
+
+def test_level1_reads_the_typed_context_and_is_told_what_it_lacks() -> None:
+    """The prompt names each parameter's purpose (the API's Param carries none: the study's
+    ObjectiveText does), and the built-in agent reads back the very Context the prompt used."""
+    from orchestrator.levels.level1 import build_prompt
+
+    state = state_with_baseline()
+    ctx = state.hook_context(1)
+    _, user, payload = build_prompt(ctx, state.policy, [], [], objective=state.objective_text())
+    assert "default 0.04, tunable - Muon learning rate for 2-D weight matrices" in user
+    assert Context.from_dict(payload["ctx"]) == ctx

@@ -5,6 +5,7 @@ that carry the same facts (no training: prompts and plans built from real study 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,16 @@ def gpt_state(**extra: Any) -> StudyState:
 
 def prompts(state: StudyState, guidance: list[MechanismGuidance] | None = None) -> tuple[str, str]:
     """The Level-1 and Level-1.5 prompts (system and user of each) the study would send."""
-    ctx = state.context(state.next_index())
+    ctx = state.hook_context(state.next_index())
+    objective = state.objective_text()
     rule = keep_rule(state.config, state)
     facts = study_facts(state.config, state)
     s1, u1, _ = level1.build_prompt(
-        ctx, state.policy, guidance or [], [], facts=facts, keep_rule=rule
+        ctx, state.policy, guidance or [], [], facts=facts, keep_rule=rule, objective=objective
     )
     space = state.config.search_space()
     facts = study_facts(state.config, state, proposer=False)
-    s15, u15, _ = level15.build_prompt(ctx, state.policy, space, facts, rule)
+    s15, u15, _ = level15.build_prompt(ctx, state.policy, space, facts, rule, objective)
     return f"{s1}\n{u1}", f"{s15}\n{u15}"
 
 
@@ -128,7 +130,7 @@ def test_a_violating_llm_proposal_is_refused_and_the_reason_goes_back(tmp_path: 
         )
         cfg = LLMConfig(provider="openai", base_url=llm.base_url, model="m", timeout_s=5)
         agent = LLMAgent(LLMClient(cfg, Journal(tmp_path), "k"))
-        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost(), "cpu-tiny")
+        plan = plan_search_trial(state, agent, BuiltinAgent(), NoopMechanismHost())
         asked = [r["messages"][-1]["content"] for r in llm.requests]
     assert plan.changes == {"WARMUP_RATIO": 0.3} and plan.source == "llm"
     assert "- WARMUP_RATIO+WARMDOWN_RATIO must be <= 0.9" in asked[0]  # stated before any try
@@ -150,7 +152,7 @@ class ViolatingHost(NoopMechanismHost):
 
 def test_a_violating_mechanism_candidate_never_runs_and_its_context_says_why() -> None:
     state = gpt_state()
-    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), ViolatingHost(), "cpu-tiny")
+    plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), ViolatingHost())
     assert plan.config["DEVICE_BATCH_SIZE"] != 128
     refusal = next(r for r in plan.rejected if "greedy" in r)
     assert "is not a multiple of DEVICE_BATCH_SIZE*seq_len=128*128" in refusal
@@ -280,13 +282,14 @@ def test_a_mechanism_hint_the_api_accepts_is_shown_whole_with_its_stamp() -> Non
 
 def test_stale_level15_guidance_says_the_incumbent_has_moved() -> None:
     state = gpt_state()
-    ctx = state.context(1)
+    ctx = state.hook_context(1)
     policy, *_ = level15.run_level15(BuiltinAgent(), ctx, state.policy, state.config.search_space())
     assert policy.written_at == 1 and policy.incumbent_at_writing == 0
     stale = policy.model_copy(update={"guidance": "raise DEVICE_BATCH_SIZE to 32"})
     _, user, _ = level1.build_prompt(ctx, stale, [], [])
     assert "written before trial #1, when the incumbent was #0 val_bpb=5.00000; it still is" in user
-    moved = {**ctx, "best": {**ctx["best"], "index": 6, "value": 4.5, "val_bpb": 4.5}}
+    assert ctx.best is not None
+    moved = replace(ctx, best=replace(ctx.best, index=6, value=4.5, val_bpb=4.5))
     _, user, _ = level1.build_prompt(moved, stale, [], [])
     assert "the incumbent is now #6 val_bpb=4.50000): raise DEVICE_BATCH_SIZE" in user
 
@@ -316,7 +319,7 @@ def test_the_research_prompt_says_what_is_frozen_and_what_is_not() -> None:
 
     brief = make_brief()
     text = context_block(brief)
-    frozen = sum(1 for p in brief.space if p.get("frozen"))
+    frozen = sum(1 for p in brief.space if p.frozen)
     assert f"{len(brief.space) - frozen} params tunable; FROZEN marks the {frozen}" in text
     assert "FROZEN as of the current policy" not in text
     assert (REPO / "orchestrator/level2/research/prompts.py").read_text().count("FROZEN as of") == 0
@@ -356,7 +359,7 @@ def test_the_builtin_agent_never_wastes_a_round_on_a_constraint_it_can_read() ->
     }  # fmt: skip
     state = state_for(study, value=1.0)
     for index in range(1, 9):
-        plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost(), "")
+        plan = plan_search_trial(state, BuiltinAgent(), BuiltinAgent(), NoopMechanismHost())
         assert not [r for r in plan.rejected if "is not <=" in r], plan.rejected
         assert plan.config["x"] + plan.config["y"] <= 1 + 1e-9
         state.apply(

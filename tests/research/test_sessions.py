@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from contract.hooks import Trial
+from contract.space import Param
 from orchestrator.agent import LLMAgent
 from orchestrator.config import LLMConfig
 from orchestrator.journal import Journal
@@ -71,16 +73,15 @@ class TorchGuide(Mechanism):
 def brief(session: int = 1) -> Brief:
     defaults = SPACE.defaults()
     history = [
-        {
-            "index": i,
-            "config": {**defaults, "MATRIX_LR": 0.04 * (1 + i / 10)},
-            "changes": {"MATRIX_LR": 0.04 * (1 + i / 10)} if i else {},
-            "val_bpb": 7.6 - 0.01 * i,
-            "status": "ok",
-            "kept": True,
-            "source": "baseline" if i == 0 else "llm",
-            "hypothesis": "",
-        }
+        Trial(
+            index=i,
+            config={**defaults, "MATRIX_LR": 0.04 * (1 + i / 10)},
+            changes={"MATRIX_LR": 0.04 * (1 + i / 10)} if i else {},
+            val_bpb=7.6 - 0.01 * i,
+            status="ok",
+            kept=True,
+            source="baseline" if i == 0 else "llm",
+        )
         for i in range(4)
     ]
     return Brief(
@@ -88,7 +89,7 @@ def brief(session: int = 1) -> Brief:
         trigger="cadence",
         iteration=4,
         objective="cpu-tiny on stdlib",
-        space=[p.model_dump(mode="json") for p in SPACE.params],
+        space=[Param.from_dict(p.model_dump(mode="json")) for p in SPACE.params],
         history=history,
         best=history[-1],
         active=[ActiveSummary("tabu_screen", "0123abcd", 2, fired=3, chosen=0, kept=1)],

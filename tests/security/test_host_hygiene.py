@@ -105,7 +105,7 @@ def test_hostile_mechanism_strings_arrive_clean(tmp_path: Path) -> None:
 
         # The next Level-1 prompt quotes the guidance and the screen's reason.
         _, user, _ = build_prompt(
-            raw, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict.reason}"]
+            ctx, SearchPolicy(), guided.guidance, [f"rejected by loud: {verdict.reason}"]
         )
         assert "accepted: 4/4" in user
         assert_clean(user)

@@ -284,7 +284,7 @@ class Level2Driver:
         return self.agent
 
     def _brief(self, state: StudyState, session: int, trigger: str, iteration: int) -> Brief:
-        ctx = state.context(iteration, visible_only=False)
+        ctx = state.hook_context(iteration, visible_only=False)
         memory = self._memory
         assert memory is not None
         objective = self.config.objective
@@ -301,9 +301,9 @@ class Level2Driver:
             + f", {budget.amount:g} {budget.mode} per trial",
             metric=self.config.metric().name,
             direction=self.config.metric().direction,
-            space=ctx["space"],
-            history=ctx["history"],
-            best=ctx["best"],
+            space=ctx.space,
+            history=ctx.history,
+            best=ctx.best,
             active=active_summaries(self.host, state),
             api_source=api_source(),
             allowlist=list(self.allowlist),

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from orchestrator.level2.research.rounds import Brief, CritiqueReply, ExploreReply, SpecifyReply
-from orchestrator.metric import Metric, trial_value
+from orchestrator.metric import Metric
 
 # Trials shown in full in a prompt; older ones are folded into one line each beyond this.
 # 200 trials of ~120 tokens fit comfortably in any current model's context.
@@ -56,12 +56,12 @@ def trace_text(brief: Brief) -> str:
     lines = []
     shown = brief.history[-MAX_TRACE_TRIALS:]
     for t in shown:
-        value = trial_value(t)
+        value = t.value
         metric = f"{value:.4f}" if value is not None else "-"
-        changes = ", ".join(f"{k}={_fmt(v)}" for k, v in (t.get("changes") or {}).items())
+        changes = ", ".join(f"{k}={_fmt(v)}" for k, v in t.changes.items())
         lines.append(
-            f"#{t['index']:>3} {t['status']:<8} {brief.metric}={metric:<7} "
-            f"{'KEPT ' if t.get('kept') else ''}[{t.get('source', '')}] {changes or '(no changes)'}"
+            f"#{t.index:>3} {t.status:<8} {brief.metric}={metric:<7} "
+            f"{'KEPT ' if t.kept else ''}[{t.source}] {changes or '(no changes)'}"
         )
     return "\n".join(lines) or "(no finished trials yet)"
 
@@ -69,19 +69,17 @@ def trace_text(brief: Brief) -> str:
 def space_text(brief: Brief) -> str:
     rows = []
     for p in brief.space:
-        if p["kind"] == "choice":
-            domain = f"one of {list(p['choices'])}"
+        if p.kind == "choice":
+            domain = f"one of {list(p.choices)}"
         else:
-            domain = f"{p['kind']} in [{p['low']}, {p['high']}]{' log' if p.get('log') else ''}"
-        rows.append(
-            f"- {p['name']}: {domain}, default {p['default']!r}{' FROZEN' if p.get('frozen') else ''}"
-        )
+            domain = f"{p.kind} in [{p.low}, {p.high}]{' log' if p.log else ''}"
+        rows.append(f"- {p.name}: {domain}, default {p.default!r}{' FROZEN' if p.frozen else ''}")
     return "\n".join(rows)
 
 
 def space_heading(brief: Brief) -> str:
     """What is frozen and what is not: a reader must not take the whole space as frozen."""
-    frozen = [p["name"] for p in brief.space if p.get("frozen")]
+    frozen = [p.name for p in brief.space if p.frozen]
     tunable = len(brief.space) - len(frozen)
     if not frozen:
         return f"Search space (all {tunable} params tunable under the current policy)"
@@ -126,9 +124,9 @@ def policy_text(brief: Brief) -> str:
 
 def context_block(brief: Brief) -> str:
     best = brief.best
-    best_value = trial_value(best) if best else None
+    best_value = best.value if best else None
     best_line = (
-        f"trial {best['index']} {brief.metric}={best_value:.4f} config={json.dumps(best['config'])}"
+        f"trial {best.index} {brief.metric}={best_value:.4f} config={json.dumps(best.config)}"
         if best and best_value is not None
         else "none yet"
     )

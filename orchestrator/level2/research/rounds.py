@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contract.hooks import Trial
+from contract.space import Param
 from sandbox.api import Hook
 
 ROUNDS = ("explore", "critique", "specify", "generate")
@@ -104,9 +106,9 @@ class Brief:
     trigger: str
     iteration: int
     objective: str
-    space: list[dict[str, Any]]
-    history: list[dict[str, Any]]
-    best: dict[str, Any] | None
+    space: list[Param]  # the policy's freezes applied
+    history: list[Trial]  # every finished trial, oldest first
+    best: Trial | None
     active: list[ActiveSummary]
     api_source: str
     allowlist: list[str]

@@ -112,8 +112,13 @@ class ResearchSession:
 
     def _payload(self, **rounds: Any) -> dict[str, Any]:
         """What the built-in agent reads instead of prose: the brief and earlier rounds."""
-        data = asdict(self.brief)
+        brief = self.brief
+        data = asdict(brief)
         data.pop("api_source", None)  # prose for an LLM; the builtin reads its own library
+        # The study's shapes in their JSON form, as a hook's context carries them.
+        data["space"] = [p.to_dict() for p in brief.space]
+        data["history"] = [t.to_dict() for t in brief.history]
+        data["best"] = None if brief.best is None else brief.best.to_dict()
         for key, value in rounds.items():
             data[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
         return data
