@@ -94,7 +94,7 @@ def check_objective(config: PruningConfig, kind: str) -> None:
 
 
 @dataclass
-class Verdict:
+class PruneVerdict:
     """Why a trial is pruned: what the ``pruned`` field of its ``trial_finished`` holds."""
 
     fraction: float
@@ -138,9 +138,9 @@ class Pruner:
 
     def check(
         self, state: StudyState, progress: dict[int, dict[str, Any]]
-    ) -> list[tuple[int, Verdict]]:
+    ) -> list[tuple[int, PruneVerdict]]:
         """The in-flight trials to prune now, with why. Call once per tick."""
-        out: list[tuple[int, Verdict]] = []
+        out: list[tuple[int, PruneVerdict]] = []
         for index in [i for i in self.seen if i not in progress]:
             self.forget(index)
         best = state.best()
@@ -171,7 +171,7 @@ class Pruner:
         record: TrialRecord | None,
         fraction: float,
         loss: float,
-    ) -> Verdict | None:
+    ) -> PruneVerdict | None:
         if record is None or record.finished or record.source in NEVER_PRUNED_SOURCES:
             return None
         if record.eval_split != "val" or fraction < self.config.min_fraction:
@@ -186,7 +186,7 @@ class Pruner:
         margin = self.margin(state, best.value, fraction)
         if not self.metric.better(reference, loss, margin=margin):
             return None
-        return Verdict(fraction, loss, best.index, reference, margin, 0.0)
+        return PruneVerdict(fraction, loss, best.index, reference, margin, 0.0)
 
     def forget(self, index: int) -> list[list[float]]:
         self.strikes.pop(index, None)

@@ -47,14 +47,14 @@ MIN_DOF_AT_ONCE = 4
 # the same seeds, so a race against the baseline reuses them instead of running them again.
 RACE_SEED_STEP = 1
 
-Verdict = Literal["accept", "reject", "race"]
+RaceVerdict = Literal["accept", "reject", "race"]
 
 
 @dataclass(frozen=True)
 class Decision:
     """One step of a race: the verdict and the numbers behind it."""
 
-    verdict: Verdict
+    verdict: RaceVerdict
     pairs: int
     gain: float  # mean paired gain, positive when the challenger is better
     margin: float | None  # what the mean gain had to beat to be clearly better
@@ -104,7 +104,7 @@ def decide(
     margin = None if se is None or dof <= 0 else t_quantile(confidence, dof) * se
     looks_better = gain > 0 or (gain_vs_mean is not None and gain_vs_mean > 0 and n == 1)
 
-    def verdict(v: Verdict, reason: str) -> Decision:
+    def verdict(v: RaceVerdict, reason: str) -> Decision:
         return Decision(v, n, gain, margin, noise.paired_sd, noise.dof, f"{reason} ({how})")
 
     if noise.deterministic:
