@@ -10,7 +10,6 @@ stderr. The jail never learns the deadline, and nothing it writes can extend it.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import queue
@@ -35,6 +34,9 @@ from trainer.jail import (
     rlimits,
 )
 
+# The jailed side's own protocol helpers (it is one file that imports no harness code).
+from trainer.recipe_child import array_bytes, read_array
+
 # Characters of the jail's stderr shown in a failed trial: the failing frame and cause.
 STDERR_TAIL_CHARS = 1500
 # The largest answer line the harness reads: a loss or a flag, never bulk data.
@@ -56,22 +58,6 @@ def clean_text(text: str) -> str:
     return "".join(c for c in text if c in "\n\t" or c.isprintable())
 
 
-def _array_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()  # numpy writes a real file with tofile(), past Python's buffer
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
-
-
-class _Pipe:
-    """A pipe as numpy sees a non-file stream: ``read_array`` then reads, never seeks."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
-
-    def read(self, size: int = -1) -> bytes:
-        return self.stream.read(size)
-
-
 def _read_message(stream: IO[bytes]) -> tuple[dict[str, Any], np.ndarray | None]:
     line = stream.readline(MAX_LINE_BYTES)
     if not line:
@@ -81,7 +67,7 @@ def _read_message(stream: IO[bytes]) -> tuple[dict[str, Any], np.ndarray | None]
         raise ValueError("an answer must be a JSON object")
     array = None
     if message.get("logits") is True:
-        array = np.lib.format.read_array(_Pipe(stream), allow_pickle=False)
+        array = read_array(stream)
     return message, array
 
 
@@ -148,7 +134,7 @@ class JailedRecipe:
         try:
             self.proc.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
             if array is not None:
-                self.proc.stdin.write(_array_bytes(array))
+                self.proc.stdin.write(array_bytes(array))
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the jail died; the next answer says so

@@ -36,11 +36,13 @@ WEIGHTS_IN = "/jail/weights/weights.pt"
 def _send(out: IO[bytes], message: dict[str, Any], array: np.ndarray | None = None) -> None:
     out.write(json.dumps(message).encode("utf-8") + b"\n")
     if array is not None:
-        out.write(_array_bytes(array))
+        out.write(array_bytes(array))
     out.flush()
 
 
-def _array_bytes(array: np.ndarray) -> bytes:
+def array_bytes(array: np.ndarray) -> bytes:
+    """One array in numpy's format, without pickle (the protocol's array; the harness sends
+    with this too)."""
     buffer = io.BytesIO()  # numpy writes a real file with tofile(), past Python's buffer
     np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
@@ -56,7 +58,8 @@ class _Pipe:
         return self.stream.read(size)
 
 
-def _read_array(stdin: IO[bytes]) -> np.ndarray:
+def read_array(stdin: IO[bytes]) -> np.ndarray:
+    """The array that follows a message on a pipe (the harness reads with this too)."""
     return np.lib.format.read_array(_Pipe(stdin), allow_pickle=False)
 
 
@@ -101,7 +104,7 @@ def main() -> None:
     while (message := _read(stdin)) is not None:
         op = message.get("op")
         if op == "step":
-            batch = torch.from_numpy(_read_array(stdin))
+            batch = torch.from_numpy(read_array(stdin))
             pairs = [(b[:, :-1].to(device), b[:, 1:].to(device)) for b in batch]
             loss = float(module.train_step(built, pairs, float(message["progress"])))
             _send(protocol, {"loss": loss})
@@ -109,7 +112,7 @@ def main() -> None:
             torch.save(built.model.state_dict(), WEIGHTS_OUT)
             _send(protocol, {"saved": True})
         elif op == "logits":
-            rows = torch.from_numpy(_read_array(stdin))
+            rows = torch.from_numpy(read_array(stdin))
             with torch.inference_mode():
                 logits = built.model(rows.to(device))
             _send(protocol, {"logits": True}, logits.float().cpu().numpy())
