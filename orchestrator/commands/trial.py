@@ -25,7 +25,7 @@ import typer
 from orchestrator.errors import EXIT_REJECTED, UserError
 
 if TYPE_CHECKING:
-    from trainer.spec import Device, TrialResult, TrialSpec
+    from trainer.spec import Device, SearchSpace, TrialResult, TrialSpec
 
 DEFAULT_PRESET = "cpu-tiny"
 DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's lock
@@ -33,11 +33,12 @@ DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's
 SUMMARY_KEY_WIDTH = 15
 
 
-def parse_overrides(preset_name: str, assignments: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings to a config change dict; every problem is a UserError."""
-    from trainer.presets import get_preset
-
-    preset = get_preset(preset_name)
+def parse_assignments(
+    space: SearchSpace, assignments: list[str], owner: str = ""
+) -> dict[str, Any]:
+    """``NAME=VALUE`` strings parsed to each param's type (not yet range-checked); a malformed
+    item, an unknown name or an unparsable value is a UserError. ``owner`` names where the
+    names come from in the unknown-name message (`` for preset 'cpu-tiny'``)."""
     changes: dict[str, Any] = {}
     for item in assignments:
         name, sep, text = item.partition("=")
@@ -45,16 +46,26 @@ def parse_overrides(preset_name: str, assignments: list[str]) -> dict[str, Any]:
         if not sep or not name:
             raise UserError(f"--set {item!r} is not NAME=VALUE; write e.g. --set MATRIX_LR=0.02")
         try:
-            param = preset.space.param(name)
+            param = space.param(name)
         except KeyError:
-            known = ", ".join(preset.space.names())
-            raise UserError(
-                f"unknown parameter {name!r} for preset {preset_name!r}; known: {known}"
-            ) from None
+            known = ", ".join(space.names())
+            raise UserError(f"unknown parameter {name!r}{owner}; known: {known}") from None
         try:
-            value = param.parse(text.strip())
+            changes[name] = param.parse(text.strip())
         except ValueError as exc:
             raise UserError(f"{exc}; pass a {param.kind} value") from None
+    return changes
+
+
+def parse_overrides(preset_name: str, assignments: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings to a config change dict; every problem is a UserError."""
+    from trainer.presets import get_preset
+
+    space = get_preset(preset_name).space
+    changes: dict[str, Any] = {}
+    parsed = parse_assignments(space, assignments, f" for preset {preset_name!r}")
+    for name, value in parsed.items():
+        param = space.param(name)
         if err := param.check(value):
             raise UserError(f"{err}; pass a valid value (the trainer never clamps)")
         changes[name] = param.coerce(value)
@@ -169,22 +180,7 @@ def study_spec(
             "--patch as this study would"
         )
     space = config.search_space()
-    changes: dict[str, Any] = {}
-    for item in assignments:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UserError(f"--set {item!r} is not NAME=VALUE; write e.g. --set MATRIX_LR=0.02")
-        try:
-            param = space.param(name)
-            value = param.parse(text.strip())
-        except KeyError:
-            raise UserError(
-                f"unknown parameter {name!r}; known: {', '.join(space.names())}"
-            ) from None
-        except ValueError as exc:
-            raise UserError(f"{exc}; pass a {param.kind} value") from None
-        changes[name] = value
+    changes = parse_assignments(space, assignments)
     if errors := space.check_changes(changes, allow_frozen=True):
         raise UserError("; ".join(errors) + " (the trainer never clamps)")
     params = space.apply(space.defaults(), changes)
