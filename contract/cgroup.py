@@ -102,3 +102,21 @@ def cgroup_available() -> bool:
     active = probe.active
     probe.kill_and_remove()
     return active
+
+
+def user_tasks() -> int:
+    """Tasks (threads) this user runs now: the count ``RLIMIT_NPROC`` is checked against (it
+    counts all of the user's tasks, not a jail's), so a jail without a cgroup gets this many
+    plus its own allowance."""
+    uid, total = str(os.getuid()), 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                fields = dict(
+                    line.split(":", 1)
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":" in line
+                )
+                if fields.get("Uid", "").split()[:1] == [uid]:
+                    total += int(fields.get("Threads", "1"))
+    return total

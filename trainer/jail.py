@@ -30,7 +30,6 @@ the daemon sees it, so the jail still binds each directory alone, never the whol
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import resource
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.bwrap import system_bind_args
+from contract.cgroup import user_tasks
 
 CHILD_FILE = Path(__file__).resolve().parent / "recipe_child.py"
 JAIL_ROOT = "/jail"
@@ -179,22 +179,6 @@ def _child_file() -> Path:
     return copy
 
 
-def _user_tasks() -> int:
-    """Tasks (threads) this user runs now: RLIMIT_NPROC counts them all, not the jail's."""
-    uid, total = str(os.getuid()), 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            with contextlib.suppress(OSError, ValueError):
-                fields = dict(
-                    line.split(":", 1)
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                    if ":" in line
-                )
-                if fields.get("Uid", "").split()[:1] == [uid]:
-                    total += int(fields.get("Threads", "1"))
-    return total
-
-
 def rlimits() -> list[tuple[int, int]]:
     """The limits the process jail's child gets (set between fork and exec)."""
     limits = [
@@ -204,7 +188,7 @@ def rlimits() -> list[tuple[int, int]]:
         (resource.RLIMIT_CORE, 0),
     ]
     if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC; Docker's --pids-limit is not
-        limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
+        limits.append((resource.RLIMIT_NPROC, user_tasks() + PIDS_LIMIT))
     return limits
 
 

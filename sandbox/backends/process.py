@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from contract.bwrap import system_bind_args
+from contract.cgroup import user_tasks
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     REPORT_PREFIX,
@@ -57,22 +58,6 @@ ADDRESS_SPACE_LIMIT = 2 << 30
 CPU_SECONDS_LIMIT = 120  # RLIMIT_CPU per process: a backstop behind the wall-clock deadline
 REPORT_POLL_S = 0.005  # how often the host looks for the exit while waiting for the report
 # System directories the interpreter needs, bound read-only when they exist.
-
-
-def _user_tasks() -> int:
-    """Tasks (threads) this user runs now, the count RLIMIT_NPROC is checked against."""
-    uid, total = str(os.getuid()), 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            with contextlib.suppress(OSError):
-                fields = dict(
-                    line.split(":", 1)
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                    if ":" in line
-                )
-                if fields.get("Uid", "").split()[:1] == [uid]:
-                    total += int(fields.get("Threads", "1"))
-    return total
 
 
 def _bwrap_works(bwrap: str) -> bool:
@@ -185,7 +170,7 @@ class ProcessBackend(Backend):
         if os.geteuid() != 0 and not cgroup.active:
             # RLIMIT_NPROC counts every task of this user, not just the sandbox's: allow
             # what already runs plus the sandbox's share. (Root is exempt; the cgroup caps it.)
-            limits.append((resource.RLIMIT_NPROC, _user_tasks() + PIDS_LIMIT))
+            limits.append((resource.RLIMIT_NPROC, user_tasks() + PIDS_LIMIT))
         return limits
 
     def _start(self, key: str = "") -> tuple[subprocess.Popen[bytes], Cgroup]:
