@@ -35,7 +35,7 @@ from trainer.jail import (
 )
 
 # The jailed side's own protocol helpers (it is one file that imports no harness code).
-from trainer.recipe_child import array_bytes, read_array
+from trainer.recipe_child import read_array, send
 
 # Characters of the jail's stderr shown in a failed trial: the failing frame and cause.
 STDERR_TAIL_CHARS = 1500
@@ -131,13 +131,8 @@ class JailedRecipe:
 
     def send(self, message: dict[str, Any], array: np.ndarray | None = None) -> None:
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
-            if array is not None:
-                self.proc.stdin.write(array_bytes(array))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the jail died; the next answer says so
+        with contextlib.suppress(OSError):  # the jail died; the next answer says so
+            send(self.proc.stdin, message, array)
 
     def ask(
         self, message: dict[str, Any], array: np.ndarray | None, timeout_s: float

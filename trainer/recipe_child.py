@@ -33,7 +33,8 @@ WEIGHTS_OUT = "/jail/scratch/weights.pt"
 WEIGHTS_IN = "/jail/weights/weights.pt"
 
 
-def _send(out: IO[bytes], message: dict[str, Any], array: np.ndarray | None = None) -> None:
+def send(out: IO[bytes], message: dict[str, Any], array: np.ndarray | None = None) -> None:
+    """One message, then its array if any (the harness sends with this too)."""
     out.write(json.dumps(message).encode("utf-8") + b"\n")
     if array is not None:
         out.write(array_bytes(array))
@@ -100,22 +101,22 @@ def main() -> None:
         state = torch.load(WEIGHTS_IN, map_location=device, weights_only=True)
         built.model.load_state_dict(state)
         built.model.eval()
-    _send(protocol, {"ready": True})
+    send(protocol, {"ready": True})
     while (message := _read(stdin)) is not None:
         op = message.get("op")
         if op == "step":
             batch = torch.from_numpy(read_array(stdin))
             pairs = [(b[:, :-1].to(device), b[:, 1:].to(device)) for b in batch]
             loss = float(module.train_step(built, pairs, float(message["progress"])))
-            _send(protocol, {"loss": loss})
+            send(protocol, {"loss": loss})
         elif op == "save":
             torch.save(built.model.state_dict(), WEIGHTS_OUT)
-            _send(protocol, {"saved": True})
+            send(protocol, {"saved": True})
         elif op == "logits":
             rows = torch.from_numpy(read_array(stdin))
             with torch.inference_mode():
                 logits = built.model(rows.to(device))
-            _send(protocol, {"logits": True}, logits.float().cpu().numpy())
+            send(protocol, {"logits": True}, logits.float().cpu().numpy())
         else:
             raise RuntimeError(f"unknown op {op!r}")
 
