@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--backend", choices=["docker", "process"], action="append")
     args = parser.parse_args()
-    space = [p.model_dump(mode="json") for p in get_preset("cpu-tiny").space.params]
+    space = [p.to_dict() for p in get_preset("cpu-tiny").space.params]
     source = EXAMPLE.read_text()
     ctx = contract_contexts(space, [])[1][1]
     batch = [(f"trust_region_{i}", source_sha(source), source) for i in range(BATCH)]

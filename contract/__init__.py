@@ -4,7 +4,8 @@ Everything here crosses a process or package boundary, so each side must spell i
 way: the orchestrator, the trainer, the sandbox runner and the sandbox container itself.
 
 - :mod:`contract.trials`: ``Direction``, ``TrialStatus`` and the trial sources.
-- :mod:`contract.space`: ``Param``, one tunable hyperparameter, and its one value check.
+- :mod:`contract.space`: ``Param``, one tunable hyperparameter (and its one value check),
+  and ``SearchSpace``; pydantic validates a study file into them at the edge.
 - :mod:`contract.hooks`: what a mechanism's hooks receive and return (``Context``,
   ``Trial``, ``Candidate``, ``Guidance``, ``Verdict``) and the hook names.
 - :mod:`contract.seeds`: the seed of a mechanism's context (live and contract-tested alike).

@@ -10,23 +10,13 @@ rejected live cannot pass them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from contract import limits
+from contract.space import Param
 
 
-class SpaceParam(Protocol):
-    """What the validator reads of a parameter (``contract.space.Param`` and
-    ``trainer.spec.Param`` both have it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def frozen(self) -> bool: ...
-    def check(self, value: Any) -> str | None: ...
-
-
-def changes_error(changes: dict[str, Any], space: Sequence[SpaceParam]) -> str | None:
+def changes_error(changes: dict[str, Any], space: Sequence[Param]) -> str | None:
     """Why a candidate's changes are invalid (none, an unknown or frozen name, a bad value)."""
     if not changes:
         return "a candidate must change at least one parameter"
@@ -43,7 +33,7 @@ def changes_error(changes: dict[str, Any], space: Sequence[SpaceParam]) -> str |
 
 
 def output_error(
-    hook: str, value: Any, space: Sequence[SpaceParam], n_candidates: int = 0
+    hook: str, value: Any, space: Sequence[Param], n_candidates: int = 0
 ) -> str | None:
     """Why ``value``, what ``hook`` returned as JSON, breaks the API, or None when it is valid.
 
@@ -57,7 +47,7 @@ def output_error(
         return f"{hook} returned a value that could not be checked ({type(exc).__name__})"
 
 
-def _error(hook: str, value: Any, space: Sequence[SpaceParam], n_candidates: int) -> str | None:
+def _error(hook: str, value: Any, space: Sequence[Param], n_candidates: int) -> str | None:
     if hook == "guide":
         if value is None:
             return None

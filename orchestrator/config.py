@@ -25,6 +25,7 @@ from pydantic import (
 
 from contract.constraints import RELATIONS, Constraint, ConstraintError, numeric_facts, violations
 from contract.jobs import TRIAL_QUEUE
+from contract.space import SearchSpace
 from orchestrator.errors import UserError
 from orchestrator.metric import Metric
 from orchestrator.objective_config import (
@@ -34,7 +35,7 @@ from orchestrator.objective_config import (
     resolve_paths,
 )
 from orchestrator.pruning import PruningConfig, check_objective
-from trainer.spec import Budget, ObjectiveSpec, SearchSpace
+from trainer.spec import Budget, ObjectiveSpec
 
 if TYPE_CHECKING:
     from trainer.objective import Objective

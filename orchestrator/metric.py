@@ -13,8 +13,8 @@ reports, statistics and Level 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from contract.hooks import Context
 from contract.trials import DEFAULT_DIRECTION, DIRECTIONS, Direction
@@ -110,8 +110,8 @@ class ObjectiveText:
     """What the prompts say about a study's objective that the hook ``Context`` does not
     carry: its kind (``gpt``, ``benchmark``, ``function``, ``command``; ``None`` when not
     known, then the metric tells GPT from the rest), its description (empty for GPT, whose
-    prompts name it already) and its parameters' descriptions (the API's ``Param`` has none)."""
+    prompts name it already). The parameters' descriptions travel in the context itself
+    (``Param.doc``)."""
 
     kind: str | None = None
     description: str = ""
-    docs: Mapping[str, str] = field(default_factory=dict)

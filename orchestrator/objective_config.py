@@ -5,7 +5,7 @@ which way, and over which parameters.
 ``benchmark``); ``metric`` and ``direction`` name what is optimised and which way. For
 GPT, ``[space.NAME]`` tables override fields of the preset's parameters (``DEPTH =
 {frozen = false}``); for ``function`` and ``command`` they *are* the search space, each
-with the keys of :class:`trainer.spec.Param` (``kind``, ``low``, ``high``, ``log``,
+with the keys of :class:`contract.space.Param` (``kind``, ``low``, ``high``, ``log``,
 ``choices``, ``default``, ``frozen``, ``doc``); for ``benchmark`` they override the
 benchmark's own ``x1 .. xd``. Every problem is one line naming the key and the fix.
 
@@ -15,11 +15,13 @@ stored absolute, so the journal and a worker on the same host see the same files
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contract.space import PARAM_FIELDS, SearchSpace
 from orchestrator.metric import Metric
 from trainer import benchmarks
 from trainer.presets import PRESETS, get_preset
@@ -31,8 +33,8 @@ from trainer.spec import (
     Direction,
     ObjectiveKind,
     ObjectiveSpec,
-    Param,
-    SearchSpace,
+    override_space,
+    validate_param,
 )
 
 # Metric names when the study file gives none: GPT's, the benchmarks' f, a function's value.
@@ -206,12 +208,17 @@ def build_space(objective: ObjectiveConfig, tables: dict[str, dict[str, Any]]) -
         )
         if not tables:
             return base
-        try:
-            return base.override(tables)
-        except KeyError as exc:
-            raise ValueError(f"space: {exc.args[0]}") from None
-        except ValidationError as exc:
-            raise ValueError(f"space: {_first_error(exc)}") from None
+        unknown = [name for name in tables if name not in base.names()]
+        if unknown:
+            raise ValueError(
+                f"space: unknown parameter(s) {unknown}; known: {', '.join(base.names())}"
+            )
+        for name, table in tables.items():
+            try:
+                override_space(base, {name: _table(name, table)})
+            except ValidationError as exc:
+                raise ValueError(f"space.{name}: {_first_error(exc)}") from None
+        return override_space(base, tables)
     if not tables:
         raise ValueError(
             f"a {objective.kind} objective needs a search space: add [space.NAME] tables with "
@@ -219,10 +226,8 @@ def build_space(objective: ObjectiveConfig, tables: dict[str, dict[str, Any]]) -
         )
     params = []
     for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise ValueError(f"space.{name} must be a table, e.g. [space.{name}]")
         try:
-            params.append(Param.model_validate({**table, "name": name}))
+            params.append(validate_param({**_table(name, table), "name": name}))
         except ValidationError as exc:
             raise ValueError(f"space.{name}: {_first_error(exc)}") from None
         if params[-1].default is None:
@@ -230,12 +235,23 @@ def build_space(objective: ObjectiveConfig, tables: dict[str, dict[str, Any]]) -
     return SearchSpace(params=tuple(params))
 
 
+def _table(name: str, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ValueError(f"space.{name} must be a table, e.g. [space.{name}]")
+    return table
+
+
 def _first_error(exc: ValidationError) -> str:
+    """The first problem of one parameter's table, as one line; an unknown key (a typo of
+    ``low``, say) names the key it was probably meant to be."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        key = str(err["loc"][-1]) if err["loc"] else where
+        close = difflib.get_close_matches(key, PARAM_FIELDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(PARAM_FIELDS)}"
+        return f"unknown key {key!r} ({hint})"
     message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {where!r} (known: {', '.join(Param.model_fields)})"
     return f"{where}: {message}" if where else message
 
 

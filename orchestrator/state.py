@@ -461,7 +461,7 @@ class StudyState(StudyLog):
         return make_context(
             iteration=iteration,
             seed=context_seed(self.config.seed, iteration),
-            space=[p.model_dump(mode="json") for p in space.params],
+            space=[p.to_dict() for p in space.params],
             history=history,
             best=best.as_trial(metric) if best else None,
             base=self.base_config(),
@@ -478,12 +478,11 @@ class StudyState(StudyLog):
 
     def objective_text(self) -> ObjectiveText:
         """What the prompts say of the study's objective that ``Context`` does not carry: a
-        non-GPT objective's description (GPT's prompts name it already), its parameter docs."""
+        non-GPT objective's description (GPT's prompts name it already)."""
         kind = self.config.objective.kind
         return ObjectiveText(
             kind=kind,
             description="" if kind == "gpt" else self.config.objective_info().description,
-            docs={p.name: p.doc for p in self.config.search_space().params if p.doc},
         )
 
 

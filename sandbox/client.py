@@ -53,7 +53,7 @@ class SandboxClient(Protocol):
     ) -> LadderReport:
         """Run the whole ladder (gate, smoke, contract) on one module.
 
-        ``space``: a ``trainer.spec.SearchSpace``, or a list of params (models or dicts).
+        ``space``: a ``contract.space.SearchSpace``, or a list of its params (or their dicts).
         ``iterations``: the study's length (the contract's long history is that long).
         """
         ...

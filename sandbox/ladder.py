@@ -70,18 +70,10 @@ def _backend_fields(source: str, backend: Backend) -> _BackendFields:
 
 
 def space_dicts(space: Any) -> list[dict[str, Any]]:
-    """A search space as plain dicts: accepts ``trainer.spec.SearchSpace``, a list of its
-    ``Param`` models, of :class:`sandbox.api.Param`, or of dicts already."""
+    """A search space as plain dicts: a ``contract.space.SearchSpace``, a list of its
+    ``Param``s, or of dicts already."""
     params = getattr(space, "params", space)
-    out = []
-    for p in params:
-        if isinstance(p, dict):
-            out.append(dict(p))
-        elif hasattr(p, "model_dump"):
-            out.append(p.model_dump(mode="json"))
-        else:
-            out.append(p.to_dict())
-    return out
+    return [dict(p) if isinstance(p, dict) else p.to_dict() for p in params]
 
 
 def run_ladder(

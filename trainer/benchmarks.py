@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.spec import Param, SearchSpace
+from contract.space import Param, SearchSpace
 
 # Dimensions of the variable-dimension functions when the study file names none.
 DEFAULT_DIM = 2

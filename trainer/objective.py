@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.spec import GPT_METRIC_NAME, ObjectiveSpec, SearchSpace, TrialResult, TrialSpec
+from contract.space import SearchSpace
+from trainer.spec import GPT_METRIC_NAME, ObjectiveSpec, TrialResult, TrialSpec
 
 # Extra numbers a function or command may report beside its metric (kept in the result).
 MAX_EXTRAS = 32

@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.constraints import Constraint, violations
-from trainer.spec import BudgetMode, Param, SearchSpace
+from contract.space import Param, SearchSpace
+from trainer.spec import BudgetMode
 
 # ---------------------------------------------------------------------------------------
 # Names mirror Karpathy's autoresearch train.py constants so that prompts, the

@@ -17,11 +17,12 @@ from it is ``invalid``, never silently "fixed".
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from contract.space import ParamKind, check_value
+from contract.space import PARAM_FIELDS, Param, SearchSpace
 from contract.trials import Direction, TrialStatus
 
 BudgetMode = Literal["seconds", "tokens", "steps"]
@@ -38,121 +39,33 @@ MAX_ERROR_CHARS = 2000
 MAX_BENCHMARK_DELAY_S = 60.0
 
 
-class Param(BaseModel):
-    """One tunable hyperparameter. ``low``/``high`` are inclusive."""
+# ---------------------------------------------------------------------------------------
+# The search space, validated at the edge (the shapes themselves: contract.space)
+# ---------------------------------------------------------------------------------------
 
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    kind: ParamKind
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-    default: Any = None
-    frozen: bool = False
-    doc: str = ""
-
-    @model_validator(mode="after")
-    def _check_shape(self) -> Param:
-        if self.kind == "choice":
-            if not self.choices:
-                raise ValueError(f"param {self.name}: a 'choice' param needs choices")
-        elif self.low is None or self.high is None or self.low > self.high:
-            raise ValueError(f"param {self.name}: needs low <= high")
-        if self.default is not None and (err := self.check(self.default)):
-            raise ValueError(f"param {self.name}: default is invalid: {err}")
-        return self
-
-    def check(self, value: Any) -> str | None:
-        """Return why ``value`` is not valid for this param, or None when it is (the one
-        check, :func:`contract.space.check_value`, that mechanisms' ``Param`` uses too)."""
-        return check_value(self, value)
-
-    def coerce(self, value: Any) -> Any:
-        """Normalise a valid value's type (``3.0`` -> ``3`` for ints); never changes its value."""
-        if self.kind in ("int", "pow2") and isinstance(value, float):
-            return int(value)
-        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-
-    def parse(self, text: str) -> Any:
-        """Parse a command-line string (``--set NAME=VALUE``) into this param's type."""
-        if self.kind == "choice":
-            for choice in self.choices:
-                if str(choice) == text:
-                    return choice
-            return text
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{self.name}={text!r} must be a number") from None
-        return (
-            self.coerce(number)
-            if self.kind == "float"
-            else (int(number) if number.is_integer() else number)
-        )
+_PARAM = TypeAdapter(Param)
 
 
-class SearchSpace(BaseModel):
-    """An ordered set of params. Validation reports every problem, not just the first."""
+def validate_param(data: Mapping[str, Any]) -> Param:
+    """A :class:`Param` from untrusted data (a study file's table, JSON): every field's type
+    checked, unknown keys refused; raises pydantic's ``ValidationError``."""
+    return _PARAM.validate_python(dict(data))
 
-    model_config = ConfigDict(frozen=True)
 
-    params: tuple[Param, ...]
+def override_space(space: SearchSpace, updates: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+    """``space`` with some params' fields replaced by untrusted values (a study file's
+    ``[space.NAME]`` tables over a preset): unknown parameters raise ``KeyError``, unknown
+    keys and bad values pydantic's ``ValidationError``."""
+    space.override({name: {} for name in updates})  # unknown names: the KeyError
+    checked = {
+        name: validate_param({**space.param(name).to_dict(), **fields})
+        for name, fields in updates.items()
+    }
+    return space.override({name: _fields_of(p) for name, p in checked.items()})
 
-    def names(self) -> list[str]:
-        return [p.name for p in self.params]
 
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(f"unknown parameter {name!r}; known: {', '.join(self.names())}")
-
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
-
-    def tunable(self) -> list[Param]:
-        return [p for p in self.params if not p.frozen]
-
-    def check_changes(self, changes: dict[str, Any], *, allow_frozen: bool = False) -> list[str]:
-        """Errors for a proposed change set: unknown names, frozen params, bad values."""
-        errors: list[str] = []
-        known = {p.name: p for p in self.params}
-        for name, value in changes.items():
-            p = known.get(name)
-            if p is None:
-                errors.append(f"unknown parameter {name!r} (known: {', '.join(known)})")
-            elif p.frozen and not allow_frozen:
-                errors.append(f"{name} is frozen and cannot be changed")
-            elif err := p.check(value):
-                errors.append(err)
-        return errors
-
-    def check_config(self, config: dict[str, Any]) -> list[str]:
-        """Errors for a full config: every param present, nothing unknown, values valid."""
-        errors = [f"missing parameter {n!r}" for n in self.names() if n not in config]
-        return errors + self.check_changes(config, allow_frozen=True)
-
-    def apply(self, base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-        merged = dict(base)
-        for name, value in changes.items():
-            merged[name] = self.param(name).coerce(value) if name in self.names() else value
-        return merged
-
-    def override(self, updates: dict[str, dict[str, Any]]) -> SearchSpace:
-        """A new space with some params' fields replaced, e.g. ``{"DEPTH": {"frozen": False}}``."""
-        unknown = [n for n in updates if n not in self.names()]
-        if unknown:
-            raise KeyError(f"unknown parameter(s) {unknown}; known: {', '.join(self.names())}")
-        params = []
-        for p in self.params:
-            if p.name in updates:
-                p = Param.model_validate({**p.model_dump(), **updates[p.name]})
-            params.append(p)
-        return SearchSpace(params=tuple(params))
+def _fields_of(param: Param) -> dict[str, Any]:
+    return {name: getattr(param, name) for name in PARAM_FIELDS if name != "name"}
 
 
 # ---------------------------------------------------------------------------------------

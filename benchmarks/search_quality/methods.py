@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.space import Param, SearchSpace
 from orchestrator.config import StudyConfig
-from trainer.spec import Param, SearchSpace, TrialResult, TrialSpec
+from trainer.spec import TrialResult, TrialSpec
 
 from .problems import Problem
 

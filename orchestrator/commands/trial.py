@@ -25,7 +25,8 @@ import typer
 from orchestrator.errors import EXIT_REJECTED, UserError
 
 if TYPE_CHECKING:
-    from trainer.spec import Device, SearchSpace, TrialResult, TrialSpec
+    from contract.space import SearchSpace
+    from trainer.spec import Device, TrialResult, TrialSpec
 
 DEFAULT_PRESET = "cpu-tiny"
 DEFAULT_DATASET = "pinned"  # the same bytes on every machine with the project's lock

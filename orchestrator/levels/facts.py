@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from contract.space import SearchSpace
 from orchestrator.agent.builtin import LINEAR_STEP_FRACTION, LOG_STEP_FACTOR
 from orchestrator.levels.arbiter import LEVEL1_EVERY, study_metric
 from orchestrator.levels.rules import noise_repeats, noise_sd, objective_facts, progress_line
-from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
     from orchestrator.config import StudyConfig

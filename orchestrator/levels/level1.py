@@ -10,7 +10,6 @@ with the reasons, a bounded number of times, and is never run or clamped.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.constraints import violations
 from contract.hooks import Context, Trial
 from contract.limits import MAX_HINT_CHARS, MAX_NAME_CHARS, MAX_RATIONALE_CHARS
+from contract.space import SearchSpace
 from orchestrator.agent.base import Agent
 from orchestrator.levels.code import SYSTEM_ADDENDUM, CodeTrials, code_section
 from orchestrator.levels.policy import SearchPolicy, guidance_stamp
@@ -26,7 +26,6 @@ from orchestrator.metric import ObjectiveText, context_metric
 from orchestrator.patches import SHORT_SHA, patch_refusal, with_patch
 from sandbox.text import clean_text
 from trainer.patch import patch_sha256
-from trainer.spec import Param, SearchSpace
 
 # Changes per proposal: one isolates a cause; more than three confounds it (the paper's rule).
 MAX_CHANGES = 3
@@ -130,15 +129,9 @@ def keep_rule_section(keep_rule: str) -> str | None:
     return f"## Keep rule\n{keep_rule}" if keep_rule else None
 
 
-def context_space(ctx: Context, docs: Mapping[str, str] | None = None) -> SearchSpace:
-    """The context's search space (the policy's freezes applied) as the trainer types it,
-    with the parameters' ``docs`` (for prompts: the API's ``Param`` carries none)."""
-    docs = docs or {}
-    return SearchSpace(
-        params=tuple(
-            Param.model_validate({**p.to_dict(), "doc": docs.get(p.name, "")}) for p in ctx.space
-        )
-    )
+def context_space(ctx: Context) -> SearchSpace:
+    """The context's search space (the policy's freezes applied, the parameters' docs kept)."""
+    return SearchSpace(params=tuple(ctx.space))
 
 
 def format_space(space: SearchSpace) -> str:
@@ -252,7 +245,7 @@ def build_prompt(
     ``code`` (a code-trial study) adds the recipe, its rules and the diffs tried so far.
     """
     objective = objective or ObjectiveText()
-    space = context_space(ctx, objective.docs)
+    space = context_space(ctx)
     defaults = space.defaults()
     metric = context_metric(ctx)
     mechanism_focus = {n for g in guidance for n in g.focus}

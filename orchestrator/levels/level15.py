@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.hooks import Context
+from contract.space import SearchSpace
 from orchestrator.agent.base import Agent
 from orchestrator.levels.level1 import (
     constraints_section,
@@ -29,7 +30,6 @@ from orchestrator.levels.policy import (
     policy_diff,
 )
 from orchestrator.metric import ObjectiveText, context_metric
-from trainer.spec import SearchSpace
 
 
 class PolicyReply(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.hooks import Context
 from contract.limits import MAX_HINT_CHARS
-from trainer.spec import SearchSpace
+from contract.space import SearchSpace
 
 # Level 1 keeps at least this many tunable params in a large space: freezing everything
 # would end the search without anyone deciding to end it. A small space scales it down

@@ -45,6 +45,24 @@ def test_nested_bad_value_and_unknown_param_are_one_line(tmp_path: Path) -> None
         StudyConfig.load(path)
 
 
+@pytest.mark.parametrize(
+    "study",
+    [
+        # a preset's parameter narrowed with a typo: once silently ignored
+        'name = "x"\niterations = 3\n[space.MATRIX_LR]\nlo = 0.01\n',
+        'name = "x"\niterations = 3\n[objective]\nkind = "benchmark"\nbenchmark = "branin"\n[space.x1]\nlo = 2\n',
+        # a function objective's own parameter
+        'name = "x"\niterations = 3\n[objective]\nkind = "function"\ntarget = "m:f"\nmetric = "loss"\n'
+        '[space.x]\nkind = "float"\nlo = 0.0\nhigh = 1.0\ndefault = 0.5\n',
+    ],
+)
+def test_a_typo_in_a_space_table_names_the_key_it_meant(tmp_path: Path, study: str) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text(study)
+    with pytest.raises(UserError, match=r"space\.\w+: unknown key 'lo' \(did you mean 'low'\?\)"):
+        StudyConfig.load(path)
+
+
 def test_cli_overrides_revalidate() -> None:
     cfg = StudyConfig.from_dict({"name": "x", "iterations": 3})
     out = cfg.with_overrides(iterations=5, budget_tokens=4096, executor="rq", parallel=2)

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from contract.hooks import Trial
-from contract.space import Param
 from orchestrator.agent import LLMAgent
 from orchestrator.config import LLMConfig
 from orchestrator.journal import Journal
@@ -89,7 +88,7 @@ def brief(session: int = 1) -> Brief:
         trigger="cadence",
         iteration=4,
         objective="cpu-tiny on stdlib",
-        space=[Param.from_dict(p.model_dump(mode="json")) for p in SPACE.params],
+        space=list(SPACE.params),
         history=history,
         best=history[-1],
         active=[ActiveSummary("tabu_screen", "0123abcd", 2, fired=3, chosen=0, kept=1)],

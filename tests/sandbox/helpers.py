@@ -19,7 +19,7 @@ FAST_DEADLINE_S = 30.0
 def quickstart_space() -> list[dict[str, Any]]:
     from trainer.presets import get_preset
 
-    return [p.model_dump(mode="json") for p in get_preset("cpu-tiny").space.params]
+    return [p.to_dict() for p in get_preset("cpu-tiny").space.params]
 
 
 def ensure_sandbox_image() -> None:

@@ -1,4 +1,4 @@
-"""The mechanism API: JSON round trips, validation that matches trainer.spec, read-only context."""
+"""The mechanism API: one Param from the study file to the sandbox, JSON round trips, read-only context."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import dataclasses
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from sandbox.api import Candidate, Context, Guidance, Mechanism, Param, Trial, Verdict
 from tests.conftest import REPO
+from trainer.benchmarks import benchmark_space
 from trainer.presets import get_preset
+from trainer.spec import validate_param
 
 
 def _context() -> Context:
-    space = [
-        Param.from_dict(p.model_dump(mode="json")) for p in get_preset("cpu-tiny").space.params
-    ]
+    space = [Param.from_dict(p.to_dict()) for p in get_preset("cpu-tiny").space.params]
     base = {p.name: p.default for p in space}
     ok = Trial(
         index=0, config=base, changes={}, val_bpb=1.5, status="ok", kept=True, source="baseline"
@@ -26,22 +28,39 @@ def _context() -> Context:
     return Context(iteration=2, seed=7, space=space, history=[ok, crashed], best=ok, base=base)
 
 
-def test_param_fields_match_trainer_spec() -> None:
-    api_fields = {f.name for f in dataclasses.fields(Param)}
-    spec_fields = set(get_preset("cpu-tiny").space.params[0].model_dump()) - {"doc"}
-    assert api_fields == spec_fields
+def test_one_param_class_from_study_file_to_sandbox() -> None:
+    """What the study file is validated into is what a mechanism reads: one class, and its
+    JSON form round-trips field for field (doc included)."""
+    for param in [*get_preset("cpu-tiny").space.params, *benchmark_space("mixed").params]:
+        assert type(param) is Param
+        assert Param.from_dict(json.loads(json.dumps(param.to_dict()))) == param
+    assert any(p.doc for p in benchmark_space("mixed").params)
 
 
-def test_param_check_agrees_with_trainer_spec() -> None:
-    for spec_param in get_preset("cpu-tiny").space.params:
-        api_param = Param.from_dict(spec_param.model_dump(mode="json"))
-        probes = [spec_param.default, -1, 0, 0.5, 3, 1e9, float("nan"), "x", True]
-        probes += [*spec_param.choices, spec_param.low, spec_param.high]
-        for value in probes:
-            assert (api_param.check(value) is None) == (spec_param.check(value) is None), (
-                spec_param.name,
-                value,
-            )
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"kind": "float", "low": 2.0, "high": 1.0}, "needs low <= high"),
+        ({"kind": "choice"}, "needs choices"),
+        ({"kind": "int", "low": 1, "high": 8, "default": 9}, "default is invalid"),
+        ({"kind": "pow2", "low": 1, "high": 64, "default": 3}, "power of two"),
+        ({"kind": "integer", "low": 1, "high": 8}, "kind must be one of"),
+    ],
+)
+def test_a_param_exists_only_in_a_valid_shape(fields: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Param(name="P", **fields)
+    with pytest.raises(ValidationError):  # the edge (study files, JSON) refuses it too
+        validate_param({"name": "P", **fields})
+
+
+def test_the_edge_refuses_unknown_keys_and_wrong_types() -> None:
+    with pytest.raises(ValidationError, match="lo"):
+        validate_param({"name": "P", "kind": "float", "lo": 0.0, "high": 1.0})
+    with pytest.raises(ValidationError, match="low"):
+        validate_param({"name": "P", "kind": "float", "low": "small", "high": 1.0})
+    param = validate_param({"name": "P", "kind": "choice", "choices": [1, 2], "default": 2})
+    assert param.choices == (1, 2) and param.check(2) is None and param.check(3)
 
 
 def test_context_json_round_trip() -> None:

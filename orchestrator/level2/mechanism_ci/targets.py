@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.space import SearchSpace
 from orchestrator.errors import UserError
 
 # The space the contract tests use when none is named: the quickstart's (the parameter
@@ -29,7 +30,7 @@ SKIPPED_FILES = frozenset({"__init__.py"})
 class CheckTarget:
     """The space and live contexts every module of one run is checked against."""
 
-    space: Any  # a trainer.spec.SearchSpace
+    space: SearchSpace | None  # None: the static gate only (no contract stage)
     replays: list[dict[str, Any]] = field(default_factory=list)
     label: str = ""  # for the summary: "preset cpu-tiny", "study digits (function)"
 

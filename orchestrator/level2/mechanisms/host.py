@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from contract.hooks import Context
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
+from contract.space import SearchSpace
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
 from orchestrator.level2.mechanisms.audit import BREAKER_AUDIT, Auditor, LiveCall
 from orchestrator.level2.mechanisms.breaker import (
@@ -52,7 +53,6 @@ from orchestrator.levels.proposals import (
 from sandbox.api import HOOKS, Hook
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
-from trainer.spec import Param, SearchSpace
 
 if TYPE_CHECKING:
     from sandbox.client import SandboxClient
@@ -450,4 +450,4 @@ def supersedes_key(name: str) -> str:
 
 def space_of(ctx: Context) -> SearchSpace:
     """The search space a context was built with (policy-frozen params marked frozen)."""
-    return SearchSpace(params=tuple(Param.model_validate(p.to_dict()) for p in ctx.space))
+    return SearchSpace(params=tuple(ctx.space))

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from contract import limits
 from contract.hook_output import output_error
+from contract.space import SearchSpace
 from sandbox.api import Candidate, Guidance, Verdict
-from trainer.spec import SearchSpace
 
 # The limits of contract/limits.py, applied by the one validator the contract tests use too,
 # so a module that passed them is never rejected live for a limit it was not tested on.

@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.space import SearchSpace
 from orchestrator.config import StudyConfig
 from orchestrator.errors import UserError
 from orchestrator.level2.mechanisms.audit import Auditor
 from orchestrator.level2.mechanisms.host import DEFAULT_MAX_FAILURES, LiveMechanismHost
 from orchestrator.level2.research.driver import Level2Driver
 from orchestrator.level2.research.session import DEFAULT_MAX_REPAIRS, LadderVerdict
-from trainer.spec import SearchSpace
 
 if TYPE_CHECKING:
     from orchestrator.level2.research.session import Asker
