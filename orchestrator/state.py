@@ -8,8 +8,9 @@ was interrupted.
 This is the one fold of the journal. :class:`StudyLog` needs no study config, so the
 report (:mod:`orchestrator.report.data`) and the dashboard (:mod:`orchestrator.dashboard.view`)
 fold any journal, old, odd or still growing, through the same :meth:`StudyLog.apply` the
-loop uses and only project what they show from it; :class:`StudyState` adds the study's
-config and the queries the loop plans from.
+loop uses and only project what they show from it (Level 2's research sessions,
+mechanisms and timeline included); :class:`StudyState` adds the study's config and the
+queries the loop plans from.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ the noise, the study's end, and Level 2's research sessions, mechanisms and time
 from the loop's own fold (:class:`orchestrator.state.StudyLog`, through its lenient
 :meth:`~orchestrator.state.StudyLog.apply_lenient`), so the dashboard shows what the loop
 decided from; only what the loop does not fold (policy changes and LLM calls one by one, the
-arbiter's credit, training progress) is projected here. It tolerates what the journal contract asks readers to tolerate
-(docs/journal.md): unknown event types and fields, missing fields of old journals, events
-whose fields have the wrong type (they are skipped, not fatal).
+arbiter's credit, training progress) is projected here. It tolerates what the journal
+contract asks readers to tolerate (docs/journal.md): unknown event types and fields, missing
+fields of old journals, events whose fields have the wrong type (they are skipped, not
+fatal).
 
 The metric is the study's own where the journal names it (``study_started.metric``,
 ``config.objective.metric``/``direction``, or ``result.metric``), else ``val_bpb``, lower is

@@ -14,10 +14,12 @@ import pytest
 from orchestrator.config import StudyConfig
 from orchestrator.dashboard.payloads import mechanisms, overview, research
 from orchestrator.dashboard.runs import RunsDir
+from orchestrator.dashboard.view import mechanism_status
 from orchestrator.events import (
     ChallengeDecided,
     GateVerdict,
     MechanismPromoted,
+    MechanismReverted,
     ResearchFinished,
     TrialFinished,
     TrialProposed,
@@ -281,3 +283,40 @@ def test_level2_is_folded_once_for_the_state_the_dashboard_and_the_report(
     assert [
         (m["iteration"], m["kind"], m["label"]) for m in overview(view, 0.0)["markers"]
     ] == marks
+
+
+def test_a_mechanism_record_follows_its_repair_and_its_successor() -> None:
+    """A repair that passes the ladder makes a rejected module a candidate again (the failed
+    attempt's reason kept); a successor's promotion marks what it supersedes, which the
+    dashboard calls ``reverted``, and names no mechanism the journal never wrote."""
+    log = StudyLog()
+    log.apply(GateVerdict(session=1, mechanism="tabu", stage="static", reason="imports os"))
+    tabu = log.mechanisms["tabu"]
+    assert (tabu.state, tabu.reason, mechanism_status(tabu)) == (
+        "rejected",
+        "imports os",
+        "rejected",
+    )
+    log.apply(
+        GateVerdict(session=1, mechanism="tabu", attempt=1, accepted=True, sha="b1", path="t1.py")
+    )
+    assert (tabu.state, tabu.sha, tabu.path, tabu.reason, mechanism_status(tabu)) == (
+        "proposed",
+        "b1",
+        "t1.py",
+        "imports os",
+        "candidate",
+    )
+    log.apply(MechanismPromoted(session=1, name="tabu", sha="b1", path="m/t.py", active_from=2))
+    assert (tabu.state, tabu.reason, mechanism_status(tabu)) == ("live", "", "live")
+    log.apply(MechanismReverted(name="tabu", sha="b1", iteration=6, reason="superseded by gp"))
+    log.apply(
+        MechanismPromoted(session=2, name="gp", sha="c2", active_from=6, supersedes=["tabu", "x"])
+    )
+    assert (tabu.state, tabu.reverted_at, tabu.reason, mechanism_status(tabu)) == (
+        "superseded",
+        6,
+        "superseded by gp",
+        "reverted",
+    )
+    assert list(log.mechanisms) == ["tabu", "gp"] and log.active_mechanisms == {"gp": "c2"}
