@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.dashboard.view import StudyView, TrialRow
+from orchestrator.dashboard.view import StudyView, TrialView
 from orchestrator.errors import UserError
 from orchestrator.journal import journal_path, read_records
 from orchestrator.metric import Metric
@@ -135,22 +135,22 @@ def _create_study(optuna: Any, storage_url: str, name: str, direction: str, run_
         ) from None
 
 
-def search_best(search: list[TrialRow]) -> TrialRow | None:
+def search_best(search: list[TrialView]) -> TrialView | None:
     """The search's incumbent: its last kept trial (the one every later trial had to beat)."""
     kept = [t for t in search if t.kept and t.value is not None]
     return kept[-1] if kept else None
 
 
-def _best_by_value(search: list[TrialRow], metric: Metric) -> int | None:
+def _best_by_value(search: list[TrialView], metric: Metric) -> int | None:
     """The index Optuna will call its best: the first search trial with the best value."""
-    best: TrialRow | None = None
+    best: TrialView | None = None
     for trial in (t for t in search if t.status == OK_STATUS and t.value is not None):
         if best is None or metric.better(trial.value, best.value):
             best = trial
     return best.index if best else None
 
 
-def _evaluations_by_trial(search: list[TrialRow], others: list[TrialRow]) -> dict[int, list[Any]]:
+def _evaluations_by_trial(search: list[TrialView], others: list[TrialView]) -> dict[int, list[Any]]:
     """Each non-search evaluation under the search trial whose configuration it re-ran."""
     out: dict[int, list[Any]] = {}
     best = search_best(search)
@@ -172,7 +172,7 @@ def _evaluations_by_trial(search: list[TrialRow], others: list[TrialRow]) -> dic
 
 def _frozen_trial(
     optuna: Any,
-    trial: TrialRow,
+    trial: TrialView,
     distributions: dict[str, BaseDistribution],
     evaluations: list[Any],
 ) -> Any:
@@ -214,7 +214,7 @@ def _param_value(value: Any) -> Any:
 
 
 def build_distributions(
-    config: dict[str, Any], trials: list[TrialRow]
+    config: dict[str, Any], trials: list[TrialView]
 ) -> dict[str, BaseDistribution]:
     """One distribution per parameter: the search space's, widened to every journaled value."""
     from optuna.distributions import CategoricalDistribution

@@ -8,8 +8,9 @@ was interrupted.
 This is the one fold of the journal. :class:`StudyLog` needs no study config, so the
 report (:mod:`orchestrator.report.data`) and the dashboard (:mod:`orchestrator.dashboard.view`)
 fold any journal, old, odd or still growing, through the same :meth:`StudyLog.apply` the
-loop uses and only project what they show from it; :class:`StudyState` adds the study's
-config and the queries the loop plans from.
+loop uses and only project what they show from it (Level 2's research sessions,
+mechanisms and timeline included); :class:`StudyState` adds the study's config and the
+queries the loop plans from.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from orchestrator.events import (
     PhaseChanged,
     PolicyChanged,
     ResearchFinished,
+    ResearchRound,
+    ResearchStarted,
     SourceChosen,
     StudyFinished,
     StudyStarted,
@@ -121,31 +124,92 @@ class TrialRecord(BaseModel):
 class MechanismRecord:
     """One mechanism a research session wrote, as its ladder verdicts, its promotion and
     its revert left it. ``state`` is ``proposed`` until a verdict or a promotion says more:
-    ``live``, ``reverted``, ``superseded`` or ``rejected``."""
+    ``rejected`` (its last attempt failed the ladder), ``live``, ``reverted`` or
+    ``superseded``. Once it has gone live, later verdicts (a new version's, written while
+    this one runs or after it was reverted) are kept but leave its state, sha and path to
+    the version that went live, until a promotion says otherwise."""
 
     name: str
     sha: str = ""
     state: str = "proposed"
     session: int | None = None
+    path: str = ""  # its source: the last attempt's, then the stored module's once promoted
+    hooks: list[str] = field(default_factory=list)  # as promoted (empty: all of them)
     active_from: int | None = None
+    reverted_at: int | None = None  # the next trial's index when it was last reverted
     verdicts: list[GateVerdict] = field(default_factory=list)  # every attempt, in order
     missing_packages: list[str] = field(default_factory=list)
+    rejection_reason: str = ""  # the last failed attempt's, while not yet promoted
     revert_reason: str = ""
+
+    @property
+    def went_live(self) -> bool:
+        return self.state in ("live", "reverted", "superseded")
+
+    @property
+    def reason(self) -> str:
+        """Why it is in its state: the revert's reason once taken out, none while live,
+        else the last failed attempt's."""
+        if self.state == "live":
+            return ""
+        return self.revert_reason if self.went_live else self.rejection_reason
 
     def apply(self, event: GateVerdict | MechanismPromoted | MechanismReverted) -> None:
         if isinstance(event, GateVerdict):
-            self.session = event.session
             self.verdicts.append(event)
-            self.sha = event.sha if event.was_set("sha") else self.sha
-            if not event.accepted and self.state != "live":
-                self.state = "rejected"
+            if self.went_live:
+                return
+            self.session = event.session
+            self.state = "proposed" if event.accepted else "rejected"
+            self.sha = event.sha or self.sha
+            self.path = event.path or self.path
+            if not event.accepted:
+                self.rejection_reason = event.reason
                 self.missing_packages = list(event.missing_packages or self.missing_packages)
         elif isinstance(event, MechanismPromoted):
             self.sha, self.state, self.active_from = event.sha, "live", event.active_from
+            self.path, self.hooks = event.path, list(event.hooks or [])
+            self.session = event.session if event.session is not None else self.session
         else:
-            if self.state == "live":
-                self.state = "reverted"
+            self.state = "reverted"
+            self.reverted_at = event.iteration
             self.revert_reason = event.reason
+
+
+@dataclass
+class ResearchRecord:
+    """One Level-2 research session as the journal tells it: its start, its rounds, the
+    ladder's verdicts on its attempts and its end (the session itself is
+    :class:`orchestrator.level2.research.session.ResearchSession`)."""
+
+    session: int
+    trigger: str = ""
+    iteration: int | None = None  # the next trial's index when it started; None: not read
+    rounds: list[ResearchRound] = field(default_factory=list)
+    verdicts: list[GateVerdict] = field(default_factory=list)
+    ended: bool = False  # its research_finished was read
+    outcome: str = ""  # as its research_finished said ("" while it runs)
+    mechanism: str = ""
+    reason: str = ""
+
+    @property
+    def started(self) -> bool:
+        return self.iteration is not None
+
+    @property
+    def repairs(self) -> int:
+        """Repair attempts the ladder judged (its highest attempt number)."""
+        return max((v.attempt for v in self.verdicts), default=0)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something that happened at a trial index: a research session started, a mechanism
+    was promoted or reverted, Level 1's context was reset."""
+
+    iteration: int
+    kind: str  # "research" | "promoted" | "reverted" | "restart"
+    label: str
 
 
 def finite(value: Any) -> float | None:
@@ -221,10 +285,13 @@ class StudyLog:
     summary: StudyFinished | None = None  # the study's end, while it stands
     final_reruns: list[float] = field(default_factory=list)
     active_mechanisms: dict[str, str] = field(default_factory=dict)  # name -> sha
-    # Every mechanism a research session wrote (ladder verdicts, promotion, revert), in
-    # order of first appearance, and every research session's end.
+    # Every mechanism a research session wrote (ladder verdicts, promotion, revert), and
+    # every research session by its number, each in order of first appearance.
     mechanisms: dict[str, MechanismRecord] = field(default_factory=dict)
-    research_sessions: list[ResearchFinished] = field(default_factory=list)
+    research: dict[int, ResearchRecord] = field(default_factory=dict)
+    # Research sessions, promotions, reverts and context resets, at the trial index each
+    # happened, in journal order: what the report's and the dashboard's timelines mark.
+    markers: list[Marker] = field(default_factory=list)
     choices: list[SourceChosen] = field(default_factory=list)  # arbitration's choices
     pruned_saved_s: float = 0.0  # training seconds pruned trials did not run (estimated)
     starts: int = 0
@@ -291,6 +358,10 @@ class StudyLog:
     def mechanism(self, name: str) -> MechanismRecord:
         """The record of the mechanism called ``name``, made empty when first named."""
         return self.mechanisms.setdefault(name, MechanismRecord(name=name))
+
+    def research_session(self, number: int) -> ResearchRecord:
+        """The record of research session ``number``, made empty when first named."""
+        return self.research.setdefault(number, ResearchRecord(session=number))
 
     # ------------------------------------------------------------------ events
     def apply_lenient(self, event: Event) -> bool:
@@ -403,19 +474,21 @@ class StudyLog:
             self.context_start = event.from_index
             if event.after_trials is not None:
                 self.reset_at = event.after_trials
-        elif isinstance(event, GateVerdict):
-            self.mechanism(event.mechanism).apply(event)
+            self.markers.append(Marker(event.from_index, "restart", event.trigger))
+        elif isinstance(event, ResearchStarted | ResearchRound | GateVerdict | ResearchFinished):
+            self._research(event)
         elif isinstance(event, MechanismPromoted):
             self.active_mechanisms[event.name] = event.sha
             self.mechanism(event.name).apply(event)
             for name in event.supersedes:
                 self.active_mechanisms.pop(name, None)
-                self.mechanism(name).state = "superseded"
+                if name in self.mechanisms:  # the loop reverted it just before: say why
+                    self.mechanisms[name].state = "superseded"
+            self.markers.append(Marker(event.active_from, "promoted", event.name))
         elif isinstance(event, MechanismReverted):
             self.active_mechanisms.pop(event.name, None)
             self.mechanism(event.name).apply(event)
-        elif isinstance(event, ResearchFinished):
-            self.research_sessions.append(event)
+            self.markers.append(Marker(event.iteration, "reverted", event.name))
         elif isinstance(event, SourceChosen):
             self.choices = [c for c in self.choices if c.index != event.index]
             self.choices.append(event)
@@ -428,6 +501,27 @@ class StudyLog:
         elif isinstance(event, PhaseChanged):
             self.phase = event.phase
             self.phase_journaled = True
+
+    def _research(
+        self, event: ResearchStarted | ResearchRound | GateVerdict | ResearchFinished
+    ) -> None:
+        """A research session's event, into its record (and a verdict into its mechanism's)."""
+        record = self.research_session(event.session)
+        if isinstance(event, ResearchStarted):
+            record.trigger, record.iteration = event.trigger, event.iteration
+            self.markers.append(Marker(event.iteration, "research", f"#{event.session}"))
+        elif isinstance(event, ResearchRound):
+            record.rounds.append(event)
+        elif isinstance(event, GateVerdict):
+            record.verdicts.append(event)
+            self.mechanism(event.mechanism).apply(event)
+        else:
+            record.ended = True
+            record.outcome, record.mechanism, record.reason = (
+                event.outcome,
+                event.mechanism,
+                event.reason,
+            )
 
 
 @dataclass

@@ -294,6 +294,6 @@ def _source_path(view: StudyView, sha: str) -> tuple[str, str] | None:
             return mechanism.name, mechanism.path
     for mechanism in view.mechanisms.values():
         for verdict in mechanism.verdicts:
-            if verdict["sha"] == sha and verdict["path"]:
-                return mechanism.name, verdict["path"]
+            if verdict.sha == sha and verdict.path:
+                return mechanism.name, verdict.path
     return None

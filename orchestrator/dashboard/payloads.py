@@ -12,7 +12,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from orchestrator.dashboard.view import MECHANISM_PREFIX, StudyView, TrialRow
+from orchestrator.dashboard.view import (
+    MECHANISM_PREFIX,
+    StudyView,
+    TrialView,
+    mechanism_status,
+    round_row,
+    verdict_row,
+)
 from orchestrator.patches import PATCH_KEY
 from sandbox.text import clean_text
 
@@ -103,7 +110,7 @@ def study_row(view: StudyView, modified: float) -> dict[str, Any]:
     }
 
 
-def _trial(trial: TrialRow, live: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+def _trial(trial: TrialView, live: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "index": trial.index,
         "status": trial.status,
@@ -193,9 +200,9 @@ def mechanisms(view: StudyView) -> dict[str, Any]:
         rows.append(
             {
                 "name": name,
-                "status": mechanism.status if mechanism else "unknown",
+                "status": mechanism_status(mechanism) if mechanism else "unknown",
                 "sha": mechanism.sha if mechanism else "",
-                "hooks": mechanism.hooks if mechanism else [],
+                "hooks": list(mechanism.hooks) if mechanism else [],
                 "session": mechanism.session if mechanism else None,
                 "active_from": mechanism.active_from if mechanism else None,
                 "reverted_at": mechanism.reverted_at if mechanism else None,
@@ -215,7 +222,7 @@ def mechanisms(view: StudyView) -> dict[str, Any]:
     for row in rows:  # the arbiter's latest credit, where the journal has it
         series = arbiter["series"].get(MECHANISM_PREFIX + row["name"])
         row["arbiter_credit"] = series[-1] if series else None
-    verdicts = [v for m in view.mechanisms.values() for v in m.verdicts]
+    verdicts = [verdict_row(v) for m in view.mechanisms.values() for v in m.verdicts]
     return {
         "seq": view.seq,
         "metric": view.metric.name,
@@ -254,10 +261,10 @@ def research(view: StudyView) -> dict[str, Any]:
                 "session": s.session,
                 "trigger": s.trigger,
                 "iteration": s.iteration,
-                "rounds": s.rounds,
-                "verdicts": s.verdicts,
+                "rounds": [round_row(r) for r in s.rounds],
+                "verdicts": [verdict_row(v) for v in s.verdicts],
                 "repairs": s.repairs,
-                "outcome": s.outcome or "running",
+                "outcome": (s.outcome or "finished") if s.ended else "running",
                 "mechanism": s.mechanism,
                 "reason": s.reason,
             }

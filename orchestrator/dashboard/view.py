@@ -2,12 +2,14 @@
 
 :class:`StudyView` is updated with each event as it is read (:meth:`StudyView.apply`), so a
 poll costs only what was appended since the last one. Trials, the incumbent, the metric,
-the noise and the study's end come from the loop's own fold (:class:`orchestrator.state.StudyLog`),
-so the dashboard shows what the loop decided from; only what the loop does not fold (Level
-2's sessions and mechanisms, LLM calls one by one, the arbiter's credit, training progress)
-is projected here. It tolerates what the journal contract asks readers to tolerate
-(docs/journal.md): unknown event types and fields, missing fields of old journals, events
-whose fields have the wrong type (they are skipped, not fatal).
+the noise, the study's end, and Level 2's research sessions, mechanisms and timeline come
+from the loop's own fold (:class:`orchestrator.state.StudyLog`, through its lenient
+:meth:`~orchestrator.state.StudyLog.apply_lenient`), so the dashboard shows what the loop
+decided from; only what the loop does not fold (policy changes and LLM calls one by one, the
+arbiter's credit, training progress) is projected here. It tolerates what the journal
+contract asks readers to tolerate (docs/journal.md): unknown event types and fields, missing
+fields of old journals, events whose fields have the wrong type (they are skipped, not
+fatal).
 
 The metric is the study's own where the journal names it (``study_started.metric``,
 ``config.objective.metric``/``direction``, or ``result.metric``), else ``val_bpb``, lower is
@@ -25,10 +27,17 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import journal as ev
-from orchestrator.events import StudyFinished, TrialFinished
+from orchestrator.events import GateVerdict, ResearchRound, StudyFinished, TrialFinished
 from orchestrator.metric import Metric
 from orchestrator.patches import patch_sha_of, with_patch
-from orchestrator.state import PENDING, StudyLog, TrialRecord, parse_lenient
+from orchestrator.state import (
+    PENDING,
+    MechanismRecord,
+    ResearchRecord,
+    StudyLog,
+    TrialRecord,
+    parse_lenient,
+)
 from sandbox.api import NOISE_SOURCES
 from trainer.patch import patch_sha256
 
@@ -68,7 +77,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 @dataclass
-class TrialRow:
+class TrialView:
     """One trial as the dashboard shows it: a projection of the fold's :class:`TrialRecord`."""
 
     index: int
@@ -92,31 +101,35 @@ class TrialRow:
     patch: str = ""
 
 
-@dataclass
-class Mechanism:
-    name: str
-    status: str = "candidate"  # candidate | live | reverted | rejected
-    sha: str = ""
-    path: str = ""
-    hooks: list[str] = field(default_factory=list)
-    session: int | None = None
-    active_from: int | None = None
-    reverted_at: int | None = None
-    reason: str = ""
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+# The mechanism page's names for the fold's states (orchestrator.state.MechanismRecord): a
+# superseded mechanism was reverted for its successor, and its revert says so.
+MECHANISM_STATUS = {"proposed": "candidate", "superseded": "reverted"}
 
 
-@dataclass
-class Session:
-    session: int
-    trigger: str = ""
-    iteration: int | None = None
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    repairs: int = 0
-    outcome: str = ""  # "" while it runs
-    mechanism: str = ""
-    reason: str = ""
+def mechanism_status(record: MechanismRecord) -> str:
+    """``candidate``, ``live``, ``reverted`` or ``rejected``: what the mechanism page says."""
+    return MECHANISM_STATUS.get(record.state, record.state)
+
+
+def verdict_row(verdict: GateVerdict) -> dict[str, Any]:
+    """One ladder verdict as the mechanism and research pages show it."""
+    return {
+        "session": verdict.session,
+        "mechanism": verdict.mechanism,
+        "attempt": verdict.attempt,
+        "accepted": verdict.accepted,
+        "stage": verdict.stage,
+        "reason": verdict.reason,
+        "sha": verdict.sha,
+        "path": verdict.path,
+        "seconds": number(verdict.seconds),
+        "missing_packages": list(verdict.missing_packages),
+    }
+
+
+def round_row(event: ResearchRound) -> dict[str, Any]:
+    """One round of a research session as the research page shows it."""
+    return {"round": event.round, "summary": event.summary, "payload": event.payload}
 
 
 class StudyView:
@@ -128,10 +141,7 @@ class StudyView:
         self.seq = -1
         self.events = 0
         self.last_at = ""
-        self.markers: list[dict[str, Any]] = []
         self.policy: list[dict[str, Any]] = []
-        self.mechanisms: dict[str, Mechanism] = {}
-        self.sessions: dict[int, Session] = {}
         self.llm: list[dict[str, Any]] = []
         # The arbiter's credit per source before each choice (source_chosen events, when the
         # journal has them): [(trial index, {source: credit})].
@@ -189,88 +199,6 @@ class StudyView:
                 "diff": _dict(event.get("diff")),
                 "notes": _names(event.get("notes")),
             }
-        )
-
-    def _session(self, event: dict[str, Any]) -> Session:
-        number_ = _int(event.get("session"))
-        return self.sessions.setdefault(number_, Session(session=number_))
-
-    def _research_started(self, event: dict[str, Any]) -> None:
-        session = self._session(event)
-        session.trigger = _str(event.get("trigger"))
-        session.iteration = _int(event.get("iteration"))
-        self.markers.append(
-            {"iteration": session.iteration, "kind": "research", "label": f"#{session.session}"}
-        )
-
-    def _research_round(self, event: dict[str, Any]) -> None:
-        self._session(event).rounds.append(
-            {
-                "round": _str(event.get("round")),
-                "summary": _str(event.get("summary")),
-                "payload": _dict(event.get("payload")),
-            }
-        )
-
-    def _gate_verdict(self, event: dict[str, Any]) -> None:
-        verdict: dict[str, Any] = {
-            "session": _int(event.get("session")),
-            "mechanism": _str(event.get("mechanism")),
-            "attempt": _int(event.get("attempt"), 0),
-            "accepted": bool(event.get("accepted")),
-            "stage": _str(event.get("stage")),
-            "reason": _str(event.get("reason")),
-            "sha": _str(event.get("sha")),
-            "path": _str(event.get("path")),
-            "seconds": number(event.get("seconds")),
-            "missing_packages": _names(event.get("missing_packages")),
-        }
-        session = self._session(event)
-        session.verdicts.append(verdict)
-        session.repairs = max(session.repairs, verdict["attempt"])
-        mechanism = self.mechanisms.setdefault(
-            verdict["mechanism"], Mechanism(name=verdict["mechanism"])
-        )
-        mechanism.verdicts.append(verdict)
-        if mechanism.status in ("candidate", "rejected"):
-            mechanism.status = "candidate" if verdict["accepted"] else "rejected"
-            mechanism.session = verdict["session"]
-            mechanism.sha = verdict["sha"] or mechanism.sha
-            mechanism.path = mechanism.path or verdict["path"]
-            if not verdict["accepted"]:
-                mechanism.path = verdict["path"] or mechanism.path
-                mechanism.reason = verdict["reason"]
-
-    def _mechanism_promoted(self, event: dict[str, Any]) -> None:
-        name = _str(event.get("name"))
-        mechanism = self.mechanisms.setdefault(name, Mechanism(name=name))
-        mechanism.status = "live"
-        mechanism.sha = _str(event.get("sha"))
-        mechanism.path = _str(event.get("path"))
-        mechanism.hooks = _names(event.get("hooks"))
-        mechanism.session = _int(event.get("session"))
-        mechanism.active_from = _int(event.get("active_from"), 0)
-        mechanism.reason = ""
-        self.markers.append({"iteration": mechanism.active_from, "kind": "promoted", "label": name})
-
-    def _mechanism_reverted(self, event: dict[str, Any]) -> None:
-        name = _str(event.get("name"))
-        mechanism = self.mechanisms.setdefault(name, Mechanism(name=name))
-        mechanism.status = "reverted"
-        mechanism.reverted_at = _int(event.get("iteration"), 0)
-        mechanism.reason = _str(event.get("reason"))
-        self.markers.append({"iteration": mechanism.reverted_at, "kind": "reverted", "label": name})
-
-    def _research_finished(self, event: dict[str, Any]) -> None:
-        session = self._session(event)
-        session.outcome = _str(event.get("outcome")) or "finished"
-        session.mechanism = _str(event.get("mechanism"))
-        session.reason = _str(event.get("reason"))
-
-    def _context_reset(self, event: dict[str, Any]) -> None:
-        at = _int(event.get("from_index"), 0)
-        self.markers.append(
-            {"iteration": at, "kind": "restart", "label": _str(event.get("trigger"))}
         )
 
     def _llm_call(self, event: dict[str, Any]) -> None:
@@ -349,20 +277,37 @@ class StudyView:
         return self.log.summary is not None
 
     @property
-    def trials(self) -> dict[int, TrialRow]:
+    def mechanisms(self) -> dict[str, MechanismRecord]:
+        """Every mechanism the study's research wrote, as the loop's fold has it."""
+        return self.log.mechanisms
+
+    @property
+    def sessions(self) -> dict[int, ResearchRecord]:
+        """Every research session, by number, as the loop's fold has it."""
+        return self.log.research
+
+    @property
+    def markers(self) -> list[dict[str, Any]]:
+        """The timeline's marks: research sessions, promotions, reverts, context resets."""
+        return [
+            {"iteration": m.iteration, "kind": m.kind, "label": m.label} for m in self.log.markers
+        ]
+
+    @property
+    def trials(self) -> dict[int, TrialView]:
         return {index: self._trial(record) for index, record in self.log.trials.items()}
 
-    def ordered(self) -> list[TrialRow]:
+    def ordered(self) -> list[TrialView]:
         return [self._trial(record) for record in self.log.ordered()]
 
-    def _trial(self, record: TrialRecord) -> TrialRow:
+    def _trial(self, record: TrialRecord) -> TrialView:
         result = record.result
         running = record.status == PENDING
         config = dict(result.spec.config) if result and result.spec.config else record.config
         # A code trial: the proposal names its recipe diff; the spec that ran carries it.
         patch = result.spec.patch if result and isinstance(result.spec.patch, str) else ""
         sha = patch_sha256(patch) if patch else patch_sha_of(record.config) or ""
-        return TrialRow(
+        return TrialView(
             index=record.index,
             status="running" if running else record.status,
             value=number(record.value) if record.status == "ok" else None,
@@ -411,13 +356,6 @@ class StudyView:
 _HANDLERS = {
     TRIAL_PROGRESS: StudyView._trial_progress,
     ev.POLICY_CHANGED: StudyView._policy_changed,
-    ev.RESEARCH_STARTED: StudyView._research_started,
-    ev.RESEARCH_ROUND: StudyView._research_round,
-    ev.GATE_VERDICT: StudyView._gate_verdict,
-    ev.MECHANISM_PROMOTED: StudyView._mechanism_promoted,
-    ev.MECHANISM_REVERTED: StudyView._mechanism_reverted,
-    ev.RESEARCH_FINISHED: StudyView._research_finished,
-    ev.CONTEXT_RESET: StudyView._context_reset,
     ev.LLM_CALL: StudyView._llm_call,
     ev.SOURCE_CHOSEN: StudyView._source_chosen,
 }

@@ -5,10 +5,11 @@ types and fields are ignored and a torn last line is skipped, as the journal con
 (through :func:`orchestrator.journal.read_events`),
 so a report can be drawn from a study that is still running or was killed.
 
-The trials, the incumbent, the noise, the metric and the study's end come from the loop's
-own fold of the journal (:class:`orchestrator.state.StudyLog`), so the report shows what
-the loop decided from; only what the loop does not fold (Level 2's sessions, gate verdicts,
-the LLM calls one by one, the timeline's markers) is projected here.
+The trials, the incumbent, the noise, the metric, the study's end, Level 2's research
+sessions and gate verdicts and the timeline's markers come from the loop's own fold of the
+journal (:class:`orchestrator.state.StudyLog`), so the report shows what the loop decided
+from; only what the loop does not fold (policy changes and LLM calls one by one) is
+collected here.
 """
 
 from __future__ import annotations
@@ -21,27 +22,18 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from orchestrator.errors import UserError
-from orchestrator.events import (
-    ContextReset,
-    Event,
-    GateVerdict,
-    MechanismPromoted,
-    MechanismReverted,
-    PolicyChanged,
-    ResearchFinished,
-    ResearchStarted,
-    StudyFinished,
-)
-from orchestrator.events import LlmCall as LlmCallEvent
+from orchestrator.events import Event, GateVerdict, LlmCall, PolicyChanged, StudyFinished
 from orchestrator.journal import journal_path, read_events
 from orchestrator.metric import Metric
-from orchestrator.state import StudyLog, TrialRecord
+from orchestrator.state import Marker, ResearchRecord, StudyLog, TrialRecord
 from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from trainer.patch import patch_sha256
 
 
 @dataclass(frozen=True)
-class TrialRow:
+class ReportTrialRow:
+    """One finished trial as the report's tables and plots show it."""
+
     index: int
     status: str
     value: float | None  # the study's metric, in its own units
@@ -72,16 +64,9 @@ class TrialRow:
 
 
 @dataclass(frozen=True)
-class Marker:
-    """Something that happened at a trial index: a promotion, revert or research session."""
+class LlmCallRow:
+    """One LLM call as the report's cost and latency plot shows it."""
 
-    iteration: int
-    kind: str  # "promoted" | "reverted" | "research" | "restart"
-    label: str
-
-
-@dataclass(frozen=True)
-class LlmCall:
     at: datetime | None
     role: str
     model: str
@@ -114,12 +99,12 @@ class RunData:
     hardware: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
-    trials: list[TrialRow] = field(default_factory=list)
+    trials: list[ReportTrialRow] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     research: list[SessionRow] = field(default_factory=list)
     policy_changes: list[PolicyChanged] = field(default_factory=list)
     gate_verdicts: list[GateVerdict] = field(default_factory=list)
-    llm_calls: list[LlmCall] = field(default_factory=list)
+    llm_calls: list[LlmCallRow] = field(default_factory=list)
     noise_values: list[float] = field(default_factory=list)
     noise_floor: float | None = None
     noise_method: str = ""
@@ -193,7 +178,7 @@ class RunData:
         """How much the best beat the baseline: positive is better in either direction."""
         return self.metric.improvement(self.baseline_value, self.best_value)
 
-    def search_trials(self) -> list[TrialRow]:
+    def search_trials(self) -> list[ReportTrialRow]:
         return [t for t in self.trials if t.source not in NON_SEARCH_SOURCES]
 
     def best_so_far(self) -> list[tuple[int, float | None]]:
@@ -262,46 +247,15 @@ def load_run(run_dir: Path) -> RunData:
 
 
 def extract(events: list[Event], run_dir: Path) -> RunData:
-    """The report's view of ``events``: the loop's fold, and Level 2's history beside it."""
+    """The report's view of ``events``: projections of the loop's fold of them."""
     log = StudyLog()
     data = RunData(run_dir=run_dir, log=log)
-    sessions: dict[int, SessionRow] = {}
     for event in events:
         if not log.apply_lenient(event):
             continue
         if isinstance(event, PolicyChanged):
             data.policy_changes.append(event)
-        elif isinstance(event, ResearchStarted):
-            session = event.session if event.was_set("session") else len(sessions)
-            sessions[session] = SessionRow(
-                session=session,
-                trigger=event.trigger,
-                iteration=event.iteration,
-                outcome="",
-                mechanism="",
-                reason="",
-            )
-            data.markers.append(Marker(event.iteration, "research", f"#{session}"))
-        elif isinstance(event, ResearchFinished):
-            session = event.session if event.was_set("session") else -1
-            started = sessions.get(session)
-            sessions[session] = SessionRow(
-                session=session,
-                trigger=started.trigger if started else "",
-                iteration=started.iteration if started else 0,
-                outcome=event.outcome,
-                mechanism=event.mechanism,
-                reason=event.reason,
-            )
-        elif isinstance(event, GateVerdict):
-            data.gate_verdicts.append(event)
-        elif isinstance(event, MechanismPromoted):
-            data.markers.append(Marker(event.active_from, "promoted", event.name))
-        elif isinstance(event, MechanismReverted):
-            data.markers.append(Marker(event.iteration, "reverted", event.name))
-        elif isinstance(event, ContextReset):  # group R's restart of the Level-1 context
-            data.markers.append(Marker(event.from_index, "restart", event.trigger))
-        elif isinstance(event, LlmCallEvent):
+        elif isinstance(event, LlmCall):
             data.llm_calls.append(_llm_call(event))
     data.study, data.agent, data.hardware = log.study, log.agent, log.hardware
     data.config = log.study_config
@@ -312,17 +266,33 @@ def extract(events: list[Event], run_dir: Path) -> RunData:
     data.noise_floor = _number(log.noise_floor)
     data.noise_method = log.noise_method
     data.trials = [_trial_row(record) for record in log.finished_trials()]
-    data.research = [sessions[s] for s in sorted(sessions)]
+    data.markers = list(log.markers)
+    # A session the journal says started or ended (not one known only by a stray round
+    # or verdict); sessions run one at a time, so by number is the journal's order.
+    sessions = [log.research[n] for n in sorted(log.research)]
+    data.research = [_session_row(s) for s in sessions if s.started or s.ended]
+    data.gate_verdicts = [v for s in sessions for v in s.verdicts]
     return data
+
+
+def _session_row(record: ResearchRecord) -> SessionRow:
+    return SessionRow(
+        session=record.session,
+        trigger=record.trigger,
+        iteration=record.iteration or 0,
+        outcome=record.outcome,
+        mechanism=record.mechanism,
+        reason=record.reason,
+    )
 
 
 def _number(value: Any) -> float | None:
     return float(value) if _finite(value) else None
 
 
-def _trial_row(record: TrialRecord) -> TrialRow:
+def _trial_row(record: TrialRecord) -> ReportTrialRow:
     result = record.result
-    return TrialRow(
+    return ReportTrialRow(
         index=record.index,
         status=record.status,
         value=_number(record.value),
@@ -341,11 +311,11 @@ def _trial_row(record: TrialRecord) -> TrialRow:
     )
 
 
-def _llm_call(event: LlmCallEvent) -> LlmCall:
+def _llm_call(event: LlmCall) -> LlmCallRow:
     def number(value: float | None) -> float:
         return float(value) if _finite(value) else 0.0
 
-    return LlmCall(
+    return LlmCallRow(
         at=_time(event.ts),
         role=event.role,
         model=event.model,

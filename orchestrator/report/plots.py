@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.report import style
-from orchestrator.report.data import RunData, TrialRow
+from orchestrator.report.data import ReportTrialRow, RunData
 from sandbox.api import BASELINE_SOURCE
 
 # More panels than this stop being readable at page width; the most-changed params win.
@@ -222,7 +222,7 @@ def parameters(run: RunData) -> bytes | None:
         return style.png(fig)
 
 
-def _param_panel(ax: Any, name: str, trials: list[TrialRow], param: Any) -> None:
+def _param_panel(ax: Any, name: str, trials: list[ReportTrialRow], param: Any) -> None:
     choices = list(param.choices) if param is not None and param.kind == "choice" else None
     if choices is None:
         seen = [t.config.get(name) for t in trials if t.config.get(name) is not None]

@@ -8,7 +8,7 @@ from pathlib import Path
 from orchestrator.events import StudyFinished
 from orchestrator.patches import SHORT_SHA
 from orchestrator.report import plots
-from orchestrator.report.data import RunData, TrialRow, load_run
+from orchestrator.report.data import ReportTrialRow, RunData, load_run
 from orchestrator.report.document import Document
 
 # The top of the leaderboard; the full trial table is in the journal.
@@ -247,7 +247,7 @@ def _leaderboard(doc: Document, run: RunData) -> None:
 def _code_trials(doc: Document, run: RunData) -> None:
     """Every recipe diff the study ran, with the trials that ran it: the diff is proposed
     text, shown verbatim but inert (cleaned, fenced, escaped)."""
-    by_sha: dict[str, list[TrialRow]] = {}
+    by_sha: dict[str, list[ReportTrialRow]] = {}
     for t in run.trials:
         if t.patch_sha256:
             by_sha.setdefault(t.patch_sha256, []).append(t)

@@ -110,12 +110,12 @@ def render_mechanisms(study: StudyLog | Iterable[Event]) -> str:
     """The Level 2 section of the study summary and `bilevel status`, as plain text."""
     log = study if isinstance(study, StudyLog) else fold(study)
     rows = mechanism_rows(log)
-    sessions = log.research_sessions
+    sessions = [s for s in log.research.values() if s.ended]
     if not rows and not sessions:
         return "Level 2: no research sessions."
     outcomes: dict[str, int] = {}
-    for e in sessions:
-        outcome = e.outcome if e.was_set("outcome") else "?"
+    for s in sessions:
+        outcome = s.outcome or "?"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     lines = [
         f"Level 2: {_n(len(sessions), 'research session')} ("
@@ -133,9 +133,9 @@ def render_mechanisms(study: StudyLog | Iterable[Event]) -> str:
             )
         for verdict in r.verdicts[-3:]:
             lines.append(f"    ladder {verdict[:200]}")
-    for e in sessions:
-        if e.outcome == "failed":
-            lines.append(f"  session {e.session} failed: {e.reason[:200]}")
+    for s in sessions:
+        if s.outcome == "failed":
+            lines.append(f"  session {s.session} failed: {s.reason[:200]}")
     # Hostile text cannot reach the terminal: one clean line per entry (a newline inside a
     # reason cannot forge a line of its own either).
     return "\n".join(clean_text(line, MAX_LINE_CHARS) for line in lines)
