@@ -11,19 +11,28 @@ journal for audit (``trial_finished.refused``) and never compared.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
+from contract.trials import TrialStatus
 from trainer.spec import TrialResult
+
+
+class RefusedRecord(TypedDict):
+    """The refused number, kept for audit: ``trial_finished.refused``."""
+
+    status: TrialStatus
+    value: float | None
+    data_fingerprint: str
 
 
 def refuse_other_data(
     result: TrialResult, reference: str, reference_index: int
-) -> tuple[TrialResult, dict[str, Any]]:
-    """``(result, {})`` when comparable (or either side has no fingerprint); else an
+) -> tuple[TrialResult, RefusedRecord | None]:
+    """``(result, None)`` when comparable (or either side has no fingerprint); else an
     ``invalid`` result naming both fingerprints, and the refused numbers for the journal."""
     got = result.data_fingerprint
     if not reference or not got or got == reference:
-        return result, {}
+        return result, None
     reason = (
         f"data fingerprint {got} differs from the study baseline's {reference} (trial "
         f"#{reference_index}): this worker trained on other data for data set "
@@ -39,5 +48,5 @@ def refuse_other_data(
         data_fingerprint=got,
         software=dict(result.software),
     )
-    audit = {"status": result.status, "value": result.value, "data_fingerprint": got}
-    return refused, {"refused": audit}
+    audit = RefusedRecord(status=result.status, value=result.value, data_fingerprint=got)
+    return refused, audit

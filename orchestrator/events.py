@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +30,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from contract.trials import Direction
 from trainer.spec import TrialResult
@@ -70,7 +72,7 @@ class Event(BaseModel):
     # Where the event came from, for the generated docs ("" = the original format).
     added_by: ClassVar[str] = ""
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, object]:
         """The event's JSON object, as written to (or read from) the journal."""
         fields = self.model_dump(exclude_unset=True, exclude={"seq", "ts", "type"})
         return {"seq": self.seq, "ts": self.ts, "type": self.type, **fields}
@@ -81,10 +83,10 @@ class Event(BaseModel):
 
     # Read-only mapping access to :meth:`record`, for tests and ad-hoc scripts that look at
     # the journal's JSON form; code reads the typed attributes.
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         return self.record()[key]
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: object = None) -> object:
         return self.record().get(key, default)
 
     def __contains__(self, key: object) -> bool:
@@ -130,7 +132,7 @@ class StudyStarted(Event):
 
     @model_validator(mode="before")
     @classmethod
-    def _metric_object(cls, data: Any) -> Any:
+    def _metric_object(cls, data: object) -> object:
         """Some writers give ``metric`` as a ``{name, direction}`` object: read it as the
         two fields (an explicit ``direction`` field wins)."""
         if not isinstance(data, dict) or not isinstance(data.get("metric"), dict):
@@ -303,14 +305,16 @@ class TrialFinished(Event):
     )
 
     # The result as written when it does not read as this version's TrialResult.
-    _unread_result: dict[str, Any] | None = PrivateAttr(default=None)
+    _unread_result: dict[str, object] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
     def _keep_a_result_it_cannot_read(
-        cls, data: Any, handler: ModelWrapValidatorHandler[TrialFinished]
+        cls, data: object, handler: ModelWrapValidatorHandler[TrialFinished]
     ) -> TrialFinished:
-        raw = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return handler(data)
+        raw = data.get("result")
         if not isinstance(raw, dict):
             return handler(data)
         try:
@@ -321,13 +325,13 @@ class TrialFinished(Event):
             return event
         return handler(data)
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, object]:
         record = super().record()
         if self._unread_result is not None:
             record["result"] = self._unread_result
         return record
 
-    def _raw(self) -> dict[str, Any]:
+    def _raw(self) -> dict[str, object]:
         return self._unread_result or {}
 
     @property
@@ -354,7 +358,7 @@ class TrialFinished(Event):
         return float(value) if isinstance(value, int | float) else None
 
     @property
-    def spec_config(self) -> dict[str, Any]:
+    def spec_config(self) -> dict[str, object]:
         """The config the trial ran with, as its result's spec names it ({} when none)."""
         if self.result is not None:
             return dict(self.result.spec.config)
@@ -647,7 +651,7 @@ def type_name(model: type[Event]) -> str:
 BY_TYPE: dict[str, type[Event]] = {type_name(m): m for m in EVENT_MODELS}
 
 
-def parse_event(record: dict[str, Any]) -> Event:
+def parse_event(record: Mapping[str, object]) -> Event:
     """One journal object as its model (an :class:`UnknownEvent` for a type not known)."""
     model = BY_TYPE.get(str(record.get("type", "")), UnknownEvent)
     return model.model_validate(record)
@@ -660,14 +664,14 @@ END_MARKER = "<!-- END EVENTS -->"
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "journal.md"
 
 
-def _type_text(annotation: Any) -> str:
+def _type_text(annotation: object) -> str:
     text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
     text = text or str(annotation).replace("typing.", "")
     return text.replace("NoneType", "null").replace("|", "\\|")
 
 
-def _default_text(field: Any) -> str:
-    default = field.default_factory() if field.default_factory is not None else field.default
+def _default_text(field: FieldInfo) -> str:
+    default = field.get_default(call_default_factory=True)  # the factory's value, if any
     return "`" + json.dumps(default, ensure_ascii=False) + "`"
 
 

@@ -33,7 +33,7 @@ import re
 import signal
 import threading
 import time
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -67,6 +67,11 @@ NO_CODE_WORKER_FIX = (
 )
 
 
+# A trial's latest progress report, as its trainer sent it: keys in :mod:`contract.progress`,
+# values unchecked (a user's command reports what it likes), so a reader narrows each one.
+Progress = dict[str, object]
+
+
 @runtime_checkable
 class Executor(Protocol):
     def submit(self, spec: TrialSpec) -> None:
@@ -81,7 +86,7 @@ class Executor(Protocol):
         """Indices of submitted trials without a result yet."""
         ...
 
-    def progress(self) -> dict[int, dict[str, Any]]:
+    def progress(self) -> dict[int, Progress]:
         """Latest progress report per in-flight index: the trainer's dict as it sent it (keys
         in :mod:`trainer.progress`: ``phase``, ``pid``, ``step``, ``loss``, ``elapsed_s``,
         ``progress``...)."""
@@ -119,7 +124,7 @@ class InlineExecutor:
     def __init__(self) -> None:
         self._done: queue_mod.Queue[TrialResult] = queue_mod.Queue()
         self._running: dict[int, threading.Thread] = {}
-        self._progress: dict[int, dict[str, Any]] = {}
+        self._progress: dict[int, Progress] = {}
         self._stopped: set[int] = set()
         self._lock = threading.Lock()
 
@@ -134,7 +139,7 @@ class InlineExecutor:
     def _run(self, spec: TrialSpec) -> None:
         from trainer.supervise import run_supervised
 
-        def on_progress(progress: dict[str, Any]) -> None:
+        def on_progress(progress: Progress) -> None:
             with self._lock:  # merged: an eval-phase update has no loss, keep the last one
                 self._progress.setdefault(spec.index, {}).update(progress)
 
@@ -164,7 +169,7 @@ class InlineExecutor:
         with self._lock:
             return sorted(self._running)
 
-    def progress(self) -> dict[int, dict[str, Any]]:
+    def progress(self) -> dict[int, Progress]:
         with self._lock:
             return {i: dict(p) for i, p in self._progress.items()}
 
@@ -199,7 +204,7 @@ class InlineExecutor:
             _kill_trial_process(pid)
 
 
-def _kill_trial_process(pid: Any) -> None:
+def _kill_trial_process(pid: object) -> None:
     if not isinstance(pid, int):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -245,7 +250,7 @@ class RqExecutor:
         self._code_watch = WorkerWatch()
         self._refused: list[TrialResult] = []
         self._jobs: dict[int, tuple[TrialSpec, int]] = {}  # index -> (spec, attempt)
-        self._progress: dict[int, dict[str, Any]] = {}
+        self._progress: dict[int, Progress] = {}
         self._attempts: dict[int, int] = {}
         self._last_dead_check = 0.0
         self._live_workers = 0
@@ -365,7 +370,7 @@ class RqExecutor:
             self._progress.pop(index, None)
         return results
 
-    def _finished(self, spec: TrialSpec, value: Any) -> TrialResult:
+    def _finished(self, spec: TrialSpec, value: object) -> TrialResult:
         try:
             return TrialResult.model_validate(value)
         except ValidationError as exc:
@@ -463,7 +468,7 @@ class RqExecutor:
             len(self._jobs) - code, plain_live, self._queue.name
         ) or self._code_wait_notice.update(code, code_live, self._code_queue.name)
 
-    def progress(self) -> dict[int, dict[str, Any]]:
+    def progress(self) -> dict[int, Progress]:
         return {i: dict(p) for i, p in self._progress.items()}
 
     def close(self) -> None:

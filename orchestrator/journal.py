@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from orchestrator.errors import UserError
 from orchestrator.events import (
@@ -42,6 +42,10 @@ from orchestrator.events import (
 E = TypeVar("E", bound=Event)
 
 JOURNAL_FILENAME = "events.jsonl"
+
+# One journal line as read: a JSON object whose values are unchecked until an event model
+# (:func:`orchestrator.events.parse_event`) or a reader narrows them.
+JsonObject = dict[str, object]
 
 # The event names live with their models (orchestrator/events.py); re-exported here for
 # callers that import them from the journal.
@@ -89,13 +93,13 @@ def journal_path(run_dir: Path, *, must_exist: bool = False) -> Path:
     return path
 
 
-def _parse_lines(raw: bytes) -> tuple[list[dict[str, Any]], int]:
+def _parse_lines(raw: bytes) -> tuple[list[JsonObject], int]:
     """Events in ``raw`` and the byte length of its intact prefix.
 
     A last line without its newline, or one that is not a JSON object, is a torn write
     and ends the intact prefix; a corrupt line in the middle is a real error.
     """
-    events: list[dict[str, Any]] = []
+    events: list[JsonObject] = []
     intact = 0
     lines = raw.split(b"\n")
     for number, line in enumerate(lines):
@@ -117,7 +121,7 @@ def _parse_lines(raw: bytes) -> tuple[list[dict[str, Any]], int]:
     return events, intact
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[JsonObject]:
     """All intact events of a journal file (or of ``run_dir/events.jsonl``) as JSON objects."""
     path = Path(path)
     if path.is_dir():
@@ -165,14 +169,14 @@ class Journal:
             self.path = journal_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # guards the file, seq and the delivery queue
-        existing: list[dict[str, Any]] = []
+        existing: list[JsonObject] = []
         if self.path.exists():
             raw = self.path.read_bytes()
             existing, intact = _parse_lines(raw)
             if intact < len(raw):
                 with open(self.path, "r+b") as fh:
                     fh.truncate(intact)
-        self._next_seq = (existing[-1]["seq"] + 1) if existing else 0
+        self._next_seq = _seq_after(existing)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._subscribers: list[Callable[[Event], None]] = []
         self._owner: int | None = None  # the thread subscribers run on
@@ -247,7 +251,17 @@ class Journal:
         self.close()
 
 
-def _json_default(value: Any) -> Any:
+def _seq_after(events: list[JsonObject]) -> int:
+    """The ``seq`` of the event after ``events``: one past the last one's (0 for none)."""
+    if not events:
+        return 0
+    seq = events[-1]["seq"]
+    if not isinstance(seq, int):
+        raise ValueError(f"the journal's last event has no whole-number seq: {seq!r}")
+    return seq + 1
+
+
+def _json_default(value: object) -> object:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if isinstance(value, Path):

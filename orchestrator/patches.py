@@ -16,8 +16,8 @@ trainer: :func:`split_config` takes it out of the spec's config and resolves the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from trainer.patch import check_patch, patch_sha256
 
@@ -74,13 +74,13 @@ def load_patch(run_dir: Path, sha: str) -> str:
     return text
 
 
-def patch_sha_of(config: dict[str, Any]) -> str | None:
+def patch_sha_of(config: Mapping[str, object]) -> str | None:
     """The sha256 of the recipe diff a trial's config names, or None (the recipe as is)."""
     sha = config.get(PATCH_KEY)
     return sha if isinstance(sha, str) and sha else None
 
 
-def with_patch(config: dict[str, Any], sha: str | None) -> dict[str, Any]:
+def with_patch(config: Mapping[str, object], sha: str | None) -> dict[str, object]:
     """``config`` naming the diff ``sha`` (None: the recipe as is)."""
     out = {k: v for k, v in config.items() if k != PATCH_KEY}
     if sha:
@@ -89,8 +89,8 @@ def with_patch(config: dict[str, Any], sha: str | None) -> dict[str, Any]:
 
 
 def split_config(
-    config: dict[str, Any], patches: dict[str, str]
-) -> tuple[dict[str, Any], str | None]:
+    config: Mapping[str, object], patches: Mapping[str, str]
+) -> tuple[dict[str, object], str | None]:
     """The hyperparameters a trainer takes, and the diff text the config names (None when
     it names none). A sha without its text is a bug of the caller: every diff is loaded
     before a trial that names it is dispatched."""

@@ -25,8 +25,9 @@ against ``iterations`` like any search trial.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,6 +94,17 @@ def check_objective(config: PruningConfig, kind: str) -> None:
         )
 
 
+class PrunedRecord(TypedDict):
+    """A :class:`PruneVerdict` as journaled: ``trial_finished.pruned``."""
+
+    fraction: float
+    loss: float
+    incumbent: int
+    incumbent_loss: float
+    margin: float
+    saved_s: float
+
+
 @dataclass
 class PruneVerdict:
     """Why a trial is pruned: what the ``pruned`` field of its ``trial_finished`` holds."""
@@ -104,15 +116,15 @@ class PruneVerdict:
     margin: float
     saved_s: float
 
-    def as_event(self) -> dict[str, Any]:
-        return {
-            "fraction": round(self.fraction, 4),
-            "loss": round(self.loss, 5),
-            "incumbent": self.incumbent,
-            "incumbent_loss": round(self.incumbent_loss, 5),
-            "margin": round(self.margin, 5),
-            "saved_s": round(self.saved_s, 3),
-        }
+    def as_event(self) -> PrunedRecord:
+        return PrunedRecord(
+            fraction=round(self.fraction, 4),
+            loss=round(self.loss, 5),
+            incumbent=self.incumbent,
+            incumbent_loss=round(self.incumbent_loss, 5),
+            margin=round(self.margin, 5),
+            saved_s=round(self.saved_s, 3),
+        )
 
     def reason(self) -> str:
         return (
@@ -137,9 +149,10 @@ class Pruner:
         return self.config.margin * floor / fraction
 
     def check(
-        self, state: StudyState, progress: dict[int, dict[str, Any]]
+        self, state: StudyState, progress: Mapping[int, Mapping[str, object]]
     ) -> list[tuple[int, PruneVerdict]]:
-        """The in-flight trials to prune now, with why. Call once per tick."""
+        """The in-flight trials to prune now, with why. Call once per tick. ``progress``:
+        each in-flight trial's latest report as the trainer sent it (numbers unchecked)."""
         out: list[tuple[int, PruneVerdict]] = []
         for index in [i for i in self.seen if i not in progress]:
             self.forget(index)

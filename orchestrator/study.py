@@ -12,18 +12,18 @@ import logging
 import os
 import platform
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from contract.progress import ELAPSED, STEP, TOKENS
 from orchestrator.acceptance import judge
-from orchestrator.acceptance.planning import AcceptancePlanning
+from orchestrator.acceptance.planning import AcceptancePlanning, ProposeFields
 from orchestrator.agent.base import AGENT_FAILURES, Agent
 from orchestrator.agent.builtin import BuiltinAgent
 from orchestrator.agent.factory import make_agent
 from orchestrator.baseline import refuse_broken_baseline
-from orchestrator.comparable import refuse_other_data
+from orchestrator.comparable import RefusedRecord, refuse_other_data
 from orchestrator.config import StudyConfig, redact_url
 from orchestrator.errors import UserError
 from orchestrator.events import (
@@ -38,7 +38,7 @@ from orchestrator.events import (
     TrialFinished,
     TrialProposed,
 )
-from orchestrator.executor import Executor, make_executor
+from orchestrator.executor import Executor, Progress, make_executor
 from orchestrator.journal import E, Journal, journal_path, read_events
 from orchestrator.levels.arbiter import make_arbiter
 from orchestrator.levels.facts import study_facts
@@ -61,7 +61,7 @@ from orchestrator.patches import (
     with_patch,
 )
 from orchestrator.phases import Phase, PhaseFacts, next_phase
-from orchestrator.pruning import Pruner
+from orchestrator.pruning import PrunedRecord, Pruner
 from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
@@ -75,6 +75,9 @@ from sandbox.api import (
 )
 from trainer.spec import TrialResult, TrialSpec
 
+if TYPE_CHECKING:  # typing_extensions comes with pydantic; typing has Unpack from 3.12 only
+    from typing_extensions import Unpack
+
 log = logging.getLogger(__name__)
 
 # Seconds the loop waits for a result when it cannot plan anything else.
@@ -83,8 +86,38 @@ POLL_INTERVAL_S = 0.2
 # The final re-runs: the search is over once every other trial is in.
 FINAL_SOURCES = (RESEED_SOURCE, RESEED_BASELINE_SOURCE)
 
-# ("event", journal event) after every append, ("tick", {index: progress}) while waiting.
-Observer = Callable[[str, Any], None]
+# ("event", journal event) after every append, ("tick", {index: progress}) while waiting,
+# ("notice", text) when trials wait on something the user must fix.
+Observer = Callable[[str, object], None]
+
+
+class FinishedFields(TypedDict, total=False):
+    """``trial_finished``'s fields that only some trials have: one left out here is left
+    out of the journal line (an event is written with the fields its writer set). Each is
+    a typed record (comparable's ``RefusedRecord``, acceptance's ``AcceptanceRecord`` and
+    ``BestEstimateRecord``, pruning's ``PrunedRecord``) as a plain dict: the event keeps
+    its fields loose, so a journal of another version still reads."""
+
+    refused: dict[str, object]
+    acceptance: dict[str, object]
+    best_estimate: dict[str, object] | None
+    pruned: dict[str, object]
+
+
+class StudyOptions(TypedDict, total=False):
+    """:func:`run_study`'s keywords beyond the config and run dir (see :func:`_run_study`)."""
+
+    resume: bool
+    mechanism_host: MechanismHost | None
+    research: ResearchDriver | None
+    observer: Observer | None
+    executor: Executor | None
+    agent: Agent | None
+
+
+def _count(value: object) -> float:
+    """A number of a progress report as the trainer sent it (0 when it sent none)."""
+    return value if isinstance(value, int | float) else 0
 
 
 def _versions() -> dict[str, str]:
@@ -158,7 +191,7 @@ class StudyRunner(AcceptancePlanning):
 
     # -------------------------------------------------------------- dispatch
     def spec_for(
-        self, index: int, config: dict[str, Any], seed: int, eval_split: str = "val"
+        self, index: int, config: Mapping[str, object], seed: int, eval_split: str = "val"
     ) -> TrialSpec:
         # A code trial's config names its recipe diff; the trainer takes the diff itself.
         params, patch = split_config(config, self.state.patches)
@@ -178,22 +211,29 @@ class StudyRunner(AcceptancePlanning):
             eval_split=eval_split,  # type: ignore[arg-type]
         )
 
-    def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
+    def propose(
+        self,
+        changes: Mapping[str, object],
+        config: Mapping[str, object],
+        *,
+        seed: int | None = None,
+        patch: str | None = None,
+        **fields: Unpack[ProposeFields],
+    ) -> None:
         """Journal a trial, then dispatch it. ``patch``: a code trial's own recipe diff,
         stored by its sha256 (which ``config`` names) before the event that names it; a
         re-run of a code trial passes its config alone, whose sha names the stored diff."""
         index = self.state.next_index()
-        seed = fields.pop("seed", self.config.seed)
+        seed = self.config.seed if seed is None else seed
         split = fields.get("eval_split", "val")
-        patch = fields.pop("patch", None)
         if patch is not None:
             sha = store_patch(self.journal.run_dir, patch)
             self.state.patches[sha] = patch
             config = with_patch(config, sha)
         event = TrialProposed(
             index=index,
-            changes=changes,
-            config=config,
+            changes=dict(changes),
+            config=dict(config),
             seed=seed,
             patch_sha256=patch_sha_of(config),
             **fields,
@@ -201,13 +241,16 @@ class StudyRunner(AcceptancePlanning):
         self.emit(event)
         self.executor.submit(self.spec_for(index, config, seed, split))
 
-    def finish(self, result: TrialResult, **extra: Any) -> None:
+    def finish(self, result: TrialResult, *, pruned: PrunedRecord | None = None) -> None:
         record = self.state.trials.get(result.spec.index)
         if record is None or record.finished:
             return  # a duplicate delivery (a retried job finishing twice): never record twice
         if record.source == BASELINE_SOURCE:
             refuse_broken_baseline(result, self.objective.kind if self.objective else "gpt")
         result, refused = self.comparable(result)
+        fields: FinishedFields = {}
+        if refused is not None:
+            fields["refused"] = dict(refused)
         kept, acceptance = self.keep(record, result)
         best = self.state.best()
         best_after = result.value if kept else (best.value if best else None)
@@ -218,8 +261,10 @@ class StudyRunner(AcceptancePlanning):
             if estimate is not None:
                 best_after = estimate.mean  # the mean of its evaluations, not one lucky draw
             if acceptance is not None:
-                refused = {**refused, "acceptance": acceptance}
-            refused = {**refused, "best_estimate": estimate.as_dict() if estimate else None}
+                fields["acceptance"] = dict(acceptance)
+            fields["best_estimate"] = dict(estimate.as_dict()) if estimate else None
+        if pruned is not None:
+            fields["pruned"] = dict(pruned)
         event = TrialFinished(
             index=record.index,
             # read back from its JSON, so every field counts as set: the journal holds it whole
@@ -229,8 +274,7 @@ class StudyRunner(AcceptancePlanning):
             source=record.source,
             fired=record.fired,
             attempts=self.executor.attempts(record.index),
-            **refused,
-            **extra,
+            **fields,
         )
         if self.metric.name == "val_bpb":  # GPT journals keep the old name too
             event.best_val_bpb = best_after
@@ -238,7 +282,7 @@ class StudyRunner(AcceptancePlanning):
         if self.rule == "paired":
             self.update_noise()
 
-    def prune(self, progress: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    def prune(self, progress: dict[int, Progress]) -> dict[int, Progress]:
         """Stop the running trials whose curve is clearly worse than the incumbent's
         (orchestrator/pruning.py): journaled first as ``pruned``, then stopped, so a crash in
         between costs only the stopped trial's compute, never a record."""
@@ -251,9 +295,9 @@ class StudyRunner(AcceptancePlanning):
                 spec,
                 "pruned",
                 verdict.reason(),
-                steps=int(info.get(STEP) or 0),
-                tokens=int(info.get(TOKENS) or 0),
-                train_seconds=float(info.get(ELAPSED) or 0.0),
+                steps=int(_count(info.get(STEP))),
+                tokens=int(_count(info.get(TOKENS))),
+                train_seconds=float(_count(info.get(ELAPSED))),
                 curve=self.pruner.forget(index),
             )
             self.finish(result, pruned=verdict.as_event())
@@ -261,12 +305,12 @@ class StudyRunner(AcceptancePlanning):
             progress = {i: p for i, p in progress.items() if i != index}
         return progress
 
-    def comparable(self, result: TrialResult) -> tuple[TrialResult, dict[str, Any]]:
+    def comparable(self, result: TrialResult) -> tuple[TrialResult, RefusedRecord | None]:
         """The result, or an invalid one when it was measured on other data than the
         baseline (:mod:`orchestrator.comparable`)."""
         baseline = self.state.baseline()
         if baseline is None or baseline.index == result.spec.index or not baseline.result:
-            return result, {}
+            return result, None
         reference = baseline.result.data_fingerprint
         return refuse_other_data(result, reference, baseline.index)
 
@@ -569,7 +613,7 @@ def load_patches(state: StudyState, run_dir: Path, journal: Journal) -> None:
             ) from None
 
 
-def run_study(config: StudyConfig, out_dir: Path, **options: Any) -> StudySummary:
+def run_study(config: StudyConfig, out_dir: Path, **options: Unpack[StudyOptions]) -> StudySummary:
     """Run (or resume) a study to the end and return its summary (see :func:`_run_study`),
     holding the run dir's lock throughout: readers see at once when the process is gone,
     and a second study on the same run dir is refused."""

@@ -182,7 +182,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         pruned=state.trials_by_status().get("pruned", 0),
         pruned_saved_s=state.pruned_saved_s,
         pruning=state.config.pruning_active(),
-        best_estimate=estimate.as_dict() if estimate else None,
+        best_estimate=dict(estimate.as_dict()) if estimate else None,
     )
 
 

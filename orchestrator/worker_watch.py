@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from contract.jobs import (  # noqa: F401  (the interval and field live in the leaf)
     HEARTBEAT_FIELD,
     TRAINER_HEARTBEAT_S,
     TRAINER_WORKER_TTL_S,
 )
+
+if TYPE_CHECKING:  # imported where used: the inline executor needs neither package
+    from redis import Redis
+    from rq import Queue
 
 # A worker whose heartbeat has not moved for this many of its intervals is dead: four
 # rules out a Redis blip or a busy host, and stays well under a minute (20 s at 5 s).
@@ -34,7 +38,7 @@ MISSED_HEARTBEATS = 4
 NO_WORKER_NOTICE_S = 10.0
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
@@ -45,7 +49,7 @@ class WorkerWatch:
     # worker key -> (last heartbeat as written, local monotonic time it was first seen)
     seen: dict[str, tuple[str, float]] = field(default_factory=dict)
 
-    def alive(self, connection: Any, queue: Any) -> dict[str, bool]:
+    def alive(self, connection: Redis, queue: Queue) -> dict[str, bool]:
         """Worker name -> alive, for every worker registered on ``queue``."""
         from rq import worker_registration
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypedDict
 
 from orchestrator.acceptance.noise import Evaluation, NoiseEstimate, estimate
 from orchestrator.acceptance.race import CONFIDENCE, MAX_PAIRS, Decision, decide, race_seed
@@ -33,7 +34,7 @@ INTERVAL_CONFIDENCE = 0.95
 MIN_UNSELECTED = 2
 
 
-def config_key(config: dict[str, Any]) -> str:
+def config_key(config: Mapping[str, object]) -> str:
     """One string per configuration: evaluations of equal configs pool."""
     return json.dumps(config, sort_keys=True, default=str)
 
@@ -70,6 +71,20 @@ def scores_of(state: StudyState, record: TrialRecord) -> dict[int, float]:
     return {s: statistics.fmean(v) for s, v in table.items()}
 
 
+class BestEstimateRecord(TypedDict):
+    """A :class:`BestEstimate` as journaled (``best_estimate`` of ``trial_finished`` and
+    ``challenge_decided``) and summarised."""
+
+    index: int
+    mean: float
+    n: int
+    low: float | None
+    high: float | None
+    all_mean: float | None
+    all_n: int
+    unselected: bool
+
+
 @dataclass(frozen=True)
 class BestEstimate:
     """The incumbent's value as the mean of its evaluations, with n and an interval."""
@@ -83,8 +98,17 @@ class BestEstimate:
     all_n: int = 0
     unselected: bool = False  # mean/n are over the evaluations made after its selection
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> BestEstimateRecord:
+        return BestEstimateRecord(
+            index=self.index,
+            mean=self.mean,
+            n=self.n,
+            low=self.low,
+            high=self.high,
+            all_mean=self.all_mean,
+            all_n=self.all_n,
+            unselected=self.unselected,
+        )
 
     def text(self, digits: int = 5) -> str:
         return estimate_text(self.as_dict(), digits)
@@ -111,22 +135,22 @@ def best_estimate(state: StudyState) -> BestEstimate | None:
     values = fresh if unselected else every
     n = len(values)
     mean = statistics.fmean(values)
-    extra: dict[str, Any] = {
-        "all_mean": statistics.fmean(every),
-        "all_n": len(every),
-        "unselected": unselected,
-    }
+    all_mean, all_n = statistics.fmean(every), len(every)
+
+    def made(low: float | None, high: float | None) -> BestEstimate:
+        return BestEstimate(best.index, mean, n, low, high, all_mean, all_n, unselected)
+
     est = noise(state, best)
     if est.deterministic:
-        return BestEstimate(best.index, mean, n, mean, mean, **extra)
+        return made(mean, mean)
     if est.observation_sd is not None and est.observation_dof > 0:
         sd, dof = est.observation_sd, est.observation_dof
     elif n >= 2:
         sd, dof = statistics.stdev(values), n - 1
     else:
-        return BestEstimate(best.index, mean, n, None, None, **extra)
+        return made(None, None)
     half = t_quantile(1 - (1 - INTERVAL_CONFIDENCE) / 2, dof) * sd / math.sqrt(n)
-    return BestEstimate(best.index, mean, n, mean - half, mean + half, **extra)
+    return made(mean - half, mean + half)
 
 
 def first_decision(state: StudyState, record: TrialRecord, score: float) -> Decision | None:
@@ -207,10 +231,17 @@ def race_step(state: StudyState) -> RaceStep:
     return RaceStep(decision=decide(gains, est, max_pairs=len(gains), **_vs_mean(mine, theirs)))
 
 
-def _vs_mean(mine: dict[int, float], theirs: dict[int, float]) -> dict[str, Any]:
+class _VsMean(TypedDict):
+    """The keywords of :func:`decide` that compare with the incumbent's mean."""
+
+    gain_vs_mean: float
+    incumbent_n: int
+
+
+def _vs_mean(mine: dict[int, float], theirs: dict[int, float]) -> _VsMean:
     """The challenger's mean against the incumbent's, for :func:`decide`."""
     gain = statistics.fmean(theirs.values()) - statistics.fmean(mine.values())
-    return {"gain_vs_mean": gain, "incumbent_n": len(theirs)}
+    return _VsMean(gain_vs_mean=gain, incumbent_n=len(theirs))
 
 
 def _pending(state: StudyState, record: TrialRecord, seed: int) -> bool:
@@ -277,12 +308,14 @@ def baseline_values(state: StudyState) -> list[float]:
     ]
 
 
-def estimate_text(estimate: dict[str, Any], digits: int = 5) -> str:
-    """``3.50120 ± 0.00400 (95% interval, n=3 after its selection; all 5: 3.49000)``."""
+def estimate_text(estimate: Mapping[str, object], digits: int = 5) -> str:
+    """``3.50120 ± 0.00400 (95% interval, n=3 after its selection; all 5: 3.49000)``.
+
+    ``estimate``: :meth:`BestEstimate.as_dict`, or the same object read from a journal."""
     mean, n, low, high = estimate["mean"], estimate["n"], estimate["low"], estimate["high"]
     which = ""
     if estimate.get("unselected"):
         which = f" after its selection; all {estimate['all_n']}: {estimate['all_mean']:.{digits}f}"
-    if low is None or high is None:
+    if not isinstance(low, int | float) or not isinstance(high, int | float):  # None: too few
         return f"{mean:.{digits}f} (n={n}{which}, no interval: too few repeats)"
     return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f} (95% interval, n={n}{which})"

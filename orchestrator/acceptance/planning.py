@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 from orchestrator.acceptance import judge
-from orchestrator.acceptance.race import CONFIDENCE
+from orchestrator.acceptance.race import CONFIDENCE, Decision, DecisionRecord
 from orchestrator.config import StudyConfig
 from orchestrator.events import ChallengeDecided, NoiseFloor
+from orchestrator.journal import E
 from orchestrator.metric import Metric
 from orchestrator.state import StudyState, TrialRecord
 from sandbox.api import INTENSIFY_SOURCE, NOISE_SOURCE, NON_SEARCH_SOURCES
 from trainer.spec import TrialResult
+
+if TYPE_CHECKING:  # typing_extensions comes with pydantic; typing has Unpack from 3.12 only
+    from typing_extensions import Unpack
 
 # The baseline-floor rule's floor = this many sample standard deviations of the baseline
 # repeats (the paired rule learns its margin instead: orchestrator/acceptance).
@@ -34,6 +38,24 @@ NOISE_FLOOR_SIGMAS = 2.0
 ITERATIONS_PER_BASELINE_DRAW = 10
 
 
+class AcceptanceRecord(DecisionRecord):
+    """``trial_finished.acceptance``: a search trial's keep decision under the paired rule."""
+
+    incumbent: int  # the incumbent's index when it was decided
+
+
+class ProposeFields(TypedDict, total=False):
+    """The ``trial_proposed`` fields a planned trial sets beyond its index, changes, config
+    and seed; one left out is left out of the journal line."""
+
+    source: str
+    hypothesis: str
+    fired: list[str]
+    offered: list[str]
+    rejected: list[str]
+    eval_split: str
+
+
 class AcceptancePlanning:
     """What :class:`~orchestrator.study.StudyRunner` does for its acceptance rule."""
 
@@ -41,10 +63,18 @@ class AcceptancePlanning:
     state: StudyState
     metric: Metric
 
-    def emit(self, event: Any) -> Any:  # the runner's: journal, then apply
+    def emit(self, event: E) -> E:  # the runner's: journal, then apply
         raise NotImplementedError
 
-    def propose(self, changes: dict[str, Any], config: dict[str, Any], **fields: Any) -> None:
+    def propose(
+        self,
+        changes: Mapping[str, object],
+        config: Mapping[str, object],
+        *,
+        seed: int | None = None,
+        patch: str | None = None,
+        **fields: Unpack[ProposeFields],
+    ) -> None:
         raise NotImplementedError
 
     def state_after(self, record: TrialRecord, result: TrialResult, kept: bool) -> StudyState:
@@ -80,7 +110,9 @@ class AcceptancePlanning:
             )
         )
 
-    def keep(self, record: TrialRecord, result: TrialResult) -> tuple[bool, dict[str, Any] | None]:
+    def keep(
+        self, record: TrialRecord, result: TrialResult
+    ) -> tuple[bool, AcceptanceRecord | None]:
         """Whether a finished trial becomes the incumbent now, and (paired rule) the decision
         behind it; a ``race`` verdict keeps nothing yet and opens a race."""
         if result.status != "ok" or result.value is None or record.source in NON_SEARCH_SOURCES:
@@ -94,7 +126,8 @@ class AcceptancePlanning:
             decision = judge.first_decision(self.state, record, score)
             if decision is None:
                 return True, None
-            return decision.verdict == "accept", {**decision.as_dict(), "incumbent": best.index}
+            behind: AcceptanceRecord = {**decision.as_dict(), "incumbent": best.index}
+            return decision.verdict == "accept", behind
         margin = (self.state.noise_floor or 0.0) if self.rule == "baseline-floor" else 0.0
         return self.metric.better(result.value, best.value, margin=margin), None
 
@@ -152,7 +185,7 @@ class AcceptancePlanning:
             seed=seed,
         )
 
-    def close_race(self, decision: Any) -> None:
+    def close_race(self, decision: Decision) -> None:
         assert self.state.race is not None
         challenger, incumbent = self.state.race
         accepted = decision.verdict == "accept"
@@ -173,11 +206,11 @@ class AcceptancePlanning:
                 noise_sd=decision.noise_sd,
                 dof=decision.dof,
                 reason=decision.reason,
-                best_estimate=estimate.as_dict() if estimate else None,
+                best_estimate=dict(estimate.as_dict()) if estimate else None,
             )
         )
 
-    def record_noise_floor(self, trials: list[Any]) -> None:
+    def record_noise_floor(self, trials: list[TrialRecord]) -> None:
         values = [t.value for t in trials if t.value is not None]
         floor = NOISE_FLOOR_SIGMAS * statistics.stdev(values) if len(values) >= 2 else 0.0
         self.emit(

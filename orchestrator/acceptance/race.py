@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from orchestrator.acceptance.noise import NoiseEstimate
 from orchestrator.acceptance.tdist import t_quantile
@@ -50,6 +50,18 @@ RACE_SEED_STEP = 1
 RaceVerdict = Literal["accept", "reject", "race"]
 
 
+class DecisionRecord(TypedDict):
+    """A :class:`Decision` as journaled (``trial_finished.acceptance`` adds ``incumbent``)."""
+
+    verdict: RaceVerdict
+    pairs: int
+    gain: float
+    margin: float | None
+    noise_sd: float | None
+    dof: int
+    reason: str
+
+
 @dataclass(frozen=True)
 class Decision:
     """One step of a race: the verdict and the numbers behind it."""
@@ -62,8 +74,16 @@ class Decision:
     dof: int
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> DecisionRecord:
+        return DecisionRecord(
+            verdict=self.verdict,
+            pairs=self.pairs,
+            gain=self.gain,
+            margin=self.margin,
+            noise_sd=self.noise_sd,
+            dof=self.dof,
+            reason=self.reason,
+        )
 
 
 def race_seed(study_seed: int, pair: int) -> int:

@@ -3,12 +3,15 @@ on constructed races, and the rates a user relies on over many simulated ones.""
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from typing import get_type_hints
 
 import pytest
 
+from orchestrator.acceptance.judge import BestEstimate, BestEstimateRecord
 from orchestrator.acceptance.noise import NoiseEstimate
-from orchestrator.acceptance.race import decide
+from orchestrator.acceptance.race import Decision, DecisionRecord, decide
 
 NOISE = NoiseEstimate(paired_sd=1.0, dof=10, observation_sd=0.7, observation_dof=10, paired_dof=0)
 UNKNOWN = NoiseEstimate(None, 0, None, 0, 0)
@@ -75,3 +78,21 @@ def test_racing_keeps_better_challengers_and_drops_worse_ones() -> None:
     assert much_worse < 0.03
     assert 1 <= worse_pairs < 1.5  # clearly worse: dropped after one draw, mostly
     assert better_pairs <= 3
+
+
+@pytest.mark.parametrize(
+    ("value", "record"),
+    [
+        (Decision("race", 1, 0.5, 1.2, 1.0, 10, "within the noise margin"), DecisionRecord),
+        (BestEstimate(3, 4.1, 2, 4.0, 4.2, 4.05, 5, True), BestEstimateRecord),
+    ],
+)
+def test_the_journaled_record_holds_every_field(
+    value: Decision | BestEstimate, record: type
+) -> None:
+    # as_dict spells the fields out for its typed record: a field added to the dataclass
+    # must reach the journal too, in the same order.
+    journaled = value.as_dict()
+    assert journaled == dataclasses.asdict(value)
+    assert list(journaled) == [f.name for f in dataclasses.fields(value)]
+    assert list(get_type_hints(record)) == list(journaled)

@@ -91,6 +91,19 @@ def test_a_field_of_the_wrong_type_is_a_damaged_journal(tmp_path: Path) -> None:
         read_events(path)
 
 
+def test_reopening_continues_the_seq_and_refuses_one_that_is_not_a_number(
+    tmp_path: Path,
+) -> None:
+    with Journal(tmp_path) as journal:
+        journal.append(StudyStarted(study="s"))
+    with Journal(tmp_path) as journal:
+        assert journal.append(MechanismReverted(name="m")).seq == 1
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"seq": "1", "ts": "t", "type": "study_started"}) + "\n")
+    with pytest.raises(ValueError, match="no whole-number seq"):
+        Journal(path)
+
+
 def test_no_event_name_is_a_string_literal_outside_the_event_models() -> None:
     names = "|".join(BY_TYPE)
     found = subprocess.run(
