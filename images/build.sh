@@ -50,7 +50,7 @@ build_base() {
 build_sandbox() {
   local hash
   hash=$(content_hash images/sandbox.Dockerfile images/sandbox.lock contract/*.py \
-    sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/contract_stage.py sandbox/synthetic.py sandbox/limits.py sandbox/harness.py sandbox/worker.py "$BASE" "$(image_id "$BASE")")
+    sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/contract_stage.py sandbox/synthetic.py sandbox/harness.py sandbox/worker.py "$BASE" "$(image_id "$BASE")")
   if [ "$(image_label "$SANDBOX_IMAGE")" = "$hash" ]; then
     log "sandbox: $SANDBOX_IMAGE up to date ($hash)"
     return

@@ -29,7 +29,7 @@ RUN find / -xdev -perm /6000 -type f -exec chmod a-s {} +
 # Only the in-sandbox part of the package: the API generated code imports and the harness.
 # The stdlib-only leaf package sandbox.api takes its shared words from.
 COPY contract/*.py /opt/sandbox-venv/lib/python3.11/site-packages/contract/
-COPY sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/contract_stage.py sandbox/synthetic.py sandbox/limits.py sandbox/harness.py sandbox/worker.py /opt/sandbox-venv/lib/python3.11/site-packages/sandbox/
+COPY sandbox/__init__.py sandbox/api.py sandbox/channel.py sandbox/contexts.py sandbox/contract_stage.py sandbox/synthetic.py sandbox/harness.py sandbox/worker.py /opt/sandbox-venv/lib/python3.11/site-packages/sandbox/
 RUN python3 -m compileall -q /opt/sandbox-venv/lib/python3.11/site-packages/sandbox \
     /opt/sandbox-venv/lib/python3.11/site-packages/contract \
  && echo "sandbox:x:10001:10001::/tmp:/usr/sbin/nologin" >> /etc/passwd \

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from contract.trials import Direction
+from contract.trials import DIRECTIONS, Direction
 from trainer.spec import TrialResult
 
 # The journal format written by this code. 1: the untyped journal (no version field);
@@ -140,7 +140,7 @@ class StudyStarted(Event):
         metric, data = data["metric"], {k: v for k, v in data.items() if k != "metric"}
         if isinstance(metric.get("name"), str) and metric["name"]:
             data["metric"] = metric["name"]
-        if "direction" not in data and metric.get("direction") in ("minimize", "maximize"):
+        if "direction" not in data and metric.get("direction") in DIRECTIONS:
             data["direction"] = metric["direction"]
         return data
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.trials import NON_SEARCH_SOURCES
 from orchestrator.dashboard.view import StudyView, TrialView
 from orchestrator.errors import UserError
 from orchestrator.journal import journal_path, read_records
 from orchestrator.metric import Metric
 from orchestrator.patches import PATCH_KEY
-from sandbox.api import NON_SEARCH_SOURCES
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

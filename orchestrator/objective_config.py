@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contract.space import PARAM_FIELDS, SearchSpace
+from contract.trials import Direction
 from orchestrator.metric import Metric
 from trainer import benchmarks
 from trainer.presets import PRESETS, get_preset
@@ -30,7 +31,6 @@ from trainer.spec import (
     Budget,
     BudgetMode,
     Device,
-    Direction,
     ObjectiveKind,
     ObjectiveSpec,
     override_space,

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
-from trainer.progress import ELAPSED, FRACTION, SMOOTH_LOSS, loss_at
+from contract.progress import ELAPSED, FRACTION, SMOOTH_LOSS
+from contract.trials import BASELINE_SOURCE, NON_SEARCH_SOURCES
+from trainer.progress import loss_at
 
 if TYPE_CHECKING:
     from orchestrator.metric import Metric

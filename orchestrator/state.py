@@ -22,9 +22,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contract.hooks import Context
+from contract.hooks import Context, Trial
 from contract.seeds import context_seed
-from contract.trials import DEFAULT_DIRECTION, REPORT_SOURCES, Direction
+from contract.trials import (
+    BASELINE_SOURCE,
+    DEFAULT_DIRECTION,
+    DIRECTIONS,
+    NOISE_SOURCES,
+    NON_SEARCH_SOURCES,
+    REPORT_SOURCES,
+    TRIAL_STATUSES,
+    Direction,
+)
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     ChallengeDecided,
@@ -48,16 +57,9 @@ from orchestrator.events import (
     parse_event,
 )
 from orchestrator.levels.policy import SearchPolicy
-from orchestrator.metric import DIRECTIONS, GPT_METRIC, Metric, ObjectiveText
+from orchestrator.metric import GPT_METRIC, Metric, ObjectiveText
 from orchestrator.patches import with_patch
 from orchestrator.phases import phase_of_source
-from sandbox.api import (
-    BASELINE_SOURCE,
-    NOISE_SOURCES,
-    NON_SEARCH_SOURCES,
-    TRIAL_STATUSES,
-    Trial,
-)
 from sandbox.contexts import make_context
 from trainer.patch import patch_sha256
 from trainer.spec import TrialResult

@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from contract.progress import ELAPSED, STEP, TOKENS
+from contract.trials import (
+    BASELINE_SOURCE,
+    NOISE_SOURCE,
+    RESEED_BASELINE_SOURCE,
+    RESEED_SOURCE,
+    TEST_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+)
 from orchestrator.acceptance import judge
 from orchestrator.acceptance.planning import AcceptancePlanning, ProposeFields
 from orchestrator.agent.base import AGENT_FAILURES, Agent
@@ -65,14 +73,6 @@ from orchestrator.pruning import PrunedRecord, Pruner
 from orchestrator.runlock import RunLock
 from orchestrator.state import StudyState, rebuild_state
 from orchestrator.summary import StudySummary, summarize
-from sandbox.api import (
-    BASELINE_SOURCE,
-    NOISE_SOURCE,
-    RESEED_BASELINE_SOURCE,
-    RESEED_SOURCE,
-    TEST_BASELINE_SOURCE,
-    TEST_BEST_SOURCE,
-)
 from trainer.spec import TrialResult, TrialSpec
 
 if TYPE_CHECKING:  # typing_extensions comes with pydantic; typing has Unpack from 3.12 only

@@ -7,18 +7,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.trials import (
+    RESEED_BASELINE_SOURCE,
+    RESEED_SOURCE,
+    TEST_BASELINE_SOURCE,
+    TEST_BEST_SOURCE,
+)
 from orchestrator.acceptance.judge import best_estimate, estimate_text
 from orchestrator.config import StudyConfig
 from orchestrator.events import STUDY_STARTED, StudyStarted
 from orchestrator.journal import journal_path, read_events
 from orchestrator.levels.arbiter import credit_table
 from orchestrator.state import StudyState, rebuild_state
-from sandbox.api import (
-    RESEED_BASELINE_SOURCE,
-    RESEED_SOURCE,
-    TEST_BASELINE_SOURCE,
-    TEST_BEST_SOURCE,
-)
 
 
 @dataclass

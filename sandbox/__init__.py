@@ -17,7 +17,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sandbox.api import Candidate, Context, Guidance, Mechanism, Param, Trial, Verdict
+from contract.hooks import Candidate, Context, Guidance, Trial, Verdict
+from contract.space import Param
+from sandbox.api import Mechanism
 
 _LAZY = {
     "SandboxClient": "sandbox.client",

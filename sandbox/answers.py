@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sandbox.api import Hook
+from contract.hooks import Hook
 
 Stage = Literal["static", "smoke", "contract"]
 # A module's content address: the first 16 hex digits (64 bits) of the sha256 of its UTF-8
@@ -18,6 +18,9 @@ Stage = Literal["static", "smoke", "contract"]
 # (``mechanisms/<name>-<sha>.py``) and journal lines readable. Ladder reports written
 # before this was the one definition carry all 64 digits; nothing compares them.
 SHA_LENGTH = 16
+# A ladder reason or check detail is cut to this: it reaches terminals, the journal and the
+# repair prompt, whatever length the sandbox sent.
+MAX_GATE_REASON_CHARS = 2000
 
 
 def source_sha(source: str) -> str:

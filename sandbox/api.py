@@ -29,7 +29,7 @@ Rules a mechanism must follow (the gate ladder checks every one of them):
   and pow2 need integers, pow2 a power of two, choice one of ``choices``). ``ctx.check``
   tells you whether a candidate is valid before you return it.
 - ``screen`` returns exactly one :class:`Verdict` per candidate, in the same order.
-- Output limits (``sandbox/limits.py``; the contract tests and the live host apply the same):
+- Output limits (``contract/limits.py``; the contract tests and the live host apply the same):
   at most 8 candidates per ``propose`` call, ``priority`` within [-100, 100], ``rationale``
   and ``reason`` at most 300 characters, ``hint`` at most 600, ``focus`` at most 16 names.
 - Return the API's own types (``Guidance``, ``list[Candidate]``, ``list[Verdict]``), never

@@ -61,7 +61,6 @@ WORKER_ENV = {
 # script directory prepended to sys.path (-P). The environment is written in full instead
 # of ignored (-E), because PYTHONHASHSEED must reach the worker.
 PYTHON_FLAGS = ("-s", "-P")
-NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
 # A Python identifier, Unicode included (`class Mécanisme`): letters and digits of any script,
 # never a control, format or punctuation character.
 CLASS_PATTERN = re.compile(r"[^\W\d]\w{0,99}")

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+from contract.hooks import Hook
 from contract.jobs import SANDBOX_CALL_JOB, SANDBOX_JOB_ID_PREFIX, SANDBOX_LADDER_JOB, SANDBOX_QUEUE
 from sandbox.answers import LadderReport, StageResult
-from sandbox.api import Hook
 from sandbox.backends import Backend, SandboxUnavailable, make_backend
 from sandbox.ladder import CALL_DEADLINE_S, LADDER_DEADLINE_S, call_stage, run_ladder, space_dicts
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.hook_output import output_error
+from contract.hooks import Context
 from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
+from contract.space import Param
 from sandbox import synthetic
-from sandbox.api import Context, Param
 
 # Contexts' seeds (live and contract alike) come from contract.seeds.context_seed.
 # The study length the long history takes when the ladder is not told the study's

@@ -37,12 +37,12 @@ import sys
 import time
 from typing import Any
 
+from contract.hooks import HOOKS
+from contract.limits import name_error
 from sandbox import contract_stage
-from sandbox.api import HOOKS
 from sandbox.channel import (
     ALL_WORKERS,
     CLASS_PATTERN,
-    NAME_PATTERN,
     Worker,
     cpu_seconds_of,
     failure,
@@ -77,7 +77,7 @@ def _requested_hooks(request: dict[str, Any]) -> list[str] | None:
 
 def _load_problem(answer: dict[str, Any], hooks: list[str]) -> str | None:
     """Why a worker's "loaded" answer is not acceptable for a module with ``hooks``."""
-    if not isinstance(answer.get("name"), str) or not NAME_PATTERN.fullmatch(answer["name"]):
+    if name_error(answer.get("name")) is not None:
         return "the mechanism's name is not a short lowercase identifier"
     if not isinstance(answer.get("class"), str) or not CLASS_PATTERN.fullmatch(answer["class"]):
         return "the mechanism's class name is not an identifier"

@@ -7,13 +7,15 @@ reads only the nonce-carrying report, re-validates every hook output against the
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NotRequired, TypedDict
 
+from contract.hooks import HOOKS
+from contract.limits import name_error
 from sandbox import contexts
 from sandbox.answers import (
+    MAX_GATE_REASON_CHARS,
     CheckResult,
     LadderReport,
     MechanismOutput,
@@ -21,7 +23,6 @@ from sandbox.answers import (
     StageResult,
     source_sha,
 )
-from sandbox.api import HOOKS
 from sandbox.backends import Backend, SandboxRun, SandboxUnavailable
 from sandbox.channel import seconds_of
 from sandbox.gate import check_source
@@ -32,12 +33,9 @@ from sandbox.source_hooks import SourceHooks, source_hooks
 LADDER_DEADLINE_S = 60.0
 # Whole-batch deadline for one hook stage; per-mechanism limits inside are much tighter.
 CALL_DEADLINE_S = 30.0
-# A reason or check detail from the sandbox is cut to this (it reaches terminals and prompts).
-MAX_REASON_CHARS = 2000
 # A module's own prints kept in its report: the harness caps them at 4 KiB; the host cuts
 # again so a report it cannot trust stays small whatever the sandbox sent.
 MAX_MODULE_OUTPUT_CHARS = 4096
-NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
 class _BackendFields(TypedDict):
@@ -264,7 +262,7 @@ def _acceptance_problem(
         return "it stopped before the contract tests"
     if not all(c.ok for c in checks):
         return "a check failed"
-    if name is None or not NAME_PATTERN.fullmatch(name):
+    if name_error(name) is not None:
         return "the mechanism's name is not a short lowercase identifier"
     if class_name != declared.class_name:
         return f"the loaded class is not {declared.class_name}, the one its source defines"
@@ -278,7 +276,7 @@ def _acceptance_problem(
     return None
 
 
-def one_line(value: Any, max_chars: int = MAX_REASON_CHARS) -> str:
+def one_line(value: Any, max_chars: int = MAX_GATE_REASON_CHARS) -> str:
     """Attacker-reachable text as one bounded line (non-text becomes a placeholder)."""
     text = value if isinstance(value, str) else ("" if value is None else "(non-text value)")
     return " ".join(text.split())[:max_chars]

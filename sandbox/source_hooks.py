@@ -15,7 +15,7 @@ import ast
 import threading
 from dataclasses import dataclass
 
-from sandbox.api import HOOKS
+from contract.hooks import HOOKS
 
 API_MODULE = "sandbox.api"
 BASE_CLASS = "Mechanism"

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import limits
+from contract.hooks import Context
 from contract.seeds import SEED_MODULUS, SEED_STRIDE
-from sandbox.api import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES, Context, Param
+from contract.space import Param
+from contract.trials import BASELINE_SOURCE, NOISE_SOURCES, TRIAL_STATUSES
 
 # Mechanism names seen in live sources when the study has no replays yet: the library's.
 KNOWN_MECHANISMS = (

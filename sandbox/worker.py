@@ -20,8 +20,9 @@ import sys
 import time
 from typing import Any
 
+from contract.hooks import HOOKS, Context
 from contract.limits import MAX_NAME_CHARS  # the one definition of a mechanism name's length
-from sandbox.api import HOOKS, Context, Mechanism
+from sandbox.api import Mechanism
 
 MAX_TEXT_CHARS = 2000  # error messages end up in LLM repair prompts
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -52,7 +53,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _encode_output(hook: str, value: Any) -> Any:
-    from sandbox.api import Candidate, Guidance, Verdict
+    from contract.hooks import Candidate, Guidance, Verdict
 
     if hook == "guide":
         if value is None:
@@ -191,7 +192,7 @@ def _worker_main() -> None:
 
 def _call(instance: Mechanism, msg: dict[str, Any], start: float) -> dict[str, Any]:
     """One hook call on a loaded mechanism, as the answer to send."""
-    from sandbox.api import Candidate
+    from contract.hooks import Candidate
 
     hook = msg["hook"]
     ctx = Context.from_dict(msg["context"])

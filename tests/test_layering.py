@@ -216,3 +216,101 @@ def test_the_layering_check_catches_upward_and_sideways_imports(tmp_path: Path) 
         "contract.space -> pydantic",
         "contract.space -> trainer.spec",
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# One home per shared word
+# ---------------------------------------------------------------------------------------
+# Code written against the mechanism API (the built-in library) imports it from
+# ``sandbox.api``, as generated mechanisms must: the gate allows that module, not the leaf.
+MECHANISM_CODE = ("orchestrator.level2.research.library.",)
+# The one module that re-exports the leaf's words on purpose: the mechanism API.
+API_MODULE = "sandbox.api"
+
+
+def _top_level_names(tree: ast.Module) -> list[tuple[str, int]]:
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
+            names.append((node.name, node.lineno))
+        elif isinstance(node, ast.Assign):
+            names += [(t.id, node.lineno) for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append((node.target.id, node.lineno))
+    return names
+
+
+def _is_word(name: str) -> bool:
+    """A shared word: a constant (``NAME_PATTERN``) or a type (``Param``); helper functions
+    and loggers with a common name (``log``, ``evaluate``) are not words of the contract."""
+    return name[:1].isupper() and not name.startswith("_")
+
+
+def shared_words(root: Path = ROOT) -> dict[str, str]:
+    """Every public constant and type the leaf defines, and the leaf module defining it."""
+    words: dict[str, str] = {}
+    for name, path in modules(root).items():
+        if name.split(".")[0] == LEAF:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for word, _ in _top_level_names(tree):
+                if _is_word(word):
+                    words.setdefault(word, name)
+    return words
+
+
+def second_homes(root: Path = ROOT) -> list[str]:
+    """Where a shared word is defined again, or imported through a module that re-exports
+    it instead of from its home in the leaf."""
+    words = shared_words(root)
+    known = modules(root)
+    reexports: dict[str, set[str]] = {}  # module -> the leaf's words it imports
+    trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in known.items()}
+    for name, tree in trees.items():
+        reexports[name] = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == LEAF
+            for alias in node.names
+        }
+    found = []
+    for name, tree in trees.items():
+        if name.split(".")[0] == LEAF or any(_covers(p, name) for p in MECHANISM_CODE):
+            continue
+        for word, line in _top_level_names(tree):
+            if word in words:
+                found.append(f"{name}:{line} defines {word} again (home: {words[word]})")
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if node.module.split(".")[0] == LEAF or node.module not in reexports:
+                continue
+            for alias in node.names:
+                if alias.name in words and alias.name in reexports[node.module]:
+                    if node.module == API_MODULE and name == "sandbox":
+                        continue  # the package's own surface repeats the API's
+                    found.append(
+                        f"{name}:{node.lineno} imports {alias.name} from {node.module} "
+                        f"(import it from {words[alias.name]})"
+                    )
+    return found
+
+
+def test_every_shared_word_has_one_home() -> None:
+    words = shared_words()
+    assert {"Param", "SearchSpace", "Direction", "TrialStatus", "Context"} <= set(words)
+    assert second_homes() == []
+
+
+def test_the_one_home_check_catches_copies_and_detours(tmp_path: Path) -> None:
+    """A second definition and an import through a re-export, in a throwaway tree."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "contract" / "trials.py").write_text('Direction = "minimize"\n')
+    (tmp_path / "trainer" / "spec.py").write_text("from contract.trials import Direction\n")
+    (tmp_path / "sandbox" / "ladder.py").write_text('Direction = "maximize"\n')
+    (tmp_path / "orchestrator" / "metric.py").write_text("from trainer.spec import Direction\n")
+    assert second_homes(tmp_path) == [
+        "orchestrator.metric:1 imports Direction from trainer.spec (import it from contract.trials)",
+        "sandbox.ladder:1 defines Direction again (home: contract.trials)",
+    ]

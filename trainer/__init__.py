@@ -13,7 +13,8 @@ the caller's process):
   first-writer-wins result storage keyed by ``trial_id``.
 """
 
-from trainer.jobs import TRIAL_QUEUE, enqueue_trial, job_timeout, run_trial
+from contract.jobs import TRIAL_QUEUE
+from trainer.jobs import enqueue_trial, job_timeout, run_trial
 from trainer.results import FileResultStore, RedisResultStore, ResultStore
 from trainer.supervise import default_deadline, run_supervised
 

@@ -22,7 +22,7 @@ import traceback
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainer.spec import TrialStatus
+    from contract.trials import TrialStatus
 
 # Lines of traceback kept in a `crashed` result: enough to see the failing frame and cause.
 TRACEBACK_TAIL_LINES = 15
@@ -70,8 +70,8 @@ def main() -> None:
     spec = TrialSpec.model_validate_json(sys.stdin.read())
     try:
         if spec.kind == "function":  # the user's own code, in this supervised process
+            from contract.progress import PHASE, PID
             from trainer.objective import call_function
-            from trainer.progress import PHASE, PID
 
             send({"type": "progress", "info": {PHASE: "running", PID: os.getpid()}})
             result = call_function(spec)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.progress import FRACTION, LOSS, PHASE, PID, STEP, TOKENS
 from trainer import datasets
 from trainer.bpb import bits_per_byte
 from trainer.data import BatchSampler, load_tokens, validation_windows
@@ -42,7 +43,7 @@ from trainer.jail import JailUnavailable, Mounts, work_dir
 from trainer.jailrun import JailedRecipe, JailError
 from trainer.patch import RECIPE_FILE, PatchError, apply_patch
 from trainer.presets import get_preset
-from trainer.progress import FRACTION, LOSS, PHASE, PID, STEP, TOKENS, CurveRecorder
+from trainer.progress import CurveRecorder
 from trainer.spec import TrialResult, TrialSpec
 from trainer.train import (
     DEFAULT_CPU_THREADS,

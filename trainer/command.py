@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from contract.progress import FRACTION, PHASE, PID
 from trainer.environ import child_env
 from trainer.objective import read_metric, result_from_value
-from trainer.progress import FRACTION, PHASE, PID
 from trainer.spec import TrialResult, TrialSpec
 
 # Characters of stdout quoted when the metric line is missing: the end of what it printed.

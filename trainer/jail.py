@@ -72,7 +72,7 @@ VOLUME_WORK_FOLDER = "code-trials"
 VOLUME_INSPECT_TIMEOUT_S = 30
 # Processes and threads of the jailed run beyond what this user already runs: torch's
 # intra-op pool and a few helpers, and not a fork bomb's worth.
-PIDS_LIMIT = 64
+JAIL_PIDS_LIMIT = 64
 # Address space of the jailed process: torch reserves far more virtual memory than it
 # touches, so this is a backstop; the Docker jail's --memory bounds real memory.
 ADDRESS_SPACE_LIMIT = 16 << 30
@@ -188,7 +188,7 @@ def rlimits() -> list[tuple[int, int]]:
         (resource.RLIMIT_CORE, 0),
     ]
     if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC; Docker's --pids-limit is not
-        limits.append((resource.RLIMIT_NPROC, user_tasks() + PIDS_LIMIT))
+        limits.append((resource.RLIMIT_NPROC, user_tasks() + JAIL_PIDS_LIMIT))
     return limits
 
 
@@ -251,7 +251,7 @@ def docker_command(
         "--network", "none", "--read-only", "--user", f"{NOBODY}:{NOBODY}",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--memory", str(MEMORY_LIMIT_BYTES), "--memory-swap", str(MEMORY_LIMIT_BYTES),
-        "--pids-limit", str(PIDS_LIMIT), "--ulimit", "core=0",
+        "--pids-limit", str(JAIL_PIDS_LIMIT), "--ulimit", "core=0",
         "--workdir", JAIL_ROOT,
         "-v", f"{daemon_path(_child_file())}:{JAIL_CHILD}:ro",
         "-v", f"{daemon_path(mounts.recipe_dir)}:{JAIL_RECIPE_DIR}:ro",

@@ -25,8 +25,8 @@ import numpy as np
 from contract.cgroup import Cgroup
 from contract.trials import TrialStatus
 from trainer.jail import (
+    JAIL_PIDS_LIMIT,
     MEMORY_LIMIT_BYTES,
-    PIDS_LIMIT,
     Mounts,
     backend,
     docker_command,
@@ -80,7 +80,7 @@ class JailedRecipe:
         limits: list[tuple[int, int]] = []
         # The process jail's processes and memory bounded as a whole, and all killable at the
         # end (RLIMIT_NPROC alone does not bind root); inert where no cgroup can be made.
-        self.cgroup = Cgroup(PIDS_LIMIT, MEMORY_LIMIT_BYTES, prefix="bilevel-recipe")
+        self.cgroup = Cgroup(JAIL_PIDS_LIMIT, MEMORY_LIMIT_BYTES, prefix="bilevel-recipe")
         if backend() == "docker":
             cmd, self.container = docker_command(mounts, int(header["threads"]), gpu=gpu)
         else:

@@ -13,18 +13,6 @@ from __future__ import annotations
 import itertools
 import math
 
-# The keys are defined once, in the leaf package every service shares; re-exported here.
-from contract.progress import (  # noqa: F401
-    ELAPSED,
-    FRACTION,
-    LOSS,
-    PHASE,
-    PID,
-    SMOOTH_LOSS,
-    STEP,
-    TOKENS,
-)
-
 # One curve point per 5% of the budget: at most 21 points per result (compact in the
 # journal), and fine enough that interpolating between points costs less than the noise.
 CURVE_STEP = 0.05

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from contract.cgroup import CGROUP_ROOT
 from trainer.environ import child_env
 from trainer.objective import check_spec
 from trainer.results import ResultStore
@@ -54,7 +55,6 @@ TOKENS_BUDGET_DEADLINE_S = 4 * 3600.0
 # Characters of the child's stderr kept in a `crashed` result (segfault stacks, warnings).
 STDERR_TAIL_CHARS = 1500
 # A child SIGKILLed while its cgroup's OOM-kill count rose is an `oom` trial, not `crashed`.
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 # How long to wait for a killed child to be reaped.
 KILL_WAIT_S = 10.0
 

@@ -25,23 +25,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contract.progress import ELAPSED, FRACTION, LOSS, PHASE, PID, SMOOTH_LOSS, STEP, TOKENS
 from trainer import datasets
 from trainer import recipe as trusted_recipe
 from trainer.bpb import evaluate_bpb
 from trainer.data import BatchSampler, load_tokens, validation_windows
 from trainer.objective import check_spec
 from trainer.presets import Preset, get_preset
-from trainer.progress import (
-    ELAPSED,
-    FRACTION,
-    LOSS,
-    PHASE,
-    PID,
-    SMOOTH_LOSS,
-    STEP,
-    TOKENS,
-    CurveRecorder,
-)
+from trainer.progress import CurveRecorder
 from trainer.spec import TrialResult, TrialSpec
 
 ProgressCallback = Callable[[dict[str, Any]], None]

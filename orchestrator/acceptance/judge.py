@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypedDict
 
+from contract.trials import BASELINE_SOURCE
 from orchestrator.acceptance.noise import Evaluation, NoiseEstimate, estimate
 from orchestrator.acceptance.race import CONFIDENCE, MAX_PAIRS, Decision, decide, race_seed
 from orchestrator.acceptance.tdist import t_quantile
-from sandbox.api import BASELINE_SOURCE
 
 if TYPE_CHECKING:  # the state imports the rules, which read the judge
     from orchestrator.config import StudyConfig

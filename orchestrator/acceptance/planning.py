@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypedDict
 
+from contract.trials import INTENSIFY_SOURCE, NOISE_SOURCE, NON_SEARCH_SOURCES
 from orchestrator.acceptance import judge
 from orchestrator.acceptance.race import CONFIDENCE, Decision, DecisionRecord
 from orchestrator.config import StudyConfig
@@ -20,7 +21,6 @@ from orchestrator.events import ChallengeDecided, NoiseFloor
 from orchestrator.journal import E
 from orchestrator.metric import Metric
 from orchestrator.state import StudyState, TrialRecord
-from sandbox.api import INTENSIFY_SOURCE, NOISE_SOURCE, NON_SEARCH_SOURCES
 from trainer.spec import TrialResult
 
 if TYPE_CHECKING:  # typing_extensions comes with pydantic; typing has Unpack from 3.12 only

@@ -28,9 +28,9 @@ from pydantic import BaseModel
 
 from contract.hooks import Context, Trial
 from contract.space import Param
+from contract.trials import BASELINE_SOURCE, INTENSIFY_SOURCE, NON_SEARCH_SOURCES
 from orchestrator.agent.recipe_edits import RECIPE_EDITS
 from orchestrator.patches import SHORT_SHA, patch_sha_of
-from sandbox.api import BASELINE_SOURCE, INTENSIFY_SOURCE, NON_SEARCH_SOURCES
 from trainer.patch import patch_sha256
 
 BUILTIN_LABEL = "builtin"

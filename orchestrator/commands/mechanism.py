@@ -325,7 +325,7 @@ def _print(results: list[FileResult], *, fmt: str, single: bool, seconds: float,
 
 def _human(result: FileResult) -> None:
     """One file's verdict as before: one stdout line, module output on stderr."""
-    from orchestrator.level2.mechanism_ci.formats import MAX_REASON_CHARS, module_output
+    from orchestrator.level2.mechanism_ci.formats import MAX_SHOWN_REASON_CHARS, module_output
 
     report = result.report
     assert report is not None
@@ -342,7 +342,7 @@ def _human(result: FileResult) -> None:
             f"hooks: {hooks}) — {len(report.checks)} checks in {seconds:.2f} s [{report.backend}]"
         )
         return
-    typer.echo(f"rejected at {report.stage}: {clean_text(report.reason, MAX_REASON_CHARS)}")
+    typer.echo(f"rejected at {report.stage}: {clean_text(report.reason, MAX_SHOWN_REASON_CHARS)}")
     if output := module_output(result):
         typer.echo("module output (first lines):", err=True)
         for line in output.splitlines()[:SHOWN_OUTPUT_LINES]:

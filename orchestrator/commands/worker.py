@@ -76,9 +76,13 @@ def register(app: typer.Typer) -> None:
         from rq.serializers import JSONSerializer
 
         from contract.job_signing import TRIAL_KEY_ENV, JobKeyError, warn_if_unsigned, worker_key
-        from contract.jobs import TRAINER_HEARTBEAT_S, TRAINER_WORKER_TTL_S, TRIAL_JOB_FUNCTIONS
+        from contract.jobs import (
+            TRAINER_HEARTBEAT_S,
+            TRAINER_WORKER_TTL_S,
+            TRIAL_JOB_FUNCTIONS,
+            TRIAL_QUEUE,
+        )
         from contract.rq_guard import guarded_worker
-        from trainer.jobs import TRIAL_QUEUE
 
         try:  # a bad key stops here, before Redis is touched
             key = worker_key(TRIAL_KEY_ENV)

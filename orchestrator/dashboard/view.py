@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contract.trials import NOISE_SOURCES
 from orchestrator import journal as ev
 from orchestrator.events import GateVerdict, ResearchRound, StudyFinished, TrialFinished
 from orchestrator.metric import Metric
@@ -38,7 +39,6 @@ from orchestrator.state import (
     TrialRecord,
     parse_lenient,
 )
-from sandbox.api import NOISE_SOURCES
 from trainer.patch import patch_sha256
 
 # Event type of per-trial training progress, read when a journal has it (step, loss,

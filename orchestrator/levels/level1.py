@@ -35,7 +35,7 @@ MAX_PROPOSAL_ROUNDS = 3
 RECENT_TRIALS_SHOWN = 30
 BEST_TRIALS_SHOWN = 10
 # Mechanism text quoted in the prompt is held to the mechanism API's own limits
-# (sandbox/limits.py), so a hint the API accepts is shown whole. A trial's hypothesis is a
+# (contract/limits.py), so a hint the API accepts is shown whole. A trial's hypothesis is a
 # mechanism's rationale or Level 1's own sentence: the longer of the two caps applies.
 MAX_HYPOTHESIS_CHARS = max(MAX_RATIONALE_CHARS, MAX_HINT_CHARS)
 # Characters of a refused recipe diff's reason sent back to the agent (the applier quotes

@@ -61,7 +61,7 @@ MAX_SCREEN_ROUNDS = 3
 # Pre-emption notices shown to Level 1: its most recent proposals that did not run.
 MAX_NOTICES = 3
 # Characters of a candidate's rationale or a screen's reason kept in the journal and in
-# prompts: the mechanism API's own limits (sandbox/limits.py), so what it accepts is kept
+# prompts: the mechanism API's own limits (contract/limits.py), so what it accepts is kept
 # whole. A trial's hypothesis may be Level 1's own, longer sentence.
 MAX_TEXT_CHARS = max(MAX_RATIONALE_CHARS, MAX_REASON_CHARS)
 MAX_HYPOTHESIS_CHARS = 2 * MAX_TEXT_CHARS

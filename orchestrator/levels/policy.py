@@ -27,7 +27,7 @@ MAX_FREEZE_CHANGES_PER_STEP = 3
 # noise-sized or jump across the whole range.
 STEP_SCALE_RANGE = (0.25, 4.0)
 # Guidance text longer than this is cut: it is a hint for a prompt, not a document, held
-# to the same length as a mechanism's hint (one set of text limits, sandbox/limits.py).
+# to the same length as a mechanism's hint (one set of text limits, contract/limits.py).
 MAX_GUIDANCE_CHARS = MAX_HINT_CHARS
 
 

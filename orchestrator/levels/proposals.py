@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.hooks import Candidate
 from orchestrator.patches import PATCH_KEY
-from sandbox.api import Candidate
 from trainer.patch import patch_sha256
 
 # The source prefix of a mechanism's candidates (a trial's ``source`` is ``mechanism:<name>``).

@@ -21,12 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from contract.trials import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from orchestrator.errors import UserError
 from orchestrator.events import Event, GateVerdict, LlmCall, PolicyChanged, StudyFinished
 from orchestrator.journal import journal_path, read_events
 from orchestrator.metric import Metric
 from orchestrator.state import Marker, ResearchRecord, StudyLog, TrialRecord
-from sandbox.api import BASELINE_SOURCE, NON_SEARCH_SOURCES
 from trainer.patch import patch_sha256
 
 

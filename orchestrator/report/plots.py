@@ -7,9 +7,9 @@ import math
 from datetime import datetime
 from typing import Any
 
+from contract.trials import BASELINE_SOURCE
 from orchestrator.report import style
 from orchestrator.report.data import ReportTrialRow, RunData
-from sandbox.api import BASELINE_SOURCE
 
 # More panels than this stop being readable at page width; the most-changed params win.
 MAX_PARAM_PANELS = 12

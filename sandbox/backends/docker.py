@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from contract.cgroup import MEMORY_LIMIT, PIDS_LIMIT
 from sandbox.backends.base import (
     WARM_MAX_AGE_S,
     Backend,
@@ -34,8 +35,8 @@ IMAGE_ENV = "BILEVEL_SANDBOX_IMAGE"  # another tag (a registry copy, a test's mi
 SANDBOX_LABEL = "org.bilevel.sandbox"
 DEADLINE_LABEL = "org.bilevel.sandbox.deadline"
 SANDBOX_UID = "10001:10001"  # the image's unprivileged user; no entry in any host group
-MEMORY_LIMIT = "1g"  # whole container: the supervisor and its mechanism's worker
-PIDS_LIMIT = 64  # processes + threads; a hook needs a handful, a fork bomb hits the wall
+# The whole container (the supervisor and its mechanism's worker): the limits the process
+# backend's cgroup applies too (contract/cgroup.py), so both backends fence a hook alike.
 NANO_CPUS = 1_000_000_000  # one CPU: hooks are small; a spin cannot starve the host
 WORK_DIR = "/work"  # the image's empty read-only directory: nothing to import or plant there
 TMPFS_OPTIONS = "rw,noexec,nosuid,nodev,size=16m,nr_inodes=2048,mode=1777"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from contract.bwrap import system_bind_args
-from contract.cgroup import user_tasks
+from contract.cgroup import PIDS_LIMIT, Cgroup, cgroup_available, user_tasks
 from sandbox.backends.base import (
     MAX_OUTPUT_BYTES,
     REPORT_PREFIX,
@@ -39,7 +39,6 @@ from sandbox.backends.base import (
     SandboxUnavailable,
     WarmSlot,
 )
-from sandbox.backends.cgroup import PIDS_LIMIT, Cgroup, cgroup_available
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.hooks import Context
 from contract.space import Param, SearchSpace
 from orchestrator.metric import Metric, is_better
-from sandbox.api import Context
 from trainer import benchmarks
 from trainer.spec import Budget, ObjectiveSpec, TrialSpec
 from trainer.supervise import run_supervised

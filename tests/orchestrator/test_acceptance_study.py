@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from contract.trials import INTENSIFY_SOURCE, REPORT_SOURCES
 from orchestrator.acceptance.judge import keep_rule_text
 from orchestrator.acceptance.race import MAX_PAIRS
 from orchestrator.config import StudyConfig
 from orchestrator.journal import journal_path, read_events
 from orchestrator.levels.rules import keep_rule
-from orchestrator.state import REPORT_SOURCES, rebuild_state
+from orchestrator.state import rebuild_state
 from orchestrator.study import run_study
-from sandbox.api import INTENSIFY_SOURCE
 
 ITERATIONS = 24
 

@@ -201,8 +201,8 @@ def test_a_screen_compares_a_code_proposal_by_its_recipe() -> None:
     that already ran: the candidate names its diff as the configs do."""
     import importlib.util
 
+    from contract.hooks import Context
     from orchestrator.levels.proposals import Proposal
-    from sandbox.api import Context
 
     library = Path(__file__).resolve().parents[2] / "orchestrator/level2/research/library"
     spec = importlib.util.spec_from_file_location("tabu_screen", library / "tabu_screen.py")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from contract.constraints import Constraint, ConstraintError, parse_expr
+from contract.hooks import Context
+from contract.limits import MAX_HINT_CHARS
 from orchestrator.agent import BuiltinAgent, LLMAgent
 from orchestrator.config import LLMConfig, StudyConfig
 from orchestrator.errors import UserError
@@ -26,8 +28,6 @@ from orchestrator.levels.proposals import MechanismGuidance, Proposal
 from orchestrator.levels.rules import keep_rule
 from orchestrator.llm import LLMClient
 from orchestrator.state import StudyState, rebuild_state
-from sandbox.api import Context
-from sandbox.limits import MAX_HINT_CHARS
 from tests.support.fake_llm import FakeLLM, Reply
 
 REPO = Path(__file__).resolve().parents[2]

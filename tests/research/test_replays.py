@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from contract.hooks import Context
+from contract.seeds import context_seed
 from orchestrator.events import TrialFinished, TrialProposed
 from orchestrator.level2.research.replays import recent_contexts
 from orchestrator.state import StudyState
-from sandbox.api import Context
-from sandbox.contexts import context_seed
 from tests.research.support import study_config
 from tests.sandbox.helpers import FAST_LIMITS
 

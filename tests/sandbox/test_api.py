@@ -104,7 +104,7 @@ def test_api_imports_with_the_standard_library_only() -> None:
     """The sandbox image has no pydantic, no project: the API must not need them."""
     code = (
         "import sys; sys.modules['pydantic'] = None; sys.modules['trainer'] = None; "
-        "sys.modules['orchestrator'] = None; import sandbox.api, sandbox.contexts, sandbox.harness, sandbox.limits, sandbox.worker; "
+        "sys.modules['orchestrator'] = None; import sandbox.api, sandbox.contexts, sandbox.harness, sandbox.worker; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'redis', 'RestrictedPython')))"
     )
     out = subprocess.run(

@@ -7,15 +7,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from contract.hooks import Context
+from contract.seeds import context_seed
 from sandbox import synthetic
-from sandbox.api import Context
-from sandbox.contexts import (
-    STEP_SCALE_RANGE,
-    ContractRun,
-    context_seed,
-    contract_contexts,
-    screen_problem,
-)
+from sandbox.contexts import STEP_SCALE_RANGE, ContractRun, contract_contexts, screen_problem
 from sandbox.ladder import run_ladder
 from tests.sandbox.helpers import FAST_DEADLINE_S, FAST_LIMITS
 

@@ -81,7 +81,8 @@ def test_static_rejection_never_reaches_the_sandbox(
 
 def test_replayed_contexts_are_tested(process_backend: Any, space: list[dict[str, Any]]) -> None:
     """A mechanism that breaks only on a real (replayed) context is caught there."""
-    from sandbox.api import Context, Param, Trial
+    from contract.hooks import Context, Trial
+    from contract.space import Param
 
     source = (
         "from sandbox.api import Context, Guidance, Mechanism\n\n\n"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import sandbox.api
+from contract import limits
 from contract.hooks import Context
 from orchestrator.level2.mechanisms.host import space_of
 from orchestrator.level2.mechanisms.outputs import (
@@ -16,7 +17,6 @@ from orchestrator.level2.mechanisms.outputs import (
     check_guidance,
     check_verdicts,
 )
-from sandbox import limits
 from sandbox.contexts import contract_contexts, validate_output
 
 

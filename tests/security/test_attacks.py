@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from contract.cgroup import cgroup_available
 from sandbox.backends import STRONG_ISOLATION
-from sandbox.backends.cgroup import cgroup_available
 from sandbox.ladder import sandbox_ladder
 from tests.conftest import REPO, need
 from tests.sandbox.helpers import quickstart_space

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.rq_guard import SANDBOX_JOB_FUNCTIONS, TRIAL_JOB_FUNCTIONS, guarded_worker
+from contract.jobs import SANDBOX_JOB_FUNCTIONS, TRIAL_JOB_FUNCTIONS
+from contract.rq_guard import guarded_worker
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.redis

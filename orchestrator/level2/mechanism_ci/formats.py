@@ -20,7 +20,7 @@ from orchestrator.level2.mechanism_ci.checks import FileResult
 from sandbox.text import clean_data, clean_text
 
 # The reason of a verdict: one line a CI log shows in full.
-MAX_REASON_CHARS = 500
+MAX_SHOWN_REASON_CHARS = 500
 # Module output kept in reports: enough lines to debug, never a flood.
 MAX_MODULE_OUTPUT_CHARS = 4000
 # Rows of the summary table: it must fit one screen, so beyond this only the modules that
@@ -39,7 +39,7 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def clean_reason(result: FileResult) -> str:
-    return clean_text(result.reason, MAX_REASON_CHARS)
+    return clean_text(result.reason, MAX_SHOWN_REASON_CHARS)
 
 
 def module_output(result: FileResult) -> str:
@@ -53,7 +53,7 @@ def failure_json(reason: str, error: str, file: str | None = None) -> dict[str, 
     data: dict[str, Any] = {
         "accepted": False,
         "stage": None,
-        "reason": clean_text(reason, MAX_REASON_CHARS),
+        "reason": clean_text(reason, MAX_SHOWN_REASON_CHARS),
         "error": error,
     }
     if file is not None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from orchestrator.level2.mechanisms.store import StoredMechanism
 
 if TYPE_CHECKING:
-    from sandbox.api import Hook
+    from contract.hooks import Hook
     from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)

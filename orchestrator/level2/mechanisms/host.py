@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contract.hooks import Context
+from contract.hooks import HOOKS, Context, Hook
 from contract.limits import MAX_HINT_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
 from contract.space import SearchSpace
 from orchestrator.events import Event, MechanismPromoted, MechanismReverted
@@ -50,7 +50,6 @@ from orchestrator.levels.proposals import (
     Proposal,
     ScreenVerdict,
 )
-from sandbox.api import HOOKS, Hook
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
 

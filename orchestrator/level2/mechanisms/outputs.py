@@ -15,18 +15,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from contract import limits
 from contract.hook_output import output_error
+from contract.hooks import Candidate, Guidance, Verdict
 from contract.space import SearchSpace
-from sandbox.api import Candidate, Guidance, Verdict
 
-# The limits of contract/limits.py, applied by the one validator the contract tests use too,
-# so a module that passed them is never rejected live for a limit it was not tested on.
-MAX_HINT_CHARS = limits.MAX_HINT_CHARS
-MAX_CANDIDATES_PER_CALL = limits.MAX_CANDIDATES_PER_CALL
-PRIORITY_RANGE = (limits.PRIORITY_MIN, limits.PRIORITY_MAX)
-MAX_RATIONALE_CHARS = limits.MAX_RATIONALE_CHARS
-MAX_REASON_CHARS = limits.MAX_REASON_CHARS
 _T = TypeVar("_T")
 
 

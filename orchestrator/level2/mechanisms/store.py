@@ -16,7 +16,7 @@ from sandbox.answers import source_sha
 
 MECHANISMS_DIRNAME = "mechanisms"
 # Mechanism names become file names: keep them to a safe, portable alphabet.
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+FILE_STEM_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 class StoreError(ValueError):
@@ -39,7 +39,7 @@ class StoredMechanism:
 
 def safe_name(name: str) -> str:
     """``name`` if it can be a file-name stem, else a sanitised version of it."""
-    if NAME_PATTERN.fullmatch(name):
+    if FILE_STEM_PATTERN.fullmatch(name):
         return name
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name).lstrip("_0123456789")[:64]
     return cleaned or "mechanism"

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contract.hooks import HOOKS, Hook
 from orchestrator.level2.research.imports import imported_packages
 from orchestrator.level2.research.rounds import (
     CritiqueReply,
@@ -33,7 +34,6 @@ from orchestrator.level2.research.rounds import (
     Score,
     SpecifyReply,
 )
-from sandbox.api import HOOKS, Hook
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 # Finished ok trials a surrogate model needs before its predictions beat a guess (the GP

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from contract.hooks import HOOKS
 from orchestrator.agent.factory import make_agent
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
@@ -52,7 +53,6 @@ from orchestrator.levels.facts import study_facts
 from orchestrator.levels.hooks import BoundaryUpdate, research_trigger
 from orchestrator.levels.rules import constraint_lines
 from orchestrator.state import StudyState
-from sandbox.api import HOOKS
 
 # How long closing the study waits for a running session to journal its outcome. A
 # builtin session takes seconds; an LLM session that needs longer is cut off and recorded

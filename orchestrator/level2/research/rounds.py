@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.hooks import Trial
+from contract.hooks import Hook, Trial
 from contract.space import Param
-from sandbox.api import Hook
 
 ROUNDS = ("explore", "critique", "specify", "generate")
 

@@ -29,6 +29,7 @@ from orchestrator.level2.research.rounds import (
     GenerateReply,
     SpecifyReply,
 )
+from sandbox.answers import MAX_GATE_REASON_CHARS
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
 
@@ -37,8 +38,6 @@ from sandbox.text import clean_text
 DEFAULT_MAX_REPAIRS = 2
 # Rejected attempts are kept for audit under runs/<study>/research/<session>/.
 ATTEMPTS_DIRNAME = "research"
-# Longest gate reason put in the journal and in a repair prompt.
-MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ class ResearchSession:
             missing = missing_packages(source, self.brief.allowlist) if not verdict.accepted else []
             # The ladder's reason quotes module output: cleaned before the journal and the
             # repair prompt see it (lines kept: a traceback is read line by line).
-            reason = clean_text(verdict.reason, MAX_REASON_CHARS, multiline=True)
+            reason = clean_text(verdict.reason, MAX_GATE_REASON_CHARS, multiline=True)
             if missing:
                 reason = f"needs {', '.join(missing)}, not shipped in the sandbox: {reason}"
             self.emit(
