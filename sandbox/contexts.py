@@ -28,7 +28,6 @@ from typing import Any
 
 from contract.hook_output import output_error
 from contract.hooks import Context
-from contract.seeds import SEED_MODULUS, SEED_STRIDE, context_seed  # noqa: F401 (re-exported)
 from contract.space import Param
 from sandbox import synthetic
 

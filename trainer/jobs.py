@@ -14,7 +14,7 @@ dict (step, loss, elapsed_s, tokens, progress, pid). The result is stored first-
 in Redis under ``bilevel:trial-result:<trial_id>``: a retried job with the same trial_id
 returns the stored result without training again.
 
-The queue must use rq's JSON serializer on both ends (:data:`TRIAL_QUEUE` is the default
+The queue must use rq's JSON serializer on both ends (:data:`contract.jobs.TRIAL_QUEUE` is the default
 name; see ``bilevel worker``).
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contract.jobs import TRIAL_JOB, TRIAL_QUEUE  # noqa: F401 (TRIAL_QUEUE: re-exported)
+from contract.jobs import TRIAL_JOB
 from trainer.results import RedisResultStore
 from trainer.spec import TrialSpec
 from trainer.supervise import default_deadline, run_supervised

@@ -1,7 +1,7 @@
 """A trial's progress reports, and its loss curve on the final metric's scale.
 
 The trainer reports progress dicts while it trains; their keys and what each means are
-defined once, in :mod:`contract.progress`, and re-exported here.
+defined once, in :mod:`contract.progress`.
 
 :class:`CurveRecorder` keeps the same smoothed loss at every :data:`CURVE_STEP` of the
 budget; the result carries it as ``TrialResult.curve`` (a list of ``[fraction, loss]``), so
