@@ -301,6 +301,9 @@ class StudyLog:
     research_skipped: ResearchSkipped | None = None
     # The sha of every revert, in journal order: versions that may not be promoted again.
     reverted_shas: list[str] = field(default_factory=list)
+    # The mechanism of every research_finished that says "rejected", in journal order: what
+    # later sessions are told not to write again.
+    rejected_mechanisms: list[str] = field(default_factory=list)
     # Research sessions, promotions, reverts and context resets, at the trial index each
     # happened, in journal order: what the report's and the dashboard's timelines mark.
     markers: list[Marker] = field(default_factory=list)
@@ -543,6 +546,8 @@ class StudyLog:
         else:
             if record.started_at and not record.ended_at:
                 record.ended_at = event.ts
+            if event.outcome == "rejected":
+                self.rejected_mechanisms.append(event.mechanism)
             record.ended = True
             record.outcome, record.mechanism, record.reason = (
                 event.outcome,

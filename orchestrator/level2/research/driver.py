@@ -328,9 +328,7 @@ class Level2Driver:
             if last_start is None
             else sum(1 for t in state.search_trials() if t.finished and t.index < last_start),
             promoted=state.promoted_names(),
-            rejected=[
-                r.mechanism for r in state.research.values() if r.ended and r.outcome == "rejected"
-            ],
+            rejected=list(state.rejected_mechanisms),
             # A copy, taken now: the boundary adds its own reverts to the memory, and a
             # revert journaled below (a module that cannot be restored) is not counted.
             reverted_shas=list(state.reverted_shas),
