@@ -48,6 +48,7 @@ from orchestrator.events import (
     PolicyChanged,
     ResearchFinished,
     ResearchRound,
+    ResearchSkipped,
     ResearchStarted,
     SourceChosen,
     StudyFinished,
@@ -193,6 +194,10 @@ class ResearchRecord:
     outcome: str = ""  # as its research_finished said ("" while it runs)
     mechanism: str = ""
     reason: str = ""
+    # The journal's timestamps of its (last) research_started and of the first
+    # research_finished after it ("" where none was read): how long the session took.
+    started_at: str = ""
+    ended_at: str = ""
 
     @property
     def started(self) -> bool:
@@ -275,6 +280,7 @@ class StudyLog:
     llm_cost_usd: float = 0.0
     llm_tokens: int = 0
     llm_unpriced: bool = False  # some call had no price (cost_usd null): the cost is unknown
+    llm_latencies: list[float] = field(default_factory=list)  # every call's, in journal order
     best_index: int | None = None
     # The incumbent's value as the journal reports it: the last trial_finished's best
     # (paired: the mean of its evaluations), then a decided race's estimate.
@@ -291,6 +297,13 @@ class StudyLog:
     # every research session by its number, each in order of first appearance.
     mechanisms: dict[str, MechanismRecord] = field(default_factory=dict)
     research: dict[int, ResearchRecord] = field(default_factory=dict)
+    # The last research_skipped (no further session starts in the study), or None.
+    research_skipped: ResearchSkipped | None = None
+    # The sha of every revert, in journal order: versions that may not be promoted again.
+    reverted_shas: list[str] = field(default_factory=list)
+    # The mechanism of every research_finished that says "rejected", in journal order: what
+    # later sessions are told not to write again.
+    rejected_mechanisms: list[str] = field(default_factory=list)
     # Research sessions, promotions, reverts and context resets, at the trial index each
     # happened, in journal order: what the report's and the dashboard's timelines mark.
     markers: list[Marker] = field(default_factory=list)
@@ -364,6 +377,14 @@ class StudyLog:
     def research_session(self, number: int) -> ResearchRecord:
         """The record of research session ``number``, made empty when first named."""
         return self.research.setdefault(number, ResearchRecord(session=number))
+
+    def promoted_names(self) -> list[str]:
+        """The mechanism of every promotion, in journal order (one promoted twice, twice)."""
+        return [m.label for m in self.markers if m.kind == "promoted"]
+
+    def last_research_iteration(self) -> int | None:
+        """The next trial's index when the last research session started (None: none did)."""
+        return next((m.iteration for m in reversed(self.markers) if m.kind == "research"), None)
 
     # ------------------------------------------------------------------ events
     def apply_lenient(self, event: Event) -> bool:
@@ -472,6 +493,7 @@ class StudyLog:
             self.llm_cost_usd += event.cost_usd or 0.0
             self.llm_tokens += event.prompt_tokens + event.completion_tokens
             self.llm_unpriced |= event.was_set("cost_usd") and event.cost_usd is None
+            self.llm_latencies.append(event.latency_s)
         elif isinstance(event, ContextReset):
             self.context_start = event.from_index
             if event.after_trials is not None:
@@ -489,8 +511,11 @@ class StudyLog:
             self.markers.append(Marker(event.active_from, "promoted", event.name))
         elif isinstance(event, MechanismReverted):
             self.active_mechanisms.pop(event.name, None)
+            self.reverted_shas.append(event.sha)
             self.mechanism(event.name).apply(event)
             self.markers.append(Marker(event.iteration, "reverted", event.name))
+        elif isinstance(event, ResearchSkipped):
+            self.research_skipped = event
         elif isinstance(event, SourceChosen):
             self.choices = [c for c in self.choices if c.index != event.index]
             self.choices.append(event)
@@ -511,6 +536,7 @@ class StudyLog:
         record = self.research_session(event.session)
         if isinstance(event, ResearchStarted):
             record.trigger, record.iteration = event.trigger, event.iteration
+            record.started_at, record.ended_at = event.ts, ""
             self.markers.append(Marker(event.iteration, "research", f"#{event.session}"))
         elif isinstance(event, ResearchRound):
             record.rounds.append(event)
@@ -518,6 +544,10 @@ class StudyLog:
             record.verdicts.append(event)
             self.mechanism(event.mechanism).apply(event)
         else:
+            if record.started_at and not record.ended_at:
+                record.ended_at = event.ts
+            if event.outcome == "rejected":
+                self.rejected_mechanisms.append(event.mechanism)
             record.ended = True
             record.outcome, record.mechanism, record.reason = (
                 event.outcome,

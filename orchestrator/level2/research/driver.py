@@ -16,27 +16,22 @@ import importlib.util
 import queue
 import statistics
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from contract.hooks import HOOKS
 from orchestrator.agent.factory import make_agent
 from orchestrator.config import StudyConfig
 from orchestrator.events import (
     Event,
-    LlmCall,
-    MechanismPromoted,
     MechanismReverted,
     ResearchFinished,
     ResearchSkipped,
     ResearchStarted,
-    TrialFinished,
-    TrialProposed,
 )
-from orchestrator.journal import Journal, read_events
+from orchestrator.journal import Journal
 from orchestrator.level2.mechanisms.host import LiveMechanism, LiveMechanismHost
 from orchestrator.level2.mechanisms.store import StoreError, load_mechanism
 from orchestrator.level2.research.builtin_researcher import level2_roles
@@ -78,7 +73,8 @@ def api_source() -> str:
 
 @dataclass
 class _Memory:
-    """What earlier sessions of this study left behind, rebuilt from the journal."""
+    """What earlier sessions of this study left behind, rebuilt from the study's fold of
+    its journal (:meth:`Level2Driver._restore`)."""
 
     sessions: int = 0
     last_session_at: int = 0  # finished search trials when the last session started
@@ -152,9 +148,14 @@ class Level2Driver:
         if self.research and idle and not memory.skipped:
             trigger = research_trigger(state, memory.last_session_at)
             if trigger:
-                # Synchronous sessions take no time from the trials: only the count matters.
-                events = [] if self.synchronous else read_events(journal.path)
-                reason = session_would_be_wasted(state, events)
+                if self.synchronous:
+                    # Synchronous sessions take no time from the trials: only the count matters.
+                    reason = too_few_trials_left(state)
+                else:
+                    # The timings are the state's: what the session that just ended journaled
+                    # from its thread reaches it first.
+                    journal.deliver()
+                    reason = session_would_be_wasted(state)
                 if reason:
                     memory.skipped = reason
                     journal.append(
@@ -316,36 +317,33 @@ class Level2Driver:
 
     # ------------------------------------------------------------------ resume
     def _restore(self, state: StudyState, journal: Journal) -> _Memory:
-        """Sessions, verdicts and live mechanisms of an interrupted run, from its journal."""
-        memory = _Memory()
-        live: dict[str, MechanismPromoted] = {}
-        for e in read_events(journal.path):
-            if isinstance(e, ResearchStarted):
-                memory.sessions = max(memory.sessions, e.session)
-                done_before = sum(
-                    1 for t in state.search_trials() if t.finished and t.index < e.iteration
-                )
-                memory.last_session_at = done_before
-            elif isinstance(e, ResearchSkipped):
-                memory.skipped = e.reason or "skipped"
-            elif isinstance(e, ResearchFinished) and e.outcome == "rejected":
-                memory.rejected.append(e.mechanism)
-            elif isinstance(e, MechanismPromoted):
-                memory.promoted.append(e.name)
-                live[e.name] = e
-                for old in e.supersedes:
-                    live.pop(old, None)
-            elif isinstance(e, MechanismReverted):
-                live.pop(e.name, None)
-                memory.reverted_shas.append(e.sha)
-        for name, e in live.items():
+        """Sessions, verdicts and live mechanisms of an interrupted run, from the state (the
+        fold of its journal)."""
+        started = [r.session for r in state.research.values() if r.started]
+        last_start = state.last_research_iteration()
+        skipped = state.research_skipped
+        memory = _Memory(
+            sessions=max([0, *started]),
+            last_session_at=0
+            if last_start is None
+            else sum(1 for t in state.search_trials() if t.finished and t.index < last_start),
+            promoted=state.promoted_names(),
+            rejected=list(state.rejected_mechanisms),
+            # A copy, taken now: the boundary adds its own reverts to the memory, and a
+            # revert journaled below (a module that cannot be restored) is not counted.
+            reverted_shas=list(state.reverted_shas),
+            skipped=(skipped.reason or "skipped") if skipped is not None else "",
+        )
+        # A copy: a revert journaled below reaches the state, and takes it off this dict.
+        for name, sha in list(state.active_mechanisms.items()):
+            record = state.mechanism(name)
             try:
-                stored = load_mechanism(self.run_dir, name, e.sha, e.path)
+                stored = load_mechanism(self.run_dir, name, sha, record.path)
             except StoreError as exc:
                 journal.append(
                     MechanismReverted(
                         name=name,
-                        sha=e.sha,
+                        sha=sha,
                         iteration=state.next_index(),
                         reason=f"cannot restore on resume: {exc}",
                         failures=0,
@@ -355,64 +353,58 @@ class Level2Driver:
             self.host.restore(
                 LiveMechanism(
                     stored=stored,
-                    session=e.session,
-                    active_from=e.active_from,
-                    hooks=tuple(e.hooks or HOOKS),
+                    session=record.session,
+                    active_from=record.active_from or 0,
+                    hooks=tuple(record.hooks or HOOKS),
                 )
             )
         return memory
 
 
-def _seconds(
-    events: list[Event],
-    start: type[Event],
-    end: type[Event],
-    key: Callable[[Any], int],
-) -> list[float]:
-    """Durations between paired events (``start`` then ``end`` with the same ``key``)."""
-    began: dict[int, datetime] = {}
-    out: list[float] = []
-    for e in events:
-        if isinstance(e, start):
-            began[key(e)] = datetime.fromisoformat(e.ts)
-        elif isinstance(e, end) and key(e) in began:
-            out.append((datetime.fromisoformat(e.ts) - began.pop(key(e))).total_seconds())
-    return out
+def _seconds(spans: Iterable[tuple[str, str]]) -> list[float]:
+    """The seconds from each span's first journal timestamp to its second, where both
+    were read."""
+    return [
+        (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+        for start, end in spans
+        if start and end
+    ]
 
 
-def _index(e: TrialProposed | TrialFinished) -> int:
-    return e.index
-
-
-def _session(e: ResearchStarted | ResearchFinished) -> int:
-    return e.session
-
-
-def session_would_be_wasted(state: StudyState, events: list[Event]) -> str:
+def too_few_trials_left(state: StudyState) -> str:
     """Why a session started now could not shape MIN_TRIALS_AFTER_SESSION trials before
-    the study ends ("" when it could): from the trials left and, when the session pays for
-    LLM calls, from the journal's own timings."""
-    config = state.config
-    left = config.iterations - len(state.search_trials())
+    the study ends, counting trials only ("" when it could)."""
+    left = state.config.iterations - len(state.search_trials())
     if left < MIN_TRIALS_AFTER_SESSION:
         return (
             f"only {left} search trial(s) left: a mechanism promoted after this session would "
             f"shape fewer than {MIN_TRIALS_AFTER_SESSION}"
         )
+    return ""
+
+
+def session_would_be_wasted(state: StudyState) -> str:
+    """Why a session started now could not shape MIN_TRIALS_AFTER_SESSION trials before
+    the study ends ("" when it could): from the trials left and, when the session pays for
+    LLM calls, from the journal's own timings (as the state folded them)."""
+    config = state.config
+    if reason := too_few_trials_left(state):
+        return reason
     if config.llm.provider == "builtin":
         # The built-in agent's sessions cost no LLM calls and run beside the trials, so a
         # late one wastes nothing but a little CPU: only the trial count above applies.
         # Judging them by time would stop short studies of fast trials from ever researching.
         return ""
-    trial_s = _seconds(events, TrialProposed, TrialFinished, _index)
+    trial_s = _seconds((t.proposed_at, t.finished_at) for t in state.ordered())
     if not trial_s:
         return ""
+    left = config.iterations - len(state.search_trials())
     per_trial = statistics.mean(trial_s) / config.parallel_trials()
-    sessions = _seconds(events, ResearchStarted, ResearchFinished, _session)
+    sessions = _seconds((r.started_at, r.ended_at) for r in state.research.values())
     if sessions:
         session_s = statistics.mean(sessions)
     else:
-        latencies = [e.latency_s for e in events if isinstance(e, LlmCall)]
+        latencies = state.llm_latencies
         llm_s = statistics.mean(latencies) if latencies else 0.0
         session_s = SESSION_CALLS * llm_s + LADDER_ESTIMATE_S
     budget_s = (left - MIN_TRIALS_AFTER_SESSION) * per_trial
