@@ -170,7 +170,7 @@ class AcceptanceConfig(_Strict):
 
     @field_validator("rule", mode="before")
     @classmethod
-    def _renamed(cls, value: Any) -> Any:
+    def _renamed(cls, value: object) -> object:
         if isinstance(value, str) and value in DEPRECATED_RULES:
             import warnings
 
@@ -263,11 +263,11 @@ class StudyConfig(_Strict):
 
     @field_validator("parallel", mode="before")
     @classmethod
-    def _parallel_is_count_or_auto(cls, value: Any) -> int | str:
+    def _parallel_is_count_or_auto(cls, value: object) -> int | str:
+        if value == PARALLEL_AUTO:
+            return PARALLEL_AUTO
         # bool is an int to Python: `parallel = true` is a typo, not one trial.
-        if value == PARALLEL_AUTO or (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        ):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value
         raise ValueError(
             f'{value!r}: choose a positive number of trials in flight or "{PARALLEL_AUTO}" '
