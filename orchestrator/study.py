@@ -578,7 +578,7 @@ class StudyRunner(AcceptancePlanning):
             if t.source == RESEED_SOURCE and t.value is not None
         ]
         event = StudyFinished(
-            best=summary.best,
+            best=dict(summary.best) if summary.best is not None else None,
             metric=self.metric.name,
             direction=self.metric.direction,
             baseline_value=summary.baseline_value,
