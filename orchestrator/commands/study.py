@@ -164,14 +164,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        from orchestrator.config import StudyConfig
+        from orchestrator.config import Overrides, StudyConfig
         from orchestrator.dashboard.progress import progress_observer
         from orchestrator.level2.research.wiring import level2_for_study
         from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
 
         file_config = StudyConfig.load(file)
-        overrides = {
+        overrides: Overrides = {
             "iterations": iterations,
             "budget_seconds": budget_seconds,
             "budget_tokens": budget_tokens,
