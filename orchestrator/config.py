@@ -459,7 +459,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
 def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
     for part in path:
         field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
+        annotation = field.annotation if field is not None else None
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation

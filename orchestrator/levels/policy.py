@@ -151,8 +151,13 @@ def policy_diff(old: SearchPolicy, new: SearchPolicy) -> dict[str, list[object]]
         was, now = name in old.frozen, name in new.frozen
         if was != now:
             diff[name] = ["frozen" if was else "tunable", "frozen" if now else "tunable"]
-    for field in ("mode", "step_scale", "guidance", "focus"):
-        before, after = getattr(old, field), getattr(new, field)
+    fields: tuple[tuple[str, object, object], ...] = (
+        ("mode", old.mode, new.mode),
+        ("step_scale", old.step_scale, new.step_scale),
+        ("guidance", old.guidance, new.guidance),
+        ("focus", old.focus, new.focus),
+    )
+    for field, before, after in fields:
         if before != after:
             diff[field] = [before, after]
     return diff

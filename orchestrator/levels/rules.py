@@ -90,8 +90,7 @@ def refused_lines(state: StudyState) -> list[str]:
     lines: list[str] = []
     for t in state.ordered():
         lines.extend(
-            f"trial #{t.index}: {clean_text(r, limits.MAX_REASON_CHARS)}"
-            for r in getattr(t, "rejected", [])
+            f"trial #{t.index}: {clean_text(r, limits.MAX_REASON_CHARS)}" for r in t.rejected
         )
     return lines[-MAX_REFUSED_SHOWN:]
 
