@@ -121,9 +121,9 @@ class StudySummary:
             f"study: {self.study}",
             f"state: {'finished' if self.finished else 'unfinished (resume with --resume)'}",
             f"agent: {self.agent}",
-            f"best_trial: {best['index'] if best else '-'}",
+            f"best_trial: {best.get('index', '-') if best else '-'}",
             f"metric: {self.metric} ({self.direction})",
-            f"best_{self.metric}: {_fmt(best['value'] if best else None)}{spread}",
+            f"best_{self.metric}: {_fmt(best.get('value') if best else None)}{spread}",
             *(
                 [f"best_mean_{self.metric}: {estimate_text(self.best_estimate)}"]
                 if self.best_estimate

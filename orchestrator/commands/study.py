@@ -273,7 +273,8 @@ def print_summary(console: Console, summary: StudySummary) -> None:
     from orchestrator.level2.mechanisms.status_table import level2_summary_lines
     from sandbox.text import clean_text
 
-    config: dict[str, object] = summary.best["config"] if summary.best else {}
+    best = summary.best
+    config: dict[str, object] = (best.get("config") if best else None) or {}
     body = "\n".join(clean_text(f"  {k} = {v!r}") for k, v in config.items())
     console.print(Panel(Text(body or "  (no successful trial)"), title="best config"))
     console.print("== bilevel summary ==", markup=False, highlight=False)
