@@ -11,8 +11,9 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack, get_args
 
 from pydantic import (
     BaseModel,
@@ -89,6 +90,17 @@ LlmProvider = Literal["builtin", "openai"]
 ExecutorKind = Literal["inline", "rq"]
 LLM_PROVIDERS: tuple[str, ...] = get_args(LlmProvider)
 EXECUTORS: tuple[str, ...] = get_args(ExecutorKind)
+
+
+class Overrides(TypedDict, total=False):
+    """The CLI flags :meth:`StudyConfig.with_overrides` applies; ``None``: not given."""
+
+    iterations: int | None
+    parallel: int | Literal["auto"] | None
+    executor: str | None
+    budget_seconds: float | None
+    budget_tokens: int | None
+    llm: str | None  # the provider
 
 
 class _Strict(BaseModel):
@@ -170,7 +182,7 @@ class AcceptanceConfig(_Strict):
 
     @field_validator("rule", mode="before")
     @classmethod
-    def _renamed(cls, value: Any) -> Any:
+    def _renamed(cls, value: object) -> object:
         if isinstance(value, str) and value in DEPRECATED_RULES:
             import warnings
 
@@ -244,7 +256,7 @@ class StudyConfig(_Strict):
     )
     executor: ExecutorKind = "inline"
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
-    space: dict[str, dict[str, Any]] = Field(
+    space: dict[str, dict[str, object]] = Field(
         default_factory=dict,
         description="gpt/benchmark: per-param overrides (DEPTH = {frozen = false}); "
         "function/command: the whole space, one [space.NAME] table per param",
@@ -263,11 +275,11 @@ class StudyConfig(_Strict):
 
     @field_validator("parallel", mode="before")
     @classmethod
-    def _parallel_is_count_or_auto(cls, value: Any) -> int | str:
+    def _parallel_is_count_or_auto(cls, value: object) -> int | str:
+        if value == PARALLEL_AUTO:
+            return PARALLEL_AUTO
         # bool is an int to Python: `parallel = true` is a typo, not one trial.
-        if value == PARALLEL_AUTO or (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        ):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value
         raise ValueError(
             f'{value!r}: choose a positive number of trials in flight or "{PARALLEL_AUTO}" '
@@ -369,11 +381,11 @@ class StudyConfig(_Strict):
 
         return describe(self.objective_spec(), self.objective.preset, self.objective.dataset)
 
-    def objective_facts(self) -> dict[str, Any]:
+    def objective_facts(self) -> dict[str, object]:
         """What no parameter shows about the objective, for prompts."""
         return dict(self.objective_info().facts)
 
-    def public_dict(self) -> dict[str, Any]:
+    def public_dict(self) -> dict[str, object]:
         """The config as journaled: credentials in URLs redacted."""
         data = self.model_dump(mode="json")
         data["rq"]["redis_url"] = redact_url(data["rq"]["redis_url"])
@@ -392,18 +404,14 @@ class StudyConfig(_Strict):
         return cls.from_dict(resolve_paths(data, path.parent), source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "study") -> StudyConfig:
+    def from_dict(cls, data: Mapping[str, object], *, source: str = "study") -> StudyConfig:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             raise UserError(f"{source}: {describe_validation_error(exc, cls)}") from None
 
-    def with_overrides(self, **overrides: Any) -> StudyConfig:
-        """Apply CLI flags (``None`` = not given) and re-validate.
-
-        Keys: ``iterations``, ``parallel``, ``executor``, ``budget_seconds``,
-        ``budget_tokens``, ``llm`` (provider).
-        """
+    def with_overrides(self, **overrides: Unpack[Overrides]) -> StudyConfig:
+        """Apply CLI flags (``None`` = not given) and re-validate."""
         if overrides.get("llm") not in (None, *LLM_PROVIDERS):
             raise UserError(f"--llm {overrides['llm']}: choose {' or '.join(LLM_PROVIDERS)}")
         if overrides.get("executor") not in (None, *EXECUTORS):
@@ -414,9 +422,13 @@ class StudyConfig(_Strict):
         ):
             raise UserError("give --budget-seconds or --budget-tokens, not both")
         data = self.model_dump(mode="python")
-        for key in ("iterations", "parallel", "executor"):
-            if overrides.get(key) is not None:
-                data[key] = overrides[key]
+        for key, value in (
+            ("iterations", overrides.get("iterations")),
+            ("parallel", overrides.get("parallel")),
+            ("executor", overrides.get("executor")),
+        ):
+            if value is not None:
+                data[key] = value
         if overrides.get("budget_seconds") is not None:
             data["objective"].update(budget_mode="seconds", budget=overrides["budget_seconds"])
         if overrides.get("budget_tokens") is not None:
@@ -447,7 +459,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
 def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
     for part in path:
         field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
+        annotation = field.annotation if field is not None else None
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation

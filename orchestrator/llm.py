@@ -18,8 +18,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +30,9 @@ from orchestrator.events import LlmCall
 from orchestrator.journal import Journal, iter_events
 from orchestrator.prices import call_cost, prices_for
 from sandbox.text import clean_data
+
+if TYPE_CHECKING:
+    from openai.types import CompletionUsage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -88,7 +92,7 @@ def preflight(config: LLMConfig) -> None:
         return  # reachable; some servers do not implement /models
 
 
-def extract_json(text: str) -> Any:
+def extract_json(text: str) -> object:
     """JSON from a reply: the whole text, a fenced block, or the outermost ``{...}``."""
     text = (text or "").strip()
     try:
@@ -104,11 +108,11 @@ def extract_json(text: str) -> Any:
     raise ValueError("the reply contains no JSON object")
 
 
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+def strict_schema(model: type[BaseModel]) -> dict[str, object]:
     """The model's JSON schema in the form OpenAI's strict mode accepts."""
     schema = model.model_json_schema()
 
-    def fix(node: Any) -> None:
+    def fix(node: object) -> None:
         if isinstance(node, dict):
             if node.get("type") == "object" and "properties" in node:
                 node["additionalProperties"] = False
@@ -196,7 +200,7 @@ class LLMClient:
                     if self._modes and self._modes[0] == mode:
                         self._modes.pop(0)  # this endpoint does not support the mode
 
-    def _response_format(self, mode: str, reply: type[BaseModel]) -> dict[str, Any] | None:
+    def _response_format(self, mode: str, reply: type[BaseModel]) -> dict[str, object] | None:
         if mode == "json_schema":
             return {
                 "type": "json_schema",
@@ -230,6 +234,8 @@ class LLMClient:
                     "llm.price_completion_per_mtok to cap it in dollars instead"
                 )
             started = time.monotonic()
+            # Plain dicts, as the transcript records them; the SDK types its keyword
+            # arguments with TypedDicts of its own, which these are at run time.
             kwargs: dict[str, Any] = {
                 "model": self.config.model,
                 "messages": messages,
@@ -272,7 +278,7 @@ class LLMClient:
         prompt_hash: str,
         attempt: int,
         started: float,
-        usage: Any,
+        usage: CompletionUsage | None,
         text: str,
         error: str,
         mode: str,
@@ -315,10 +321,13 @@ class LLMClient:
         )
 
 
-def _retry_after(headers: Any) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
     try:
-        value = float(headers.get("retry-after"))
-    except (TypeError, ValueError):
+        value = float(raw)
+    except ValueError:
         return None
     return min(max(value, 0.0), BACKOFF_CAP_S)
 

@@ -16,8 +16,8 @@ stored absolute, so the journal and a worker on the same host see the same files
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -73,7 +73,7 @@ class ObjectiveConfig(BaseModel):
     direction: Direction = "minimize"
     name: str = ""
     description: str = Field(default="", description="what the objective is, for prompts")
-    facts: dict[str, Any] = Field(default_factory=dict, description="fixed facts for prompts")
+    facts: dict[str, object] = Field(default_factory=dict, description="fixed facts for prompts")
     # gpt
     preset: str = "cpu-tiny"
     dataset: str = "pinned"  # byte-identical wherever the lock is installed (trainer.datasets)
@@ -173,7 +173,7 @@ class ObjectiveConfig(BaseModel):
         raise ValueError(f"objective.budget is required when budget_mode = {mode!r}")
 
 
-def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+def resolve_paths(data: dict[str, object], folder: Path) -> dict[str, object]:
     """The study file's ``[objective]`` with its paths made absolute against ``folder``.
 
     A function's module is looked for next to the study file (``pythonpath`` gains its
@@ -185,7 +185,7 @@ def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     objective = dict(objective)
     folder = folder.resolve()
 
-    def absolute(path: Any) -> Any:
+    def absolute(path: object) -> object:
         return str((folder / path).resolve()) if isinstance(path, str) else path
 
     paths = objective.get("pythonpath", [])
@@ -198,7 +198,9 @@ def resolve_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**data, "objective": objective}
 
 
-def build_space(objective: ObjectiveConfig, tables: dict[str, dict[str, Any]]) -> SearchSpace:
+def build_space(
+    objective: ObjectiveConfig, tables: Mapping[str, Mapping[str, object]]
+) -> SearchSpace:
     """The study's search space; a ValueError with one line per problem (the first)."""
     if objective.kind in ("gpt", "benchmark"):
         base = (
@@ -235,7 +237,7 @@ def build_space(objective: ObjectiveConfig, tables: dict[str, dict[str, Any]]) -
     return SearchSpace(params=tuple(params))
 
 
-def _table(name: str, table: Any) -> dict[str, Any]:
+def _table(name: str, table: object) -> dict[str, object]:
     if not isinstance(table, dict):
         raise ValueError(f"space.{name} must be a table, e.g. [space.{name}]")
     return table

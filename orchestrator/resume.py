@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import StudyConfig
+from orchestrator.config import Overrides, StudyConfig
 from orchestrator.errors import UserError
 from orchestrator.events import StudyFinished, StudyStarted, TrialFinished, TrialProposed
 from orchestrator.journal import journal_path, read_events
@@ -65,7 +65,7 @@ def refuse_changed_measurement(recorded: StudyConfig, wanted: StudyConfig) -> No
 
 
 def settings_for_resume(
-    file_config: StudyConfig, run_dir: Path, overrides: dict[str, Any]
+    file_config: StudyConfig, run_dir: Path, overrides: Overrides
 ) -> tuple[StudyConfig, str | None]:
     """The config a resume of ``run_dir`` runs with, and a note when the study file's measured
     settings differ from the recorded ones (they are ignored, the record wins).

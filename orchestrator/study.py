@@ -476,8 +476,18 @@ class StudyRunner(AcceptancePlanning):
             self.host,
             self.arbiter,
         )
-        if plan.choice is not None:
-            self.emit(SourceChosen(**plan.choice))
+        if (choice := plan.choice) is not None:
+            self.emit(
+                SourceChosen(
+                    index=choice["index"],
+                    chosen=choice["chosen"],
+                    trial_source=choice["trial_source"],
+                    rule=choice["rule"],
+                    offered=choice["offered"],
+                    credits={name: dict(row) for name, row in choice["credits"].items()},
+                    preempted=[dict(row) for row in choice["preempted"]],
+                )
+            )
         self.propose(
             plan.changes,
             plan.config,
@@ -578,7 +588,7 @@ class StudyRunner(AcceptancePlanning):
             if t.source == RESEED_SOURCE and t.value is not None
         ]
         event = StudyFinished(
-            best=summary.best,
+            best=dict(summary.best) if summary.best is not None else None,
             metric=self.metric.name,
             direction=self.metric.direction,
             baseline_value=summary.baseline_value,

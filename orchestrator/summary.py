@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from contract.trials import (
     RESEED_BASELINE_SOURCE,
@@ -13,12 +13,51 @@ from contract.trials import (
     TEST_BASELINE_SOURCE,
     TEST_BEST_SOURCE,
 )
-from orchestrator.acceptance.judge import best_estimate, estimate_text
+from orchestrator.acceptance.judge import BestEstimateRecord, best_estimate, estimate_text
 from orchestrator.config import StudyConfig
 from orchestrator.events import STUDY_STARTED, StudyStarted
 from orchestrator.journal import journal_path, read_events
-from orchestrator.levels.arbiter import credit_table
+from orchestrator.levels.arbiter import CreditRow, credit_table
 from orchestrator.state import StudyState, rebuild_state
+
+
+class BestRow(TypedDict):
+    """The best trial as summarised and journaled (``study_finished.best``): its index, value
+    and config; with evaluations, its mean estimate's keys; under val_bpb, that name too."""
+
+    index: int
+    value: float | None
+    config: dict[str, object]
+    mean: NotRequired[float]
+    n: NotRequired[int]
+    low: NotRequired[float | None]
+    high: NotRequired[float | None]
+    all_mean: NotRequired[float | None]
+    all_n: NotRequired[int]
+    unselected: NotRequired[bool]
+    val_bpb: NotRequired[float | None]
+
+
+class CreditRecord(TypedDict):
+    """A :class:`~orchestrator.levels.arbiter.CreditRow` as summarised."""
+
+    source: str
+    trials: int
+    improvements: int
+    credit: float
+    chosen_by: dict[str, int]
+    preempted: int
+
+
+def credit_record(row: CreditRow) -> CreditRecord:
+    return CreditRecord(
+        source=row.source,
+        trials=row.trials,
+        improvements=row.improvements,
+        credit=row.credit,
+        chosen_by=dict(row.chosen_by),
+        preempted=row.preempted,
+    )
 
 
 @dataclass
@@ -28,7 +67,7 @@ class StudySummary:
     journal: str
     agent: str
     finished: bool
-    best: dict[str, Any] | None
+    best: BestRow | None
     baseline_value: float | None  # the metric's value of the baseline trial
     improvement: float | None  # positive = better, whatever the direction
     trials_by_status: dict[str, int]
@@ -38,7 +77,7 @@ class StudySummary:
     metric: str = "val_bpb"
     direction: str = "minimize"
     # One row per trial source (Level 1, each mechanism): what arbitration gave it and why.
-    credits: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[CreditRecord] = field(default_factory=list)
     # The baseline re-run on the best's fresh seeds (noise-aware): the unbiased comparison.
     baseline_reruns: list[float] = field(default_factory=list)
     rerun_improvement: float | None = None  # mean baseline re-run vs mean best re-run
@@ -58,9 +97,9 @@ class StudySummary:
     # The incumbent as the mean of all its evaluations, with n and a 95% interval
     # (orchestrator/acceptance/judge.py): `{index, mean, n, low, high}`. Under the paired
     # rule this is the reported best; a single draw carries the luck that selected it.
-    best_estimate: dict[str, Any] | None = None
+    best_estimate: BestEstimateRecord | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     @property
@@ -70,7 +109,7 @@ class StudySummary:
 
     def lines(self) -> list[str]:
         """The grep-able block: one ``key: value`` per line, stable keys."""
-        best = self.best or {}
+        best = self.best
         spread = ""
         if len(self.final_reruns) >= 2:
             spread = (
@@ -82,9 +121,9 @@ class StudySummary:
             f"study: {self.study}",
             f"state: {'finished' if self.finished else 'unfinished (resume with --resume)'}",
             f"agent: {self.agent}",
-            f"best_trial: {best.get('index', '-')}",
+            f"best_trial: {best.get('index', '-') if best else '-'}",
             f"metric: {self.metric} ({self.direction})",
-            f"best_{self.metric}: {_fmt(best.get('value'))}{spread}",
+            f"best_{self.metric}: {_fmt(best.get('value') if best else None)}{spread}",
             *(
                 [f"best_mean_{self.metric}: {estimate_text(self.best_estimate)}"]
                 if self.best_estimate
@@ -126,7 +165,7 @@ class StudySummary:
         ]
 
 
-def credit_line(row: dict[str, Any]) -> str:
+def credit_line(row: CreditRecord) -> str:
     """``credit.level1: trials=8 improvements=2 credit=0.1200 chosen_by=credit:3,...``."""
     rules = ",".join(f"{k}:{v}" for k, v in sorted(row["chosen_by"].items())) or "-"
     return (
@@ -145,12 +184,23 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
     metric = state.config.metric()
     base_val = baseline.value if baseline else None
     best_val = best.value if best else None
-    best_row: dict[str, Any] | None = None
+    best_row: BestRow | None = None
     estimate = best_estimate(state) if best else None
     if best:
-        best_row = {"index": best.index, "value": best.value, "config": best.config}
+        best_row = BestRow(index=best.index, value=best.value, config=best.config)
         if estimate is not None:
-            best_row.update({k: v for k, v in estimate.as_dict().items() if k != "index"})
+            record = estimate.as_dict()
+            best_row.update(  # every key of the estimate but its index, in its order
+                {
+                    "mean": record["mean"],
+                    "n": record["n"],
+                    "low": record["low"],
+                    "high": record["high"],
+                    "all_mean": record["all_mean"],
+                    "all_n": record["all_n"],
+                    "unselected": record["unselected"],
+                }
+            )
         if metric.name == "val_bpb":
             best_row["val_bpb"] = best.value  # GPT's journals and readers use this name
     return StudySummary(
@@ -168,7 +218,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         llm_cost_usd=state.llm_cost_usd,
         noise_floor=state.noise_floor,
         final_reruns=list(state.final_reruns) or reruns_of(state, RESEED_SOURCE),
-        credits=[asdict(row) for row in credit_table(state)],
+        credits=[credit_record(row) for row in credit_table(state)],
         baseline_reruns=reruns_of(state, RESEED_BASELINE_SOURCE),
         llm_tokens=state.llm_tokens,
         test_best=_first(reruns_of(state, TEST_BEST_SOURCE)),
@@ -182,7 +232,7 @@ def summarize(state: StudyState, run_dir: Path, agent: str) -> StudySummary:
         pruned=state.trials_by_status().get("pruned", 0),
         pruned_saved_s=state.pruned_saved_s,
         pruning=state.config.pruning_active(),
-        best_estimate=dict(estimate.as_dict()) if estimate else None,
+        best_estimate=estimate.as_dict() if estimate else None,
     )
 
 

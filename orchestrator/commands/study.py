@@ -164,14 +164,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        from orchestrator.config import StudyConfig
+        from orchestrator.config import Overrides, StudyConfig
         from orchestrator.dashboard.progress import progress_observer
         from orchestrator.level2.research.wiring import level2_for_study
         from orchestrator.resume import interrupted_line, settings_for_resume
         from orchestrator.study import run_study
 
         file_config = StudyConfig.load(file)
-        overrides = {
+        overrides: Overrides = {
             "iterations": iterations,
             "budget_seconds": budget_seconds,
             "budget_tokens": budget_tokens,
@@ -273,8 +273,8 @@ def print_summary(console: Console, summary: StudySummary) -> None:
     from orchestrator.level2.mechanisms.status_table import level2_summary_lines
     from sandbox.text import clean_text
 
-    best = summary.best or {}
-    config = best.get("config") or {}
+    best = summary.best
+    config: dict[str, object] = (best.get("config") if best else None) or {}
     body = "\n".join(clean_text(f"  {k} = {v!r}") for k, v in config.items())
     console.print(Panel(Text(body or "  (no successful trial)"), title="best config"))
     console.print("== bilevel summary ==", markup=False, highlight=False)

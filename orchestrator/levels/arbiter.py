@@ -27,8 +27,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 
 from orchestrator.config import DEFAULT_ARBITER
 from orchestrator.errors import UserError
@@ -100,20 +100,36 @@ class SourceCredit:
         return self.credit + self.bonus
 
 
+class CreditJSON(TypedDict):
+    """A :class:`SourceCredit` as journaled in ``source_chosen.credits`` (rounded; ``bonus``
+    None: no evidence yet)."""
+
+    source: str
+    trials: int
+    improvements: int
+    weight: float
+    credit: float
+    bonus: float | None
+
+
 @dataclass(frozen=True)
 class Choice:
     source: str
     rule: str  # only | level1-share | explore-new | credit
     credits: dict[str, SourceCredit]
 
-    def credits_json(self) -> dict[str, dict[str, Any]]:
-        out = {}
-        for name, c in self.credits.items():
-            row = asdict(c)
-            row["bonus"] = None if math.isinf(c.bonus) else round(c.bonus, 6)
-            row["credit"], row["weight"] = round(c.credit, 6), round(c.weight, 6)
-            out[name] = row
-        return out
+    def credits_json(self) -> dict[str, CreditJSON]:
+        return {
+            name: CreditJSON(
+                source=c.source,
+                trials=c.trials,
+                improvements=c.improvements,
+                weight=round(c.weight, 6),
+                credit=round(c.credit, 6),
+                bonus=None if math.isinf(c.bonus) else round(c.bonus, 6),
+            )
+            for name, c in self.credits.items()
+        }
 
 
 @runtime_checkable

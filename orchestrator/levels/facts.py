@@ -57,7 +57,8 @@ def budget_line(config: StudyConfig) -> str:
     if kind != "gpt":
         return line + ", handed to the objective, which decides how to spend it"
     per_step = objective_facts(config).get("tokens_per_step_default")
-    if budget.mode == "tokens" and per_step:
+    # A GPT objective's facts are its preset's numbers (trainer.presets.gpt_facts).
+    if budget.mode == "tokens" and isinstance(per_step, int | float) and per_step:
         line += (
             f" (at the default TOTAL_BATCH_SIZE={per_step} that is "
             f"{math.floor(budget.amount / per_step)} optimizer steps; halving the batch "

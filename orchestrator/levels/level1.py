@@ -10,6 +10,7 @@ with the reasons, a bounded number of times, and is never run or clamped.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,7 +57,7 @@ class Level1Reply(BaseModel):
     hypothesis: str = Field(description="why these changes should improve the metric")
     changes: list[ChangeItem] = Field(description="1 to 3 parameter changes")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return {c.name: c.value for c in self.changes}
 
     def recipe_patch(self) -> str:
@@ -343,13 +344,13 @@ def validate_changes(
     return errors
 
 
-def constraint_errors(ctx: Context, config: dict[str, Any]) -> list[str]:
+def constraint_errors(ctx: Context, config: Mapping[str, object]) -> list[str]:
     """The constraints ``config`` breaks: the context's own (the study's, the preset's
     included), read against the objective's facts."""
     return violations(ctx.constraints, config, ctx.facts)
 
 
-def config_key(config: dict[str, Any]) -> str:
+def config_key(config: Mapping[str, object]) -> str:
     return json.dumps(config, sort_keys=True)
 
 

@@ -119,7 +119,7 @@ def run_level15(
     facts: list[str] | None = None,
     keep_rule: str = "",
     objective: ObjectiveText | None = None,
-) -> tuple[SearchPolicy, str, dict[str, list[Any]], list[str]]:
+) -> tuple[SearchPolicy, str, dict[str, list[object]], list[str]]:
     """``(new_policy, diagnosis, diff, notes)``; notes say which limits trimmed the edit.
     The new guidance is stamped with the trial it was written before and the incumbent."""
     system, user, payload = build_prompt(ctx, policy, space, facts, keep_rule, objective)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from contract.hooks import Context
 from contract.limits import MAX_NAME_CHARS, MAX_RATIONALE_CHARS, MAX_REASON_CHARS
@@ -29,6 +29,7 @@ from orchestrator.levels.arbiter import (
     ArbiterInput,
     Choice,
     CreditArbiter,
+    CreditJSON,
     arbiter_input,
     source_key,
 )
@@ -67,6 +68,31 @@ MAX_TEXT_CHARS = max(MAX_RATIONALE_CHARS, MAX_REASON_CHARS)
 MAX_HYPOTHESIS_CHARS = 2 * MAX_TEXT_CHARS
 
 
+class Preempted(TypedDict):
+    """An offered source's best candidate that did not run (``source_chosen.preempted``)."""
+
+    source: str
+    changes: dict[str, Any]
+    rationale: str
+
+
+class ChoiceFields(TypedDict):
+    """The arbitration's part of a :class:`~orchestrator.events.SourceChosen` event."""
+
+    chosen: str
+    trial_source: str
+    rule: str
+    offered: list[str]
+    credits: dict[str, CreditJSON]
+    preempted: list[Preempted]
+
+
+class SourceChosenFields(ChoiceFields):
+    """A ``source_chosen`` event's fields: the arbitration's, for trial ``index``."""
+
+    index: int
+
+
 @dataclass
 class Plan:
     changes: dict[str, Any]
@@ -76,7 +102,7 @@ class Plan:
     fired: list[str] = field(default_factory=list)  # changed what ran (attribution)
     rejected: list[str] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)  # gave output, whether or not it mattered
-    choice: dict[str, Any] | None = None  # the source_chosen event's fields
+    choice: SourceChosenFields | None = None
     patch: str | None = None  # a code trial's own recipe diff (config names it by sha256)
 
 
@@ -136,8 +162,8 @@ def preemption_notices(state: StudyState, limit: int = MAX_NOTICES) -> list[str]
     return list(reversed(notices))
 
 
-def _choice_fields(choice: Choice, chosen: Proposal, candidates: list[Proposal]) -> dict[str, Any]:
-    preempted = [
+def _choice_fields(choice: Choice, chosen: Proposal, candidates: list[Proposal]) -> ChoiceFields:
+    preempted: list[Preempted] = [
         {
             "source": key,
             "changes": dict(c.changes),

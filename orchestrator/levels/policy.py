@@ -8,7 +8,7 @@ the journal records (``policy_changed.diff``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -144,15 +144,20 @@ def _incumbent(index: int | None, value: float | None, metric_name: str) -> str:
     return f"#{index}" + (f" {metric_name}={value:.5f}" if value is not None else "")
 
 
-def policy_diff(old: SearchPolicy, new: SearchPolicy) -> dict[str, list[Any]]:
+def policy_diff(old: SearchPolicy, new: SearchPolicy) -> dict[str, list[object]]:
     """``param -> [old_frozen, new_frozen]`` for freeze changes, ``field -> [old, new]``."""
-    diff: dict[str, list[Any]] = {}
+    diff: dict[str, list[object]] = {}
     for name in sorted(set(old.frozen) | set(new.frozen)):
         was, now = name in old.frozen, name in new.frozen
         if was != now:
             diff[name] = ["frozen" if was else "tunable", "frozen" if now else "tunable"]
-    for field in ("mode", "step_scale", "guidance", "focus"):
-        before, after = getattr(old, field), getattr(new, field)
+    fields: tuple[tuple[str, object, object], ...] = (
+        ("mode", old.mode, new.mode),
+        ("step_scale", old.step_scale, new.step_scale),
+        ("guidance", old.guidance, new.guidance),
+        ("focus", old.focus, new.focus),
+    )
+    for field, before, after in fields:
         if before != after:
             diff[field] = [before, after]
     return diff

@@ -10,7 +10,7 @@ it is read here through one small accessor, so a change there changes one functi
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract import limits
 from contract.trials import REPORT_SOURCES
@@ -90,19 +90,18 @@ def refused_lines(state: StudyState) -> list[str]:
     lines: list[str] = []
     for t in state.ordered():
         lines.extend(
-            f"trial #{t.index}: {clean_text(r, limits.MAX_REASON_CHARS)}"
-            for r in getattr(t, "rejected", [])
+            f"trial #{t.index}: {clean_text(r, limits.MAX_REASON_CHARS)}" for r in t.rejected
         )
     return lines[-MAX_REFUSED_SHOWN:]
 
 
-def objective_facts(config: StudyConfig) -> dict[str, Any]:
+def objective_facts(config: StudyConfig) -> dict[str, object]:
     """What no parameter shows about the objective (sequence length, tokens per step, model
     size for GPT). The one source of these facts for prompts: objective plug-ins switch it."""
     return _with_size(dict(config.objective_facts()))
 
 
-def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
+def _with_size(facts: dict[str, object]) -> dict[str, object]:
     """GPT facts gain the model size (the presets state depth and width, not the count)."""
     size = _gpt_parameters(facts)
     if size is not None:
@@ -110,15 +109,21 @@ def _with_size(facts: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def _gpt_parameters(facts: dict[str, Any]) -> int | None:
+def _gpt_parameters(facts: dict[str, object]) -> int | None:
     """12·depth·d² for the blocks plus input and output embeddings (tied or not: 2·V·d)."""
     depth, dim, vocab = facts.get("depth"), facts.get("model_dim"), facts.get("vocab_size")
     if not (depth and dim and vocab):
         return None
+    if not (
+        isinstance(depth, int | float)
+        and isinstance(dim, int | float)
+        and isinstance(vocab, int | float)
+    ):
+        return None  # facts a study declared with these names but not numbers: no size
     return int(12 * depth * dim * dim + 2 * vocab * dim)
 
 
-def context_rules(state: StudyState) -> dict[str, Any]:
+def context_rules(state: StudyState) -> dict[str, object]:
     """The mechanism context's rule fields (``sandbox.api.Context``, API 3)."""
     config = state.config
     facts = objective_facts(config)
@@ -132,5 +137,5 @@ def context_rules(state: StudyState) -> dict[str, Any]:
     }
 
 
-def _json_scalar(value: Any) -> bool:
+def _json_scalar(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)

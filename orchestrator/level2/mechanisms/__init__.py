@@ -20,9 +20,9 @@ from orchestrator.level2.mechanisms.store import (
     StoredMechanism,
     StoreError,
     load_mechanism,
-    source_sha,
     store_mechanism,
 )
+from sandbox.answers import source_sha
 
 __all__ = [
     "DEFAULT_MAX_FAILURES",

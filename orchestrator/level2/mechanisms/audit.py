@@ -66,11 +66,11 @@ class LiveCall:
     stage: Hook
     context: dict[str, Any]
     candidates: list[dict[str, Any]] | None
-    output: Any  # what the mechanism answered live
+    output: object  # what the mechanism answered live
     calls_so_far: int  # the mechanism's live calls before this one
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     """Equal as JSON: what the host received both times."""
     try:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -64,7 +64,7 @@ DEFAULT_MAX_FAILURES = 3
 # Longest failure reason kept per call (journaled with the revert).
 MAX_ERROR_CHARS = 300
 
-Emit = Callable[[Event], Any]  # emit(event): journal the event, fold it into state
+Emit = Callable[[Event], object]  # emit(event): journal the event, fold it into state
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Promotion:
 class StageCall:
     """What one hook stage produced: per-mechanism raw outputs and failures."""
 
-    outputs: dict[str, Any]
+    outputs: dict[str, object]  # raw hook output: checked by .outputs before use
     errors: dict[str, str]  # per mechanism: counted by its circuit breaker
     unavailable: str = ""  # the sandbox itself could not run: no mechanism is at fault
     seconds: dict[str, float] = field(default_factory=dict)  # per mechanism, load included
@@ -140,7 +140,7 @@ def run_stage(
         reason = clean_text(f"malformed sandbox answer: {type(exc).__name__}", MAX_ERROR_CHARS)
         return StageCall(outputs={}, errors={m.name: reason for m in mechanisms})
     by_name = {o.get("name"): o for o in items}
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, object] = {}
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for m in mechanisms:
@@ -159,7 +159,7 @@ def run_stage(
     return StageCall(outputs=outputs, errors=errors, seconds=seconds)
 
 
-def _seconds(value: Any) -> float:
+def _seconds(value: object) -> float:
     """A reported duration as a float; anything that is not a finite number counts as 0."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
@@ -343,7 +343,7 @@ class LiveMechanismHost:
         ctx: Context,
         errors: list[str],
         candidates: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         self._take_audits()
         mechanisms = [m for m in self._callable() if stage in m.hooks]
         context = ctx.to_dict()  # the process boundary: the sandbox receives JSON

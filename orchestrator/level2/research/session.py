@@ -19,7 +19,7 @@ from contract.limits import MAX_NAME_CHARS
 from orchestrator.agent.base import AGENT_FAILURES
 from orchestrator.events import Event, GateVerdict, ResearchFinished, ResearchRound
 from orchestrator.level2.mechanisms.host import Promotion
-from orchestrator.level2.mechanisms.store import safe_name, source_sha, store_mechanism
+from orchestrator.level2.mechanisms.store import safe_name, store_mechanism
 from orchestrator.level2.research import prompts
 from orchestrator.level2.research.imports import missing_packages
 from orchestrator.level2.research.rounds import (
@@ -29,7 +29,7 @@ from orchestrator.level2.research.rounds import (
     GenerateReply,
     SpecifyReply,
 )
-from sandbox.answers import MAX_GATE_REASON_CHARS
+from sandbox.answers import MAX_GATE_REASON_CHARS, source_sha
 from sandbox.backends.base import SandboxUnavailable
 from sandbox.text import clean_text
 
