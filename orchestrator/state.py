@@ -571,8 +571,10 @@ class StudyState(StudyLog):
         best = self.best()
         return dict(best.config) if best else self.config.search_space().defaults()
 
-    def context(self, iteration: int, *, visible_only: bool = True) -> dict[str, Any]:
-        """The JSON form of the mechanism API's ``Context`` for planning trial ``iteration``."""
+    def context_json(self, iteration: int, *, visible_only: bool = True) -> dict[str, Any]:
+        """The wire form of :meth:`hook_context`: what crosses into the sandbox for a live
+        call or a replay. Built by the sandbox's own context builder, the one the contract
+        tests use, so a module cannot tell a live context from a tested one."""
         space = self.policy.effective_space(self.config.search_space())
         metric = self.config.metric()
         history = [
@@ -600,7 +602,7 @@ class StudyState(StudyLog):
     def hook_context(self, iteration: int, *, visible_only: bool = True) -> Context:
         """The mechanism API's ``Context`` for planning trial ``iteration``: what the host
         hands to hooks (it sends the JSON form only across the sandbox boundary)."""
-        return Context.from_dict(self.context(iteration, visible_only=visible_only))
+        return Context.from_dict(self.context_json(iteration, visible_only=visible_only))
 
     def objective_text(self) -> ObjectiveText:
         """What the prompts say of the study's objective that ``Context`` does not carry: a

@@ -210,7 +210,7 @@ def test_a_screen_compares_a_code_proposal_by_its_recipe() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     state = state_with_baseline(code_config())
-    ctx = state.context(1)
+    ctx = state.context_json(1)
     code = Proposal(changes={}, source="llm", patch=GELU).candidate()
     assert code.changes == {PATCH_KEY: patch_sha256(GELU)}
     plain = Proposal(changes={}, source="llm").candidate()

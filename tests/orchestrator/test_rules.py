@@ -160,7 +160,7 @@ def test_a_violating_mechanism_candidate_never_runs_and_its_context_says_why() -
         TrialProposed(index=1, changes=plan.changes, config=plan.config, source=plan.source,
                       rejected=plan.rejected)
     )  # fmt: skip
-    ctx = Context.from_dict(state.context(2))
+    ctx = Context.from_dict(state.context_json(2))
     assert any("greedy" in r and "not a multiple" in r for r in ctx.refused)
     assert ctx.violations({"DEVICE_BATCH_SIZE": 128}) and not ctx.violations({"MATRIX_LR": 0.05})
 
@@ -169,7 +169,7 @@ def test_the_mechanism_context_carries_the_rules_and_stays_compatible() -> None:
     state = gpt_state(acceptance={"rule": "baseline-floor"}, constraints=[WARMUP_FITS])
     state.apply(NoiseFloor(values=[5.0, 5.02, 5.01], floor=0.02))
     state.apply(PolicyChanged(policy={"step_scale": 0.5}))
-    raw = state.context(state.next_index())
+    raw = state.context_json(state.next_index())
     ctx = Context.from_dict(raw)
     assert ctx.step_scale == 0.5 and ctx.noise_sd == pytest.approx(0.01)
     assert ctx.trials_left == 7  # 8 iterations, the baseline planned

@@ -40,7 +40,7 @@ class Sleeper(Mechanism):
 def contexts() -> tuple[Context, Context]:
     """A context before any trial, and one of the same study with a long history."""
     state = rebuild_state(StudyConfig.from_dict({"name": "audit", "iterations": 40}), [])
-    empty = state.context(0)
+    empty = state.context_json(0)
     long = dict(contract_contexts(empty["space"], [], seed=5, iterations=40))["long-history"]
     return Context.from_dict(empty), Context.from_dict(long)
 

@@ -35,7 +35,7 @@ def _state(trials: int) -> StudyState:
 def test_recent_contexts_are_live_contexts_at_earlier_points() -> None:
     state = _state(9)
     replays = recent_contexts(state, 9)
-    assert replays[0] == state.context(9)  # exactly what the live host would build now
+    assert replays[0] == state.context_json(9)  # exactly what the live host would build now
     assert [r["iteration"] for r in replays] == [9, 6, 3]
     for replay in replays:
         ctx = Context.from_dict(replay)

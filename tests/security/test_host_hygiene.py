@@ -84,7 +84,7 @@ def test_hostile_mechanism_strings_arrive_clean(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "events.jsonl")
     try:
         host.boundary(0, journal.append)
-        raw = state.context(0)
+        raw = state.context_json(0)
         ctx = Context.from_dict(raw)
 
         guided = host.guide(ctx)

@@ -97,7 +97,7 @@ def study_target(study_file: Path, run_dir: Path | None = None) -> CheckTarget:
     if state is None:
         state = StudyState(config=config)
     iteration = state.next_index()
-    replays = recent_contexts(state, iteration) or [state.context(iteration)]
+    replays = recent_contexts(state, iteration) or [state.context_json(iteration)]
     trials = len(state.finished_trials())
     where = f", {trials} journaled trials" if trials else ""
     return CheckTarget(

@@ -311,7 +311,7 @@ class Level2Driver:
             rejected=list(memory.rejected),
             promoted=list(memory.promoted),
             facts=study_facts(self.config, state, proposer=False),
-            policy=state.policy.model_dump(mode="json"),
+            policy=state.policy.model_copy(deep=True),  # a snapshot: the loop may change it
             constraints=constraint_lines(self.config),
         )
 

@@ -113,12 +113,11 @@ def active_text(brief: Brief) -> str:
 def policy_text(brief: Brief) -> str:
     """The Level-1.5 policy in force when the session started."""
     p = brief.policy
-    if not p:
+    if p is None:
         return "Search policy: the defaults (nothing frozen by policy)."
     return (
-        f"Search policy in force: frozen by policy {p.get('frozen') or 'none'}; mode "
-        f"{p.get('mode', '?')}; step scale {p.get('step_scale', 1)}; focus "
-        f"{p.get('focus') or 'none'}"
+        f"Search policy in force: frozen by policy {p.frozen or 'none'}; mode "
+        f"{p.mode}; step scale {p.step_scale}; focus {p.focus or 'none'}"
     )
 
 

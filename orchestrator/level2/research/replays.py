@@ -39,5 +39,6 @@ def recent_contexts(
         if cut > 0 and cut not in points:
             points.append(cut)
     return [
-        (state if point == iteration else _as_of(state, point)).context(point) for point in points
+        (state if point == iteration else _as_of(state, point)).context_json(point)
+        for point in points
     ]

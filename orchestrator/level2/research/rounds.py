@@ -9,12 +9,12 @@ back round by round whoever wrote it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract.hooks import Hook, Trial
 from contract.space import Param
+from orchestrator.levels.policy import SearchPolicy
 
 ROUNDS = ("explore", "critique", "specify", "generate")
 
@@ -116,7 +116,7 @@ class Brief:
     # The study's facts (budget, the objective's fixed facts, noise) as Level 1 sees them.
     facts: list[str] = field(default_factory=list)
     # The search policy in force when the session started (frozen set, focus, mode).
-    policy: dict[str, Any] = field(default_factory=dict)
+    policy: SearchPolicy | None = None  # None: the defaults
     # The study's metric and its direction (not always val_bpb, not always minimised); history
     # values are in its units.
     metric: str = "val_bpb"
