@@ -119,7 +119,8 @@ def junit_xml(results: list[FileResult], *, properties: dict[str, str] | None = 
     for result in results:
         _testcase(suite, result)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def _testcase(suite: ET.Element, result: FileResult) -> None:
